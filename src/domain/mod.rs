@@ -1,0 +1,10 @@
+//! Pure domain logic: no I/O, no clock. Given `now`, it decides.
+
+pub mod actor;
+pub mod freeze;
+pub mod ids;
+pub mod playbook;
+pub mod release;
+
+pub use actor::{Actor, Platform};
+pub use ids::*;

@@ -1,0 +1,1642 @@
+//! The release aggregate, event-sourced.
+//!
+//! [`apply`] decides: given a release, a command, who sent it and the facts of the moment,
+//! it returns the events that happened or a [`Rejection`] a person can act on. [`Release::fold`]
+//! rebuilds a release from its events. Every rule of the playbook is enforced here and
+//! only here; nothing in this module does I/O or reads the clock.
+
+use super::actor::Actor;
+use super::freeze::{FreezeCalendar, FreezeVerdict};
+use super::ids::{
+    ArtifactDigest, FailurePathId, GitSha, ItemId, ReleaseId, RequestId, RoleName, ServiceName, StepId,
+    Version,
+};
+use super::playbook::{Evidence, FailureAction, Gate, Item, Playbook, Step};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+
+/// The step id that names the rollback procedure in commands (`tick rollback deploy-reverted`).
+pub const ROLLBACK_STEP: &str = "rollback";
+
+// ----------------------------------------------------------------------------------------
+// Commands
+// ----------------------------------------------------------------------------------------
+
+/// Everything a person or pipeline can ask of a release.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    Start {
+        service: ServiceName,
+        version: Version,
+        git_sha: GitSha,
+        playbook: Box<Playbook>,
+        #[serde(default)]
+        hotfix: bool,
+        /// Where the release lives in chat (a channel id), if it was started from chat.
+        #[serde(default)]
+        channel: Option<String>,
+    },
+    Tick {
+        step: StepId,
+        item: ItemId,
+    },
+    Untick {
+        step: StepId,
+        item: ItemId,
+    },
+    Approve {
+        step: StepId,
+    },
+    TakeFailurePath {
+        step: StepId,
+        path: FailurePathId,
+        #[serde(default)]
+        note: Option<String>,
+    },
+    RecordTestResult(TestResult),
+    RecordArtifact(Artifact),
+    RecordDeployment(DeploymentReport),
+    RequestFreezeOverride {
+        reason: String,
+    },
+    ApproveFreezeOverride,
+    TriggerRollback {
+        reason: String,
+    },
+    Abort {
+        reason: String,
+    },
+}
+
+impl Command {
+    /// A short name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Start { .. } => "start",
+            Command::Tick { .. } => "tick",
+            Command::Untick { .. } => "untick",
+            Command::Approve { .. } => "approve",
+            Command::TakeFailurePath { .. } => "take_failure_path",
+            Command::RecordTestResult(_) => "record_test_result",
+            Command::RecordArtifact(_) => "record_artifact",
+            Command::RecordDeployment(_) => "record_deployment",
+            Command::RequestFreezeOverride { .. } => "request_freeze_override",
+            Command::ApproveFreezeOverride => "approve_freeze_override",
+            Command::TriggerRollback { .. } => "trigger_rollback",
+            Command::Abort { .. } => "abort",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestResult {
+    /// `unit`, `integration`, `e2e`, or whatever the pipeline calls it.
+    pub suite: String,
+    pub passed: u32,
+    pub failed: u32,
+    #[serde(default)]
+    pub skipped: u32,
+    /// Tests that failed and then passed on re-run: recorded so they are followed up.
+    #[serde(default)]
+    pub flaky: Vec<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Artifact {
+    pub version: Version,
+    pub git_sha: GitSha,
+    pub digest: ArtifactDigest,
+    pub size_bytes: u64,
+    /// Where it lives (`registry.example.com/api:1.4.0`).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    Staging,
+    Production,
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Environment::Staging => "staging",
+            Environment::Production => "production",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthCheck {
+    Passed,
+    Failed,
+    /// Not run or not finished yet.
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeployStrategy {
+    Rolling,
+    BlueGreen,
+    Canary,
+    /// Stop everything, start the new version: downtime, refused for production.
+    Recreate,
+}
+
+/// What a pipeline reports about a deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentReport {
+    pub environment: Environment,
+    pub digest: ArtifactDigest,
+    pub outcome: Outcome,
+    pub health: HealthCheck,
+    #[serde(default)]
+    pub strategy: Option<DeployStrategy>,
+    /// With a canary: the share of traffic routed first, in percent.
+    #[serde(default)]
+    pub canary_percent: Option<u8>,
+    /// Required to deploy a version older than the one live for the service.
+    #[serde(default)]
+    pub downgrade_reason: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+// ----------------------------------------------------------------------------------------
+// Facts from outside the aggregate
+// ----------------------------------------------------------------------------------------
+
+/// What is deployed to production for a service, as the store knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveDeployment {
+    pub release_id: ReleaseId,
+    pub version: Version,
+    pub digest: ArtifactDigest,
+}
+
+/// The release that holds production for a service, for telling others who to wait for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductionHolder {
+    pub release_id: ReleaseId,
+    pub version: Version,
+    pub started_by: String,
+    pub step_title: String,
+}
+
+/// The facts of the moment a command is decided at; the app reads them, the domain judges.
+pub struct Context<'a> {
+    pub now: DateTime<Utc>,
+    pub freeze: &'a dyn FreezeCalendar,
+    /// Who holds production for this release's service, if anyone (possibly this release).
+    pub production_holder: Option<ProductionHolder>,
+    /// What is live in production for this release's service.
+    pub live: Option<LiveDeployment>,
+    pub policy: &'a Policy,
+}
+
+/// Engine settings from config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Roles whose members may approve a freeze override.
+    pub override_approver_roles: Vec<RoleName>,
+    /// How long an approved freeze override stays valid.
+    pub override_ttl: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            override_approver_roles: vec![RoleName::new("release-manager")],
+            override_ttl: Duration::hours(2),
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------------------
+// Events
+// ----------------------------------------------------------------------------------------
+
+/// Something that happened to a release, with who did it, when, and in answer to what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recorded {
+    /// 1-based position in the release's history.
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+    pub request_id: RequestId,
+    pub event: Event,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    Started {
+        service: ServiceName,
+        version: Version,
+        git_sha: GitSha,
+        hotfix: bool,
+        channel: Option<String>,
+        /// The playbook as it was when the release started: editing the file later does
+        /// not change a running release.
+        playbook: Box<Playbook>,
+        /// The freeze in force when the release started, shown on the release.
+        freeze_at_start: Option<FreezeVerdict>,
+    },
+    ItemTicked {
+        step: StepId,
+        item: ItemId,
+    },
+    ItemUnticked {
+        step: StepId,
+        item: ItemId,
+        /// Approvals given before the untick no longer hold: they approved a full checklist.
+        approvals_withdrawn: u32,
+    },
+    Approved {
+        step: StepId,
+    },
+    GatePassed {
+        step: StepId,
+        /// With a smoke-test gate: the artifact that passed it.
+        smoke_passed: Option<ArtifactDigest>,
+    },
+    StepEntered {
+        step: StepId,
+    },
+    FailurePathTaken {
+        step: StepId,
+        path: FailurePathId,
+        action: FailureAction,
+        note: Option<String>,
+    },
+    /// Steps from `from` on are cleared for a new attempt; their history stays in the log.
+    Restarted {
+        from: StepId,
+    },
+    FollowUpRecorded {
+        text: String,
+    },
+    TestResultRecorded {
+        step: StepId,
+        result: TestResult,
+    },
+    ArtifactRecorded {
+        step: StepId,
+        artifact: Artifact,
+    },
+    DeploymentRecorded {
+        step: StepId,
+        report: DeploymentReport,
+        /// What was live before, for production deploys: the rollback target.
+        previous_live: Option<LiveDeployment>,
+        /// The freeze in force, when a production deploy went through one by override.
+        freeze_overridden: Option<FreezeVerdict>,
+        /// Whether this deployment reverts production as part of a rollback.
+        rollback: bool,
+    },
+    FreezeOverrideRequested {
+        reason: String,
+    },
+    FreezeOverrideApproved {
+        requested_by: Actor,
+        reason: String,
+        expires_at: DateTime<Utc>,
+    },
+    RollbackStarted {
+        from: StepId,
+        /// What broke, in the words of whoever triggered it.
+        reason: String,
+        then: AfterRollback,
+        /// What had been deployed to production, if anything reached it.
+        deployed: Option<DeploymentReport>,
+        /// What production goes back to.
+        target: Option<LiveDeployment>,
+    },
+    AbortRequested {
+        reason: String,
+    },
+    RollbackCompleted {
+        then: AfterRollback,
+    },
+    Completed,
+    Aborted {
+        reason: String,
+    },
+}
+
+impl Event {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Started { .. } => "started",
+            Event::ItemTicked { .. } => "item_ticked",
+            Event::ItemUnticked { .. } => "item_unticked",
+            Event::Approved { .. } => "approved",
+            Event::GatePassed { .. } => "gate_passed",
+            Event::StepEntered { .. } => "step_entered",
+            Event::FailurePathTaken { .. } => "failure_path_taken",
+            Event::Restarted { .. } => "restarted",
+            Event::FollowUpRecorded { .. } => "follow_up_recorded",
+            Event::TestResultRecorded { .. } => "test_result_recorded",
+            Event::ArtifactRecorded { .. } => "artifact_recorded",
+            Event::DeploymentRecorded { .. } => "deployment_recorded",
+            Event::FreezeOverrideRequested { .. } => "freeze_override_requested",
+            Event::FreezeOverrideApproved { .. } => "freeze_override_approved",
+            Event::RollbackStarted { .. } => "rollback_started",
+            Event::AbortRequested { .. } => "abort_requested",
+            Event::RollbackCompleted { .. } => "rollback_completed",
+            Event::Completed => "completed",
+            Event::Aborted { .. } => "aborted",
+        }
+    }
+}
+
+/// Where a release goes once its rollback is done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "then", content = "step", rename_all = "snake_case")]
+pub enum AfterRollback {
+    /// The release ends, rolled back.
+    End,
+    /// The release resumes at this step with a fix.
+    Resume(StepId),
+    /// The release ends, aborted.
+    Abort,
+}
+
+// ----------------------------------------------------------------------------------------
+// Rejections
+// ----------------------------------------------------------------------------------------
+
+/// Why a command was refused, in words for the person who sent it, with a stable code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{message}")]
+pub struct Rejection {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Rejection {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+fn reject<T>(code: &'static str, message: impl Into<String>) -> Result<T, Rejection> {
+    Err(Rejection::new(code, message))
+}
+
+// ----------------------------------------------------------------------------------------
+// State
+// ----------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Active,
+    RollingBack,
+    Completed,
+    RolledBack,
+    Aborted,
+}
+
+impl Status {
+    pub fn is_finished(self) -> bool {
+        matches!(self, Status::Completed | Status::RolledBack | Status::Aborted)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::RollingBack => "rolling_back",
+            Status::Completed => "completed",
+            Status::RolledBack => "rolled_back",
+            Status::Aborted => "aborted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Mark {
+    pub by: Actor,
+    pub at: DateTime<Utc>,
+}
+
+/// One step's state in the current attempt.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StepState {
+    pub entered_at: Option<DateTime<Utc>>,
+    pub ticked: BTreeMap<ItemId, Mark>,
+    pub approvals: Vec<Mark>,
+    pub passed: Option<Mark>,
+    /// Latest result per suite.
+    pub tests: BTreeMap<String, TestResult>,
+    pub artifact: Option<Artifact>,
+    pub deployments: Vec<(DeploymentReport, Mark)>,
+    pub smoke_passed: Option<ArtifactDigest>,
+    /// How many times this step was entered; restarts and retries count up.
+    pub attempt: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RollbackState {
+    pub from: StepId,
+    pub reason: String,
+    pub started: Mark,
+    pub then: AfterRollback,
+    pub deployed: Option<DeploymentReport>,
+    pub target: Option<LiveDeployment>,
+    pub step: StepState,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FreezeOverride {
+    pub reason: String,
+    pub requested: Mark,
+    pub approved: Option<Mark>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FollowUp {
+    pub text: String,
+    pub recorded: Mark,
+}
+
+/// A release as its events left it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Release {
+    pub id: ReleaseId,
+    pub service: ServiceName,
+    pub version: Version,
+    pub git_sha: GitSha,
+    pub hotfix: bool,
+    pub channel: Option<String>,
+    pub playbook: Arc<Playbook>,
+    pub started: Mark,
+    pub freeze_at_start: Option<FreezeVerdict>,
+    pub status: Status,
+    /// Index of the current step in `playbook.steps`.
+    pub current: usize,
+    pub steps: Vec<StepState>,
+    pub rollback: Option<RollbackState>,
+    /// The production deployment of this release that succeeded, while it stands.
+    pub production: Option<(DeploymentReport, Mark)>,
+    /// What was live before this release's production deploy.
+    pub previous_live: Option<LiveDeployment>,
+    /// Whether any production deploy of this release was attempted in this attempt.
+    pub production_attempted: bool,
+    pub freeze_override: Option<FreezeOverride>,
+    pub follow_ups: Vec<FollowUp>,
+    pub finished: Option<Mark>,
+    pub abort_reason: Option<String>,
+    /// Number of events folded: the next event gets `seq + 1`.
+    pub seq: u64,
+}
+
+/// Where a gate stands: what it still waits for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GateStatus {
+    pub unticked: Vec<ItemId>,
+    /// What evidence is still missing, in words.
+    pub evidence_missing: Option<String>,
+    pub approvals: u32,
+    pub approvals_required: u32,
+}
+
+impl GateStatus {
+    pub fn checklist_and_evidence_ready(&self) -> bool {
+        self.unticked.is_empty() && self.evidence_missing.is_none()
+    }
+    pub fn ready(&self) -> bool {
+        self.checklist_and_evidence_ready() && self.approvals >= self.approvals_required
+    }
+}
+
+impl Release {
+    /// Rebuilds a release from its history. The first event must be `Started`.
+    pub fn fold(id: ReleaseId, events: &[Recorded]) -> Result<Release, FoldError> {
+        let (first, rest) = events.split_first().ok_or(FoldError::Empty)?;
+        let mut release = Release::from_started(id, first)?;
+        for recorded in rest {
+            release.evolve(recorded)?;
+        }
+        Ok(release)
+    }
+
+    fn from_started(id: ReleaseId, recorded: &Recorded) -> Result<Release, FoldError> {
+        let Event::Started { service, version, git_sha, hotfix, channel, playbook, freeze_at_start } = &recorded.event
+        else {
+            return Err(FoldError::NotStarted);
+        };
+        let mark = Mark { by: recorded.actor.clone(), at: recorded.at };
+        let mut steps = vec![StepState::default(); playbook.steps.len()];
+        if let Some(first) = steps.first_mut() {
+            first.entered_at = Some(recorded.at);
+            first.attempt = 1;
+        }
+        Ok(Release {
+            id,
+            service: service.clone(),
+            version: version.clone(),
+            git_sha: git_sha.clone(),
+            hotfix: *hotfix,
+            channel: channel.clone(),
+            playbook: Arc::new((**playbook).clone()),
+            started: mark,
+            freeze_at_start: freeze_at_start.clone(),
+            status: Status::Active,
+            current: 0,
+            steps,
+            rollback: None,
+            production: None,
+            previous_live: None,
+            production_attempted: false,
+            freeze_override: None,
+            follow_ups: Vec::new(),
+            finished: None,
+            abort_reason: None,
+            seq: recorded.seq,
+        })
+    }
+
+    /// Applies one recorded event. Events were decided by [`apply`], so this only
+    /// records; an event that does not fit is a corrupt history and an error.
+    pub fn evolve(&mut self, recorded: &Recorded) -> Result<(), FoldError> {
+        if recorded.seq != self.seq + 1 {
+            return Err(FoldError::Gap { expected: self.seq + 1, found: recorded.seq });
+        }
+        let mark = Mark { by: recorded.actor.clone(), at: recorded.at };
+        match &recorded.event {
+            Event::Started { .. } => return Err(FoldError::StartedTwice),
+            Event::ItemTicked { step, item } => {
+                self.state_mut(step)?.ticked.insert(item.clone(), mark);
+            }
+            Event::ItemUnticked { step, item, .. } => {
+                let state = self.state_mut(step)?;
+                state.ticked.remove(item);
+                state.approvals.clear();
+            }
+            Event::Approved { step } => self.state_mut(step)?.approvals.push(mark),
+            Event::GatePassed { step, smoke_passed } => {
+                let state = self.state_mut(step)?;
+                state.passed = Some(mark);
+                state.smoke_passed = smoke_passed.clone();
+            }
+            Event::StepEntered { step } => {
+                let index = self.index_of(step)?;
+                self.current = index;
+                let state = &mut self.steps[index];
+                state.entered_at = Some(recorded.at);
+                state.attempt += 1;
+            }
+            Event::FailurePathTaken { .. } => {}
+            Event::Restarted { from } => {
+                let index = self.index_of(from)?;
+                for state in &mut self.steps[index..] {
+                    let attempt = state.attempt;
+                    *state = StepState { attempt, ..StepState::default() };
+                }
+                if self.production_step().is_some_and(|p| index <= p) {
+                    self.production = None;
+                    self.production_attempted = false;
+                }
+            }
+            Event::FollowUpRecorded { text } => self.follow_ups.push(FollowUp { text: text.clone(), recorded: mark }),
+            Event::TestResultRecorded { step, result } => {
+                self.state_mut(step)?.tests.insert(result.suite.clone(), result.clone());
+            }
+            Event::ArtifactRecorded { step, artifact } => self.state_mut(step)?.artifact = Some(artifact.clone()),
+            Event::DeploymentRecorded { step, report, previous_live, rollback, .. } => {
+                if *rollback {
+                    let rollback = self.rollback.as_mut().ok_or(FoldError::NotRollingBack)?;
+                    rollback.step.deployments.push((report.clone(), mark));
+                } else {
+                    if report.environment == Environment::Production {
+                        self.production_attempted = true;
+                        self.previous_live = previous_live.clone();
+                        if report.outcome == Outcome::Succeeded {
+                            self.production = Some((report.clone(), mark.clone()));
+                        }
+                    }
+                    self.state_mut(step)?.deployments.push((report.clone(), mark));
+                }
+            }
+            Event::FreezeOverrideRequested { reason } => {
+                self.freeze_override =
+                    Some(FreezeOverride { reason: reason.clone(), requested: mark, approved: None, expires_at: None });
+            }
+            Event::FreezeOverrideApproved { expires_at, .. } => {
+                let o = self.freeze_override.as_mut().ok_or(FoldError::NoOverrideRequested)?;
+                o.approved = Some(mark);
+                o.expires_at = Some(*expires_at);
+            }
+            Event::RollbackStarted { from, reason, then, deployed, target } => {
+                self.status = Status::RollingBack;
+                self.rollback = Some(RollbackState {
+                    from: from.clone(),
+                    reason: reason.clone(),
+                    started: mark.clone(),
+                    then: then.clone(),
+                    deployed: deployed.clone(),
+                    target: target.clone(),
+                    step: StepState { entered_at: Some(mark.at), attempt: 1, ..StepState::default() },
+                });
+            }
+            Event::AbortRequested { reason } => {
+                let rollback = self.rollback.as_mut().ok_or(FoldError::NotRollingBack)?;
+                rollback.then = AfterRollback::Abort;
+                self.abort_reason = Some(reason.clone());
+            }
+            Event::RollbackCompleted { then } => {
+                let rollback = self.rollback.as_mut().ok_or(FoldError::NotRollingBack)?;
+                rollback.step.passed = Some(mark.clone());
+                self.production = None;
+                match then {
+                    AfterRollback::End => {
+                        self.status = Status::RolledBack;
+                        self.finished = Some(mark);
+                    }
+                    AfterRollback::Abort => {
+                        self.status = Status::Aborted;
+                        self.finished = Some(mark);
+                    }
+                    // The Restarted and StepEntered events that follow move the release.
+                    AfterRollback::Resume(_) => self.status = Status::Active,
+                }
+            }
+            Event::Completed => {
+                self.status = Status::Completed;
+                self.finished = Some(mark);
+            }
+            Event::Aborted { reason } => {
+                self.status = Status::Aborted;
+                self.abort_reason = Some(reason.clone());
+                self.finished = Some(mark);
+            }
+        }
+        self.seq = recorded.seq;
+        Ok(())
+    }
+
+    fn index_of(&self, step: &StepId) -> Result<usize, FoldError> {
+        self.playbook.step_index(step).ok_or_else(|| FoldError::UnknownStep(step.clone()))
+    }
+
+    fn state_mut(&mut self, step: &StepId) -> Result<&mut StepState, FoldError> {
+        if step.as_str() == ROLLBACK_STEP {
+            return Ok(&mut self.rollback.as_mut().ok_or(FoldError::NotRollingBack)?.step);
+        }
+        let index = self.index_of(step)?;
+        Ok(&mut self.steps[index])
+    }
+
+    pub fn current_step(&self) -> &Step {
+        &self.playbook.steps[self.current]
+    }
+
+    fn production_step(&self) -> Option<usize> {
+        self.playbook.step_requiring(Evidence::ProductionDeploy)
+    }
+
+    /// The step whose end lets go of production: the watch, or the deploy itself.
+    fn watch_end_step(&self) -> Option<usize> {
+        self.playbook.step_requiring(Evidence::Watch).or(self.production_step())
+    }
+
+    /// Whether this release holds production for its service: from entering the
+    /// production step until its watch ends, and while it rolls back.
+    pub fn holds_production(&self) -> bool {
+        match self.status {
+            Status::RollingBack => true,
+            Status::Active => match (self.production_step(), self.watch_end_step()) {
+                (Some(from), Some(to)) => (from..=to.max(from)).contains(&self.current),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// The artifact recorded for this attempt, if any.
+    pub fn artifact(&self) -> Option<&Artifact> {
+        self.steps.iter().rev().find_map(|s| s.artifact.as_ref())
+    }
+
+    /// The digest deployed to staging whose deploy succeeded and whose health checks passed.
+    pub fn staging_passed(&self) -> Option<&ArtifactDigest> {
+        self.steps.iter().rev().find_map(|s| {
+            s.deployments.iter().rev().find_map(|(d, _)| {
+                (d.environment == Environment::Staging
+                    && d.outcome == Outcome::Succeeded
+                    && d.health == HealthCheck::Passed)
+                    .then_some(&d.digest)
+            })
+        })
+    }
+
+    /// The digest that passed the smoke test, if a smoke-test gate passed in this attempt.
+    pub fn smoke_passed(&self) -> Option<&ArtifactDigest> {
+        self.steps.iter().rev().find_map(|s| s.smoke_passed.as_ref())
+    }
+
+    /// The gate in play: the current step's, or the rollback procedure's.
+    fn gate_in_play(&self) -> (&Gate, &[Item], &StepState) {
+        match &self.rollback {
+            Some(rollback) if self.status == Status::RollingBack => {
+                (&self.playbook.rollback.gate, &self.playbook.rollback.items, &rollback.step)
+            }
+            _ => {
+                let step = self.current_step();
+                (&step.gate, &step.items, &self.steps[self.current])
+            }
+        }
+    }
+
+    /// Where the gate in play stands at `now`.
+    pub fn gate_status(&self, now: DateTime<Utc>) -> GateStatus {
+        let (gate, items, state) = self.gate_in_play();
+        let unticked = items.iter().filter(|i| !state.ticked.contains_key(&i.id)).map(|i| i.id.clone()).collect();
+        let evidence_missing = if self.status == Status::RollingBack {
+            self.rollback_evidence_missing()
+        } else {
+            self.evidence_missing(self.current_step(), state, now)
+        };
+        GateStatus {
+            unticked,
+            evidence_missing,
+            approvals: state.approvals.len() as u32,
+            approvals_required: gate.approvals,
+        }
+    }
+
+    fn evidence_missing(&self, step: &Step, state: &StepState, now: DateTime<Utc>) -> Option<String> {
+        match step.requires {
+            Evidence::None => None,
+            Evidence::TestsPassed => {
+                if state.tests.is_empty() {
+                    Some("a test result with zero failures (none recorded yet)".into())
+                } else {
+                    let failing: Vec<String> = state
+                        .tests
+                        .values()
+                        .filter(|t| t.failed > 0)
+                        .map(|t| format!("{} ({} failed)", t.suite, t.failed))
+                        .collect();
+                    (!failing.is_empty()).then(|| {
+                        format!(
+                            "zero test failures; failing: {} — fix a real regression from Step 1, or fix the flake and re-run",
+                            failing.join(", ")
+                        )
+                    })
+                }
+            }
+            Evidence::Artifact => state.artifact.is_none().then(|| {
+                format!("an artifact tagged with git SHA {} and version {}", self.git_sha, self.version)
+            }),
+            Evidence::StagingDeploy => {
+                let artifact = self.artifact();
+                let healthy = state.deployments.iter().rev().find(|(d, _)| d.environment == Environment::Staging);
+                match (artifact, healthy) {
+                    (None, _) => Some("an artifact (none recorded in this attempt)".into()),
+                    (Some(a), Some((d, _)))
+                        if d.digest == a.digest && d.outcome == Outcome::Succeeded && d.health == HealthCheck::Passed =>
+                    {
+                        None
+                    }
+                    (Some(a), Some((d, _))) if d.digest == a.digest && d.outcome == Outcome::Succeeded => {
+                        Some(format!("staging health checks passing for {} (last reported: not passing)", a.digest.short()))
+                    }
+                    (Some(a), _) => Some(format!("a successful staging deploy of {} with health checks passing", a.digest.short())),
+                }
+            }
+            Evidence::SmokeTest => self
+                .staging_passed()
+                .is_none()
+                .then(|| "a healthy staging deploy to smoke-test".to_string()),
+            Evidence::ProductionDeploy => match &self.production {
+                Some((d, _)) if d.health == HealthCheck::Passed => None,
+                Some(_) => Some("production health checks passing".into()),
+                None => Some("a successful production deploy of the artifact that passed staging".into()),
+            },
+            Evidence::Watch => {
+                let min = step.watch_minutes.map_or(0, |w| w.min);
+                match &self.production {
+                    None => Some("a production deploy to watch".into()),
+                    Some((_, deployed)) => {
+                        let until = deployed.at + Duration::minutes(i64::from(min));
+                        (now < until).then(|| {
+                            let left = (until - now).num_seconds();
+                            format!(
+                                "the {min}-minute watch after the production deploy ({}m{:02}s left, until {})",
+                                left / 60,
+                                left % 60,
+                                until.format("%H:%M:%S UTC")
+                            )
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    fn rollback_evidence_missing(&self) -> Option<String> {
+        let rollback = self.rollback.as_ref()?;
+        let reverted = rollback.step.deployments.iter().rev().find(|(d, _)| d.environment == Environment::Production);
+        match reverted {
+            Some((d, _)) if d.outcome == Outcome::Succeeded && d.health == HealthCheck::Passed => None,
+            _ => Some(match &rollback.target {
+                Some(target) => format!(
+                    "a successful deploy of the previous artifact ({} {}) with health checks passing",
+                    target.version,
+                    target.digest.short()
+                ),
+                None => "a successful deploy of the previous known-good artifact with health checks passing".into(),
+            }),
+        }
+    }
+}
+
+/// A history that cannot be folded: a defect or a corrupt store, never user input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FoldError {
+    #[error("a release has no events")]
+    Empty,
+    #[error("a release's first event must be `started`")]
+    NotStarted,
+    #[error("`started` appears twice")]
+    StartedTwice,
+    #[error("event sequence gap: expected {expected}, found {found}")]
+    Gap { expected: u64, found: u64 },
+    #[error("event names unknown step {0}")]
+    UnknownStep(StepId),
+    #[error("rollback event while no rollback is in progress")]
+    NotRollingBack,
+    #[error("override approved but never requested")]
+    NoOverrideRequested,
+}
+
+// ----------------------------------------------------------------------------------------
+// Deciding
+// ----------------------------------------------------------------------------------------
+
+/// Decides the `Start` command: a release that does not exist yet.
+pub fn start(command: Command, actor: &Actor, ctx: &Context<'_>) -> Result<Vec<Event>, Rejection> {
+    let Command::Start { service, version, git_sha, playbook, hotfix, channel } = command else {
+        return reject("not_started", "this release does not exist yet; start it first");
+    };
+    if service.as_str().trim().is_empty() || service.as_str().len() > 100 {
+        return reject("invalid_input", "service must be 1 to 100 characters, e.g. api");
+    }
+    if playbook.steps.is_empty() {
+        return reject("invalid_playbook", format!("playbook {} has no steps", playbook.name));
+    }
+    if !playbook.start_roles.is_empty() && !actor.has_any_role(&playbook.start_roles) {
+        return reject(
+            "not_allowed",
+            format!(
+                "starting a {} release needs one of the roles {}; you have {}",
+                playbook.title,
+                roles_list(&playbook.start_roles),
+                roles_list_set(&actor.roles)
+            ),
+        );
+    }
+    let verdict = ctx.freeze.verdict(ctx.now);
+    Ok(vec![Event::Started {
+        service,
+        version,
+        git_sha,
+        hotfix,
+        channel,
+        playbook,
+        freeze_at_start: verdict.is_frozen().then_some(verdict),
+    }])
+}
+
+/// Decides a command against an existing release.
+pub fn apply(release: &Release, command: Command, actor: &Actor, ctx: &Context<'_>) -> Result<Vec<Event>, Rejection> {
+    if let Command::Start { .. } = command {
+        return reject("already_started", format!("release {} already exists", release.id));
+    }
+    if release.status.is_finished() {
+        return reject(
+            "release_finished",
+            format!("release {} {} is {}; start a new release", release.service, release.version, release.status.as_str().replace('_', " ")),
+        );
+    }
+    let mut decision = Decision { release: release.clone(), events: Vec::new(), ctx, actor };
+    decision.decide(command)?;
+    Ok(decision.events)
+}
+
+/// A command being decided: events are applied to a scratch copy as they are emitted,
+/// so later checks in the same command see their effect.
+struct Decision<'a, 'c> {
+    release: Release,
+    events: Vec<Event>,
+    ctx: &'a Context<'c>,
+    actor: &'a Actor,
+}
+
+impl Decision<'_, '_> {
+    fn emit(&mut self, event: Event) {
+        let recorded = Recorded {
+            seq: self.release.seq + 1,
+            at: self.ctx.now,
+            actor: self.actor.clone(),
+            request_id: RequestId::new("deciding"),
+            event: event.clone(),
+        };
+        // Every event emitted here fits the state it was decided on; a failure is a defect.
+        if let Err(e) = self.release.evolve(&recorded) {
+            debug_assert!(false, "decided event does not fold: {e}");
+        }
+        self.events.push(event);
+    }
+
+    fn decide(&mut self, command: Command) -> Result<(), Rejection> {
+        match command {
+            Command::Start { .. } => reject("already_started", "this release already exists"),
+            Command::Tick { step, item } => self.tick(step, item),
+            Command::Untick { step, item } => self.untick(step, item),
+            Command::Approve { step } => self.approve(step),
+            Command::TakeFailurePath { step, path, note } => self.take_failure_path(step, path, note),
+            Command::RecordTestResult(result) => self.record_test_result(result),
+            Command::RecordArtifact(artifact) => self.record_artifact(artifact),
+            Command::RecordDeployment(report) => self.record_deployment(report),
+            Command::RequestFreezeOverride { reason } => self.request_freeze_override(reason),
+            Command::ApproveFreezeOverride => self.approve_freeze_override(),
+            Command::TriggerRollback { reason } => self.trigger_rollback(reason),
+            Command::Abort { reason } => self.abort(reason),
+        }
+    }
+
+    // -- where the release is -------------------------------------------------------
+
+    fn rolling_back(&self) -> bool {
+        self.release.status == Status::RollingBack
+    }
+
+    /// Checks that `step` is where the release is now, and returns the step's
+    /// items and who may tick them.
+    fn require_current(&self, step: &StepId) -> Result<(Vec<Item>, Vec<RoleName>), Rejection> {
+        let r = &self.release;
+        if step.as_str() == ROLLBACK_STEP {
+            return if self.rolling_back() {
+                Ok((r.playbook.rollback.items.clone(), r.playbook.rollback.tick_roles.clone()))
+            } else {
+                reject("not_current_step", "no rollback is in progress")
+            };
+        }
+        let Some((index, found)) = r.playbook.step(step) else {
+            return reject(
+                "unknown_step",
+                format!("{} has no step {step}; its steps are {}", r.playbook.title, step_list(&r.playbook)),
+            );
+        };
+        if self.rolling_back() {
+            return reject(
+                "not_current_step",
+                format!("the release is rolling back; finish the rollback procedure (step `{ROLLBACK_STEP}`) first"),
+            );
+        }
+        if index != r.current {
+            let current = r.current_step();
+            let when = if index < r.current { "is done" } else { "is not reached yet" };
+            return reject(
+                "not_current_step",
+                format!(
+                    "Step {} ({}) {when}; the release is at Step {} ({})",
+                    index + 1,
+                    found.title,
+                    r.current + 1,
+                    current.title
+                ),
+            );
+        }
+        Ok((found.items.clone(), found.tick_roles.clone()))
+    }
+
+    fn require_evidence_step(&self, evidence: Evidence, what: &str) -> Result<StepId, Rejection> {
+        let r = &self.release;
+        if self.rolling_back() {
+            return reject("not_current_step", format!("the release is rolling back; {what} is not taken now"));
+        }
+        let step = r.current_step();
+        if step.requires == evidence {
+            return Ok(step.id.clone());
+        }
+        match r.playbook.step_requiring(evidence) {
+            Some(index) => reject(
+                "not_current_step",
+                format!(
+                    "{what} belongs to Step {} ({}); the release is at Step {} ({})",
+                    index + 1,
+                    r.playbook.steps[index].title,
+                    r.current + 1,
+                    step.title
+                ),
+            ),
+            None => reject("not_current_step", format!("the {} playbook takes no {what}", r.playbook.title)),
+        }
+    }
+
+    // -- checklist ------------------------------------------------------------------
+
+    fn tick(&mut self, step: StepId, item: ItemId) -> Result<(), Rejection> {
+        let (items, roles) = self.require_current(&step)?;
+        self.require_item(&step, &items, &item)?;
+        self.require_role(&roles, "tick items in this step")?;
+        let state = self.release.state_in_play();
+        if let Some(mark) = state.ticked.get(&item) {
+            return reject("already_ticked", format!("{item} was already ticked by {}", mark.by.display_name));
+        }
+        self.emit(Event::ItemTicked { step, item });
+        self.pass_gate_if_ready()
+    }
+
+    fn untick(&mut self, step: StepId, item: ItemId) -> Result<(), Rejection> {
+        let (items, roles) = self.require_current(&step)?;
+        self.require_item(&step, &items, &item)?;
+        self.require_role(&roles, "untick items in this step")?;
+        let state = self.release.state_in_play();
+        if !state.ticked.contains_key(&item) {
+            return reject("not_ticked", format!("{item} is not ticked"));
+        }
+        let approvals_withdrawn = state.approvals.len() as u32;
+        self.emit(Event::ItemUnticked { step, item, approvals_withdrawn });
+        Ok(())
+    }
+
+    fn require_item(&self, step: &StepId, items: &[Item], item: &ItemId) -> Result<(), Rejection> {
+        if items.iter().any(|i| &i.id == item) {
+            return Ok(());
+        }
+        let known: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+        reject(
+            "unknown_item",
+            if known.is_empty() {
+                format!("step {step} has no checklist items")
+            } else {
+                format!("step {step} has no item {item}; its items are {}", known.join(", "))
+            },
+        )
+    }
+
+    fn require_role(&self, roles: &[RoleName], to: &str) -> Result<(), Rejection> {
+        if roles.is_empty() || self.actor.has_any_role(roles) {
+            return Ok(());
+        }
+        reject(
+            "not_allowed",
+            format!("to {to} you need one of the roles {}; you have {}", roles_list(roles), roles_list_set(&self.actor.roles)),
+        )
+    }
+
+    // -- gates ----------------------------------------------------------------------
+
+    fn approve(&mut self, step: StepId) -> Result<(), Rejection> {
+        self.require_current(&step)?;
+        let gate = self.release.gate_in_play().0.clone();
+        if gate.approvals == 0 {
+            return reject(
+                "no_approval_needed",
+                "this gate needs no approval: it passes by itself once every item is ticked and the evidence is recorded",
+            );
+        }
+        self.require_role(&gate.roles, "approve this gate")?;
+        if !gate.starter_may_approve && self.actor.is_same_person(&self.release.started.by) {
+            return reject(
+                "self_approval",
+                "you started this release, and this gate needs someone else's approval; ask another approver",
+            );
+        }
+        let status = self.release.gate_status(self.ctx.now);
+        if let Some(mark) = self.release.state_in_play().approvals.iter().find(|m| m.by.is_same_person(self.actor)) {
+            return reject(
+                "already_approved",
+                format!(
+                    "you already approved this gate at {}; it needs {} distinct approvers ({} so far)",
+                    mark.at.format("%H:%M UTC"),
+                    status.approvals_required,
+                    status.approvals
+                ),
+            );
+        }
+        if !status.unticked.is_empty() {
+            let list: Vec<&str> = status.unticked.iter().map(ItemId::as_str).collect();
+            return reject(
+                "gate_not_ready",
+                format!("the gate cannot pass with unchecked boxes: {} — resolve the gap before proceeding", list.join(", ")),
+            );
+        }
+        if let Some(missing) = status.evidence_missing {
+            return reject("evidence_missing", format!("the gate is waiting for {missing}"));
+        }
+        if status.approvals + 1 >= status.approvals_required {
+            // The last approval moves the release: check where it moves to first.
+            self.check_can_leave_step()?;
+        }
+        self.emit(Event::Approved { step });
+        self.pass_gate_if_ready()
+    }
+
+    /// Checks that run when the gate in play is about to pass.
+    fn check_can_leave_step(&self) -> Result<(), Rejection> {
+        if self.rolling_back() {
+            return Ok(());
+        }
+        let next = self.release.current + 1;
+        if Some(next) == self.release.production_step() {
+            self.check_production_free()?;
+            self.check_not_frozen("take the release to production")?;
+        }
+        Ok(())
+    }
+
+    /// Passes the gate in play if its rule holds, and moves the release on.
+    fn pass_gate_if_ready(&mut self) -> Result<(), Rejection> {
+        let status = self.release.gate_status(self.ctx.now);
+        if !status.ready() {
+            return Ok(());
+        }
+        if self.rolling_back() {
+            return self.complete_rollback();
+        }
+        if status.approvals_required == 0 {
+            // An automatic gate waits quietly while production is held or frozen.
+            if self.check_can_leave_step().is_err() {
+                return Ok(());
+            }
+        } else {
+            self.check_can_leave_step()?;
+        }
+        let r = &self.release;
+        let step = r.current_step().clone();
+        let smoke_passed = (step.requires == Evidence::SmokeTest).then(|| r.staging_passed().cloned()).flatten();
+        self.emit(Event::GatePassed { step: step.id.clone(), smoke_passed });
+        match self.release.playbook.steps.get(self.release.current + 1).map(|s| s.id.clone()) {
+            Some(next) => self.emit(Event::StepEntered { step: next }),
+            None => self.emit(Event::Completed),
+        }
+        Ok(())
+    }
+
+    fn check_production_free(&self) -> Result<(), Rejection> {
+        match &self.ctx.production_holder {
+            Some(holder) if holder.release_id != self.release.id => reject(
+                "production_held",
+                format!(
+                    "production for {} is held by release {} ({}, started by {}, at {}); wait until its watch ends, it rolls back or it is aborted",
+                    self.release.service, holder.release_id, holder.version, holder.started_by, holder.step_title
+                ),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_not_frozen(&self, to: &str) -> Result<(), Rejection> {
+        let verdict = self.ctx.freeze.verdict(self.ctx.now);
+        if !verdict.is_frozen() || self.override_valid() {
+            return Ok(());
+        }
+        let how = if self.release.hotfix {
+            match &self.release.freeze_override {
+                Some(o) if o.approved.is_none() => "the hotfix override is requested and waits for a second person's approval".to_string(),
+                Some(_) => "the hotfix override has expired; request a new one with a reason".to_string(),
+                None => "as an emergency hotfix, request a freeze override with a reason; a second person with the role release-manager approves it".to_string(),
+            }
+        } else {
+            "only an emergency hotfix may deploy during a freeze (start the release as a hotfix and request an override)".to_string()
+        };
+        reject("frozen", format!("production is frozen: {}. You cannot {to} now; {how}", verdict.describe()))
+    }
+
+    fn override_valid(&self) -> bool {
+        self.release.hotfix
+            && self
+                .release
+                .freeze_override
+                .as_ref()
+                .and_then(|o| o.expires_at)
+                .is_some_and(|expires| self.ctx.now < expires)
+    }
+
+    // -- evidence -------------------------------------------------------------------
+
+    fn record_test_result(&mut self, result: TestResult) -> Result<(), Rejection> {
+        let step = self.require_evidence_step(Evidence::TestsPassed, "a test result")?;
+        if result.suite.trim().is_empty() {
+            return reject("invalid_input", "a test result needs a suite name, e.g. unit, integration or e2e");
+        }
+        if result.passed == 0 && result.failed == 0 {
+            return reject("invalid_input", "a test result with no tests run is not a passing suite; report passed and failed counts");
+        }
+        let flaky = result.flaky.clone();
+        self.emit(Event::TestResultRecorded { step, result });
+        for test in flaky {
+            self.emit(Event::FollowUpRecorded { text: format!("Flaky test to fix: {test}") });
+        }
+        self.pass_gate_if_ready()
+    }
+
+    fn record_artifact(&mut self, artifact: Artifact) -> Result<(), Rejection> {
+        let step = self.require_evidence_step(Evidence::Artifact, "an artifact")?;
+        let r = &self.release;
+        if !artifact.git_sha.same_commit(&r.git_sha) {
+            return reject(
+                "wrong_artifact",
+                format!("the artifact is tagged with git SHA {}, but this release ships {}; build the release's commit", artifact.git_sha, r.git_sha),
+            );
+        }
+        if artifact.version != r.version && artifact.version.semver() != r.version.semver() {
+            return reject(
+                "wrong_artifact",
+                format!("the artifact is tagged {}, but this release is version {}; tag it with the release's version", artifact.version, r.version),
+            );
+        }
+        if artifact.size_bytes == 0 {
+            return reject("invalid_input", "the artifact's size is 0 bytes; report its real size");
+        }
+        if let Some(existing) = r.state_in_play().artifact.as_ref() {
+            if existing.digest != artifact.digest {
+                return reject(
+                    "artifact_already_recorded",
+                    format!("artifact {} is already recorded for this attempt; a rebuild restarts from Step 2 via the build failure path", existing.digest.short()),
+                );
+            }
+            return reject("already_recorded", format!("artifact {} is already recorded", existing.digest.short()));
+        }
+        self.emit(Event::ArtifactRecorded { step, artifact });
+        self.pass_gate_if_ready()
+    }
+
+    fn record_deployment(&mut self, report: DeploymentReport) -> Result<(), Rejection> {
+        if let Some(percent) = report.canary_percent {
+            if percent == 0 || percent > 100 {
+                return reject("invalid_input", "canary_percent must be between 1 and 100");
+            }
+        }
+        if self.rolling_back() {
+            return self.record_rollback_deployment(report);
+        }
+        match report.environment {
+            Environment::Staging => self.record_staging_deployment(report),
+            Environment::Production => self.record_production_deployment(report),
+        }
+    }
+
+    fn record_staging_deployment(&mut self, report: DeploymentReport) -> Result<(), Rejection> {
+        let step = self.require_evidence_step(Evidence::StagingDeploy, "a staging deploy")?;
+        match self.release.artifact() {
+            None => return reject("wrong_artifact", "no artifact is recorded for this release; record the build first"),
+            Some(a) if a.digest != report.digest => {
+                return reject(
+                    "wrong_artifact",
+                    format!("staging must get the tagged artifact {}, not {}", a.digest.short(), report.digest.short()),
+                )
+            }
+            Some(_) => {}
+        }
+        self.emit(Event::DeploymentRecorded { step, report, previous_live: None, freeze_overridden: None, rollback: false });
+        self.pass_gate_if_ready()
+    }
+
+    fn record_production_deployment(&mut self, report: DeploymentReport) -> Result<(), Rejection> {
+        let step = self.require_evidence_step(Evidence::ProductionDeploy, "a production deploy")?;
+        let r = &self.release;
+        if let Some((existing, _)) = &r.production {
+            return reject(
+                "already_deployed",
+                format!("{} is already deployed to production for this release", existing.digest.short()),
+            );
+        }
+        let (Some(staged), Some(smoked)) = (r.staging_passed(), r.smoke_passed()) else {
+            return reject("wrong_artifact", "no artifact has passed staging and the smoke test in this attempt");
+        };
+        if &report.digest != staged || &report.digest != smoked {
+            return reject(
+                "wrong_artifact",
+                format!(
+                    "production gets only the exact artifact that passed staging and the smoke test ({}); {} is a different artifact — never rebuild",
+                    staged.short(),
+                    report.digest.short()
+                ),
+            );
+        }
+        if report.strategy == Some(DeployStrategy::Recreate) {
+            return reject(
+                "downtime_strategy",
+                "a recreate deploy takes production down; use a rolling, blue-green or canary deploy",
+            );
+        }
+        self.check_not_frozen("deploy to production")?;
+        let frozen = self.ctx.freeze.verdict(self.ctx.now);
+        if let Some(live) = &self.ctx.live {
+            if live.release_id != r.id && r.version.is_older_than(&live.version) {
+                let reason = report.downgrade_reason.as_deref().map(str::trim).unwrap_or_default();
+                if reason.is_empty() {
+                    return reject(
+                        "downgrade",
+                        format!(
+                            "{} {} is older than {} live in production; give a downgrade reason to deploy it anyway, or use the rollback procedure to go back",
+                            r.service, r.version, live.version
+                        ),
+                    );
+                }
+            }
+        }
+        let failed = report.outcome == Outcome::Failed;
+        self.emit(Event::DeploymentRecorded {
+            step: step.clone(),
+            report,
+            previous_live: self.ctx.live.clone(),
+            freeze_overridden: frozen.is_frozen().then_some(frozen),
+            rollback: false,
+        });
+        if failed {
+            // A failed production deploy rolls back at once, through the step's rollback path.
+            let path = self
+                .release
+                .current_step()
+                .failure_paths
+                .iter()
+                .find(|p| p.action == FailureAction::Rollback)
+                .cloned();
+            if let Some(path) = path {
+                self.emit(Event::FailurePathTaken {
+                    step: step.clone(),
+                    path: path.id.clone(),
+                    action: FailureAction::Rollback,
+                    note: Some("production deploy reported failed".into()),
+                });
+                let then = path.to.clone().map_or(AfterRollback::End, AfterRollback::Resume);
+                self.start_rollback("the production deploy failed".into(), then);
+                if let Some(text) = path.follow_up {
+                    self.emit(Event::FollowUpRecorded { text });
+                }
+            }
+            return Ok(());
+        }
+        self.pass_gate_if_ready()
+    }
+
+    fn record_rollback_deployment(&mut self, report: DeploymentReport) -> Result<(), Rejection> {
+        let Some(rollback) = &self.release.rollback else {
+            return reject("not_rolling_back", "no rollback is in progress");
+        };
+        if report.environment != Environment::Production {
+            return reject("not_current_step", "the release is rolling back production; record the production revert");
+        }
+        let failed_digest = rollback.deployed.as_ref().map(|d| &d.digest);
+        match &rollback.target {
+            Some(target) if target.digest != report.digest => {
+                return reject(
+                    "wrong_artifact",
+                    format!(
+                        "the rollback reverts production to the previous artifact {} ({}), not {}",
+                        target.digest.short(),
+                        target.version,
+                        report.digest.short()
+                    ),
+                )
+            }
+            None if failed_digest == Some(&report.digest) => {
+                return reject("wrong_artifact", "that is the artifact being rolled back; deploy the previous known-good one");
+            }
+            _ => {}
+        }
+        self.emit(Event::DeploymentRecorded {
+            step: StepId::new(ROLLBACK_STEP),
+            report,
+            previous_live: None,
+            freeze_overridden: None,
+            rollback: true,
+        });
+        self.pass_gate_if_ready()
+    }
+
+    // -- failure paths, rollback, abort ---------------------------------------------
+
+    fn take_failure_path(&mut self, step: StepId, path_id: FailurePathId, note: Option<String>) -> Result<(), Rejection> {
+        self.require_current(&step)?;
+        if step.as_str() == ROLLBACK_STEP {
+            return reject("unknown_failure_path", "the rollback procedure has no failure paths; finish it, or abort");
+        }
+        let current = self.release.current_step().clone();
+        let Some(path) = current.failure_paths.iter().find(|p| p.id == path_id).cloned() else {
+            let known: Vec<&str> = current.failure_paths.iter().map(|p| p.id.as_str()).collect();
+            return reject(
+                "unknown_failure_path",
+                format!("step {step} has no failure path {path_id}; its paths are {}", known.join(", ")),
+            );
+        };
+        self.require_role(&path.roles, &format!("take \"{}\"", path.label))?;
+        let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+        if path.note_required && note.is_none() {
+            return reject("note_required", format!("\"{}\" needs a note saying what happened", path.label));
+        }
+        match path.action {
+            FailureAction::Restart => {
+                let to = path.to.clone().unwrap_or_else(|| step.clone());
+                if self.release.production.is_some() {
+                    return reject(
+                        "production_deployed",
+                        "this release is live in production; roll it back before restarting an earlier step",
+                    );
+                }
+                self.emit(Event::FailurePathTaken { step: step.clone(), path: path.id.clone(), action: path.action, note: note.clone() });
+                self.emit(Event::Restarted { from: to.clone() });
+                self.emit(Event::StepEntered { step: to });
+            }
+            FailureAction::Retry => {
+                self.emit(Event::FailurePathTaken { step: step.clone(), path: path.id.clone(), action: path.action, note: note.clone() });
+                self.emit(Event::Restarted { from: step.clone() });
+                self.emit(Event::StepEntered { step: step.clone() });
+            }
+            FailureAction::Rollback => {
+                if !self.release.production_attempted {
+                    return reject(
+                        "nothing_to_roll_back",
+                        "nothing of this release reached production, so there is nothing to roll back; restart or abort instead",
+                    );
+                }
+                self.emit(Event::FailurePathTaken { step: step.clone(), path: path.id.clone(), action: path.action, note: note.clone() });
+                let then = path.to.clone().map_or(AfterRollback::End, AfterRollback::Resume);
+                let reason = note.clone().unwrap_or_else(|| path.label.clone());
+                self.start_rollback(reason, then);
+            }
+            FailureAction::Abort => {
+                let reason = note.clone().unwrap_or_else(|| path.label.clone());
+                self.emit(Event::FailurePathTaken { step: step.clone(), path: path.id.clone(), action: path.action, note: note.clone() });
+                return self.abort_now(reason);
+            }
+        }
+        if let Some(text) = path.follow_up {
+            self.emit(Event::FollowUpRecorded { text });
+        }
+        Ok(())
+    }
+
+    fn start_rollback(&mut self, reason: String, then: AfterRollback) {
+        let r = &self.release;
+        let deployed = r.production.as_ref().map(|(d, _)| d.clone()).or_else(|| {
+            r.steps.iter().rev().find_map(|s| {
+                s.deployments.iter().rev().find(|(d, _)| d.environment == Environment::Production).map(|(d, _)| d.clone())
+            })
+        });
+        self.emit(Event::RollbackStarted {
+            from: r.current_step().id.clone(),
+            reason,
+            then,
+            deployed,
+            target: r.previous_live.clone(),
+        });
+    }
+
+    fn trigger_rollback(&mut self, reason: String) -> Result<(), Rejection> {
+        let reason = reason.trim().to_owned();
+        if reason.is_empty() {
+            return reject("note_required", "say what broke: a rollback needs a reason");
+        }
+        if self.rolling_back() {
+            return reject("already_rolling_back", "a rollback is already in progress");
+        }
+        if !self.release.production_attempted {
+            return reject(
+                "nothing_to_roll_back",
+                "nothing of this release reached production, so there is nothing to roll back; restart or abort instead",
+            );
+        }
+        self.start_rollback(reason, AfterRollback::End);
+        Ok(())
+    }
+
+    fn complete_rollback(&mut self) -> Result<(), Rejection> {
+        let Some(rollback) = &self.release.rollback else {
+            return Ok(());
+        };
+        let then = rollback.then.clone();
+        self.emit(Event::RollbackCompleted { then: then.clone() });
+        if let Some(text) = self.release.playbook.rollback.follow_up.clone() {
+            self.emit(Event::FollowUpRecorded { text });
+        }
+        if let AfterRollback::Resume(step) = then {
+            self.emit(Event::Restarted { from: step.clone() });
+            self.emit(Event::StepEntered { step });
+        }
+        Ok(())
+    }
+
+    fn abort(&mut self, reason: String) -> Result<(), Rejection> {
+        let reason = reason.trim().to_owned();
+        if reason.is_empty() {
+            return reject("note_required", "say why: an abort needs a reason");
+        }
+        if self.rolling_back() {
+            if self.release.rollback.as_ref().is_some_and(|r| r.then == AfterRollback::Abort) {
+                return reject("already_aborting", "the release is already aborting; finish the rollback procedure");
+            }
+            self.emit(Event::AbortRequested { reason });
+            return Ok(());
+        }
+        self.abort_now(reason)
+    }
+
+    /// Before production, an abort ends the release; once production was touched, it
+    /// rolls back first.
+    fn abort_now(&mut self, reason: String) -> Result<(), Rejection> {
+        if self.release.production_attempted {
+            self.start_rollback(format!("aborted: {reason}"), AfterRollback::Abort);
+            self.emit(Event::AbortRequested { reason });
+        } else {
+            self.emit(Event::Aborted { reason });
+        }
+        Ok(())
+    }
+
+    // -- freeze overrides -----------------------------------------------------------
+
+    fn request_freeze_override(&mut self, reason: String) -> Result<(), Rejection> {
+        let reason = reason.trim().to_owned();
+        if !self.release.hotfix {
+            return reject(
+                "not_hotfix",
+                "only an emergency hotfix may override a freeze; this release was not started as a hotfix",
+            );
+        }
+        if reason.is_empty() {
+            return reject("note_required", "a freeze override needs a reason: say what the emergency is");
+        }
+        if self.release.production.is_some() {
+            return reject("already_deployed", "this release is already deployed to production");
+        }
+        if let Some(o) = &self.release.freeze_override {
+            if o.approved.is_none() {
+                return reject("override_pending", format!("an override requested by {} is waiting for approval", o.requested.by.display_name));
+            }
+            if o.expires_at.is_some_and(|e| self.ctx.now < e) {
+                return reject("override_active", "an approved override is already in force");
+            }
+        }
+        self.emit(Event::FreezeOverrideRequested { reason });
+        Ok(())
+    }
+
+    fn approve_freeze_override(&mut self) -> Result<(), Rejection> {
+        let Some(o) = self.release.freeze_override.clone() else {
+            return reject("no_override_requested", "no freeze override has been requested for this release");
+        };
+        if o.approved.is_some() {
+            return reject("override_active", "this override was already approved");
+        }
+        if o.requested.by.is_same_person(self.actor) {
+            return reject("self_approval", "you requested this override; a second person must approve it");
+        }
+        let roles = self.ctx.policy.override_approver_roles.clone();
+        self.require_role(&roles, "approve a freeze override")?;
+        self.emit(Event::FreezeOverrideApproved {
+            requested_by: o.requested.by,
+            reason: o.reason,
+            expires_at: self.ctx.now + self.ctx.policy.override_ttl,
+        });
+        // Automatic gates that waited for the freeze to lift can move now.
+        self.pass_gate_if_ready()
+    }
+}
+
+impl Release {
+    fn state_in_play(&self) -> &StepState {
+        self.gate_in_play().2
+    }
+}
+
+fn roles_list(roles: &[RoleName]) -> String {
+    roles.iter().map(RoleName::as_str).collect::<Vec<_>>().join(", ")
+}
+
+fn roles_list_set(roles: &BTreeSet<RoleName>) -> String {
+    if roles.is_empty() {
+        "none".into()
+    } else {
+        roles.iter().map(RoleName::as_str).collect::<Vec<_>>().join(", ")
+    }
+}
+
+fn step_list(playbook: &Playbook) -> String {
+    playbook.steps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,29 @@
+//! # shipgate
+//!
+//! A chat-ops release bot: a team runs its Ship to Production playbook as a release that
+//! moves through steps, checklists and gates, from chat, a CI pipeline or the CLI.
+//!
+//! ## Layout
+//!
+//! Data flows one way: edge -> app -> domain -> store, and out through the outbox.
+//!
+//! - [`domain`] — pure rules, no I/O and no clock: playbooks ([`domain::playbook`]), the
+//!   event-sourced release aggregate where every playbook rule is enforced
+//!   ([`domain::release`]), the freeze port ([`domain::freeze`]), and release views
+//!   ([`domain::view`]).
+//! - [`store`] — sqlx persistence on SQLite (default) or PostgreSQL: append-only events,
+//!   the listing projection, the outbox, answered requests, production holds.
+//! - [`app`] — orchestration: one command at a time per release, decided by the domain
+//!   and written in one transaction, with group commit across releases.
+//! - [`http`] — the axum edge: the CI API with token auth, health, metrics, OpenAPI.
+//! - [`config`] — the TOML file layered with environment variables; secrets wrapped.
+//! - [`cli`] — the command line: `serve`, `migrate`, `playbook`, and the API client.
+//! - [`telemetry`] — logging setup.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,2 @@
+//! Persistence (being built).
+pub mod model;

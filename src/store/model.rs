@@ -1,0 +1,140 @@
+//! What the store keeps, as plain rows. The domain's types go in and out as JSON where
+//! they are history (events, actors) and as columns where they are looked up.
+
+use crate::domain::release::{LiveDeployment, Recorded};
+use crate::domain::{ReleaseId, RequestId, ServiceName};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The listing projection of one release: kept in step with its events in the same
+/// transaction, so listing never folds histories.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRow {
+    pub id: ReleaseId,
+    pub service: ServiceName,
+    pub version: String,
+    pub git_sha: String,
+    pub playbook: String,
+    /// `active`, `rolling_back`, `completed`, `rolled_back`, `aborted`.
+    pub status: String,
+    /// 1-based number of the current step.
+    pub current_step: u32,
+    pub current_step_id: String,
+    pub current_step_title: String,
+    pub hotfix: bool,
+    pub started_by: String,
+    pub started_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Events stored for this release.
+    pub seq: u64,
+}
+
+/// A message for a chat platform, written with the events that caused it and delivered
+/// later by the outbox worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewOutboxMessage {
+    /// Unique per message: a retried delivery reuses it (Discord `nonce`).
+    pub idempotency_key: String,
+    pub release_id: ReleaseId,
+    /// What the message is (`release_started`, `step_card`, `rollback_notice`, ...).
+    pub kind: String,
+    pub payload: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxMessage {
+    pub id: i64,
+    pub idempotency_key: String,
+    pub release_id: ReleaseId,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// The first answer to an inbound request, returned again to every repeat of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    pub request_id: RequestId,
+    pub release_id: ReleaseId,
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+/// How a commit changes who holds production for the release's service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HoldChange {
+    Keep,
+    /// Take the hold. `strict`: fail with a conflict if another release has it (entering
+    /// production); not strict: keep the other holder and carry on (a rollback).
+    Acquire { strict: bool },
+    /// Let go of the hold if this release has it.
+    Release,
+}
+
+/// How a commit changes what is live in production for the release's service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LiveChange {
+    Keep,
+    Set(LiveDeployment),
+    /// Nothing shipgate knows of is live (a first deploy was rolled back).
+    Clear,
+}
+
+/// Everything one command writes, in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    pub release_id: ReleaseId,
+    pub service: ServiceName,
+    /// How many events the release had when the command was decided; the new events
+    /// carry `expected_seq + 1 ..`. Another writer having appended first is a conflict.
+    pub expected_seq: u64,
+    pub events: Vec<Recorded>,
+    pub projection: ReleaseRow,
+    pub outbox: Vec<NewOutboxMessage>,
+    pub response: Option<StoredResponse>,
+    pub hold: HoldChange,
+    pub live: LiveChange,
+}
+
+/// Why a commit did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// Another writer got there first; reload and decide again.
+    #[error("conflict: {0}")]
+    Conflict(Conflict),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conflict {
+    /// The release's history moved on since it was read.
+    Sequence,
+    /// The request id was already answered.
+    Duplicate(RequestId),
+    /// Another release holds production for the service.
+    ProductionHeld,
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Conflict::Sequence => f.write_str("the release's history moved on"),
+            Conflict::Duplicate(id) => write!(f, "request {id} was already answered"),
+            Conflict::ProductionHeld => f.write_str("another release holds production"),
+        }
+    }
+}
+
+/// Filters for listing releases.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseFilter {
+    pub service: Option<ServiceName>,
+    pub status: Option<String>,
+    /// At most this many, newest first; the store caps it at 500.
+    pub limit: Option<u32>,
+}
