@@ -5,6 +5,7 @@ pub mod freeze;
 pub mod ids;
 pub mod playbook;
 pub mod release;
+pub mod view;
 
 pub use actor::{Actor, Platform};
 pub use ids::*;

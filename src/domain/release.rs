@@ -1640,3 +1640,6 @@ fn roles_list_set(roles: &BTreeSet<RoleName>) -> String {
 fn step_list(playbook: &Playbook) -> String {
     playbook.steps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ")
 }
+
+#[cfg(test)]
+mod tests;

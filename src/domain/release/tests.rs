@@ -1,0 +1,1030 @@
+//! The playbook's rules, one test each, read like the playbook.
+
+use super::*;
+use crate::domain::actor::Platform;
+use crate::domain::freeze::{FixedFreeze, FreezeReason, NoFreeze};
+use crate::domain::playbook::Playbook;
+use chrono::TimeZone;
+use proptest::prelude::*;
+
+const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const OTHER_DIGEST: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+const OLD_DIGEST: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+fn alice() -> Actor {
+    Actor::new(Platform::Discord, "100", "Alice").with_roles(["release-manager"])
+}
+fn bob() -> Actor {
+    Actor::new(Platform::Discord, "200", "Bob").with_roles(["release-manager"])
+}
+fn carol() -> Actor {
+    Actor::new(Platform::Slack, "U300", "Carol").with_roles(["engineer"])
+}
+fn ci() -> Actor {
+    Actor::new(Platform::Api, "ci", "CI").with_roles(["engineer"])
+}
+fn mallory() -> Actor {
+    Actor::new(Platform::Discord, "666", "Mallory")
+}
+
+fn digest(s: &str) -> ArtifactDigest {
+    ArtifactDigest::parse(s).unwrap()
+}
+fn step(s: &str) -> StepId {
+    StepId::new(s)
+}
+
+/// A release under test with the facts around it, folding every decided event.
+struct Harness {
+    release: Release,
+    events: Vec<Recorded>,
+    now: DateTime<Utc>,
+    freeze: FixedFreeze,
+    holder: Option<ProductionHolder>,
+    live: Option<LiveDeployment>,
+    policy: Policy,
+}
+
+/// Wednesday 2026-12-02 10:00 UTC: nothing frozen.
+fn wednesday() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 2, 10, 0, 0).unwrap()
+}
+
+impl Harness {
+    fn start_with(playbook: Playbook, hotfix: bool) -> Harness {
+        let policy = Policy::default();
+        let now = wednesday();
+        let command = Command::Start {
+            service: ServiceName::new("api"),
+            version: Version::parse("1.4.0").unwrap(),
+            git_sha: GitSha::parse("3f9c2e1").unwrap(),
+            playbook: Box::new(playbook),
+            hotfix,
+            channel: None,
+        };
+        let ctx = Context { now, freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
+        let events = start(command, &alice(), &ctx).unwrap();
+        let recorded: Vec<Recorded> = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, event)| Recorded {
+                seq: i as u64 + 1,
+                at: now,
+                actor: alice(),
+                request_id: RequestId::new("start"),
+                event,
+            })
+            .collect();
+        let release = Release::fold(ReleaseId::new("r1"), &recorded).unwrap();
+        Harness { release, events: recorded, now, freeze: FixedFreeze::default(), holder: None, live: None, policy }
+    }
+
+    fn start() -> Harness {
+        Self::start_with(Playbook::ship_to_production(), false)
+    }
+
+    fn hotfix() -> Harness {
+        Self::start_with(Playbook::ship_to_production(), true)
+    }
+
+    fn run(&mut self, actor: &Actor, command: Command) -> Result<Vec<Event>, Rejection> {
+        let ctx = Context {
+            now: self.now,
+            freeze: &self.freeze,
+            production_holder: self.holder.clone(),
+            live: self.live.clone(),
+            policy: &self.policy,
+        };
+        let events = apply(&self.release, command, actor, &ctx)?;
+        for event in &events {
+            let recorded = Recorded {
+                seq: self.release.seq + 1,
+                at: self.now,
+                actor: actor.clone(),
+                request_id: RequestId::new(format!("req-{}", self.release.seq + 1)),
+                event: event.clone(),
+            };
+            self.release.evolve(&recorded).unwrap();
+            self.events.push(recorded);
+        }
+        // Folding the whole history again must give the same release.
+        assert_eq!(Release::fold(self.release.id.clone(), &self.events).unwrap(), self.release);
+        Ok(events)
+    }
+
+    fn ok(&mut self, actor: &Actor, command: Command) -> Vec<Event> {
+        match self.run(actor, command) {
+            Ok(events) => events,
+            Err(rejection) => panic!("unexpected rejection: {rejection:?}"),
+        }
+    }
+
+    fn refused(&mut self, actor: &Actor, command: Command) -> Rejection {
+        let before = self.release.clone();
+        let rejection = self.run(actor, command).expect_err("the command should be refused");
+        assert_eq!(before, self.release, "a refused command changes nothing");
+        rejection
+    }
+
+    fn at(&self) -> &str {
+        self.release.current_step().id.as_str()
+    }
+
+    fn tick_all(&mut self, actor: &Actor) {
+        let s = self.release.current_step().clone();
+        for item in &s.items {
+            self.ok(actor, tick(s.id.as_str(), item.id.as_str()));
+        }
+    }
+
+    // The steps, the way a team runs them.
+    fn pass_pre_flight(&mut self) {
+        self.tick_all(&carol());
+        self.ok(&bob(), approve("pre-flight"));
+        assert_eq!(self.at(), "test-suite");
+    }
+    fn pass_tests(&mut self) {
+        self.ok(&ci(), tests("unit", 120, 0));
+        assert_eq!(self.at(), "build-artifact");
+    }
+    fn pass_build(&mut self) {
+        self.ok(&ci(), artifact(DIGEST, "3f9c2e1", "1.4.0"));
+        self.tick_all(&carol());
+        assert_eq!(self.at(), "deploy-staging");
+    }
+    fn pass_staging(&mut self) {
+        self.tick_all(&carol());
+        self.ok(&ci(), deploy(Environment::Staging, DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+        assert_eq!(self.at(), "smoke-test");
+    }
+    fn pass_smoke(&mut self) {
+        self.tick_all(&carol());
+        self.ok(&bob(), approve("smoke-test"));
+        assert_eq!(self.at(), "deploy-production");
+    }
+    fn pass_production(&mut self) {
+        self.ok(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+        assert_eq!(self.at(), "monitor");
+    }
+    fn pass_monitor(&mut self) {
+        self.tick_all(&carol());
+        self.now += Duration::minutes(15);
+        self.ok(&carol(), approve("monitor"));
+        assert_eq!(self.at(), "rollback-criteria");
+    }
+    fn to_production_step(&mut self) {
+        self.pass_pre_flight();
+        self.pass_tests();
+        self.pass_build();
+        self.pass_staging();
+        self.pass_smoke();
+    }
+    fn to_monitor(&mut self) {
+        self.to_production_step();
+        self.pass_production();
+    }
+}
+
+fn tick(s: &str, item: &str) -> Command {
+    Command::Tick { step: step(s), item: ItemId::new(item) }
+}
+fn untick(s: &str, item: &str) -> Command {
+    Command::Untick { step: step(s), item: ItemId::new(item) }
+}
+fn approve(s: &str) -> Command {
+    Command::Approve { step: step(s) }
+}
+fn fail(s: &str, path: &str, note: &str) -> Command {
+    Command::TakeFailurePath { step: step(s), path: FailurePathId::new(path), note: Some(note.into()) }
+}
+fn tests(suite: &str, passed: u32, failed: u32) -> Command {
+    Command::RecordTestResult(TestResult {
+        suite: suite.into(),
+        passed,
+        failed,
+        skipped: 0,
+        flaky: vec![],
+        url: None,
+    })
+}
+fn artifact(d: &str, sha: &str, version: &str) -> Command {
+    Command::RecordArtifact(Artifact {
+        version: Version::parse(version).unwrap(),
+        git_sha: GitSha::parse(sha).unwrap(),
+        digest: digest(d),
+        size_bytes: 52_428_800,
+        name: Some("registry.example.com/api:1.4.0".into()),
+    })
+}
+fn deploy(environment: Environment, d: &str, outcome: Outcome, health: HealthCheck) -> Command {
+    Command::RecordDeployment(DeploymentReport {
+        environment,
+        digest: digest(d),
+        outcome,
+        health,
+        strategy: Some(DeployStrategy::Rolling),
+        canary_percent: None,
+        downgrade_reason: None,
+        url: None,
+    })
+}
+fn friday_afternoon_freeze(now: DateTime<Utc>) -> FixedFreeze {
+    FixedFreeze {
+        windows: vec![FreezeReason {
+            kind: "weekly".into(),
+            name: "Friday afternoon".into(),
+            from: now - Duration::hours(1),
+            to: now + Duration::hours(60),
+        }],
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// No step is skipped; nothing happens in a step that is not current.
+
+#[test]
+fn a_release_starts_at_pre_flight() {
+    let h = Harness::start();
+    assert_eq!(h.at(), "pre-flight");
+    assert_eq!(h.release.status, Status::Active);
+    assert_eq!(h.release.steps[0].attempt, 1);
+}
+
+#[test]
+fn items_of_a_later_step_cannot_be_ticked() {
+    let mut h = Harness::start();
+    let r = h.refused(&carol(), tick("smoke-test", "core-flows"));
+    assert_eq!(r.code, "not_current_step");
+    assert!(r.message.contains("Step 5"), "{}", r.message);
+    assert!(r.message.contains("Step 1"), "{}", r.message);
+}
+
+#[test]
+fn a_later_gate_cannot_be_approved() {
+    let mut h = Harness::start();
+    assert_eq!(h.refused(&bob(), approve("monitor")).code, "not_current_step");
+}
+
+#[test]
+fn a_finished_step_cannot_be_changed() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    assert_eq!(h.refused(&carol(), untick("pre-flight", "prs-merged")).code, "not_current_step");
+}
+
+#[test]
+fn evidence_for_a_later_step_is_refused() {
+    let mut h = Harness::start();
+    let r = h.refused(&ci(), artifact(DIGEST, "3f9c2e1", "1.4.0"));
+    assert_eq!(r.code, "not_current_step");
+    assert!(r.message.contains("Build the Artifact"), "{}", r.message);
+    assert_eq!(
+        h.refused(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed)).code,
+        "not_current_step"
+    );
+}
+
+#[test]
+fn unknown_steps_and_items_are_named() {
+    let mut h = Harness::start();
+    let r = h.refused(&carol(), tick("pre-flight", "nope"));
+    assert_eq!(r.code, "unknown_item");
+    assert!(r.message.contains("prs-merged"), "{}", r.message);
+    assert_eq!(h.refused(&carol(), tick("launch", "x")).code, "unknown_step");
+}
+
+#[test]
+fn steps_are_entered_only_in_order() {
+    let mut h = Harness::start();
+    h.to_monitor();
+    let entered: Vec<&str> = h
+        .events
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::StepEntered { step } => Some(step.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        entered,
+        ["test-suite", "build-artifact", "deploy-staging", "smoke-test", "deploy-production", "monitor"]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Gates: every item ticked, and the approval rule.
+
+#[test]
+fn the_gate_does_not_pass_with_an_unchecked_box() {
+    let mut h = Harness::start();
+    for item in ["prs-merged", "no-blockers", "release-notes", "env-and-secrets"] {
+        h.ok(&carol(), tick("pre-flight", item));
+    }
+    let r = h.refused(&bob(), approve("pre-flight"));
+    assert_eq!(r.code, "gate_not_ready");
+    assert!(r.message.contains("migrations-reviewed"), "{}", r.message);
+    h.ok(&carol(), tick("pre-flight", "migrations-reviewed"));
+    h.ok(&bob(), approve("pre-flight"));
+    assert_eq!(h.at(), "test-suite");
+}
+
+#[test]
+fn only_the_gate_roles_may_approve() {
+    let mut h = Harness::start();
+    h.tick_all(&carol());
+    let r = h.refused(&mallory(), approve("pre-flight"));
+    assert_eq!(r.code, "not_allowed");
+    assert!(r.message.contains("release-manager"), "{}", r.message);
+}
+
+#[test]
+fn only_the_tick_roles_may_tick() {
+    let mut h = Harness::start();
+    assert_eq!(h.refused(&mallory(), tick("pre-flight", "prs-merged")).code, "not_allowed");
+}
+
+#[test]
+fn an_item_is_ticked_once_and_unticked_only_when_ticked() {
+    let mut h = Harness::start();
+    h.ok(&carol(), tick("pre-flight", "prs-merged"));
+    let r = h.refused(&bob(), tick("pre-flight", "prs-merged"));
+    assert_eq!(r.code, "already_ticked");
+    assert!(r.message.contains("Carol"));
+    h.ok(&bob(), untick("pre-flight", "prs-merged"));
+    assert_eq!(h.refused(&bob(), untick("pre-flight", "prs-merged")).code, "not_ticked");
+}
+
+fn two_approver_playbook() -> Playbook {
+    let mut p = Playbook::ship_to_production();
+    p.steps[0].gate.approvals = 2;
+    p
+}
+
+#[test]
+fn a_gate_needing_two_approvers_needs_two_distinct_people() {
+    let mut h = Harness::start_with(two_approver_playbook(), false);
+    h.tick_all(&carol());
+    h.ok(&bob(), approve("pre-flight"));
+    assert_eq!(h.at(), "pre-flight", "one approval of two does not pass the gate");
+    let r = h.refused(&bob(), approve("pre-flight"));
+    assert_eq!(r.code, "already_approved");
+    // The same person through another display name is still the same person.
+    let bob_renamed = Actor { display_name: "Robert".into(), ..bob() };
+    assert_eq!(h.refused(&bob_renamed, approve("pre-flight")).code, "already_approved");
+    h.ok(&carol(), approve("pre-flight"));
+    assert_eq!(h.at(), "test-suite");
+}
+
+#[test]
+fn the_starter_may_not_approve_the_gate_to_production() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    h.pass_tests();
+    h.pass_build();
+    h.pass_staging();
+    h.tick_all(&carol());
+    let r = h.refused(&alice(), approve("smoke-test"));
+    assert_eq!(r.code, "self_approval");
+    h.ok(&bob(), approve("smoke-test"));
+    assert_eq!(h.at(), "deploy-production");
+}
+
+#[test]
+fn the_starter_may_approve_where_the_rule_allows() {
+    let mut h = Harness::start();
+    h.tick_all(&carol());
+    h.ok(&alice(), approve("pre-flight"));
+    assert_eq!(h.at(), "test-suite");
+}
+
+#[test]
+fn unticking_an_item_withdraws_approvals() {
+    let mut h = Harness::start_with(two_approver_playbook(), false);
+    h.tick_all(&carol());
+    h.ok(&bob(), approve("pre-flight"));
+    let events = h.ok(&carol(), untick("pre-flight", "release-notes"));
+    assert!(matches!(events[0], Event::ItemUnticked { approvals_withdrawn: 1, .. }));
+    h.ok(&carol(), tick("pre-flight", "release-notes"));
+    h.ok(&carol(), approve("pre-flight"));
+    assert_eq!(h.at(), "pre-flight", "Bob's earlier approval no longer counts");
+    h.ok(&bob(), approve("pre-flight"));
+    assert_eq!(h.at(), "test-suite");
+}
+
+#[test]
+fn an_automatic_gate_cannot_be_approved() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    assert_eq!(h.refused(&bob(), approve("test-suite")).code, "no_approval_needed");
+}
+
+// ---------------------------------------------------------------------------------------
+// Step 2: tests pass with zero failures; the two failure paths.
+
+#[test]
+fn failing_tests_keep_the_release_in_step_2() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    h.ok(&ci(), tests("unit", 100, 0));
+    assert_eq!(h.at(), "build-artifact", "a passing suite passes the automatic gate");
+
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    h.ok(&ci(), tests("e2e", 40, 2));
+    assert_eq!(h.at(), "test-suite");
+    let gate = h.release.gate_status(h.now);
+    assert!(gate.evidence_missing.unwrap().contains("e2e (2 failed)"));
+}
+
+#[test]
+fn a_later_green_run_of_the_same_suite_replaces_the_red_one_only_after_a_retry() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    h.ok(&ci(), tests("e2e", 40, 1));
+    h.ok(&carol(), fail("test-suite", "flaky-test", "checkout_spec times out on CI"));
+    assert_eq!(h.at(), "test-suite");
+    assert_eq!(h.release.steps[1].attempt, 2);
+    assert!(h.release.steps[1].tests.is_empty(), "a retry clears the step's results");
+    assert_eq!(h.release.follow_ups[0].text, "Document the flaky test for follow-up.");
+    h.ok(&ci(), tests("e2e", 41, 0));
+    assert_eq!(h.at(), "build-artifact");
+}
+
+#[test]
+fn flaky_tests_reported_by_ci_are_recorded_for_follow_up() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    let mut result = TestResult { suite: "unit".into(), passed: 10, failed: 0, skipped: 1, flaky: vec!["login_test".into()], url: None };
+    h.ok(&ci(), Command::RecordTestResult(result.clone()));
+    assert_eq!(h.release.follow_ups[0].text, "Flaky test to fix: login_test");
+    result.flaky.clear();
+    assert_eq!(h.refused(&ci(), Command::RecordTestResult(result)).code, "not_current_step");
+}
+
+#[test]
+fn a_real_regression_restarts_from_step_1_and_keeps_history() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    h.ok(&ci(), tests("integration", 50, 3));
+    let before = h.events.len();
+    h.ok(&carol(), fail("test-suite", "real-regression", "orders API returns 500"));
+    assert_eq!(h.at(), "pre-flight");
+    assert!(h.release.steps[0].ticked.is_empty(), "step 1 is cleared for the new attempt");
+    assert!(h.release.steps[1].tests.is_empty());
+    assert_eq!(h.release.steps[0].attempt, 2);
+    assert!(h.events.len() > before, "history is appended, never rewritten");
+    assert!(h.events.iter().any(|r| matches!(&r.event, Event::TestResultRecorded { result, .. } if result.failed == 3)));
+    h.pass_pre_flight();
+    h.pass_tests();
+}
+
+#[test]
+fn a_failure_path_that_needs_a_note_refuses_without_one() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    let r = h.refused(
+        &carol(),
+        Command::TakeFailurePath { step: step("test-suite"), path: FailurePathId::new("real-regression"), note: Some("  ".into()) },
+    );
+    assert_eq!(r.code, "note_required");
+}
+
+#[test]
+fn a_test_result_with_nothing_run_is_refused() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    assert_eq!(h.refused(&ci(), tests("unit", 0, 0)).code, "invalid_input");
+}
+
+// ---------------------------------------------------------------------------------------
+// Step 3: the artifact is tagged with the release's SHA and version.
+
+#[test]
+fn an_artifact_of_another_commit_or_version_is_refused() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    h.pass_tests();
+    assert_eq!(h.refused(&ci(), artifact(DIGEST, "deadbee", "1.4.0")).code, "wrong_artifact");
+    assert_eq!(h.refused(&ci(), artifact(DIGEST, "3f9c2e1", "1.4.1")).code, "wrong_artifact");
+    h.ok(&ci(), artifact(DIGEST, "3f9c2e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "v1.4"));
+    assert_eq!(h.at(), "build-artifact", "the size-and-contents check is still unticked");
+    assert_eq!(h.refused(&ci(), artifact(OTHER_DIGEST, "3f9c2e1", "1.4.0")).code, "artifact_already_recorded");
+    h.tick_all(&carol());
+    assert_eq!(h.at(), "deploy-staging");
+}
+
+#[test]
+fn a_build_failure_restarts_from_step_2_and_drops_the_artifact() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    h.pass_tests();
+    h.ok(&ci(), artifact(DIGEST, "3f9c2e1", "1.4.0"));
+    h.ok(&carol(), fail("build-artifact", "build-failed", "missing native dependency"));
+    assert_eq!(h.at(), "test-suite");
+    assert!(h.release.artifact().is_none());
+    assert!(!h.release.steps[0].ticked.is_empty(), "steps before the restart point keep their state");
+}
+
+// ---------------------------------------------------------------------------------------
+// Steps 4 and 5: staging gets the tagged artifact; the smoke test records what passed.
+
+#[test]
+fn staging_gets_only_the_tagged_artifact() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    h.pass_tests();
+    h.pass_build();
+    let r = h.refused(&ci(), deploy(Environment::Staging, OTHER_DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    assert_eq!(r.code, "wrong_artifact");
+}
+
+#[test]
+fn staging_passes_only_when_healthy() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    h.pass_tests();
+    h.pass_build();
+    h.tick_all(&carol());
+    h.ok(&ci(), deploy(Environment::Staging, DIGEST, Outcome::Succeeded, HealthCheck::Failed));
+    assert_eq!(h.at(), "deploy-staging");
+    h.ok(&ci(), deploy(Environment::Staging, DIGEST, Outcome::Failed, HealthCheck::Unknown));
+    assert_eq!(h.at(), "deploy-staging");
+    h.ok(&carol(), fail("deploy-staging", "staging-deploy-failed", "OOM killed, raised the memory limit"));
+    h.tick_all(&carol());
+    h.ok(&ci(), deploy(Environment::Staging, DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    assert_eq!(h.at(), "smoke-test");
+}
+
+#[test]
+fn the_smoke_gate_records_the_artifact_that_passed_it() {
+    let mut h = Harness::start();
+    h.to_production_step();
+    assert_eq!(h.release.smoke_passed(), Some(&digest(DIGEST)));
+    assert_eq!(h.release.staging_passed(), Some(&digest(DIGEST)));
+}
+
+#[test]
+fn a_failed_smoke_test_goes_back_to_staging_not_to_production() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    h.pass_tests();
+    h.pass_build();
+    h.pass_staging();
+    h.ok(&carol(), fail("smoke-test", "smoke-failed", "login broken on staging"));
+    assert_eq!(h.at(), "deploy-staging");
+    assert!(h.release.staging_passed().is_none());
+}
+
+// ---------------------------------------------------------------------------------------
+// Step 6: the exact artifact, never during a freeze (unless overridden), one holder,
+// no silent downgrade.
+
+#[test]
+fn production_refuses_any_artifact_but_the_one_that_passed_staging_and_smoke() {
+    let mut h = Harness::start();
+    h.to_production_step();
+    let r = h.refused(&ci(), deploy(Environment::Production, OTHER_DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    assert_eq!(r.code, "wrong_artifact");
+    assert!(r.message.contains("never rebuild"), "{}", r.message);
+    h.pass_production();
+}
+
+#[test]
+fn production_requires_the_smoke_test_of_the_staged_artifact() {
+    // A playbook whose smoke-test gate passed without recording a digest (tampered
+    // history cannot, but a restart can clear it) refuses production.
+    let mut h = Harness::start();
+    h.to_production_step();
+    h.release.steps[4].smoke_passed = None;
+    let events_len = h.events.len();
+    let ctx_freeze = NoFreeze;
+    let ctx = Context { now: h.now, freeze: &ctx_freeze, production_holder: None, live: None, policy: &h.policy };
+    let r = apply(&h.release, deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed), &ci(), &ctx)
+        .unwrap_err();
+    assert_eq!(r.code, "wrong_artifact");
+    assert_eq!(h.events.len(), events_len);
+}
+
+#[test]
+fn production_deploy_refused_on_friday_afternoon() {
+    let mut h = Harness::start();
+    h.to_production_step();
+    h.freeze = friday_afternoon_freeze(h.now);
+    let r = h.refused(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    assert_eq!(r.code, "frozen");
+    assert!(r.message.contains("Friday afternoon"), "{}", r.message);
+    assert!(r.message.contains("hotfix"), "{}", r.message);
+}
+
+#[test]
+fn the_gate_to_production_is_refused_during_a_freeze() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    h.pass_tests();
+    h.pass_build();
+    h.pass_staging();
+    h.tick_all(&carol());
+    h.freeze = friday_afternoon_freeze(h.now);
+    assert_eq!(h.refused(&bob(), approve("smoke-test")).code, "frozen");
+}
+
+#[test]
+fn a_hotfix_deploys_during_a_freeze_only_with_an_approved_override() {
+    let mut h = Harness::hotfix();
+    h.pass_pre_flight();
+    h.pass_tests();
+    h.pass_build();
+    h.pass_staging();
+    h.tick_all(&carol());
+    h.freeze = friday_afternoon_freeze(h.now);
+    assert_eq!(h.refused(&bob(), approve("smoke-test")).code, "frozen");
+    assert_eq!(h.refused(&carol(), Command::RequestFreezeOverride { reason: " ".into() }).code, "note_required");
+    h.ok(&carol(), Command::RequestFreezeOverride { reason: "payments outage, fix in 1.4.0".into() });
+    let r = h.refused(&bob(), approve("smoke-test"));
+    assert!(r.message.contains("waits for a second person"), "{}", r.message);
+    assert_eq!(h.refused(&carol(), Command::ApproveFreezeOverride).code, "self_approval");
+    let engineer = Actor::new(Platform::Discord, "400", "Dan").with_roles(["engineer"]);
+    assert_eq!(h.refused(&engineer, Command::ApproveFreezeOverride).code, "not_allowed");
+    h.ok(&alice(), Command::ApproveFreezeOverride);
+    h.ok(&bob(), approve("smoke-test"));
+    h.ok(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    let overridden = h.events.iter().any(|r| {
+        matches!(&r.event, Event::DeploymentRecorded { freeze_overridden: Some(v), .. } if v.is_frozen())
+    });
+    assert!(overridden, "the deploy records the freeze it went through");
+}
+
+#[test]
+fn a_freeze_override_expires() {
+    let mut h = Harness::hotfix();
+    h.to_production_step();
+    h.ok(&carol(), Command::RequestFreezeOverride { reason: "data loss bug".into() });
+    h.ok(&alice(), Command::ApproveFreezeOverride);
+    h.now += Duration::hours(2);
+    h.freeze = friday_afternoon_freeze(h.now);
+    let r = h.refused(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    assert_eq!(r.code, "frozen");
+    assert!(r.message.contains("expired"), "{}", r.message);
+}
+
+#[test]
+fn only_a_hotfix_may_ask_for_a_freeze_override() {
+    let mut h = Harness::start();
+    assert_eq!(h.refused(&carol(), Command::RequestFreezeOverride { reason: "please".into() }).code, "not_hotfix");
+}
+
+#[test]
+fn a_release_started_during_a_freeze_shows_it() {
+    let policy = Policy::default();
+    let now = wednesday();
+    let freeze = friday_afternoon_freeze(now);
+    let ctx = Context { now, freeze: &freeze, production_holder: None, live: None, policy: &policy };
+    let events = start(
+        Command::Start {
+            service: ServiceName::new("api"),
+            version: Version::parse("1.0.0").unwrap(),
+            git_sha: GitSha::parse("abcdef1").unwrap(),
+            playbook: Box::new(Playbook::ship_to_production()),
+            hotfix: false,
+            channel: None,
+        },
+        &alice(),
+        &ctx,
+    )
+    .unwrap();
+    assert!(matches!(&events[0], Event::Started { freeze_at_start: Some(v), .. } if v.is_frozen()));
+}
+
+#[test]
+fn another_release_holding_production_makes_this_one_wait() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    h.pass_tests();
+    h.pass_build();
+    h.pass_staging();
+    h.tick_all(&carol());
+    h.holder = Some(ProductionHolder {
+        release_id: ReleaseId::new("other"),
+        version: Version::parse("1.3.9").unwrap(),
+        started_by: "Erin".into(),
+        step_title: "Post-Deploy Monitoring".into(),
+    });
+    let r = h.refused(&bob(), approve("smoke-test"));
+    assert_eq!(r.code, "production_held");
+    assert!(r.message.contains("Erin") && r.message.contains("1.3.9"), "{}", r.message);
+    h.holder = Some(ProductionHolder { release_id: ReleaseId::new("r1"), ..h.holder.clone().unwrap() });
+    h.ok(&bob(), approve("smoke-test"));
+}
+
+#[test]
+fn production_is_held_from_the_production_step_until_the_watch_ends() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    h.pass_tests();
+    h.pass_build();
+    h.pass_staging();
+    assert!(!h.release.holds_production());
+    h.pass_smoke();
+    assert!(h.release.holds_production());
+    h.pass_production();
+    assert!(h.release.holds_production());
+    h.pass_monitor();
+    assert!(!h.release.holds_production());
+}
+
+#[test]
+fn an_older_version_than_live_needs_a_typed_reason() {
+    let mut h = Harness::start();
+    h.to_production_step();
+    h.live = Some(LiveDeployment {
+        release_id: ReleaseId::new("newer"),
+        version: Version::parse("1.5.0").unwrap(),
+        digest: digest(OLD_DIGEST),
+    });
+    let r = h.refused(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    assert_eq!(r.code, "downgrade");
+    assert!(r.message.contains("1.5.0"), "{}", r.message);
+    let Command::RecordDeployment(mut report) = deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed) else {
+        unreachable!()
+    };
+    report.downgrade_reason = Some("1.5.0 corrupts carts; 1.4.0 carries the fix".into());
+    h.ok(&ci(), Command::RecordDeployment(report));
+    assert_eq!(h.at(), "monitor");
+}
+
+#[test]
+fn a_recreate_deploy_is_refused_for_production() {
+    let mut h = Harness::start();
+    h.to_production_step();
+    let Command::RecordDeployment(mut report) = deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed) else {
+        unreachable!()
+    };
+    report.strategy = Some(DeployStrategy::Recreate);
+    assert_eq!(h.refused(&ci(), Command::RecordDeployment(report)).code, "downtime_strategy");
+}
+
+// ---------------------------------------------------------------------------------------
+// Step 7: the watch; Step 8 and the rollback procedure.
+
+#[test]
+fn the_watch_lasts_at_least_15_minutes() {
+    let mut h = Harness::start();
+    h.to_monitor();
+    h.tick_all(&carol());
+    h.now += Duration::minutes(14);
+    let r = h.refused(&carol(), approve("monitor"));
+    assert_eq!(r.code, "evidence_missing");
+    assert!(r.message.contains("15-minute watch"), "{}", r.message);
+    h.now += Duration::minutes(1);
+    h.ok(&carol(), approve("monitor"));
+    assert_eq!(h.at(), "rollback-criteria");
+}
+
+#[test]
+fn a_release_runs_through_all_eight_steps_to_completion() {
+    let mut h = Harness::start();
+    h.to_monitor();
+    h.pass_monitor();
+    h.tick_all(&carol());
+    h.ok(&bob(), approve("rollback-criteria"));
+    assert_eq!(h.release.status, Status::Completed);
+    assert!(h.release.finished.is_some());
+    assert_eq!(h.refused(&bob(), Command::Abort { reason: "late".into() }).code, "release_finished");
+}
+
+#[test]
+fn a_tripped_criterion_rolls_back_through_the_procedure() {
+    let mut h = Harness::start();
+    h.live = Some(LiveDeployment {
+        release_id: ReleaseId::new("prev"),
+        version: Version::parse("1.3.0").unwrap(),
+        digest: digest(OLD_DIGEST),
+    });
+    h.to_monitor();
+    h.ok(&carol(), fail("monitor", "rollback", "error rate 3.1x baseline"));
+    assert_eq!(h.release.status, Status::RollingBack);
+    let rollback = h.release.rollback.clone().unwrap();
+    assert_eq!(rollback.reason, "error rate 3.1x baseline");
+    assert_eq!(rollback.deployed.unwrap().digest, digest(DIGEST));
+    assert_eq!(rollback.target.unwrap().digest, digest(OLD_DIGEST));
+    // Nothing else moves while rolling back.
+    assert_eq!(h.refused(&carol(), tick("monitor", "latency")).code, "not_current_step");
+    // The revert goes to the previous artifact, nothing else.
+    assert_eq!(
+        h.refused(&ci(), deploy(Environment::Production, OTHER_DIGEST, Outcome::Succeeded, HealthCheck::Passed)).code,
+        "wrong_artifact"
+    );
+    h.tick_all_rollback(&carol());
+    let r = h.refused(&bob(), approve(ROLLBACK_STEP));
+    assert_eq!(r.code, "evidence_missing");
+    h.ok(&ci(), deploy(Environment::Production, OLD_DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    h.ok(&bob(), approve(ROLLBACK_STEP));
+    assert_eq!(h.release.status, Status::RolledBack);
+    assert!(h.release.follow_ups.iter().any(|f| f.text.contains("Bug Triage")));
+    assert!(!h.release.holds_production());
+}
+
+impl Harness {
+    fn tick_all_rollback(&mut self, actor: &Actor) {
+        for item in self.release.playbook.rollback.items.clone() {
+            self.ok(actor, tick(ROLLBACK_STEP, item.id.as_str()));
+        }
+    }
+}
+
+#[test]
+fn a_failed_production_deploy_rolls_back_at_once_and_resumes_at_staging() {
+    let mut h = Harness::start();
+    h.to_production_step();
+    h.ok(&ci(), deploy(Environment::Production, DIGEST, Outcome::Failed, HealthCheck::Failed));
+    assert_eq!(h.release.status, Status::RollingBack);
+    assert_eq!(h.release.rollback.as_ref().unwrap().then, AfterRollback::Resume(step("deploy-staging")));
+    h.tick_all_rollback(&carol());
+    // No previous artifact is known: anything but the failed one is the revert.
+    assert_eq!(
+        h.refused(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed)).code,
+        "wrong_artifact"
+    );
+    h.ok(&ci(), deploy(Environment::Production, OLD_DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    h.ok(&bob(), approve(ROLLBACK_STEP));
+    assert_eq!(h.release.status, Status::Active);
+    assert_eq!(h.at(), "deploy-staging");
+    assert!(h.release.artifact().is_some(), "the artifact stays; staging is redone with the fix");
+    assert!(h.release.staging_passed().is_none());
+}
+
+#[test]
+fn nothing_can_be_rolled_back_before_production() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    assert_eq!(h.refused(&bob(), Command::TriggerRollback { reason: "nervous".into() }).code, "nothing_to_roll_back");
+}
+
+#[test]
+fn a_release_live_in_production_cannot_restart_without_rolling_back() {
+    let mut p = Playbook::ship_to_production();
+    p.steps[6].failure_paths.push(crate::domain::playbook::FailurePath {
+        id: FailurePathId::new("redo"),
+        label: "Redo staging".into(),
+        action: FailureAction::Restart,
+        to: Some(step("deploy-staging")),
+        follow_up: None,
+        note_required: false,
+        roles: vec![],
+    });
+    let mut h = Harness::start_with(p, false);
+    h.to_monitor();
+    assert_eq!(h.refused(&bob(), fail("monitor", "redo", "x")).code, "production_deployed");
+}
+
+#[test]
+fn an_abort_before_production_ends_the_release_and_records_who_and_why() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    assert_eq!(h.refused(&bob(), Command::Abort { reason: "".into() }).code, "note_required");
+    h.ok(&bob(), Command::Abort { reason: "customer asked to wait".into() });
+    assert_eq!(h.release.status, Status::Aborted);
+    let last = h.events.last().unwrap();
+    assert_eq!(last.actor, bob());
+    assert!(matches!(&last.event, Event::Aborted { reason } if reason == "customer asked to wait"));
+}
+
+#[test]
+fn an_abort_after_production_rolls_back_first() {
+    let mut h = Harness::start();
+    h.to_monitor();
+    h.ok(&bob(), Command::Abort { reason: "wrong customer config shipped".into() });
+    assert_eq!(h.release.status, Status::RollingBack);
+    assert_eq!(h.release.rollback.as_ref().unwrap().then, AfterRollback::Abort);
+    h.tick_all_rollback(&carol());
+    h.ok(&ci(), deploy(Environment::Production, OLD_DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    h.ok(&bob(), approve(ROLLBACK_STEP));
+    assert_eq!(h.release.status, Status::Aborted);
+    assert_eq!(h.release.abort_reason.as_deref(), Some("wrong customer config shipped"));
+}
+
+#[test]
+fn an_abort_during_a_rollback_ends_the_release_once_the_rollback_is_done() {
+    let mut h = Harness::start();
+    h.to_monitor();
+    h.ok(&bob(), Command::TriggerRollback { reason: "p99 4x baseline".into() });
+    h.ok(&bob(), Command::Abort { reason: "giving up on 1.4.0".into() });
+    assert_eq!(h.refused(&bob(), Command::Abort { reason: "again".into() }).code, "already_aborting");
+    h.tick_all_rollback(&carol());
+    h.ok(&ci(), deploy(Environment::Production, OLD_DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    h.ok(&bob(), approve(ROLLBACK_STEP));
+    assert_eq!(h.release.status, Status::Aborted);
+}
+
+#[test]
+fn a_release_cannot_start_twice() {
+    let mut h = Harness::start();
+    let r = h.refused(
+        &alice(),
+        Command::Start {
+            service: ServiceName::new("api"),
+            version: Version::parse("1.0.0").unwrap(),
+            git_sha: GitSha::parse("abcdef1").unwrap(),
+            playbook: Box::new(Playbook::ship_to_production()),
+            hotfix: false,
+            channel: None,
+        },
+    );
+    assert_eq!(r.code, "already_started");
+}
+
+#[test]
+fn starting_needs_a_start_role() {
+    let policy = Policy::default();
+    let ctx = Context { now: wednesday(), freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
+    let command = Command::Start {
+        service: ServiceName::new("api"),
+        version: Version::parse("1.0.0").unwrap(),
+        git_sha: GitSha::parse("abcdef1").unwrap(),
+        playbook: Box::new(Playbook::ship_to_production()),
+        hotfix: false,
+        channel: None,
+    };
+    assert_eq!(start(command, &mallory(), &ctx).unwrap_err().code, "not_allowed");
+}
+
+// ---------------------------------------------------------------------------------------
+// Properties over random command sequences.
+
+fn command_strategy() -> impl Strategy<Value = (usize, Command)> {
+    let playbook = Playbook::ship_to_production();
+    let mut ticks: Vec<Command> = Vec::new();
+    for s in &playbook.steps {
+        for i in &s.items {
+            ticks.push(tick(s.id.as_str(), i.id.as_str()));
+            ticks.push(untick(s.id.as_str(), i.id.as_str()));
+        }
+        ticks.push(approve(s.id.as_str()));
+        for p in &s.failure_paths {
+            ticks.push(fail(s.id.as_str(), p.id.as_str(), "note"));
+        }
+    }
+    for i in &playbook.rollback.items {
+        ticks.push(tick(ROLLBACK_STEP, i.id.as_str()));
+    }
+    ticks.push(approve(ROLLBACK_STEP));
+    ticks.push(tests("unit", 10, 0));
+    ticks.push(tests("unit", 10, 1));
+    ticks.push(artifact(DIGEST, "3f9c2e1", "1.4.0"));
+    ticks.push(artifact(OTHER_DIGEST, "3f9c2e1", "1.4.0"));
+    for d in [DIGEST, OTHER_DIGEST, OLD_DIGEST] {
+        for env in [Environment::Staging, Environment::Production] {
+            ticks.push(deploy(env, d, Outcome::Succeeded, HealthCheck::Passed));
+            ticks.push(deploy(env, d, Outcome::Failed, HealthCheck::Failed));
+        }
+    }
+    ticks.push(Command::TriggerRollback { reason: "r".into() });
+    ticks.push(Command::Abort { reason: "a".into() });
+    let n = ticks.len();
+    (0..4usize, 0..n).prop_map(move |(actor, i)| (actor, ticks[i].clone()))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Whatever people click, in any order: steps are entered one after another (or
+    /// restarted backwards), a passed gate had every box ticked, production only ever
+    /// gets the artifact that passed staging, and refusals change nothing.
+    #[test]
+    fn no_click_sequence_breaks_the_playbook(commands in proptest::collection::vec(command_strategy(), 1..120), minutes in proptest::collection::vec(0i64..10, 120)) {
+        let actors = [alice(), bob(), carol(), ci()];
+        let mut h = Harness::start();
+        for (i, (actor, command)) in commands.into_iter().enumerate() {
+            h.now += Duration::minutes(minutes[i % minutes.len()]);
+            let before = h.release.clone();
+            match h.run(&actors[actor], command) {
+                Err(_) => prop_assert_eq!(&before, &h.release),
+                Ok(events) => {
+                    let mut current = before.current;
+                    for event in &events {
+                        match event {
+                            Event::StepEntered { step } => {
+                                let next = h.release.playbook.step_index(step).unwrap();
+                                prop_assert!(next <= current + 1, "skipped from {} to {}", current, next);
+                                current = next;
+                            }
+                            Event::GatePassed { step, .. } => {
+                                let index = h.release.playbook.step_index(step).unwrap();
+                                let s = &h.release.playbook.steps[index];
+                                let state = &before.steps[index];
+                                let ticked_now = s.items.iter().all(|i| state.ticked.contains_key(&i.id)
+                                    || events.iter().any(|e| matches!(e, Event::ItemTicked { item, .. } if item == &i.id)));
+                                prop_assert!(ticked_now, "gate {} passed with an unchecked box", step);
+                            }
+                            Event::DeploymentRecorded { report, rollback: false, .. } if report.environment == Environment::Production => {
+                                prop_assert_eq!(Some(&report.digest), before.staging_passed());
+                                prop_assert_eq!(Some(&report.digest), before.smoke_passed());
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
