@@ -1,1 +1,127 @@
-fn main(){}
+//! Criterion benchmarks: deciding a command (pure), folding a history, and one durable
+//! command at a time through the app on SQLite with synchronous=FULL.
+//!
+//! `cargo bench --bench commands`
+
+use chrono::Utc;
+use criterion::{criterion_group, criterion_main, Criterion};
+use shipgate::app::clock::SystemClock;
+use shipgate::app::playbooks::Playbooks;
+use shipgate::app::{App, AppParts, StartRelease};
+use shipgate::domain::freeze::NoFreeze;
+use shipgate::domain::playbook::Playbook;
+use shipgate::domain::release::{self, Command, Context, Policy, Recorded, Release};
+use shipgate::domain::{Actor, GitSha, ItemId, Platform, ReleaseId, RequestId, ServiceName, StepId, Version};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+fn actor() -> Actor {
+    Actor::new(Platform::Api, "bench", "Bench").with_roles(["release-manager", "engineer"])
+}
+
+/// A fresh release's history: its `started` event.
+fn start_history() -> Vec<Recorded> {
+    let policy = Policy::default();
+    let ctx = Context { now: Utc::now(), freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
+    let events = release::start(
+        Command::Start {
+            service: ServiceName::new("api"),
+            version: Version::parse("1.0.0").unwrap(),
+            git_sha: GitSha::parse("3f9c2e1").unwrap(),
+            playbook: Box::new(Playbook::ship_to_production()),
+            hotfix: false,
+            channel: None,
+        },
+        &actor(),
+        &ctx,
+    )
+    .unwrap();
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| Recorded { seq: i as u64 + 1, at: Utc::now(), actor: actor(), request_id: RequestId::new("r"), event })
+        .collect()
+}
+
+fn toggle(n: u64) -> Command {
+    if n % 2 == 0 {
+        tick()
+    } else {
+        Command::Untick { step: StepId::new("pre-flight"), item: ItemId::new("prs-merged") }
+    }
+}
+
+fn tick() -> Command {
+    Command::Tick { step: StepId::new("pre-flight"), item: ItemId::new("prs-merged") }
+}
+
+fn domain(c: &mut Criterion) {
+    let policy = Policy::default();
+    let mut history = start_history();
+    let mut release = Release::fold(ReleaseId::new("bench"), &history).unwrap();
+    c.bench_function("domain: decide a tick", |b| {
+        b.iter(|| {
+            let ctx = Context { now: Utc::now(), freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
+            release::apply(&release, tick(), &actor(), &ctx).unwrap()
+        })
+    });
+
+    // 200 more events: the same item ticked and unticked 100 times.
+    for n in 0..200 {
+        let ctx = Context { now: Utc::now(), freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
+        for event in release::apply(&release, toggle(n), &actor(), &ctx).unwrap() {
+            let recorded = Recorded { seq: release.seq + 1, at: Utc::now(), actor: actor(), request_id: RequestId::new("r"), event };
+            release.evolve(&recorded).unwrap();
+            history.push(recorded);
+        }
+    }
+    c.bench_function("domain: fold a 201-event history", |b| {
+        b.iter(|| Release::fold(ReleaseId::new("bench"), &history).unwrap())
+    });
+}
+
+fn durable(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let (app, id) = runtime.block_on(async {
+        let store = shipgate::store::Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let app = App::new(AppParts {
+            store,
+            playbooks: Playbooks::builtin(),
+            freeze: Arc::new(NoFreeze),
+            policy: Policy::default(),
+            clock: Arc::new(SystemClock),
+        });
+        let answer = app
+            .start_release(
+                StartRelease {
+                    service: ServiceName::new("api"),
+                    version: Version::parse("1.0.0").unwrap(),
+                    git_sha: GitSha::parse("3f9c2e1").unwrap(),
+                    playbook: None,
+                    hotfix: false,
+                    channel: None,
+                },
+                actor(),
+                RequestId::generate(),
+            )
+            .await
+            .unwrap();
+        (app, answer.release_id)
+    });
+    let counter = AtomicU64::new(0);
+    c.bench_function("app: one durable command at a time (SQLite, synchronous=FULL)", |b| {
+        b.to_async(&runtime).iter(|| {
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            let command = toggle(n);
+            let app = app.clone();
+            let id = id.clone();
+            async move { app.execute(&id, command, actor(), RequestId::new(format!("bench-{n}"))).await.unwrap() }
+        })
+    });
+}
+
+criterion_group!(benches, domain, durable);
+criterion_main!(benches);

@@ -93,6 +93,7 @@ impl Command {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TestResult {
     /// `unit`, `integration`, `e2e`, or whatever the pipeline calls it.
     pub suite: String,
@@ -108,6 +109,7 @@ pub struct TestResult {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Artifact {
     pub version: Version,
     pub git_sha: GitSha,
@@ -162,6 +164,7 @@ pub enum DeployStrategy {
 
 /// What a pipeline reports about a deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeploymentReport {
     pub environment: Environment,
     pub digest: ArtifactDigest,
@@ -369,7 +372,7 @@ impl Event {
 
 /// Where a release goes once its rollback is done.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "then", content = "step", rename_all = "snake_case")]
+#[serde(tag = "kind", content = "step", rename_all = "snake_case")]
 pub enum AfterRollback {
     /// The release ends, rolled back.
     End,

@@ -1,0 +1,494 @@
+//! Orchestration: turns a command into events and outbox rows, written in one
+//! transaction, one command at a time per release.
+//!
+//! Why the shape: a release's state is folded from its events and cached per release
+//! behind an async mutex, so commands on one release queue up while commands on
+//! different releases proceed in parallel; their writes meet in the committer, which
+//! groups whatever is waiting into one transaction (group commit). Across processes,
+//! `(release_id, seq)` uniqueness and the production-hold key catch a lost race; the
+//! command is then decided again on fresh state.
+
+pub mod clock;
+pub mod notices;
+pub mod playbooks;
+
+use crate::domain::freeze::FreezeCalendar;
+use crate::domain::release::{self, Command, Context, Event, LiveDeployment, Policy, ProductionHolder, Recorded, Rejection, Release};
+use crate::domain::view::{HistoryEntry, ReleaseView};
+use crate::domain::{Actor, GitSha, ReleaseId, RequestId, ServiceName, Version};
+use crate::store::{
+    Commit, CommitError, Conflict, HoldChange, LiveChange, ReleaseFilter, ReleaseRow, Store, StoreError, StoredResponse,
+};
+use clock::Clock;
+use playbooks::Playbooks;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most commits grouped into one transaction.
+const MAX_BATCH: usize = 256;
+/// Attempts at a command that keeps losing races to another writer before giving up.
+const MAX_ATTEMPTS: usize = 16;
+
+/// What the edge asks to start a release with.
+#[derive(Debug, Clone)]
+pub struct StartRelease {
+    pub service: ServiceName,
+    pub version: Version,
+    pub git_sha: GitSha,
+    /// The playbook's name; the configured default when absent.
+    pub playbook: Option<String>,
+    pub hotfix: bool,
+    pub channel: Option<String>,
+}
+
+/// The answer to a command: what the API returns, the same for every repeat of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub release_id: ReleaseId,
+    pub status: u16,
+    pub body: serde_json::Value,
+    /// True when this is the stored answer to an earlier identical request.
+    pub replayed: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A rule said no: shown to the person, nothing written.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error("no release {0}")]
+    NotFound(ReleaseId),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
+/// Settings the app runs with.
+pub struct AppParts {
+    pub store: Store,
+    pub playbooks: Playbooks,
+    pub freeze: Arc<dyn FreezeCalendar>,
+    pub policy: Policy,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    playbooks: Playbooks,
+    freeze: Arc<dyn FreezeCalendar>,
+    policy: Policy,
+    clock: Arc<dyn Clock>,
+    /// One slot per release being worked on: the lock serialises its commands, the
+    /// cached state spares a fold per command. `None` means "load from the store".
+    releases: Mutex<HashMap<ReleaseId, Arc<tokio::sync::Mutex<Option<Release>>>>>,
+    committer: mpsc::Sender<PendingCommit>,
+}
+
+struct PendingCommit {
+    commit: Commit,
+    reply: oneshot::Sender<Result<(), CommitError>>,
+}
+
+impl App {
+    /// Starts the app and its committer task (it ends when the last `App` clone drops).
+    pub fn new(parts: AppParts) -> App {
+        let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
+        tokio::spawn(run_committer(parts.store.clone(), rx));
+        App {
+            inner: Arc::new(Inner {
+                store: parts.store,
+                playbooks: parts.playbooks,
+                freeze: parts.freeze,
+                policy: parts.policy,
+                clock: parts.clock,
+                releases: Mutex::new(HashMap::new()),
+                committer: tx,
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn playbooks(&self) -> &Playbooks {
+        &self.inner.playbooks
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.clock.now()
+    }
+
+    /// Opens a release. Answers 201 with the release's view.
+    pub async fn start_release(
+        &self,
+        start: StartRelease,
+        actor: Actor,
+        request_id: RequestId,
+    ) -> Result<Answer, AppError> {
+        let started = Instant::now();
+        if let Some(answer) = self.replay(&request_id).await? {
+            record_metrics("start", "replayed", started);
+            return Ok(answer);
+        }
+        let Some(playbook) = self.inner.playbooks.get(start.playbook.as_deref()) else {
+            let known = self.inner.playbooks.names().join(", ");
+            let name = start.playbook.unwrap_or_default();
+            return Err(Rejection::new("unknown_playbook", format!("no playbook named {name}; known: {known}")).into());
+        };
+        let id = ReleaseId::generate();
+        let now = self.now();
+        let command = Command::Start {
+            service: start.service.clone(),
+            version: start.version,
+            git_sha: start.git_sha,
+            playbook: Box::new((*playbook).clone()),
+            hotfix: start.hotfix,
+            channel: start.channel,
+        };
+        let ctx = Context {
+            now,
+            freeze: self.inner.freeze.as_ref(),
+            production_holder: None,
+            live: None,
+            policy: &self.inner.policy,
+        };
+        let events = release::start(command, &actor, &ctx).inspect_err(|_| record_metrics("start", "rejected", started))?;
+        let recorded = record(events, 0, now, &actor, &request_id);
+        let release = Release::fold(id.clone(), &recorded).map_err(anyhow::Error::from)?;
+        let body = serde_json::to_value(ReleaseView::of(&release, now)).map_err(anyhow::Error::from)?;
+        let answer = Answer { release_id: id.clone(), status: 201, body, replayed: false };
+        let commit = self.commit_for(&release, None, recorded, &answer, &request_id, now);
+        match self.send(commit).await {
+            Ok(()) => {}
+            Err(CommitError::Conflict(Conflict::Duplicate(_))) => {
+                return self.replay(&request_id).await?.ok_or_else(|| anyhow::anyhow!("answered request vanished").into())
+            }
+            Err(e) => return Err(anyhow::Error::from(e).context("writing a new release").into()),
+        }
+        record_metrics("start", "accepted", started);
+        Ok(answer)
+    }
+
+    /// Decides and records one command on a release. Answers 200 with the release's view
+    /// and the events the command caused.
+    pub async fn execute(
+        &self,
+        id: &ReleaseId,
+        command: Command,
+        actor: Actor,
+        request_id: RequestId,
+    ) -> Result<Answer, AppError> {
+        let started = Instant::now();
+        let name = command.name();
+        if let Some(answer) = self.replay(&request_id).await? {
+            record_metrics(name, "replayed", started);
+            return Ok(answer);
+        }
+        let slot = self.slot(id);
+        let mut cached = slot.lock().await;
+        for _ in 0..MAX_ATTEMPTS {
+            let release = match cached.take() {
+                Some(release) => release,
+                None => match self.load(id).await? {
+                    Some(release) => release,
+                    None => {
+                        drop(cached);
+                        self.forget(id);
+                        return Err(AppError::NotFound(id.clone()));
+                    }
+                },
+            };
+            let now = self.now();
+            let (holder, live) = self.production_facts(&release).await?;
+            let ctx = Context {
+                now,
+                freeze: self.inner.freeze.as_ref(),
+                production_holder: holder,
+                live,
+                policy: &self.inner.policy,
+            };
+            let events = match release::apply(&release, command.clone(), &actor, &ctx) {
+                Ok(events) => events,
+                Err(rejection) => {
+                    // Another process may have moved the release since it was cached: a
+                    // refusal must be judged on what is stored, so check before answering.
+                    let stored_seq = self.inner.store.release_row(id).await?.map(|row| row.seq);
+                    if stored_seq != Some(release.seq) {
+                        *cached = None;
+                        continue;
+                    }
+                    *cached = Some(release);
+                    record_metrics(name, "rejected", started);
+                    return Err(rejection.into());
+                }
+            };
+            let recorded = record(events, release.seq, now, &actor, &request_id);
+            let mut after = release.clone();
+            for r in &recorded {
+                after.evolve(r).map_err(anyhow::Error::from)?;
+            }
+            let body = json!({
+                "release": ReleaseView::of(&after, now),
+                "events": recorded.iter().map(HistoryEntry::from_recorded).collect::<Vec<_>>(),
+            });
+            let answer = Answer { release_id: id.clone(), status: 200, body, replayed: false };
+            let commit = self.commit_for(&after, Some(&release), recorded, &answer, &request_id, now);
+            match self.send(commit).await {
+                Ok(()) => {
+                    let finished = after.status.is_finished();
+                    *cached = Some(after);
+                    drop(cached);
+                    if finished {
+                        self.forget(id);
+                    }
+                    record_metrics(name, "accepted", started);
+                    return Ok(answer);
+                }
+                // Another writer moved first: decide again on what is stored now.
+                Err(CommitError::Conflict(Conflict::Sequence | Conflict::ProductionHeld)) => {
+                    metrics::counter!("shipgate_commit_conflicts_total").increment(1);
+                    *cached = None;
+                }
+                Err(CommitError::Conflict(Conflict::Duplicate(_))) => {
+                    *cached = None;
+                    record_metrics(name, "replayed", started);
+                    return self
+                        .replay(&request_id)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("answered request vanished").into());
+                }
+                Err(e) => {
+                    *cached = None;
+                    return Err(anyhow::Error::from(e).context(format!("writing {name} on release {id}")).into());
+                }
+            }
+        }
+        Err(anyhow::anyhow!("release {id} kept changing under {name}; gave up after {MAX_ATTEMPTS} attempts").into())
+    }
+
+    /// A release with its full history, read straight from the store.
+    pub async fn release_with_history(&self, id: &ReleaseId) -> Result<Option<(Release, Vec<Recorded>)>, AppError> {
+        let events = self.inner.store.load_events(id).await?;
+        if events.is_empty() {
+            return Ok(None);
+        }
+        let release = Release::fold(id.clone(), &events).map_err(|e| anyhow::anyhow!("release {id}: {e}"))?;
+        Ok(Some((release, events)))
+    }
+
+    pub async fn list(&self, filter: &ReleaseFilter) -> Result<Vec<ReleaseRow>, AppError> {
+        Ok(self.inner.store.list_releases(filter).await?)
+    }
+
+    async fn replay(&self, request_id: &RequestId) -> Result<Option<Answer>, AppError> {
+        if request_id.as_str().starts_with("gen:") {
+            return Ok(None);
+        }
+        Ok(self.inner.store.stored_response(request_id).await?.map(|stored| Answer {
+            release_id: stored.release_id,
+            status: stored.status,
+            body: stored.body,
+            replayed: true,
+        }))
+    }
+
+    fn slot(&self, id: &ReleaseId) -> Arc<tokio::sync::Mutex<Option<Release>>> {
+        let mut releases = self.inner.releases.lock().unwrap_or_else(|e| e.into_inner());
+        releases.entry(id.clone()).or_default().clone()
+    }
+
+    /// Drops a finished (or unknown) release from memory; a later command reloads it.
+    fn forget(&self, id: &ReleaseId) {
+        let mut releases = self.inner.releases.lock().unwrap_or_else(|e| e.into_inner());
+        releases.remove(id);
+    }
+
+    async fn load(&self, id: &ReleaseId) -> Result<Option<Release>, AppError> {
+        let events = self.inner.store.load_events(id).await?;
+        if events.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Release::fold(id.clone(), &events).map_err(|e| anyhow::anyhow!("release {id}: {e}"))?))
+    }
+
+    async fn production_facts(
+        &self,
+        release: &Release,
+    ) -> Result<(Option<ProductionHolder>, Option<LiveDeployment>), AppError> {
+        let store = &self.inner.store;
+        let holder = match store.production_holder(&release.service).await? {
+            None => None,
+            Some(holder) if holder == release.id => Some(ProductionHolder {
+                release_id: holder,
+                version: release.version.clone(),
+                started_by: release.started.by.display_name.clone(),
+                step_title: release.current_step().title.clone(),
+            }),
+            Some(holder) => {
+                let row = store.release_row(&holder).await?;
+                Some(match row {
+                    Some(row) => ProductionHolder {
+                        release_id: holder,
+                        version: Version::parse(&row.version).unwrap_or_else(|_| release.version.clone()),
+                        started_by: row.started_by,
+                        step_title: row.current_step_title,
+                    },
+                    None => ProductionHolder {
+                        release_id: holder,
+                        version: release.version.clone(),
+                        started_by: "unknown".into(),
+                        step_title: "unknown".into(),
+                    },
+                })
+            }
+        };
+        let live = store.live(&release.service).await?;
+        Ok((holder, live))
+    }
+
+    fn commit_for(
+        &self,
+        after: &Release,
+        before: Option<&Release>,
+        recorded: Vec<Recorded>,
+        answer: &Answer,
+        request_id: &RequestId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Commit {
+        let held_before = before.is_some_and(Release::holds_production);
+        let hold = match (held_before, after.holds_production()) {
+            (false, true) => HoldChange::Acquire { strict: after.status == release::Status::Active },
+            (true, false) => HoldChange::Release,
+            _ => HoldChange::Keep,
+        };
+        let live = live_change(after, &recorded);
+        let outbox = notices::for_events(after, &recorded, now);
+        let response = (!request_id.as_str().starts_with("gen:")).then(|| StoredResponse {
+            request_id: request_id.clone(),
+            release_id: after.id.clone(),
+            status: answer.status,
+            body: answer.body.clone(),
+        });
+        Commit {
+            release_id: after.id.clone(),
+            service: after.service.clone(),
+            expected_seq: before.map_or(0, |b| b.seq),
+            events: recorded,
+            projection: projection(after, now),
+            outbox,
+            response,
+            hold,
+            live,
+        }
+    }
+
+    async fn send(&self, commit: Commit) -> Result<(), CommitError> {
+        let (reply, answer) = oneshot::channel();
+        if self.inner.committer.send(PendingCommit { commit, reply }).await.is_err() {
+            return Err(CommitError::Database(sqlx::Error::PoolClosed));
+        }
+        answer.await.unwrap_or(Err(CommitError::Database(sqlx::Error::PoolClosed)))
+    }
+}
+
+fn record(
+    events: Vec<Event>,
+    seq: u64,
+    now: chrono::DateTime<chrono::Utc>,
+    actor: &Actor,
+    request_id: &RequestId,
+) -> Vec<Recorded> {
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| Recorded {
+            seq: seq + i as u64 + 1,
+            at: now,
+            actor: actor.clone(),
+            request_id: request_id.clone(),
+            event,
+        })
+        .collect()
+}
+
+/// What production runs after these events, if they changed it.
+fn live_change(release: &Release, recorded: &[Recorded]) -> LiveChange {
+    use crate::domain::release::{Environment, Outcome};
+    let mut change = LiveChange::Keep;
+    for r in recorded {
+        match &r.event {
+            Event::DeploymentRecorded { report, rollback, .. }
+                if report.environment == Environment::Production && report.outcome == Outcome::Succeeded =>
+            {
+                change = if *rollback {
+                    match release.rollback.as_ref().and_then(|rb| rb.target.clone()) {
+                        Some(target) => LiveChange::Set(target),
+                        None => LiveChange::Clear,
+                    }
+                } else {
+                    LiveChange::Set(LiveDeployment {
+                        release_id: release.id.clone(),
+                        version: release.version.clone(),
+                        digest: report.digest.clone(),
+                    })
+                };
+            }
+            _ => {}
+        }
+    }
+    change
+}
+
+fn projection(release: &Release, now: chrono::DateTime<chrono::Utc>) -> ReleaseRow {
+    let step = release.current_step();
+    ReleaseRow {
+        id: release.id.clone(),
+        service: release.service.clone(),
+        version: release.version.to_string(),
+        git_sha: release.git_sha.to_string(),
+        playbook: release.playbook.name.to_string(),
+        status: release.status.as_str().to_owned(),
+        current_step: release.current as u32 + 1,
+        current_step_id: step.id.to_string(),
+        current_step_title: step.title.clone(),
+        hotfix: release.hotfix,
+        started_by: release.started.by.display_name.clone(),
+        started_at: release.started.at,
+        updated_at: now,
+        seq: release.seq,
+    }
+}
+
+fn record_metrics(command: &'static str, outcome: &'static str, started: Instant) {
+    metrics::counter!("shipgate_commands_total", "command" => command, "outcome" => outcome).increment(1);
+    metrics::histogram!("shipgate_command_duration_seconds", "command" => command)
+        .record(started.elapsed().as_secs_f64());
+}
+
+/// Groups whatever commits are waiting into one transaction, and answers each.
+async fn run_committer(store: Store, mut rx: mpsc::Receiver<PendingCommit>) {
+    let mut batch: Vec<PendingCommit> = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let (commits, replies): (Vec<Commit>, Vec<_>) = batch.drain(..).map(|p| (p.commit, p.reply)).unzip();
+        metrics::histogram!("shipgate_commit_batch_size").record(commits.len() as f64);
+        let results = store.commit(commits).await;
+        for (result, reply) in results.into_iter().zip(replies) {
+            // The asker may have gone (client disconnected); the commit stands regardless.
+            let _ = reply.send(result);
+        }
+    }
+}

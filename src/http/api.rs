@@ -1,0 +1,330 @@
+//! The CI API under `/api/v1`: releases and the commands that move them.
+
+use super::auth::{ApiActor, IdempotencyKey};
+use super::error::ApiError;
+use super::AppState;
+use crate::app::{Answer, StartRelease};
+use crate::domain::release::{Artifact, Command, DeploymentReport, TestResult};
+use crate::domain::view::{HistoryEntry, ReleaseView};
+use crate::domain::{FailurePathId, GitSha, ItemId, ReleaseId, ServiceName, StepId, Version};
+use crate::store::ReleaseFilter;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/releases", post(start_release).get(list_releases))
+        .route("/releases/{id}", get(get_release))
+        .route("/releases/{id}/steps/{step}/items/{item}/tick", post(tick))
+        .route("/releases/{id}/steps/{step}/items/{item}/untick", post(untick))
+        .route("/releases/{id}/steps/{step}/approve", post(approve))
+        .route("/releases/{id}/steps/{step}/failure-paths/{path}", post(take_failure_path))
+        .route("/releases/{id}/test-results", post(record_test_result))
+        .route("/releases/{id}/artifacts", post(record_artifact))
+        .route("/releases/{id}/deployments", post(record_deployment))
+        .route("/releases/{id}/freeze-override", post(request_freeze_override))
+        .route("/releases/{id}/freeze-override/approve", post(approve_freeze_override))
+        .route("/releases/{id}/rollback", post(trigger_rollback))
+        .route("/releases/{id}/abort", post(abort))
+}
+
+/// A JSON body whose every failure is answered as `{code, message}`.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_error(rejection)),
+        }
+    }
+}
+
+/// A JSON body that may be left out entirely (no body at all means the default).
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let has_body = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|len| len.trim() != "0")
+            && req.headers().contains_key(axum::http::header::CONTENT_TYPE);
+        if !has_body {
+            return Ok(OptionalJson(T::default()));
+        }
+        ApiJson::<T>::from_request(req, state).await.map(|ApiJson(value)| OptionalJson(value))
+    }
+}
+
+fn json_error(rejection: JsonRejection) -> ApiError {
+    let detail = rejection.body_text();
+    match rejection {
+        JsonRejection::JsonDataError(_) => ApiError::invalid(detail),
+        JsonRejection::JsonSyntaxError(_) => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", detail),
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with `Content-Type: application/json`",
+        ),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is larger than shipgate accepts (server.max_body_bytes)")
+        }
+        other => ApiError::new(other.status(), "bad_request", detail),
+    }
+}
+
+fn answer(answer: Answer) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, axum::Json(answer.body)).into_response();
+    if answer.replayed {
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+fn release_id(raw: &str) -> Result<ReleaseId, ApiError> {
+    if raw.is_empty() || raw.len() > 64 || !raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_release", format!("{raw:?} is not a release id")));
+    }
+    Ok(ReleaseId::new(raw))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartBody {
+    service: String,
+    version: String,
+    git_sha: String,
+    #[serde(default)]
+    playbook: Option<String>,
+    #[serde(default)]
+    hotfix: bool,
+    #[serde(default)]
+    channel: Option<String>,
+}
+
+async fn start_release(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    key: IdempotencyKey,
+    ApiJson(body): ApiJson<StartBody>,
+) -> Result<Response, ApiError> {
+    let service = body.service.trim();
+    if service.is_empty() || service.len() > 100 || !service.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        return Err(ApiError::invalid(format!(
+            "service {service:?} must be 1 to 100 letters, digits, '-', '_' or '.', e.g. api"
+        )));
+    }
+    let start = StartRelease {
+        service: ServiceName::new(service),
+        version: Version::parse(&body.version).map_err(ApiError::invalid)?,
+        git_sha: GitSha::parse(&body.git_sha).map_err(ApiError::invalid)?,
+        playbook: body.playbook,
+        hotfix: body.hotfix,
+        channel: body.channel,
+    };
+    let request_id = key.request_id(&actor, "POST /releases");
+    Ok(answer(state.app.start_release(start, actor, request_id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    service: Option<String>,
+    status: Option<String>,
+    limit: Option<u32>,
+}
+
+const STATUSES: [&str; 5] = ["active", "rolling_back", "completed", "rolled_back", "aborted"];
+
+async fn list_releases(
+    State(state): State<AppState>,
+    ApiActor(_actor): ApiActor,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
+    if let Some(status) = &query.status {
+        if !STATUSES.contains(&status.as_str()) {
+            return Err(ApiError::invalid(format!("status {status:?} is not one of {}", STATUSES.join(", "))));
+        }
+    }
+    if query.limit.is_some_and(|l| l == 0 || l > 500) {
+        return Err(ApiError::invalid("limit must be between 1 and 500"));
+    }
+    let filter = ReleaseFilter { service: query.service.map(ServiceName::new), status: query.status, limit: query.limit };
+    let releases = state.app.list(&filter).await?;
+    Ok(axum::Json(json!({ "releases": releases })).into_response())
+}
+
+async fn get_release(
+    State(state): State<AppState>,
+    ApiActor(_actor): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = release_id(&id)?;
+    let Some((release, events)) = state.app.release_with_history(&id).await? else {
+        return Err(crate::app::AppError::NotFound(id).into());
+    };
+    let mut view = serde_json::to_value(ReleaseView::of(&release, state.app.now()))
+        .map_err(|e| ApiError::internal(&e.into()))?;
+    let history: Vec<HistoryEntry> = events.iter().map(HistoryEntry::from_recorded).collect();
+    view["history"] = serde_json::to_value(history).map_err(|e| ApiError::internal(&e.into()))?;
+    Ok(axum::Json(view).into_response())
+}
+
+async fn run(
+    state: &AppState,
+    actor: crate::domain::Actor,
+    key: &IdempotencyKey,
+    uri: &Uri,
+    id: &str,
+    command: Command,
+) -> Result<Response, ApiError> {
+    let id = release_id(id)?;
+    let request_id = key.request_id(&actor, &format!("POST {}", uri.path()));
+    Ok(answer(state.app.execute(&id, command, actor, request_id).await?))
+}
+
+async fn tick(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    key: IdempotencyKey,
+    uri: Uri,
+    Path((id, step, item)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    run(&state, actor, &key, &uri, &id, Command::Tick { step: StepId::new(step), item: ItemId::new(item) }).await
+}
+
+async fn untick(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    key: IdempotencyKey,
+    uri: Uri,
+    Path((id, step, item)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    run(&state, actor, &key, &uri, &id, Command::Untick { step: StepId::new(step), item: ItemId::new(item) }).await
+}
+
+async fn approve(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    key: IdempotencyKey,
+    uri: Uri,
+    Path((id, step)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    run(&state, actor, &key, &uri, &id, Command::Approve { step: StepId::new(step) }).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoteBody {
+    #[serde(default)]
+    note: Option<String>,
+}
+
+async fn take_failure_path(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    key: IdempotencyKey,
+    uri: Uri,
+    Path((id, step, path)): Path<(String, String, String)>,
+    OptionalJson(body): OptionalJson<NoteBody>,
+) -> Result<Response, ApiError> {
+    let command = Command::TakeFailurePath { step: StepId::new(step), path: FailurePathId::new(path), note: body.note };
+    run(&state, actor, &key, &uri, &id, command).await
+}
+
+async fn record_test_result(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    key: IdempotencyKey,
+    uri: Uri,
+    Path(id): Path<String>,
+    ApiJson(result): ApiJson<TestResult>,
+) -> Result<Response, ApiError> {
+    run(&state, actor, &key, &uri, &id, Command::RecordTestResult(result)).await
+}
+
+async fn record_artifact(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    key: IdempotencyKey,
+    uri: Uri,
+    Path(id): Path<String>,
+    ApiJson(artifact): ApiJson<Artifact>,
+) -> Result<Response, ApiError> {
+    run(&state, actor, &key, &uri, &id, Command::RecordArtifact(artifact)).await
+}
+
+async fn record_deployment(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    key: IdempotencyKey,
+    uri: Uri,
+    Path(id): Path<String>,
+    ApiJson(report): ApiJson<DeploymentReport>,
+) -> Result<Response, ApiError> {
+    run(&state, actor, &key, &uri, &id, Command::RecordDeployment(report)).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    reason: String,
+}
+
+async fn request_freeze_override(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    key: IdempotencyKey,
+    uri: Uri,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReasonBody>,
+) -> Result<Response, ApiError> {
+    run(&state, actor, &key, &uri, &id, Command::RequestFreezeOverride { reason: body.reason }).await
+}
+
+async fn approve_freeze_override(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    key: IdempotencyKey,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    run(&state, actor, &key, &uri, &id, Command::ApproveFreezeOverride).await
+}
+
+async fn trigger_rollback(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    key: IdempotencyKey,
+    uri: Uri,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReasonBody>,
+) -> Result<Response, ApiError> {
+    run(&state, actor, &key, &uri, &id, Command::TriggerRollback { reason: body.reason }).await
+}
+
+async fn abort(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    key: IdempotencyKey,
+    uri: Uri,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReasonBody>,
+) -> Result<Response, ApiError> {
+    run(&state, actor, &key, &uri, &id, Command::Abort { reason: body.reason }).await
+}

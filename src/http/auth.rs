@@ -1,0 +1,83 @@
+//! Bearer-token authentication for the CI API. Tokens come from config, are compared in
+//! constant time, and name the client that acts.
+
+use super::error::ApiError;
+use super::AppState;
+use crate::domain::{Actor, Platform, RequestId, RoleName};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+
+/// A configured API client.
+#[derive(Debug, Clone)]
+pub struct ApiCredentials {
+    pub name: String,
+    pub token: SecretString,
+    pub roles: Vec<RoleName>,
+}
+
+/// The authenticated client of a request, as the actor its commands are recorded under.
+pub struct ApiActor(pub Actor);
+
+impl FromRequestParts<AppState> for ApiActor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let unauthorized = |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| unauthorized("missing Authorization header; send `Authorization: Bearer <token>`"))?;
+        let presented = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
+        // Check every client so the time taken does not tell which token came close.
+        let mut found = None;
+        for client in state.clients.iter() {
+            let matches: bool = client.token.expose_secret().as_bytes().ct_eq(presented.as_bytes()).into();
+            if matches {
+                found = Some(client);
+            }
+        }
+        let client = found.ok_or_else(|| unauthorized("the token is not one shipgate knows; use a token of a client configured in api.clients"))?;
+        Ok(ApiActor(Actor::new(Platform::Api, client.name.clone(), client.name.clone()).with_roles(client.roles.clone())))
+    }
+}
+
+/// The request's id for replay protection: the client's `Idempotency-Key`, scoped to the
+/// client, or a fresh id when none was sent (such a request is never deduplicated).
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(IdempotencyKey(None));
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.len() <= 255 && k.chars().all(|c| c.is_ascii_graphic()))
+            .ok_or_else(|| ApiError::invalid("Idempotency-Key must be 1 to 255 visible ASCII characters, e.g. a UUID"))?;
+        Ok(IdempotencyKey(Some(key.to_owned())))
+    }
+}
+
+impl IdempotencyKey {
+    /// Scoped to the client and the route: the same key sent to another endpoint or
+    /// release is another request.
+    pub fn request_id(&self, actor: &Actor, route: &str) -> RequestId {
+        match &self.0 {
+            Some(key) => RequestId::new(format!("api:{}:{route}:{key}", actor.user_id)),
+            None => RequestId::generate(),
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Errors the API answers with: JSON `{code, message}` with a stable code.
+
+use crate::app::AppError;
+use crate::domain::release::Rejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", message)
+    }
+
+    /// An internal failure: logged in full with a correlation id, answered briefly.
+    pub fn internal(error: &anyhow::Error) -> Self {
+        let correlation_id = uuid::Uuid::new_v4();
+        tracing::error!(%correlation_id, error = format!("{error:#}"), "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("sorry, shipgate failed to handle this request; it is logged with correlation id {correlation_id}"),
+        )
+    }
+}
+
+/// How each rule violation maps onto HTTP: bad input 422, not yours to do 403,
+/// everything else is "not now, given the release's state" 409.
+fn status_for(rejection: &Rejection) -> StatusCode {
+    match rejection.code {
+        "invalid_input" | "note_required" | "unknown_step" | "unknown_item" | "unknown_failure_path"
+        | "unknown_playbook" | "invalid_playbook" | "downtime_strategy" => StatusCode::UNPROCESSABLE_ENTITY,
+        "not_allowed" | "self_approval" => StatusCode::FORBIDDEN,
+        _ => StatusCode::CONFLICT,
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::Rejected(rejection) => ApiError::new(status_for(&rejection), rejection.code, rejection.message),
+            AppError::NotFound(id) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_release",
+                format!("there is no release {id}; list releases with GET /api/v1/releases"),
+            ),
+            AppError::Internal(error) => ApiError::internal(&error),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(json!({ "code": self.code, "message": self.message }))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,311 @@
+//! The CI API end to end: the real router and app on a real database.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::json;
+use shipgate::domain::freeze::{FixedFreeze, FreezeReason};
+use std::sync::Arc;
+
+on_both_backends!(
+    a_release_runs_through_all_eight_steps,
+    a_rollback_ends_the_release_and_restores_what_was_live,
+    requests_without_a_known_token_are_refused,
+    bad_input_gets_a_clear_error_and_changes_nothing,
+    a_repeated_request_returns_the_first_answer_and_writes_nothing,
+    concurrent_conflicting_clicks_transition_once,
+    a_second_release_of_a_service_waits_for_production,
+    production_deploy_refused_during_a_freeze,
+    chat_releases_write_their_messages_to_the_outbox,
+    releases_are_listed_newest_first_and_filtered,
+);
+
+async fn a_release_runs_through_all_eight_steps(backend: Backend) {
+    let Some(t) = spawn(backend).await else { return };
+    let id = t.start("api", "1.4.0").await;
+    t.to_production_step(&id).await;
+    t.ok(&format!("/api/v1/releases/{id}/deployments"), CI_TOKEN, Some(deployment("production", DIGEST, "succeeded", "passed"))).await;
+    assert_eq!(t.current_step(&id).await, "monitor");
+    t.tick_all(&id, CI_TOKEN).await;
+    let early = t.call("POST", &format!("/api/v1/releases/{id}/steps/monitor/approve"), RM_TOKEN, None).await;
+    assert_eq!(early.status, StatusCode::CONFLICT);
+    assert_eq!(early.body["code"], "evidence_missing");
+    t.clock.advance(chrono::Duration::minutes(15));
+    t.ok(&format!("/api/v1/releases/{id}/steps/monitor/approve"), RM_TOKEN, None).await;
+    t.tick_all(&id, CI_TOKEN).await;
+    let done = t.ok(&format!("/api/v1/releases/{id}/steps/rollback-criteria/approve"), RM_TOKEN, None).await;
+    assert_eq!(done["release"]["status"], "completed");
+
+    let release = t.get(&id).await;
+    let history = release["history"].as_array().unwrap();
+    let seqs: Vec<u64> = history.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "history is gap-free and ordered");
+    for entry in history {
+        assert!(entry["actor"]["user_id"].is_string() && entry["at"].is_string() && entry["request_id"].is_string(), "{entry}");
+    }
+    let entered: Vec<&str> = history.iter().filter(|e| e["type"] == "step_entered").map(|e| e["step"].as_str().unwrap()).collect();
+    assert_eq!(
+        entered,
+        ["test-suite", "build-artifact", "deploy-staging", "smoke-test", "deploy-production", "monitor", "rollback-criteria"]
+    );
+    let live = t.store.live(&shipgate::domain::ServiceName::new("api")).await.unwrap().unwrap();
+    assert_eq!(live.digest.as_str(), DIGEST);
+    assert_eq!(t.store.production_holder(&shipgate::domain::ServiceName::new("api")).await.unwrap(), None);
+}
+
+async fn a_rollback_ends_the_release_and_restores_what_was_live(backend: Backend) {
+    let Some(t) = spawn(backend).await else { return };
+    let service = shipgate::domain::ServiceName::new("api");
+    let first = t.start("api", "1.3.0").await;
+    t.complete(&first, "1.3.0", OLD_DIGEST).await;
+    assert_eq!(t.store.live(&service).await.unwrap().unwrap().version.as_str(), "1.3.0");
+
+    let id = t.start("api", "1.4.0").await;
+    t.to_production_step(&id).await;
+    t.ok(&format!("/api/v1/releases/{id}/deployments"), CI_TOKEN, Some(deployment("production", DIGEST, "succeeded", "passed"))).await;
+    assert_eq!(t.store.live(&service).await.unwrap().unwrap().version.as_str(), "1.4.0");
+    let rollback = t.ok(&format!("/api/v1/releases/{id}/rollback"), RM_TOKEN, Some(json!({"reason": "error rate 2.4x baseline"}))).await;
+    let view = &rollback["release"];
+    assert_eq!(view["status"], "rolling_back");
+    assert_eq!(view["rollback"]["reason"], "error rate 2.4x baseline");
+    assert_eq!(view["rollback"]["deployed"]["digest"], DIGEST, "what was deployed");
+    assert_eq!(view["rollback"]["target"]["version"], "1.3.0", "what production goes back to");
+    t.tick_all(&id, CI_TOKEN).await;
+    let reply = t.call("POST", &format!("/api/v1/releases/{id}/steps/rollback/approve"), RM_TOKEN, None).await;
+    assert_eq!(reply.body["code"], "evidence_missing", "{}", reply.body);
+    let wrong = t.call("POST", &format!("/api/v1/releases/{id}/deployments"), CI_TOKEN, Some(deployment("production", DIGEST, "succeeded", "passed"))).await;
+    assert_eq!(wrong.body["code"], "wrong_artifact");
+    t.ok(&format!("/api/v1/releases/{id}/deployments"), CI_TOKEN, Some(deployment("production", OLD_DIGEST, "succeeded", "passed"))).await;
+    let done = t.ok(&format!("/api/v1/releases/{id}/steps/rollback/approve"), RM_TOKEN, None).await;
+    assert_eq!(done["release"]["status"], "rolled_back");
+    assert!(done["release"]["follow_ups"].as_array().unwrap().iter().any(|f| f.as_str().unwrap().contains("Bug Triage")));
+    let live = t.store.live(&service).await.unwrap().unwrap();
+    assert_eq!((live.version.as_str(), live.digest.as_str()), ("1.3.0", OLD_DIGEST));
+    assert_eq!(t.store.production_holder(&service).await.unwrap(), None);
+}
+
+async fn requests_without_a_known_token_are_refused(backend: Backend) {
+    let Some(t) = spawn(backend).await else { return };
+    let missing = t.http.get(format!("{}/api/v1/releases", t.base)).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    let body: serde_json::Value = missing.json().await.unwrap();
+    assert_eq!(body["code"], "unauthorized");
+    let wrong = t.call("GET", "/api/v1/releases", "not-a-token-at-all-xxxx", None).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let start = t.call("POST", "/api/v1/releases", "nope", Some(json!({"service": "api", "version": "1.0.0", "git_sha": "abcdef1"}))).await;
+    assert_eq!(start.status, StatusCode::UNAUTHORIZED);
+    assert!(t.store.list_releases(&Default::default()).await.unwrap().is_empty(), "nothing written");
+}
+
+async fn bad_input_gets_a_clear_error_and_changes_nothing(backend: Backend) {
+    let Some(t) = spawn(backend).await else { return };
+    let id = t.start("api", "1.4.0").await;
+    let seq = t.get(&id).await["seq"].as_u64().unwrap();
+
+    let malformed = t
+        .http
+        .post(format!("{}/api/v1/releases/{id}/abort", t.base))
+        .bearer_auth(RM_TOKEN)
+        .header("content-type", "application/json")
+        .body("{\"reason\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(malformed.json::<serde_json::Value>().await.unwrap()["code"], "malformed_json");
+
+    let unknown = t.call("POST", "/api/v1/releases/0190aaaa-0000-7000-8000-000000000000/abort", RM_TOKEN, Some(json!({"reason": "x"}))).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.body["code"], "unknown_release");
+
+    let not_current = t.call("POST", &format!("/api/v1/releases/{id}/steps/smoke-test/items/core-flows/tick"), CI_TOKEN, None).await;
+    assert_eq!(not_current.status, StatusCode::CONFLICT);
+    assert_eq!(not_current.body["code"], "not_current_step");
+    assert!(not_current.body["message"].as_str().unwrap().contains("Pre-Flight Checks"));
+
+    let bad_sha = t.call("POST", "/api/v1/releases", RM_TOKEN, Some(json!({"service": "api", "version": "1.4.0", "git_sha": "zzz"}))).await;
+    assert_eq!(bad_sha.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad_sha.body["message"].as_str().unwrap().contains("git SHA"), "{}", bad_sha.body);
+
+    let unknown_field = t.call("POST", "/api/v1/releases", RM_TOKEN, Some(json!({"service": "api", "version": "1.4.0", "git_sha": "abcdef1", "sevrice": 1}))).await;
+    assert_eq!(unknown_field.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unknown_field.body["message"].as_str().unwrap().contains("sevrice"), "{}", unknown_field.body);
+
+    let huge = "x".repeat(70 * 1024);
+    let too_big = t.call("POST", &format!("/api/v1/releases/{id}/abort"), RM_TOKEN, Some(json!({"reason": huge}))).await;
+    assert_eq!(too_big.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(too_big.body["code"], "body_too_large");
+
+    let forbidden = t.call("POST", &format!("/api/v1/releases/{id}/steps/pre-flight/approve"), RM2_TOKEN, None).await;
+    assert_eq!(forbidden.status, StatusCode::CONFLICT, "unticked boxes come first: {}", forbidden.body);
+    t.tick_all(&id, CI_TOKEN).await;
+    let not_allowed = t.call("POST", &format!("/api/v1/releases/{id}/steps/pre-flight/approve"), RM2_TOKEN, None).await;
+    assert_eq!(not_allowed.status, StatusCode::FORBIDDEN, "{}", not_allowed.body);
+    assert_eq!(not_allowed.body["code"], "not_allowed");
+
+    let bad_digest = t
+        .call("POST", &format!("/api/v1/releases/{id}/artifacts"), CI_TOKEN, Some(json!({"version": "1.4.0", "git_sha": "3f9c2e1", "digest": "latest", "size_bytes": 1})))
+        .await;
+    assert_eq!(bad_digest.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad_digest.body["message"].as_str().unwrap().contains("algorithm:hex"), "{}", bad_digest.body);
+
+    let after = t.get(&id).await["seq"].as_u64().unwrap();
+    assert_eq!(after, seq + 5, "only the five ticks were written");
+    assert_eq!(t.call("GET", "/nope", CI_TOKEN, None).await.status, StatusCode::NOT_FOUND);
+}
+
+async fn a_repeated_request_returns_the_first_answer_and_writes_nothing(backend: Backend) {
+    let Some(t) = spawn(backend).await else { return };
+    let body = json!({"service": "api", "version": "1.4.0", "git_sha": "3f9c2e1"});
+    let first = t.call_with_key("POST", "/api/v1/releases", RM_TOKEN, Some(body.clone()), Some("start-1")).await;
+    let again = t.call_with_key("POST", "/api/v1/releases", RM_TOKEN, Some(body), Some("start-1")).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert!(again.replayed && !first.replayed);
+    assert_eq!(first.body, again.body);
+    assert_eq!(t.store.list_releases(&Default::default()).await.unwrap().len(), 1);
+
+    let id = first.body["id"].as_str().unwrap();
+    let path = format!("/api/v1/releases/{id}/steps/pre-flight/items/prs-merged/tick");
+    let tick = t.call_with_key("POST", &path, CI_TOKEN, None, Some("tick-1")).await;
+    t.clock.advance(chrono::Duration::seconds(5));
+    let replay = t.call_with_key("POST", &path, CI_TOKEN, None, Some("tick-1")).await;
+    assert_eq!(tick.body, replay.body);
+    assert!(replay.replayed);
+    assert_eq!(t.get(id).await["seq"], 2);
+    // The same key from another client is another request.
+    let other = t.call_with_key("POST", &path, RM_TOKEN, None, Some("tick-1")).await;
+    assert_eq!(other.body["code"], "already_ticked");
+}
+
+async fn concurrent_conflicting_clicks_transition_once(backend: Backend) {
+    let Some(t) = spawn(backend).await else { return };
+    let t = Arc::new(t);
+    let id = t.start("api", "1.4.0").await;
+    t.tick_all(&id, CI_TOKEN).await;
+    // 200 clicks at once: approvals from two people and unticks racing each other.
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let t = t.clone();
+        let id = id.clone();
+        tasks.push(tokio::spawn(async move {
+            let (path, token) = match i % 4 {
+                0 => (format!("/api/v1/releases/{id}/steps/pre-flight/approve"), RM_TOKEN),
+                1 => (format!("/api/v1/releases/{id}/steps/pre-flight/approve"), CI_TOKEN),
+                2 => (format!("/api/v1/releases/{id}/steps/pre-flight/items/prs-merged/untick"), CI_TOKEN),
+                _ => (format!("/api/v1/releases/{id}/steps/pre-flight/items/prs-merged/tick"), CI_TOKEN),
+            };
+            t.call("POST", &path, token, None).await.status
+        }));
+    }
+    for task in tasks {
+        let status = task.await.unwrap();
+        assert!(status == StatusCode::OK || status == StatusCode::CONFLICT, "{status}");
+    }
+    let release = t.get(&id).await;
+    let history = release["history"].as_array().unwrap();
+    let passed = history.iter().filter(|e| e["type"] == "gate_passed").count();
+    assert_eq!(passed, 1, "the gate passed exactly once");
+    let entered = history.iter().filter(|e| e["type"] == "step_entered").count();
+    assert_eq!(entered, 1);
+    assert_eq!(release["current_step"]["id"], "test-suite");
+}
+
+async fn a_second_release_of_a_service_waits_for_production(backend: Backend) {
+    let Some(t) = spawn(backend).await else { return };
+    let first = t.start("api", "1.4.0").await;
+    t.to_production_step(&first).await;
+    let second = t.start("api", "1.4.0").await;
+    let reply = {
+        t.tick_all(&second, CI_TOKEN).await;
+        t.ok(&format!("/api/v1/releases/{second}/steps/pre-flight/approve"), RM_TOKEN, None).await;
+        t.ok(&format!("/api/v1/releases/{second}/test-results"), CI_TOKEN, Some(json!({"suite": "unit", "passed": 1, "failed": 0}))).await;
+        t.ok(&format!("/api/v1/releases/{second}/artifacts"), CI_TOKEN, Some(json!({"version": "1.4.0", "git_sha": "3f9c2e1", "digest": DIGEST, "size_bytes": 10}))).await;
+        t.tick_all(&second, CI_TOKEN).await;
+        t.tick_all(&second, CI_TOKEN).await;
+        t.ok(&format!("/api/v1/releases/{second}/deployments"), CI_TOKEN, Some(deployment("staging", DIGEST, "succeeded", "passed"))).await;
+        t.tick_all(&second, CI_TOKEN).await;
+        t.call("POST", &format!("/api/v1/releases/{second}/steps/smoke-test/approve"), RM2_TOKEN, None).await
+    };
+    assert_eq!(reply.status, StatusCode::CONFLICT);
+    assert_eq!(reply.body["code"], "production_held");
+    assert!(reply.body["message"].as_str().unwrap().contains(&first), "{}", reply.body);
+    // Another service is not affected.
+    let other = t.start("billing", "2.0.0").await;
+    t.to_production_step(&other).await;
+    // Once the first is aborted, the second may go.
+    t.ok(&format!("/api/v1/releases/{first}/abort"), RM_TOKEN, Some(json!({"reason": "superseded"}))).await;
+    t.ok(&format!("/api/v1/releases/{second}/steps/smoke-test/approve"), RM2_TOKEN, None).await;
+    assert_eq!(t.current_step(&second).await, "deploy-production");
+}
+
+async fn production_deploy_refused_during_a_freeze(backend: Backend) {
+    let now = wednesday();
+    let freeze = FixedFreeze {
+        windows: vec![FreezeReason {
+            kind: "window".into(),
+            name: "Year-end freeze".into(),
+            from: now + chrono::Duration::hours(1),
+            to: now + chrono::Duration::days(10),
+        }],
+    };
+    let Some(t) = spawn_with(backend, Arc::new(freeze)).await else { return };
+    let id = t.start("api", "1.4.0").await;
+    t.to_production_step(&id).await;
+    t.clock.advance(chrono::Duration::hours(2));
+    let reply = t.call("POST", &format!("/api/v1/releases/{id}/deployments"), CI_TOKEN, Some(deployment("production", DIGEST, "succeeded", "passed"))).await;
+    assert_eq!(reply.status, StatusCode::CONFLICT);
+    assert_eq!(reply.body["code"], "frozen");
+    assert!(reply.body["message"].as_str().unwrap().contains("Year-end freeze"));
+}
+
+async fn chat_releases_write_their_messages_to_the_outbox(backend: Backend) {
+    let Some(t) = spawn(backend).await else { return };
+    let reply = t
+        .call("POST", "/api/v1/releases", RM_TOKEN, Some(json!({"service": "api", "version": "1.4.0", "git_sha": "3f9c2e1", "channel": "1234567890"})))
+        .await;
+    let id = reply.body["id"].as_str().unwrap().to_owned();
+    t.ok(&format!("/api/v1/releases/{id}/steps/pre-flight/items/prs-merged/tick"), CI_TOKEN, None).await;
+    let pending = t.store.pending_outbox(wednesday() + chrono::Duration::days(1), 100).await.unwrap();
+    let kinds: Vec<&str> = pending.iter().map(|m| m.kind.as_str()).collect();
+    assert_eq!(kinds, ["release_started", "step_card", "step_card"]);
+    assert!(pending.iter().all(|m| m.release_id.as_str() == id));
+    // A release from CI alone has no channel and nothing to post.
+    let quiet = t.start("billing", "1.0.0").await;
+    t.ok(&format!("/api/v1/releases/{quiet}/steps/pre-flight/items/prs-merged/tick"), CI_TOKEN, None).await;
+    assert_eq!(t.store.pending_outbox(wednesday() + chrono::Duration::days(1), 100).await.unwrap().len(), 3);
+}
+
+async fn releases_are_listed_newest_first_and_filtered(backend: Backend) {
+    let Some(t) = spawn(backend).await else { return };
+    let a = t.start("api", "1.0.0").await;
+    t.clock.advance(chrono::Duration::minutes(1));
+    let b = t.start("billing", "1.0.0").await;
+    t.clock.advance(chrono::Duration::minutes(1));
+    let c = t.start("api", "1.1.0").await;
+    t.ok(&format!("/api/v1/releases/{a}/abort"), RM_TOKEN, Some(json!({"reason": "replaced by 1.1.0"}))).await;
+    let all = t.call("GET", "/api/v1/releases", CI_TOKEN, None).await.body;
+    let ids: Vec<&str> = all["releases"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [c.as_str(), b.as_str(), a.as_str()]);
+    let api_active = t.call("GET", "/api/v1/releases?service=api&status=active", CI_TOKEN, None).await.body;
+    let ids: Vec<&str> = api_active["releases"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [c.as_str()]);
+    assert_eq!(all["releases"][2]["status"], "aborted");
+    let bad = t.call("GET", "/api/v1/releases?status=done", CI_TOKEN, None).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn health_readiness_metrics_and_the_api_document_are_served() {
+    let t = spawn(Backend::Sqlite).await.unwrap();
+    let health = t.http.get(format!("{}/healthz", t.base)).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert_eq!(t.http.get(format!("{}/readyz", t.base)).send().await.unwrap().status(), StatusCode::OK);
+    t.start("api", "1.0.0").await;
+    let metrics = t.http.get(format!("{}/metrics", t.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("shipgate_commands_total"), "{metrics}");
+    let doc: serde_json::Value = t.http.get(format!("{}/api/openapi.json", t.base)).send().await.unwrap().json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert!(doc["paths"]["/api/v1/releases"].is_object());
+}

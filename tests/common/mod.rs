@@ -1,0 +1,240 @@
+//! Starts the real app and router on a free port, on SQLite or PostgreSQL.
+#![allow(dead_code)]
+
+use chrono::{TimeZone, Utc};
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use shipgate::app::clock::ManualClock;
+use shipgate::app::playbooks::Playbooks;
+use shipgate::app::{App, AppParts};
+use shipgate::domain::freeze::{FixedFreeze, FreezeCalendar};
+use shipgate::domain::release::Policy;
+use shipgate::domain::RoleName;
+use shipgate::http::auth::ApiCredentials;
+use shipgate::http::{router, AppState};
+use shipgate::store::{testing, Store};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+pub const CI_TOKEN: &str = "ci-token-0123456789abcdef";
+pub const RM_TOKEN: &str = "rm-token-0123456789abcdef";
+pub const RM2_TOKEN: &str = "rm2-token-0123456789abcdef";
+pub const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+pub const OLD_DIGEST: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub store: Store,
+    pub app: App,
+    _dir: Option<tempfile::TempDir>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub async fn store_for(backend: Backend) -> Option<(Store, Option<tempfile::TempDir>)> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let store = testing::fresh_sqlite(&dir.path().join("shipgate.db")).await;
+            Some((store, Some(dir)))
+        }
+        Backend::Postgres => {
+            let Some(url) = testing::postgres_url_from_env() else {
+                eprintln!("TEST_DATABASE_URL is not set: skipping the PostgreSQL run");
+                return None;
+            };
+            Some((testing::fresh_postgres(&url).await.expect("fresh postgres database"), None))
+        }
+    }
+}
+
+pub fn clients() -> Vec<ApiCredentials> {
+    let client = |name: &str, token: &str, roles: &[&str]| ApiCredentials {
+        name: name.into(),
+        token: SecretString::from(token.to_owned()),
+        roles: roles.iter().map(|r| RoleName::new(*r)).collect(),
+    };
+    vec![
+        client("ci", CI_TOKEN, &["engineer"]),
+        client("release-bot", RM_TOKEN, &["release-manager", "engineer"]),
+        client("second-approver", RM2_TOKEN, &["release-manager"]),
+    ]
+}
+
+/// Wednesday 2 December 2026, 10:00 UTC: no freeze anywhere.
+pub fn wednesday() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 2, 10, 0, 0).unwrap()
+}
+
+pub async fn spawn(backend: Backend) -> Option<TestApp> {
+    spawn_with(backend, Arc::new(FixedFreeze::default())).await
+}
+
+pub async fn spawn_with(backend: Backend, freeze: Arc<dyn FreezeCalendar>) -> Option<TestApp> {
+    let (store, dir) = store_for(backend).await?;
+    let clock = Arc::new(ManualClock::new(wednesday()));
+    let app = App::new(AppParts {
+        store: store.clone(),
+        playbooks: Playbooks::builtin(),
+        freeze,
+        policy: Policy::default(),
+        clock: clock.clone(),
+    });
+    let state = AppState {
+        app: app.clone(),
+        clients: Arc::new(clients()),
+        metrics: shipgate::telemetry::metrics_handle(),
+        ready: Arc::new(AtomicBool::new(true)),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let router = router(state, 64 * 1024);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("serve");
+    });
+    Some(TestApp { base, http: reqwest::Client::new(), clock, store, app, _dir: dir, server })
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub replayed: bool,
+}
+
+impl TestApp {
+    pub async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Reply {
+        self.call_with_key(method, path, token, body, None).await
+    }
+
+    pub async fn call_with_key(&self, method: &str, path: &str, token: &str, body: Option<Value>, key: Option<&str>) -> Reply {
+        let url = format!("{}{}", self.base, path);
+        let mut request = match method {
+            "GET" => self.http.get(url),
+            _ => self.http.post(url),
+        }
+        .bearer_auth(token);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let replayed = response.headers().get("idempotent-replayed").is_some();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, body, replayed }
+    }
+
+    pub async fn ok(&self, path: &str, token: &str, body: Option<Value>) -> Value {
+        let reply = self.call("POST", path, token, body).await;
+        assert!(reply.status.is_success(), "POST {path} answered {}: {}", reply.status, reply.body);
+        reply.body
+    }
+
+    pub async fn start(&self, service: &str, version: &str) -> String {
+        let reply = self
+            .call("POST", "/api/v1/releases", RM_TOKEN, Some(json!({"service": service, "version": version, "git_sha": "3f9c2e1"})))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn get(&self, id: &str) -> Value {
+        let reply = self.call("GET", &format!("/api/v1/releases/{id}"), CI_TOKEN, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.body
+    }
+
+    pub async fn tick_all(&self, id: &str, token: &str) {
+        let release = self.get(id).await;
+        let step = release["current_step"]["id"].as_str().unwrap().to_owned();
+        for item in release["current_step"]["items"].as_array().unwrap() {
+            let item = item["id"].as_str().unwrap();
+            self.ok(&format!("/api/v1/releases/{id}/steps/{step}/items/{item}/tick"), token, None).await;
+        }
+    }
+
+    pub async fn current_step(&self, id: &str) -> String {
+        self.get(id).await["current_step"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Drives a release of 1.4.0 from Step 1 to Step 6 (deploy-production).
+    pub async fn to_production_step(&self, id: &str) {
+        self.to_production_step_with(id, "1.4.0", DIGEST).await;
+    }
+
+    /// Drives a release through all eight steps to completion, with `digest` live after it.
+    pub async fn complete(&self, id: &str, version: &str, digest: &str) {
+        self.to_production_step_with(id, version, digest).await;
+        self.ok(&format!("/api/v1/releases/{id}/deployments"), CI_TOKEN, Some(deployment("production", digest, "succeeded", "passed"))).await;
+        self.tick_all(id, CI_TOKEN).await;
+        self.clock.advance(chrono::Duration::minutes(15));
+        self.ok(&format!("/api/v1/releases/{id}/steps/monitor/approve"), RM_TOKEN, None).await;
+        self.tick_all(id, CI_TOKEN).await;
+        let done = self.ok(&format!("/api/v1/releases/{id}/steps/rollback-criteria/approve"), RM_TOKEN, None).await;
+        assert_eq!(done["release"]["status"], "completed");
+    }
+
+    pub async fn to_production_step_with(&self, id: &str, version: &str, digest: &str) {
+        self.tick_all(id, CI_TOKEN).await;
+        self.ok(&format!("/api/v1/releases/{id}/steps/pre-flight/approve"), RM_TOKEN, None).await;
+        self.ok(&format!("/api/v1/releases/{id}/test-results"), CI_TOKEN, Some(json!({"suite": "unit", "passed": 420, "failed": 0}))).await;
+        self.ok(
+            &format!("/api/v1/releases/{id}/artifacts"),
+            CI_TOKEN,
+            Some(json!({"version": version, "git_sha": "3f9c2e1", "digest": digest, "size_bytes": 73400320})),
+        )
+        .await;
+        self.tick_all(id, CI_TOKEN).await;
+        self.tick_all(id, CI_TOKEN).await;
+        self.ok(&format!("/api/v1/releases/{id}/deployments"), CI_TOKEN, Some(deployment("staging", digest, "succeeded", "passed"))).await;
+        self.tick_all(id, CI_TOKEN).await;
+        // The release bot started it, so someone else approves the gate to production.
+        self.ok(&format!("/api/v1/releases/{id}/steps/smoke-test/approve"), RM2_TOKEN, None).await;
+        assert_eq!(self.current_step(id).await, "deploy-production");
+    }
+}
+
+pub fn deployment(env: &str, digest: &str, outcome: &str, health: &str) -> Value {
+    json!({"environment": env, "digest": digest, "outcome": outcome, "health": health, "strategy": "rolling"})
+}
+
+/// Generates one test per backend from an async test body taking `Backend`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+pub mod process;

@@ -1,0 +1,39 @@
+//! `shipgate serve` as a user runs it: no config at all, then SIGTERM.
+
+mod common;
+
+use common::process::{free_port, write_config, Server};
+
+#[tokio::test]
+async fn serve_starts_without_config_on_embedded_sqlite_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    // No config file: defaults listen on 127.0.0.1:8080, which another test run may hold,
+    // so only the port is moved, through the environment.
+    let port = free_port();
+    let mut command_dir =
+        Server::start_with(dir.path(), None, port, &[("SHIPGATE_SERVER__LISTEN", format!("127.0.0.1:{port}"))]);
+    command_dir.ready().await;
+    let health = reqwest::get(format!("{}/healthz", command_dir.base)).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let body: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(body["database"], "sqlite");
+    assert!(dir.path().join("shipgate.db").exists(), "the database file is created in the working directory");
+    assert_eq!(command_dir.terminate(), Some(0));
+}
+
+#[tokio::test]
+async fn a_bad_config_stops_startup_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port, "sqlite://x.db", "[server.tls]\nenabled = true\n");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("tls"), "{stderr}");
+}
+
