@@ -1,2 +1,311 @@
-//! Persistence (being built).
+//! Persistence: append-only release histories, the listing projection, the outbox,
+//! answered requests, production holds and what is live, on SQLite (one instance, the
+//! default) or PostgreSQL (several instances sharing one database).
+//!
+//! Everything one command writes is a [`Commit`]; [`Store::commit`] writes a batch of them
+//! in one transaction (group commit) and falls back to one transaction per commit when the
+//! batch hits a conflict, so only the conflicting commits fail.
+//!
+//! Times: event times round-trip exactly (to the nanosecond). Every other stored time is
+//! kept to the microsecond on both backends, PostgreSQL's precision, so both answer alike.
+
 pub mod model;
+mod postgres;
+mod records;
+mod sqlite;
+pub mod testing;
+mod write_set;
+
+pub use model::*;
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+use crate::domain::release::{LiveDeployment, Recorded};
+use crate::domain::{ReleaseId, RequestId, ServiceName};
+use chrono::{DateTime, SubsecRound, Utc};
+use records::{EventRecord, LiveRecord, OutboxRecord, ReleaseRecord, ResponseRecord};
+use write_set::WriteSet;
+
+/// Releases listed when a filter names no limit.
+pub const DEFAULT_LIST_LIMIT: u32 = 100;
+/// The most releases one listing returns.
+pub const MAX_LIST_LIMIT: u32 = 500;
+/// Connections a store opens when the caller does not say (readers, for SQLite).
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
+
+/// The store, on one of its backends. Cloning is cheap: clones share the connection pools.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value does not read back as what the store writes.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("store configuration: {0}")]
+    Config(String),
+}
+
+impl Store {
+    /// Opens the store named by `url` with [`DEFAULT_MAX_CONNECTIONS`].
+    ///
+    /// `sqlite://shipgate.db`, `sqlite:path` and `sqlite::memory:` open SQLite (the file is
+    /// created if missing; WAL, `synchronous=FULL`, foreign keys on, 5 s busy timeout);
+    /// `postgres://...` and `postgresql://...` open PostgreSQL.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::connect_with(url, DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// Like [`Store::connect`], with at most `max_connections` connections (for SQLite:
+    /// readers; all writes go through one extra writer connection).
+    pub async fn connect_with(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        let max_connections = max_connections.max(1);
+        if url.starts_with("sqlite:") {
+            Ok(Store::Sqlite(SqliteStore::connect(url, max_connections).await?))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Store::Postgres(PostgresStore::connect(url, max_connections).await?))
+        } else {
+            Err(StoreError::Config(unsupported_url_message(url)))
+        }
+    }
+
+    /// Brings the schema up to date; running it again is harmless.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(store) => store.migrate().await,
+            Store::Postgres(store) => store.migrate().await,
+        }
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(store) => store.ping().await,
+            Store::Postgres(store) => store.ping().await,
+        }
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The release's history, ordered by seq; empty for an unknown release.
+    pub async fn load_events(&self, id: &ReleaseId) -> Result<Vec<Recorded>, StoreError> {
+        let records = match self {
+            Store::Sqlite(store) => store.load_events(id).await?,
+            Store::Postgres(store) => store.load_events(id).await?,
+        };
+        records.into_iter().map(EventRecord::into_recorded).collect()
+    }
+
+    /// Group commit: writes all commits in one transaction when none conflicts. If the
+    /// batch fails with a conflict, each commit is retried alone in its own transaction so
+    /// that only the conflicting ones fail. Results are in input order.
+    pub async fn commit(&self, commits: Vec<Commit>) -> Vec<Result<(), CommitError>> {
+        if let [commit] = commits.as_slice() {
+            return vec![self.commit_alone(commit).await];
+        }
+
+        // Rows are serialised before any transaction opens, so the writer's lock is held
+        // for the database work only. A commit that cannot be serialised fails alone.
+        let mut batch = WriteSet::default();
+        let rejections: Vec<Option<sqlx::Error>> = commits.iter().map(|commit| batch.add(commit).err()).collect();
+        let batch_outcome = if batch.commit_count() > 1 { Some(self.write(&batch).await) } else { None };
+
+        let mut results = Vec::with_capacity(commits.len());
+        for (commit, rejection) in commits.iter().zip(rejections) {
+            let result = match (rejection, &batch_outcome) {
+                (Some(error), _) => Err(CommitError::Database(error)),
+                (None, Some(Ok(()))) => Ok(()),
+                // Retrying commit by commit would only wait on the same broken connection
+                // again; every commit of the batch reports the failure.
+                (None, Some(Err(CommitError::Database(error)))) if is_connection_failure(error) => {
+                    Err(CommitError::Database(same_connection_failure(error)))
+                }
+                // The batch hit a conflict (or a commit's data broke it): each commit alone,
+                // so that only the guilty ones fail. Also the lone survivor of rejections.
+                (None, _) => self.commit_alone(commit).await,
+            };
+            results.push(result);
+        }
+        results
+    }
+
+    async fn commit_alone(&self, commit: &Commit) -> Result<(), CommitError> {
+        let mut single = WriteSet::default();
+        single.add(commit)?;
+        self.write(&single).await
+    }
+
+    async fn write(&self, set: &WriteSet<'_>) -> Result<(), CommitError> {
+        match self {
+            Store::Sqlite(store) => store.write(set).await,
+            Store::Postgres(store) => store.write(set).await,
+        }
+    }
+
+    /// The first answer given to `request_id`, if it was answered.
+    pub async fn stored_response(&self, request_id: &RequestId) -> Result<Option<StoredResponse>, StoreError> {
+        let record = match self {
+            Store::Sqlite(store) => store.stored_response(request_id).await?,
+            Store::Postgres(store) => store.stored_response(request_id).await?,
+        };
+        record.map(ResponseRecord::into_response).transpose()
+    }
+
+    pub async fn release_row(&self, id: &ReleaseId) -> Result<Option<ReleaseRow>, StoreError> {
+        let record = match self {
+            Store::Sqlite(store) => store.release_row(id).await?,
+            Store::Postgres(store) => store.release_row(id).await?,
+        };
+        record.map(ReleaseRecord::into_row).transpose()
+    }
+
+    /// Releases matching `filter`, newest first by `started_at`, then by id; at most
+    /// `filter.limit` ([`DEFAULT_LIST_LIMIT`] if unset, capped at [`MAX_LIST_LIMIT`]).
+    pub async fn list_releases(&self, filter: &ReleaseFilter) -> Result<Vec<ReleaseRow>, StoreError> {
+        let limit = i64::from(filter.limit.unwrap_or(DEFAULT_LIST_LIMIT).min(MAX_LIST_LIMIT));
+        let records = match self {
+            Store::Sqlite(store) => store.list_releases(filter, limit).await?,
+            Store::Postgres(store) => store.list_releases(filter, limit).await?,
+        };
+        records.into_iter().map(ReleaseRecord::into_row).collect()
+    }
+
+    /// The release holding production for `service`, if any.
+    pub async fn production_holder(&self, service: &ServiceName) -> Result<Option<ReleaseId>, StoreError> {
+        let holder = match self {
+            Store::Sqlite(store) => store.production_holder(service).await?,
+            Store::Postgres(store) => store.production_holder(service).await?,
+        };
+        Ok(holder.map(ReleaseId::new))
+    }
+
+    /// What is live in production for `service`, as far as shipgate knows.
+    pub async fn live(&self, service: &ServiceName) -> Result<Option<LiveDeployment>, StoreError> {
+        let record = match self {
+            Store::Sqlite(store) => store.live(service).await?,
+            Store::Postgres(store) => store.live(service).await?,
+        };
+        record.map(LiveRecord::into_live).transpose()
+    }
+
+    /// Undelivered messages due at `now` (`next_attempt_at <= now`), oldest first.
+    pub async fn pending_outbox(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
+        let now = row_time(now);
+        let limit = i64::from(limit);
+        let records = match self {
+            Store::Sqlite(store) => store.pending_outbox(now, limit).await?,
+            Store::Postgres(store) => store.pending_outbox(now, limit).await?,
+        };
+        records.into_iter().map(OutboxRecord::into_message).collect()
+    }
+
+    /// Records that message `id` was delivered, with the platform's id for it if any.
+    pub async fn mark_delivered(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        platform_message_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let at = row_time(at);
+        match self {
+            Store::Sqlite(store) => store.mark_delivered(id, at, platform_message_id).await,
+            Store::Postgres(store) => store.mark_delivered(id, at, platform_message_id).await,
+        }
+    }
+
+    /// Records a failed delivery of message `id`: one more attempt, its error, and when
+    /// to try again.
+    pub async fn mark_failed(&self, id: i64, error: &str, next_attempt_at: DateTime<Utc>) -> Result<(), StoreError> {
+        let next_attempt_at = row_time(next_attempt_at);
+        match self {
+            Store::Sqlite(store) => store.mark_failed(id, error, next_attempt_at).await,
+            Store::Postgres(store) => store.mark_failed(id, error, next_attempt_at).await,
+        }
+    }
+}
+
+/// A stored row time: microsecond precision, PostgreSQL's, on both backends.
+fn row_time(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.trunc_subsecs(6)
+}
+
+/// Names the scheme only: the rest of a URL may carry a password.
+fn unsupported_url_message(url: &str) -> String {
+    let accepted = "shipgate stores its data in SQLite (sqlite://shipgate.db, sqlite:path/to/file.db, \
+                    sqlite::memory:) or PostgreSQL (postgres://user@host/db or postgresql://...)";
+    match url.split_once(':') {
+        Some((scheme, _)) if !scheme.is_empty() => {
+            format!("unsupported database URL scheme `{scheme}`: {accepted}")
+        }
+        _ => format!("the database URL has no scheme: {accepted}"),
+    }
+}
+
+/// Failures of the connection rather than of any one commit's data.
+fn is_connection_failure(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+    )
+}
+
+/// The same connection failure again, for every commit of a batch it failed
+/// (`sqlx::Error` is not `Clone`).
+fn same_connection_failure(error: &sqlx::Error) -> sqlx::Error {
+    match error {
+        sqlx::Error::Io(io) => sqlx::Error::Io(std::io::Error::new(io.kind(), io.to_string())),
+        sqlx::Error::Tls(tls) => sqlx::Error::Tls(tls.to_string().into()),
+        sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
+        sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
+        sqlx::Error::WorkerCrashed => sqlx::Error::WorkerCrashed,
+        other => sqlx::Error::Protocol(other.to_string()),
+    }
+}
+
+/// Whether `error` is a unique violation of `constraint`. SQLite does not report
+/// constraint names, so its callers map per statement: each insert that can violate
+/// uniqueness there touches exactly one unique constraint.
+fn is_unique_violation_of(error: &sqlx::Error, constraint: &str) -> bool {
+    match error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => db.constraint().is_none_or(|name| name == constraint),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsupported_url_names_scheme_but_not_credentials() {
+        let message = unsupported_url_message("mysql://root:hunter2@db/shipgate");
+        assert!(message.contains("`mysql`"), "{message}");
+        assert!(message.contains("sqlite://") && message.contains("postgres://"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(unsupported_url_message("shipgate.db").contains("no scheme"));
+    }
+
+    #[test]
+    fn row_times_keep_microseconds() {
+        let at = DateTime::from_timestamp(1_700_000_000, 123_456_789).expect("valid timestamp");
+        assert_eq!(row_time(at).timestamp_subsec_nanos(), 123_456_000);
+    }
+}

@@ -1,0 +1,380 @@
+//! PostgreSQL: several shipgate processes may share the database. Correctness rests on
+//! the unique constraints (`events_pkey` on `(release_id, seq)`, `responses_pkey`,
+//! `production_holds_pkey`), not on anything one process knows.
+//!
+//! Each table's rows of a batch go in with one `INSERT ... SELECT FROM UNNEST(arrays)`:
+//! one round trip and one prepared statement per table, whatever the batch size.
+
+use super::model::{CommitError, Conflict, HoldChange, LiveChange, ReleaseFilter};
+use super::records::{EventRecord, LiveRecord, OutboxRecord, ReleaseRecord, ResponseRecord};
+use super::write_set::{EventRow, OutboxRow, ProjectionRow, ResponseRow, WriteSet};
+use super::{is_unique_violation_of, StoreError};
+use crate::domain::{ReleaseId, RequestId, ServiceName};
+use chrono::{DateTime, Utc};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Postgres, QueryBuilder};
+use std::collections::HashMap;
+use std::str::FromStr;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// JSON columns are read as text; see `records`.
+const RELEASE_COLUMNS: &str = "id, service, version, git_sha, playbook, status, current_step, current_step_id, \
+                               current_step_title, hotfix, started_by, started_at, updated_at, seq";
+const OUTBOX_COLUMNS: &str = "id, idempotency_key, release_id, kind, payload::text AS payload, attempts, \
+                              created_at, next_attempt_at, delivered_at, last_error";
+
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        // sqlx's parse errors describe the problem without repeating the URL (and its password).
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|error| StoreError::Config(format!("invalid PostgreSQL URL: {error}")))?;
+        Self::connect_options(options, max_connections).await
+    }
+
+    pub(crate) async fn connect_options(options: PgConnectOptions, max_connections: u32) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new().max_connections(max_connections).connect_with(options).await?;
+        Ok(Self { pool })
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
+        // sqlx takes an advisory lock, so instances starting together migrate one at a time.
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn write(&self, set: &WriteSet<'_>) -> Result<(), CommitError> {
+        let mut tx = self.pool.begin().await?;
+        match write_rows(&mut tx, set).await {
+            Ok(()) => {
+                tx.commit().await?;
+                Ok(())
+            }
+            Err(error) => {
+                // The commit's error is the one to report; a failed rollback means the
+                // connection is gone, and the pool replaces it.
+                let _ = tx.rollback().await;
+                Err(error)
+            }
+        }
+    }
+
+    pub(crate) async fn load_events(&self, id: &ReleaseId) -> Result<Vec<EventRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT release_id, seq, at, at_nanos, actor::text AS actor, request_id, payload::text AS payload \
+             FROM events WHERE release_id = $1 ORDER BY seq",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub(crate) async fn stored_response(&self, request_id: &RequestId) -> Result<Option<ResponseRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT request_id, release_id, status, body::text AS body FROM responses WHERE request_id = $1",
+        )
+        .bind(request_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub(crate) async fn release_row(&self, id: &ReleaseId) -> Result<Option<ReleaseRecord>, StoreError> {
+        let sql = format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE id = $1");
+        Ok(sqlx::query_as(&sql).bind(id.as_str()).fetch_optional(&self.pool).await?)
+    }
+
+    pub(crate) async fn list_releases(
+        &self,
+        filter: &ReleaseFilter,
+        limit: i64,
+    ) -> Result<Vec<ReleaseRecord>, StoreError> {
+        let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE TRUE"));
+        if let Some(service) = &filter.service {
+            query.push(" AND service = ").push_bind(service.as_str());
+        }
+        if let Some(status) = &filter.status {
+            query.push(" AND status = ").push_bind(status.as_str());
+        }
+        query.push(" ORDER BY started_at DESC, id DESC LIMIT ").push_bind(limit);
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    pub(crate) async fn production_holder(&self, service: &ServiceName) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT release_id FROM production_holds WHERE service = $1")
+            .bind(service.as_str())
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub(crate) async fn live(&self, service: &ServiceName) -> Result<Option<LiveRecord>, StoreError> {
+        Ok(sqlx::query_as("SELECT service, release_id, version, digest FROM live_deployments WHERE service = $1")
+            .bind(service.as_str())
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub(crate) async fn pending_outbox(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox \
+             WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY id LIMIT $2"
+        );
+        Ok(sqlx::query_as(&sql).bind(now).bind(limit).fetch_all(&self.pool).await?)
+    }
+
+    pub(crate) async fn mark_delivered(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        platform_message_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE outbox SET delivered_at = $2, platform_message_id = $3 WHERE id = $1")
+            .bind(id)
+            .bind(at)
+            .bind(platform_message_id)
+            .execute(&self.pool)
+            .await?;
+        found(done.rows_affected())
+    }
+
+    pub(crate) async fn mark_failed(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(error)
+        .bind(next_attempt_at)
+        .execute(&self.pool)
+        .await?;
+        found(done.rows_affected())
+    }
+}
+
+/// Naming an outbox id that does not exist is the caller's mistake, not a silent no-op.
+fn found(rows_affected: u64) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        Err(StoreError::Database(sqlx::Error::RowNotFound))
+    } else {
+        Ok(())
+    }
+}
+
+/// The statements of one write transaction, in the same order as on SQLite. Rows are
+/// sorted by key where order does not matter, so that concurrent transactions of two
+/// instances take their row locks in the same order and wait rather than deadlock.
+async fn write_rows(conn: &mut PgConnection, set: &WriteSet<'_>) -> Result<(), CommitError> {
+    // Responses first: a replayed request is reported as a duplicate (whose first answer
+    // the caller can return) rather than as the sequence conflict it usually also is.
+    if let Err(error) = insert_responses(conn, &set.responses).await {
+        return Err(match set.responses.as_slice() {
+            [response] if is_unique_violation_of(&error, "responses_pkey") => {
+                CommitError::Conflict(Conflict::Duplicate(response.request_id.clone()))
+            }
+            _ => CommitError::Database(error),
+        });
+    }
+
+    // A cheap early check; the primary key on (release_id, seq) still decides races with
+    // other instances between this read and the insert.
+    let stored: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "SELECT release_id, MAX(seq) FROM events WHERE release_id = ANY($1) GROUP BY release_id",
+    )
+    .bind(set.release_ids())
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .collect();
+    if !set.sequences_follow(&stored) {
+        return Err(CommitError::Conflict(Conflict::Sequence));
+    }
+
+    if let Err(error) = insert_events(conn, &set.events).await {
+        return Err(if is_unique_violation_of(&error, "events_pkey") {
+            CommitError::Conflict(Conflict::Sequence)
+        } else {
+            CommitError::Database(error)
+        });
+    }
+
+    upsert_projections(conn, &set.projections).await?;
+    insert_outbox(conn, &set.outbox).await?;
+
+    for change in &set.production {
+        match change.hold {
+            HoldChange::Keep => {}
+            HoldChange::Acquire { strict } => {
+                // Takes the hold if it is free and answers who holds it either way; the
+                // no-op update locks an existing row and makes RETURNING report its holder.
+                let holder: String = sqlx::query_scalar(
+                    "INSERT INTO production_holds (service, release_id, since) VALUES ($1, $2, $3) \
+                     ON CONFLICT (service) DO UPDATE SET release_id = production_holds.release_id \
+                     RETURNING release_id",
+                )
+                .bind(change.service)
+                .bind(change.release_id)
+                .bind(change.at)
+                .fetch_one(&mut *conn)
+                .await?;
+                if *strict && holder != change.release_id {
+                    return Err(CommitError::Conflict(Conflict::ProductionHeld));
+                }
+            }
+            HoldChange::Release => {
+                sqlx::query("DELETE FROM production_holds WHERE service = $1 AND release_id = $2")
+                    .bind(change.service)
+                    .bind(change.release_id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        match change.live {
+            LiveChange::Keep => {}
+            LiveChange::Set(live) => {
+                sqlx::query(
+                    "INSERT INTO live_deployments (service, release_id, version, digest, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (service) DO UPDATE SET release_id = EXCLUDED.release_id, \
+                     version = EXCLUDED.version, digest = EXCLUDED.digest, updated_at = EXCLUDED.updated_at",
+                )
+                .bind(change.service)
+                .bind(live.release_id.as_str())
+                .bind(live.version.as_str())
+                .bind(live.digest.as_str())
+                .bind(change.at)
+                .execute(&mut *conn)
+                .await?;
+            }
+            LiveChange::Clear => {
+                sqlx::query("DELETE FROM live_deployments WHERE service = $1")
+                    .bind(change.service)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn insert_responses(conn: &mut PgConnection, responses: &[ResponseRow<'_>]) -> Result<(), sqlx::Error> {
+    if responses.is_empty() {
+        return Ok(());
+    }
+    let mut sorted: Vec<&ResponseRow> = responses.iter().collect();
+    sorted.sort_unstable_by_key(|response| response.request_id);
+    sqlx::query(
+        "INSERT INTO responses (request_id, release_id, status, body, created_at) \
+         SELECT request_id, release_id, status, body::jsonb, created_at \
+         FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[]) \
+         AS batch (request_id, release_id, status, body, created_at)",
+    )
+    .bind(sorted.iter().map(|r| r.request_id.as_str()).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|r| r.release_id).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|r| r.status).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|r| r.body.as_str()).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|r| r.created_at).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_events(conn: &mut PgConnection, events: &[EventRow<'_>]) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut sorted: Vec<&EventRow> = events.iter().collect();
+    sorted.sort_unstable_by_key(|event| (event.release_id, event.seq));
+    sqlx::query(
+        "INSERT INTO events (release_id, seq, at, at_nanos, kind, actor, request_id, payload) \
+         SELECT release_id, seq, at, at_nanos, kind, actor::jsonb, request_id, payload::jsonb \
+         FROM UNNEST($1::text[], $2::bigint[], $3::timestamptz[], $4::bigint[], $5::text[], $6::text[], \
+                     $7::text[], $8::text[]) \
+         AS batch (release_id, seq, at, at_nanos, kind, actor, request_id, payload)",
+    )
+    .bind(sorted.iter().map(|e| e.release_id).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|e| e.seq).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|e| e.at).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|e| e.at_nanos).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|e| e.kind).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|e| e.actor.as_str()).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|e| e.request_id).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|e| e.payload.as_str()).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn upsert_projections(conn: &mut PgConnection, projections: &[ProjectionRow<'_>]) -> Result<(), sqlx::Error> {
+    if projections.is_empty() {
+        return Ok(());
+    }
+    let mut sorted: Vec<&ProjectionRow> = projections.iter().collect();
+    sorted.sort_unstable_by_key(|projection| projection.row.id.as_str());
+    sqlx::query(
+        "INSERT INTO releases (id, service, version, git_sha, playbook, status, current_step, current_step_id, \
+                               current_step_title, hotfix, started_by, started_at, updated_at, seq) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                              $7::bigint[], $8::text[], $9::text[], $10::boolean[], $11::text[], \
+                              $12::timestamptz[], $13::timestamptz[], $14::bigint[]) \
+         ON CONFLICT (id) DO UPDATE SET service = EXCLUDED.service, version = EXCLUDED.version, \
+         git_sha = EXCLUDED.git_sha, playbook = EXCLUDED.playbook, status = EXCLUDED.status, \
+         current_step = EXCLUDED.current_step, current_step_id = EXCLUDED.current_step_id, \
+         current_step_title = EXCLUDED.current_step_title, hotfix = EXCLUDED.hotfix, \
+         started_by = EXCLUDED.started_by, started_at = EXCLUDED.started_at, \
+         updated_at = EXCLUDED.updated_at, seq = EXCLUDED.seq",
+    )
+    .bind(sorted.iter().map(|p| p.row.id.as_str()).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|p| p.row.service.as_str()).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|p| p.row.version.as_str()).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|p| p.row.git_sha.as_str()).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|p| p.row.playbook.as_str()).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|p| p.row.status.as_str()).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|p| p.current_step).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|p| p.row.current_step_id.as_str()).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|p| p.row.current_step_title.as_str()).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|p| p.row.hotfix).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|p| p.row.started_by.as_str()).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|p| p.started_at).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|p| p.updated_at).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|p| p.seq).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_outbox(conn: &mut PgConnection, messages: &[OutboxRow<'_>]) -> Result<(), sqlx::Error> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    // Not sorted, and ORDER BY position: ids (and so delivery order) follow the order the
+    // messages were made in.
+    sqlx::query(
+        "INSERT INTO outbox (idempotency_key, release_id, kind, payload, created_at, next_attempt_at) \
+         SELECT idempotency_key, release_id, kind, payload::jsonb, created_at, created_at \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) WITH ORDINALITY \
+         AS batch (idempotency_key, release_id, kind, payload, created_at, position) \
+         ORDER BY position",
+    )
+    .bind(messages.iter().map(|m| m.idempotency_key).collect::<Vec<_>>())
+    .bind(messages.iter().map(|m| m.release_id).collect::<Vec<_>>())
+    .bind(messages.iter().map(|m| m.kind).collect::<Vec<_>>())
+    .bind(messages.iter().map(|m| m.payload.as_str()).collect::<Vec<_>>())
+    .bind(messages.iter().map(|m| m.created_at).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,443 @@
+//! SQLite: every write goes through one writer connection, so concurrent commits queue
+//! in the process (and are batched by the caller) instead of fighting over the file lock;
+//! reads use a pool of their own, which WAL lets run beside the writer.
+
+use super::model::{CommitError, Conflict, HoldChange, LiveChange, ReleaseFilter};
+use super::records::{EventRecord, LiveRecord, OutboxRecord, ReleaseRecord, ResponseRecord};
+use super::write_set::WriteSet;
+use super::{is_unique_violation_of, StoreError};
+use crate::domain::{ReleaseId, RequestId, ServiceName};
+use chrono::{DateTime, Utc};
+use sqlx::migrate::Migrator;
+use sqlx::query_builder::Separated;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Sqlite};
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Multi-row inserts are cut into chunks of these sizes only, so each table has a handful
+/// of statement shapes that stay in sqlx's prepared-statement cache, whatever the batch size.
+const CHUNK_SIZES: [usize; 4] = [64, 16, 4, 1];
+
+const RELEASE_COLUMNS: &str = "id, service, version, git_sha, playbook, status, current_step, current_step_id, \
+                               current_step_title, hotfix, started_by, started_at, updated_at, seq";
+const OUTBOX_COLUMNS: &str = "id, idempotency_key, release_id, kind, payload, attempts, created_at, \
+                              next_attempt_at, delivered_at, last_error";
+
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    /// One connection: all writes, in order.
+    writer: SqlitePool,
+    /// Reads; the same pool as `writer` for an in-memory database, which exists only
+    /// inside its one connection.
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    pub(crate) async fn connect(url: &str, max_readers: u32) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|error| StoreError::Config(format!("invalid SQLite URL: {error}")))?;
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            Self::open_in_memory(options).await
+        } else {
+            Self::open_file(options, max_readers).await
+        }
+    }
+
+    /// Opens (creating if missing) the database file at `path`.
+    pub(crate) async fn connect_file(path: &Path, max_readers: u32) -> Result<Self, StoreError> {
+        Self::open_file(SqliteConnectOptions::new().filename(path), max_readers).await
+    }
+
+    async fn open_file(options: SqliteConnectOptions, max_readers: u32) -> Result<Self, StoreError> {
+        let options = options.synchronous(SqliteSynchronous::Full).foreign_keys(true).busy_timeout(BUSY_TIMEOUT);
+        // The writer connects first: it creates the file and puts it in WAL mode (which
+        // persists in the file) before any reader opens it.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(options.clone().create_if_missing(true).journal_mode(SqliteJournalMode::Wal))
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(max_readers)
+            .connect_with(options.create_if_missing(false).pragma("query_only", "ON"))
+            .await?;
+        Ok(Self { writer, reader })
+    }
+
+    async fn open_in_memory(options: SqliteConnectOptions) -> Result<Self, StoreError> {
+        // The database lives as long as its connection: keep exactly one, forever.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.foreign_keys(true).busy_timeout(BUSY_TIMEOUT))
+            .await?;
+        Ok(Self { writer: pool.clone(), reader: pool })
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.writer).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.writer).await?;
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn write(&self, set: &WriteSet<'_>) -> Result<(), CommitError> {
+        // IMMEDIATE takes the write lock up front: if another process writes the same
+        // file, the wait happens here under the busy timeout, not as SQLITE_BUSY halfway
+        // through the transaction.
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        match write_rows(&mut tx, set).await {
+            Ok(()) => {
+                tx.commit().await?;
+                Ok(())
+            }
+            Err(error) => {
+                // The commit's error is the one to report; a failed rollback means the
+                // connection is gone, and the pool replaces it.
+                let _ = tx.rollback().await;
+                Err(error)
+            }
+        }
+    }
+
+    pub(crate) async fn load_events(&self, id: &ReleaseId) -> Result<Vec<EventRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT release_id, seq, at, at_nanos, actor, request_id, payload \
+             FROM events WHERE release_id = ?1 ORDER BY seq",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
+    pub(crate) async fn stored_response(&self, request_id: &RequestId) -> Result<Option<ResponseRecord>, StoreError> {
+        Ok(sqlx::query_as("SELECT request_id, release_id, status, body FROM responses WHERE request_id = ?1")
+            .bind(request_id.as_str())
+            .fetch_optional(&self.reader)
+            .await?)
+    }
+
+    pub(crate) async fn release_row(&self, id: &ReleaseId) -> Result<Option<ReleaseRecord>, StoreError> {
+        let sql = format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE id = ?1");
+        Ok(sqlx::query_as(&sql).bind(id.as_str()).fetch_optional(&self.reader).await?)
+    }
+
+    pub(crate) async fn list_releases(
+        &self,
+        filter: &ReleaseFilter,
+        limit: i64,
+    ) -> Result<Vec<ReleaseRecord>, StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE 1 = 1"));
+        if let Some(service) = &filter.service {
+            query.push(" AND service = ").push_bind(service.as_str());
+        }
+        if let Some(status) = &filter.status {
+            query.push(" AND status = ").push_bind(status.as_str());
+        }
+        query.push(" ORDER BY started_at DESC, id DESC LIMIT ").push_bind(limit);
+        Ok(query.build_query_as().fetch_all(&self.reader).await?)
+    }
+
+    pub(crate) async fn production_holder(&self, service: &ServiceName) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT release_id FROM production_holds WHERE service = ?1")
+            .bind(service.as_str())
+            .fetch_optional(&self.reader)
+            .await?)
+    }
+
+    pub(crate) async fn live(&self, service: &ServiceName) -> Result<Option<LiveRecord>, StoreError> {
+        Ok(sqlx::query_as("SELECT service, release_id, version, digest FROM live_deployments WHERE service = ?1")
+            .bind(service.as_str())
+            .fetch_optional(&self.reader)
+            .await?)
+    }
+
+    pub(crate) async fn pending_outbox(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox \
+             WHERE delivered_at IS NULL AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2"
+        );
+        Ok(sqlx::query_as(&sql).bind(stored_time(now)).bind(limit).fetch_all(&self.reader).await?)
+    }
+
+    pub(crate) async fn mark_delivered(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        platform_message_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE outbox SET delivered_at = ?2, platform_message_id = ?3 WHERE id = ?1")
+            .bind(id)
+            .bind(stored_time(at))
+            .bind(platform_message_id)
+            .execute(&self.writer)
+            .await?;
+        found(done.rows_affected())
+    }
+
+    pub(crate) async fn mark_failed(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(error)
+        .bind(stored_time(next_attempt_at))
+        .execute(&self.writer)
+        .await?;
+        found(done.rows_affected())
+    }
+}
+
+/// Naming an outbox id that does not exist is the caller's mistake, not a silent no-op.
+fn found(rows_affected: u64) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        Err(StoreError::Database(sqlx::Error::RowNotFound))
+    } else {
+        Ok(())
+    }
+}
+
+/// RFC 3339 of one fixed width (microseconds, `Z`): string order is time order, which the
+/// indexes on times and `next_attempt_at <= now` rely on.
+fn stored_time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// The statements of one write transaction. Each statement that can violate a unique
+/// constraint touches exactly one, which is how its violation is named (SQLite does not
+/// report constraint names).
+async fn write_rows(conn: &mut SqliteConnection, set: &WriteSet<'_>) -> Result<(), CommitError> {
+    // Responses first: a replayed request is reported as a duplicate (whose first answer
+    // the caller can return) rather than as the sequence conflict it usually also is.
+    let responses = insert_chunked(
+        conn,
+        "INSERT INTO responses (request_id, release_id, status, body, created_at) ",
+        "",
+        &set.responses,
+        |mut row, response| {
+            row.push_bind(response.request_id.as_str())
+                .push_bind(response.release_id)
+                .push_bind(response.status)
+                .push_bind(response.body.as_str())
+                .push_bind(stored_time(response.created_at));
+        },
+    )
+    .await;
+    if let Err(error) = responses {
+        return Err(match set.responses.as_slice() {
+            [response] if is_unique_violation_of(&error, "responses_pkey") => {
+                CommitError::Conflict(Conflict::Duplicate(response.request_id.clone()))
+            }
+            _ => CommitError::Database(error),
+        });
+    }
+
+    let release_ids =
+        serde_json::to_string(&set.release_ids()).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+    let stored: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "SELECT release_id, MAX(seq) FROM events \
+         WHERE release_id IN (SELECT value FROM json_each(?1)) GROUP BY release_id",
+    )
+    .bind(release_ids)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .collect();
+    if !set.sequences_follow(&stored) {
+        return Err(CommitError::Conflict(Conflict::Sequence));
+    }
+
+    let events = insert_chunked(
+        conn,
+        "INSERT INTO events (release_id, seq, at, at_nanos, kind, actor, request_id, payload) ",
+        "",
+        &set.events,
+        |mut row, event| {
+            row.push_bind(event.release_id)
+                .push_bind(event.seq)
+                .push_bind(stored_time(event.at))
+                .push_bind(event.at_nanos)
+                .push_bind(event.kind)
+                .push_bind(event.actor.as_str())
+                .push_bind(event.request_id)
+                .push_bind(event.payload.as_str());
+        },
+    )
+    .await;
+    if let Err(error) = events {
+        // Another writer appended the same seq between our check and our insert.
+        return Err(if is_unique_violation_of(&error, "events_pkey") {
+            CommitError::Conflict(Conflict::Sequence)
+        } else {
+            CommitError::Database(error)
+        });
+    }
+
+    insert_chunked(
+        conn,
+        "INSERT INTO releases (id, service, version, git_sha, playbook, status, current_step, current_step_id, \
+         current_step_title, hotfix, started_by, started_at, updated_at, seq) ",
+        " ON CONFLICT (id) DO UPDATE SET service = excluded.service, version = excluded.version, \
+         git_sha = excluded.git_sha, playbook = excluded.playbook, status = excluded.status, \
+         current_step = excluded.current_step, current_step_id = excluded.current_step_id, \
+         current_step_title = excluded.current_step_title, hotfix = excluded.hotfix, \
+         started_by = excluded.started_by, started_at = excluded.started_at, \
+         updated_at = excluded.updated_at, seq = excluded.seq",
+        &set.projections,
+        |mut row, projection| {
+            let release = projection.row;
+            row.push_bind(release.id.as_str())
+                .push_bind(release.service.as_str())
+                .push_bind(release.version.as_str())
+                .push_bind(release.git_sha.as_str())
+                .push_bind(release.playbook.as_str())
+                .push_bind(release.status.as_str())
+                .push_bind(projection.current_step)
+                .push_bind(release.current_step_id.as_str())
+                .push_bind(release.current_step_title.as_str())
+                .push_bind(release.hotfix)
+                .push_bind(release.started_by.as_str())
+                .push_bind(stored_time(projection.started_at))
+                .push_bind(stored_time(projection.updated_at))
+                .push_bind(projection.seq);
+        },
+    )
+    .await?;
+
+    // Input order, so ids (and delivery order) follow the order the messages were made in.
+    insert_chunked(
+        conn,
+        "INSERT INTO outbox (idempotency_key, release_id, kind, payload, created_at, next_attempt_at) ",
+        "",
+        &set.outbox,
+        |mut row, message| {
+            let due = stored_time(message.created_at);
+            row.push_bind(message.idempotency_key)
+                .push_bind(message.release_id)
+                .push_bind(message.kind)
+                .push_bind(message.payload.as_str())
+                .push_bind(due.clone())
+                .push_bind(due);
+        },
+    )
+    .await?;
+
+    for change in &set.production {
+        match change.hold {
+            HoldChange::Keep => {}
+            HoldChange::Acquire { strict } => {
+                // Takes the hold if it is free and answers who holds it either way; the
+                // no-op update is what makes RETURNING report an existing holder.
+                let holder: String = sqlx::query_scalar(
+                    "INSERT INTO production_holds (service, release_id, since) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (service) DO UPDATE SET release_id = production_holds.release_id \
+                     RETURNING release_id",
+                )
+                .bind(change.service)
+                .bind(change.release_id)
+                .bind(stored_time(change.at))
+                .fetch_one(&mut *conn)
+                .await?;
+                if *strict && holder != change.release_id {
+                    return Err(CommitError::Conflict(Conflict::ProductionHeld));
+                }
+            }
+            HoldChange::Release => {
+                sqlx::query("DELETE FROM production_holds WHERE service = ?1 AND release_id = ?2")
+                    .bind(change.service)
+                    .bind(change.release_id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        match change.live {
+            LiveChange::Keep => {}
+            LiveChange::Set(live) => {
+                sqlx::query(
+                    "INSERT INTO live_deployments (service, release_id, version, digest, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (service) DO UPDATE SET release_id = excluded.release_id, \
+                     version = excluded.version, digest = excluded.digest, updated_at = excluded.updated_at",
+                )
+                .bind(change.service)
+                .bind(live.release_id.as_str())
+                .bind(live.version.as_str())
+                .bind(live.digest.as_str())
+                .bind(stored_time(change.at))
+                .execute(&mut *conn)
+                .await?;
+            }
+            LiveChange::Clear => {
+                sqlx::query("DELETE FROM live_deployments WHERE service = ?1")
+                    .bind(change.service)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Inserts `rows` with multi-row `INSERT ... VALUES` statements of [`CHUNK_SIZES`] rows:
+/// one round trip to the database thread per chunk rather than per row.
+async fn insert_chunked<'r, T, F>(
+    conn: &mut SqliteConnection,
+    insert: &str,
+    on_conflict: &str,
+    rows: &'r [T],
+    mut bind_row: F,
+) -> Result<(), sqlx::Error>
+where
+    F: FnMut(Separated<'_, 'r, Sqlite, &'static str>, &'r T),
+{
+    let mut rest = rows;
+    for size in CHUNK_SIZES {
+        while rest.len() >= size {
+            let (chunk, tail) = rest.split_at(size);
+            let mut query = QueryBuilder::<Sqlite>::new(insert);
+            query.push_values(chunk, &mut bind_row);
+            query.push(on_conflict);
+            query.build().execute(&mut *conn).await?;
+            rest = tail;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_times_sort_as_times() {
+        let times = [
+            DateTime::from_timestamp(1_700_000_000, 0),
+            DateTime::from_timestamp(1_700_000_000, 1_000),
+            DateTime::from_timestamp(1_700_000_000, 100_000_000),
+            DateTime::from_timestamp(1_700_000_001, 0),
+        ]
+        .map(|at| stored_time(at.expect("valid timestamp")));
+        assert!(times.windows(2).all(|pair| pair[0] < pair[1]), "{times:?}");
+        assert_eq!(times[1], "2023-11-14T22:13:20.000001Z");
+    }
+}
