@@ -1,0 +1,496 @@
+//! Loading configuration: layering, unknown keys, token rules, secrecy.
+//!
+//! Every test passes its environment explicitly (`Config::load_with_env`) so tests never
+//! race on the process environment.
+
+use secrecy::ExposeSecret;
+use shipgate::config::{Config, ConfigError, LogFormat, Origin};
+use std::path::{Path, PathBuf};
+
+const CI_TOKEN: &str = "ci-token-0123456789abcdef";
+
+struct Dir(tempfile::TempDir);
+
+impl Dir {
+    fn new() -> Self {
+        Dir(tempfile::tempdir().expect("temp dir"))
+    }
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.path().join(name);
+        std::fs::write(&path, text).expect("write file");
+        path
+    }
+}
+
+fn load(path: &Path, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::load_with_env(Some(path), env.iter().copied())
+}
+
+const CLIENT: &str = r#"
+[[api.clients]]
+name = "ci"
+token_env = "SHIPGATE_CI_TOKEN"
+roles = ["engineer"]
+"#;
+
+#[test]
+fn example_file_loads_with_its_token_variable_set() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/shipgate.example.toml");
+    let config = load(&example, &[("SHIPGATE_CI_TOKEN", CI_TOKEN)]).expect("example config loads");
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(config.server.max_body_bytes, 65536);
+    assert_eq!(config.server.shutdown_grace_seconds, 30);
+    assert_eq!(config.database.url, "sqlite://shipgate.db");
+    assert_eq!(config.database.max_connections, 8);
+    assert_eq!(config.log.format, LogFormat::Text);
+    assert_eq!(config.log.level, "info");
+    assert_eq!(config.playbooks.dir, PathBuf::from("config/playbooks"));
+    assert_eq!(config.playbooks.default, "ship-to-production");
+    assert_eq!(config.policy.override_approver_roles, ["release-manager"]);
+    assert_eq!(config.policy.override_ttl_minutes, 120);
+    assert_eq!(config.api.clients.len(), 1);
+    assert_eq!(config.api.clients[0].name, "ci");
+    assert_eq!(config.api.clients[0].token.expose_secret(), CI_TOKEN);
+    assert_eq!(config.api.clients[0].roles, ["engineer"]);
+}
+
+#[test]
+fn example_file_without_its_token_variable_names_the_variable() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/shipgate.example.toml");
+    let err = load(&example, &[]).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("api.clients[0].token_env: SHIPGATE_CI_TOKEN is not set"),
+        "{text}"
+    );
+}
+
+#[test]
+fn example_file_matches_the_built_in_defaults() {
+    // The example documents the defaults; drift between the two would mislead people.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/shipgate.example.toml");
+    let from_file = load(&example, &[("SHIPGATE_CI_TOKEN", CI_TOKEN)]).unwrap();
+    let defaults = Config::default();
+    assert_eq!(from_file.server, defaults.server);
+    assert_eq!(from_file.database, defaults.database);
+    assert_eq!(from_file.log, defaults.log);
+    assert_eq!(from_file.playbooks, defaults.playbooks);
+    assert_eq!(from_file.policy, defaults.policy);
+}
+
+#[test]
+fn environment_overrides_file() {
+    let dir = Dir::new();
+    let path = dir.write(
+        "shipgate.toml",
+        "[server]\nlisten = \"127.0.0.1:7000\"\nmax_body_bytes = 2048\n[database]\nurl = \"sqlite://from-file.db\"\n[log]\nformat = \"text\"\n",
+    );
+    let config = load(
+        &path,
+        &[
+            ("SHIPGATE_SERVER__LISTEN", "0.0.0.0:9000"),
+            ("SHIPGATE_DATABASE__URL", "postgres://shipgate@db/shipgate"),
+            ("SHIPGATE_LOG__FORMAT", "json"),
+            ("SHIPGATE_POLICY__OVERRIDE_TTL_MINUTES", "45"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.server.listen.to_string(), "0.0.0.0:9000");
+    // Not overridden: the file's value stays.
+    assert_eq!(config.server.max_body_bytes, 2048);
+    assert_eq!(config.database.url, "postgres://shipgate@db/shipgate");
+    assert_eq!(config.log.format, LogFormat::Json);
+    assert_eq!(config.policy.override_ttl_minutes, 45);
+}
+
+#[test]
+fn database_url_variable_is_not_read() {
+    let config =
+        Config::load_with_env(None, [("DATABASE_URL", "postgres://other@elsewhere/app")]).unwrap();
+    assert_eq!(config.database.url, "sqlite://shipgate.db");
+}
+
+#[test]
+fn missing_explicit_file_is_an_error_naming_it() {
+    let err = Config::load_with_env(
+        Some(Path::new("/nonexistent/shipgate-prod.toml")),
+        Vec::<(String, String)>::new(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, ConfigError::FileNotFound { .. }));
+    assert_eq!(
+        err.to_string(),
+        "config file /nonexistent/shipgate-prod.toml does not exist"
+    );
+}
+
+#[test]
+fn no_file_and_no_env_gives_defaults() {
+    let config = Config::load_with_env(None, Vec::<(String, String)>::new()).unwrap();
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+    assert!(config.api.clients.is_empty());
+}
+
+#[test]
+fn unknown_top_level_section() {
+    let dir = Dir::new();
+    let path = dir.write("shipgate.toml", "[sever]\nlisten = \"0.0.0.0:1\"\n");
+    let err = load(&path, &[]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "unknown key sever in {}; expected one of server, database, log, api, playbooks, policy",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn unknown_key_in_nested_section() {
+    let dir = Dir::new();
+    let path = dir.write("shipgate.toml", "[server]\nlisen = \"0.0.0.0:9000\"\n");
+    let err = load(&path, &[]).unwrap_err();
+    match &err {
+        ConfigError::UnknownKey { key, origin, .. } => {
+            assert_eq!(key, "server.lisen");
+            assert_eq!(origin, &Origin::File(path.clone()));
+        }
+        other => panic!("expected an unknown key, got {other:?}"),
+    }
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "unknown key server.lisen in {}; expected one of listen, max_body_bytes, shutdown_grace_seconds",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn unknown_key_in_a_client() {
+    let dir = Dir::new();
+    let path = dir.write(
+        "shipgate.toml",
+        "[[api.clients]]\nname = \"ci\"\ntoken_env = \"X\"\nrole = [\"engineer\"]\n",
+    );
+    let err = load(&path, &[]).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("unknown key api.clients[0].role in ")
+            && err
+                .to_string()
+                .ends_with("expected one of name, token_env, token_file, roles"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_listen_address_names_key_and_example() {
+    let dir = Dir::new();
+    let path = dir.write("shipgate.toml", "[server]\nlisten = \"localhost\"\n");
+    let err = load(&path, &[]).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("server.listen: \"localhost\" is not an address like 127.0.0.1:8080"),
+        "{err}"
+    );
+}
+
+#[test]
+fn syntax_error_names_file_and_line() {
+    let dir = Dir::new();
+    let path = dir.write("shipgate.toml", "[server]\nlisten = \n");
+    let err = load(&path, &[]).unwrap_err();
+    assert!(matches!(err, ConfigError::Syntax { .. }));
+    assert!(err.to_string().contains("line 2"), "{err}");
+}
+
+#[test]
+fn ttl_out_of_range() {
+    let err = Config::load_with_env(None, [("SHIPGATE_POLICY__OVERRIDE_TTL_MINUTES", "1441")])
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("policy.override_ttl_minutes: 1441 is out of range"),
+        "{err}"
+    );
+}
+
+#[test]
+fn client_token_from_env() {
+    let dir = Dir::new();
+    let path = dir.write("shipgate.toml", CLIENT);
+    let config = load(&path, &[("SHIPGATE_CI_TOKEN", &format!("  {CI_TOKEN}\n"))]).unwrap();
+    assert_eq!(
+        config.api.clients[0].token.expose_secret(),
+        CI_TOKEN,
+        "token is trimmed"
+    );
+}
+
+#[test]
+fn missing_token_variable_is_named() {
+    let dir = Dir::new();
+    let path = dir.write("shipgate.toml", CLIENT);
+    let err = load(&path, &[]).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("api.clients[0].token_env: SHIPGATE_CI_TOKEN is not set"),
+        "{err}"
+    );
+}
+
+#[test]
+fn empty_token_variable_is_refused() {
+    let dir = Dir::new();
+    let path = dir.write("shipgate.toml", CLIENT);
+    let err = load(&path, &[("SHIPGATE_CI_TOKEN", "   ")]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the token in SHIPGATE_CI_TOKEN is empty"),
+        "{err}"
+    );
+}
+
+#[test]
+fn short_token_is_refused_without_showing_it() {
+    let dir = Dir::new();
+    let path = dir.write("shipgate.toml", CLIENT);
+    let err = load(&path, &[("SHIPGATE_CI_TOKEN", "tooshort")]).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("is 8 characters; tokens must be at least 16"),
+        "{text}"
+    );
+    assert!(!text.contains("tooshort"), "{text}");
+}
+
+#[test]
+fn client_token_from_file() {
+    let dir = Dir::new();
+    let token_file = dir.write("ci-token", &format!("{CI_TOKEN}\n"));
+    let path = dir.write(
+        "shipgate.toml",
+        &format!(
+            "[[api.clients]]\nname = \"ci\"\ntoken_file = {:?}\nroles = [\"engineer\", \"release-manager\"]\n",
+            token_file.display().to_string()
+        ),
+    );
+    let config = load(&path, &[]).unwrap();
+    assert_eq!(config.api.clients[0].token.expose_secret(), CI_TOKEN);
+    assert_eq!(config.api.clients[0].roles, ["engineer", "release-manager"]);
+}
+
+#[test]
+fn unreadable_or_empty_token_file_is_refused() {
+    let dir = Dir::new();
+    let empty = dir.write("empty-token", "\n");
+    let path = dir.write(
+        "shipgate.toml",
+        &format!(
+            "[[api.clients]]\nname = \"ci\"\ntoken_file = {:?}\nroles = [\"engineer\"]\n\n[[api.clients]]\nname = \"cd\"\ntoken_file = \"/nonexistent/token\"\nroles = [\"engineer\"]\n",
+            empty.display().to_string()
+        ),
+    );
+    let err = load(&path, &[]).unwrap_err();
+    let problems = err.problems();
+    assert_eq!(problems.len(), 2, "{err}");
+    assert!(
+        problems[0]
+            .to_string()
+            .starts_with("api.clients[0].token_file: the token in "),
+        "{err}"
+    );
+    assert!(problems[0].to_string().contains("is empty"), "{err}");
+    assert!(
+        problems[1]
+            .to_string()
+            .starts_with("api.clients[1].token_file: cannot read token file /nonexistent/token"),
+        "{err}"
+    );
+}
+
+#[test]
+fn exactly_one_token_source() {
+    let dir = Dir::new();
+    let both = dir.write(
+        "both.toml",
+        "[[api.clients]]\nname = \"ci\"\ntoken_env = \"A\"\ntoken_file = \"/x\"\nroles = [\"engineer\"]\n",
+    );
+    let err = load(&both, &[]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("sets both token_env and token_file"),
+        "{err}"
+    );
+
+    let neither = dir.write(
+        "neither.toml",
+        "[[api.clients]]\nname = \"ci\"\nroles = [\"engineer\"]\n",
+    );
+    let err = load(&neither, &[]).unwrap_err();
+    assert!(err.to_string().contains("needs token_env"), "{err}");
+}
+
+#[test]
+fn client_names_unique_and_well_formed() {
+    let dir = Dir::new();
+    let path = dir.write(
+        "shipgate.toml",
+        "[[api.clients]]\nname = \"ci\"\ntoken_env = \"A_TOKEN\"\nroles = [\"engineer\"]\n\
+         [[api.clients]]\nname = \"ci\"\ntoken_env = \"B_TOKEN\"\nroles = [\"engineer\"]\n\
+         [[api.clients]]\nname = \"Deploy Bot\"\ntoken_env = \"C_TOKEN\"\nroles = [\"\"]\n",
+    );
+    let env = [
+        ("A_TOKEN", "aaaaaaaaaaaaaaaaaaaa"),
+        ("B_TOKEN", "bbbbbbbbbbbbbbbbbbbb"),
+        ("C_TOKEN", "cccccccccccccccccccc"),
+    ];
+    let err = load(&path, &env).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("api.clients[2].name: \"Deploy Bot\" must be lower-case letters"),
+        "{text}"
+    );
+    assert!(
+        text.contains("api.clients[2].roles[0]: role names must not be empty"),
+        "{text}"
+    );
+    assert!(
+        text.contains("api.clients[1].name: client name \"ci\" is already used by api.clients[0]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn clients_need_their_own_tokens() {
+    let dir = Dir::new();
+    let path = dir.write(
+        "shipgate.toml",
+        "[[api.clients]]\nname = \"ci\"\ntoken_env = \"A_TOKEN\"\nroles = [\"engineer\"]\n\
+         [[api.clients]]\nname = \"cd\"\ntoken_env = \"B_TOKEN\"\nroles = [\"engineer\"]\n",
+    );
+    let err = load(&path, &[("A_TOKEN", CI_TOKEN), ("B_TOKEN", CI_TOKEN)]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("client \"cd\" has the same token as client \"ci\""),
+        "{err}"
+    );
+    assert!(!err.to_string().contains(CI_TOKEN));
+}
+
+#[test]
+fn single_token_shortcut_adds_default_client() {
+    let config = Config::load_with_env(None, [("SHIPGATE_API_TOKEN", CI_TOKEN)]).unwrap();
+    assert_eq!(config.api.clients.len(), 1);
+    let client = &config.api.clients[0];
+    assert_eq!(client.name, "default");
+    assert_eq!(client.roles, ["release-manager", "engineer"]);
+    assert_eq!(client.token.expose_secret(), CI_TOKEN);
+
+    let config = Config::load_with_env(
+        None,
+        [
+            ("SHIPGATE_API_TOKEN", CI_TOKEN),
+            ("SHIPGATE_API_ROLES", "engineer, sre"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.api.clients[0].roles, ["engineer", "sre"]);
+}
+
+#[test]
+fn single_token_shortcut_from_file() {
+    let dir = Dir::new();
+    let token_file = dir.write("token", CI_TOKEN);
+    let file = token_file.display().to_string();
+    let config = Config::load_with_env(None, [("SHIPGATE_API_TOKEN_FILE", file.as_str())]).unwrap();
+    assert_eq!(config.api.clients[0].token.expose_secret(), CI_TOKEN);
+}
+
+#[test]
+fn single_token_shortcut_rules() {
+    let err = Config::load_with_env(
+        None,
+        [
+            ("SHIPGATE_API_TOKEN", CI_TOKEN),
+            ("SHIPGATE_API_TOKEN_FILE", "/x"),
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("SHIPGATE_API_TOKEN: is set together with SHIPGATE_API_TOKEN_FILE"),
+        "{err}"
+    );
+
+    let err = Config::load_with_env(None, [("SHIPGATE_API_TOKEN", "short")]).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("SHIPGATE_API_TOKEN: is 5 characters"),
+        "{err}"
+    );
+
+    // A file client already called `default` clashes with the shortcut.
+    let dir = Dir::new();
+    let path = dir.write(
+        "shipgate.toml",
+        "[[api.clients]]\nname = \"default\"\ntoken_env = \"A_TOKEN\"\nroles = [\"engineer\"]\n",
+    );
+    let err = load(
+        &path,
+        &[
+            ("A_TOKEN", "aaaaaaaaaaaaaaaaaaaa"),
+            ("SHIPGATE_API_TOKEN", CI_TOKEN),
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("client name \"default\" is already used by api.clients[0]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn token_never_in_debug_output() {
+    let dir = Dir::new();
+    let path = dir.write("shipgate.toml", CLIENT);
+    let config = load(
+        &path,
+        &[
+            ("SHIPGATE_CI_TOKEN", CI_TOKEN),
+            ("SHIPGATE_API_TOKEN", "shortcut-token-abcdef0123"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.api.clients.len(), 2);
+    let debug = format!("{config:?}");
+    let pretty = format!("{config:#?}");
+    for text in [&debug, &pretty] {
+        assert!(!text.contains(CI_TOKEN), "token leaked: {text}");
+        assert!(
+            !text.contains("shortcut-token-abcdef0123"),
+            "token leaked: {text}"
+        );
+        assert!(text.contains("REDACTED"), "{text}");
+    }
+}
+
+#[test]
+fn client_lookup_by_token() {
+    let dir = Dir::new();
+    let path = dir.write("shipgate.toml", CLIENT);
+    let config = load(&path, &[("SHIPGATE_CI_TOKEN", CI_TOKEN)]).unwrap();
+    assert_eq!(
+        config
+            .api
+            .client_for_token(CI_TOKEN)
+            .map(|c| c.name.as_str()),
+        Some("ci")
+    );
+    assert!(config
+        .api
+        .client_for_token("not-the-token-at-all")
+        .is_none());
+}
