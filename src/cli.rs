@@ -47,7 +47,7 @@ pub enum Command {
     /// Run the server: the CI API, health checks and metrics.
     ///
     /// Reads the configuration: built-in defaults, then the TOML file, then
-    /// SHIPGATE_<SECTION>__<KEY> environment variables (e.g. SHIPGATE_SERVER__LISTEN).
+    /// `SHIPGATE_<SECTION>__<KEY>` environment variables (e.g. SHIPGATE_SERVER__LISTEN).
     /// See config/shipgate.example.toml for every key.
     Serve {
         /// Configuration file; without it, ./shipgate.toml is read if it exists.
@@ -76,7 +76,7 @@ pub enum Command {
 pub enum PlaybookCommand {
     /// Print a playbook: its steps, checklists, gates and failure paths.
     ///
-    /// NAME is looked up as <playbooks.dir>/<NAME>.toml; "ship-to-production" is built in
+    /// NAME is looked up as `<playbooks.dir>/<NAME>.toml`; "ship-to-production" is built in
     /// and used when no such file exists. A NAME ending in .toml is read as a file.
     Show {
         /// Playbook name or FILE.toml; defaults to playbooks.default from the configuration.
@@ -145,7 +145,8 @@ pub struct ClientArgs {
         value_parser = parse_secret
     )]
     pub token: Option<SecretString>,
-    /// Print the server's JSON answer instead of a summary.
+    /// Print the server's JSON answer instead of a summary (`tick` with several items:
+    /// one JSON document per item).
     #[arg(long, global = true, help_heading = CONNECTION)]
     pub json: bool,
     /// Idempotency key for this command; repeat it to retry safely. Default: a new

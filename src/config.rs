@@ -605,7 +605,8 @@ impl Sources<'_> {
                 let key = dotted(&e.path);
                 match e.kind {
                     Kind::UnknownField(field, expected) => {
-                        // figment's path already ends at the unknown key in some versions.
+                        // figment prefixes a failed key with the key itself, so the path normally ends
+                        // with it already; joined otherwise so the key is never lost.
                         let key = if e.path.last() == Some(&field) { key } else { join_key(&key, &field) };
                         let hint = (field == "token").then_some(
                             "; the token itself never sits in the file: name the variable that holds it with token_env, or its file with token_file",

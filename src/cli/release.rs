@@ -499,6 +499,9 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
 // ----------------------------------------------------------------------------------------
 // Printing for people
 // ----------------------------------------------------------------------------------------
+//
+// Summaries are built in a `String`, whose `fmt::Write` cannot fail: the `let _ =` on
+// each `write!` discards an always-`Ok` result.
 
 /// Fields of a `ReleaseView` the summary uses. Everything defaults, so a server that adds
 /// or omits a field still gets a summary.
