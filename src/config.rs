@@ -468,7 +468,8 @@ fn toml_message(text: &str, error: &toml::de::Error) -> String {
         .join("; ");
     match error.span() {
         Some(span) => {
-            let before = &text[..span.start.min(text.len())];
+            // A span off a character boundary cannot happen; fall back to the whole text.
+            let before = text.get(..span.start).unwrap_or(text);
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
             format!("line {line}, column {column}: {message}")
