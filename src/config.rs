@@ -360,21 +360,34 @@ impl Config {
     /// Loads the configuration: defaults, then `path` (or `shipgate.toml` in the working
     /// directory if `path` is `None` and that file exists), then the process environment.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
-        // Variables that are not valid UTF-8 cannot be config values; they are skipped.
-        let env = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
-        match path {
-            Some(path) => Self::load_with_env(Some(path), env),
-            None => {
-                let default = Path::new(DEFAULT_CONFIG_FILE);
-                Self::load_with_env(default.is_file().then_some(default), env)
-            }
-        }
+        let file = resolve_file(path);
+        Self::load_inner(file.as_deref(), process_env(), Clients::Read)
+    }
+
+    /// As [`Config::load`], but API clients are only checked for their shape: no token is
+    /// read and `api.clients` is empty. For commands that never serve the API (`shipgate
+    /// playbook show`), so they work where the server's token variables are not set.
+    pub fn load_without_clients(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let file = resolve_file(path);
+        Self::load_inner(file.as_deref(), process_env(), Clients::Skip)
     }
 
     /// As [`Config::load`], but reading `file` only if given and the environment from
     /// `env` instead of the process: for tests and for embedding.
     pub fn load_with_env<I, K, V>(file: Option<&Path>, env: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self::load_inner(file, env, Clients::Read)
+    }
+
+    fn load_inner<I, K, V>(
+        file: Option<&Path>,
+        env: I,
+        clients: Clients,
+    ) -> Result<Config, ConfigError>
     where
         I: IntoIterator<Item = (K, V)>,
         K: Into<String>,
@@ -416,8 +429,32 @@ impl Config {
         let raw: raw::File = figment
             .extract_lossy()
             .map_err(|e| sources.figment_error(e))?;
-        raw.validate(&sources, &env)
+        raw.validate(&sources, &env, clients)
     }
+}
+
+/// Whether loading reads and checks API client tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Clients {
+    Read,
+    Skip,
+}
+
+/// `path`, or `shipgate.toml` in the working directory if it exists, or no file.
+fn resolve_file(path: Option<&Path>) -> Option<PathBuf> {
+    match path {
+        Some(path) => Some(path.to_owned()),
+        None => {
+            let default = Path::new(DEFAULT_CONFIG_FILE);
+            default.is_file().then(|| default.to_owned())
+        }
+    }
+}
+
+/// The process environment. Variables that are not valid UTF-8 cannot be config values
+/// or tokens; they are skipped.
+fn process_env() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
 }
 
 /// `line L, column C: message` for a TOML syntax error.
@@ -431,7 +468,8 @@ fn toml_message(text: &str, error: &toml::de::Error) -> String {
         .join("; ");
     match error.span() {
         Some(span) => {
-            let before = &text[..span.start.min(text.len())];
+            // A span off a character boundary cannot happen; fall back to the whole text.
+            let before = text.get(..span.start).unwrap_or(text);
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
             format!("line {line}, column {column}: {message}")
@@ -568,7 +606,8 @@ impl Sources<'_> {
                 let key = dotted(&e.path);
                 match e.kind {
                     Kind::UnknownField(field, expected) => {
-                        // figment's path already ends at the unknown key in some versions.
+                        // figment prefixes a failed key with the key itself, so the path normally ends
+                        // with it already; joined otherwise so the key is never lost.
                         let key = if e.path.last() == Some(&field) { key } else { join_key(&key, &field) };
                         let hint = (field == "token").then_some(
                             "; the token itself never sits in the file: name the variable that holds it with token_env, or its file with token_file",
@@ -835,6 +874,7 @@ impl raw::File {
         self,
         sources: &Sources<'_>,
         env: &BTreeMap<String, String>,
+        read_clients: Clients,
     ) -> Result<Config, ConfigError> {
         let mut problems = Vec::new();
         let defaults = Config::default();
@@ -918,7 +958,10 @@ impl raw::File {
             ));
         }
 
-        let clients = clients(self.api.clients, sources, env, &mut problems);
+        let clients = match read_clients {
+            Clients::Read => clients(self.api.clients, sources, env, &mut problems),
+            Clients::Skip => Vec::new(),
+        };
 
         ConfigError::from_list(problems)?;
         Ok(Config {
