@@ -130,9 +130,7 @@ fn print_problems(file: &Path, errors: &PlaybookErrors, err: &mut dyn Write) -> 
 
 /// The playbook for people to read.
 fn render(playbook: &Playbook) -> String {
-    // `Playbook::render_text` is being added on another branch; until it is merged here,
-    // the derived Debug output shows every field.
-    format!("{playbook:#?}")
+    playbook.render_text()
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ use std::sync::Arc;
 pub const CI_TOKEN: &str = "ci-token-0123456789abcdef";
 pub const RM_TOKEN: &str = "rm-token-0123456789abcdef";
 pub const RM2_TOKEN: &str = "rm2-token-0123456789abcdef";
+/// A client with no roles: it may read, not act.
+pub const OBSERVER_TOKEN: &str = "observer-token-0123456789";
 pub const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 pub const OLD_DIGEST: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -72,6 +74,7 @@ pub fn clients() -> Vec<ApiCredentials> {
         client("ci", CI_TOKEN, &["engineer"]),
         client("release-bot", RM_TOKEN, &["release-manager", "engineer"]),
         client("second-approver", RM2_TOKEN, &["release-manager"]),
+        client("observer", OBSERVER_TOKEN, &[]),
     ]
 }
 
@@ -167,6 +170,14 @@ impl TestApp {
         for item in release["current_step"]["items"].as_array().unwrap() {
             let item = item["id"].as_str().unwrap();
             self.ok(&format!("/api/v1/releases/{id}/steps/{step}/items/{item}/tick"), token, None).await;
+        }
+    }
+
+    pub async fn tick_rollback(&self, id: &str, token: &str) {
+        let release = self.get(id).await;
+        for item in release["rollback"]["items"].as_array().unwrap() {
+            let item = item["id"].as_str().unwrap();
+            self.ok(&format!("/api/v1/releases/{id}/steps/rollback/items/{item}/tick"), token, None).await;
         }
     }
 
