@@ -39,7 +39,13 @@ fn start_history() -> Vec<Recorded> {
     events
         .into_iter()
         .enumerate()
-        .map(|(i, event)| Recorded { seq: i as u64 + 1, at: Utc::now(), actor: actor(), request_id: RequestId::new("r"), event })
+        .map(|(i, event)| Recorded {
+            seq: i as u64 + 1,
+            at: Utc::now(),
+            actor: actor(),
+            request_id: RequestId::new("r"),
+            event,
+        })
         .collect()
 }
 
@@ -61,7 +67,8 @@ fn domain(c: &mut Criterion) {
     let mut release = Release::fold(ReleaseId::new("bench"), &history).unwrap();
     c.bench_function("domain: decide a tick", |b| {
         b.iter(|| {
-            let ctx = Context { now: Utc::now(), freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
+            let ctx =
+                Context { now: Utc::now(), freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
             release::apply(&release, tick(), &actor(), &ctx).unwrap()
         })
     });
@@ -70,7 +77,13 @@ fn domain(c: &mut Criterion) {
     for n in 0..200 {
         let ctx = Context { now: Utc::now(), freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
         for event in release::apply(&release, toggle(n), &actor(), &ctx).unwrap() {
-            let recorded = Recorded { seq: release.seq + 1, at: Utc::now(), actor: actor(), request_id: RequestId::new("r"), event };
+            let recorded = Recorded {
+                seq: release.seq + 1,
+                at: Utc::now(),
+                actor: actor(),
+                request_id: RequestId::new("r"),
+                event,
+            };
             release.evolve(&recorded).unwrap();
             history.push(recorded);
         }

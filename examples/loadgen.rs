@@ -128,7 +128,12 @@ async fn main() -> anyhow::Result<()> {
         errors += e;
     }
     latencies.sort();
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or_default();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
     let count = latencies.len();
     println!("clients: {}", args.clients);
     println!("duration: {}s (after {}s warm-up)", args.seconds, warmup.as_secs());

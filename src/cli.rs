@@ -447,12 +447,10 @@ impl From<StrategyArg> for DeployStrategy {
 
 /// `--server`: an http(s) URL with a host.
 fn parse_server(value: &str) -> Result<reqwest::Url, String> {
-    let url = reqwest::Url::parse(value.trim())
-        .map_err(|e| format!("{value:?} is not a URL like {DEFAULT_SERVER}: {e}"))?;
+    let url =
+        reqwest::Url::parse(value.trim()).map_err(|e| format!("{value:?} is not a URL like {DEFAULT_SERVER}: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(format!(
-            "{value:?} is not an http(s) URL like {DEFAULT_SERVER}"
-        ));
+        return Err(format!("{value:?} is not an http(s) URL like {DEFAULT_SERVER}"));
     }
     Ok(url)
 }

@@ -102,10 +102,7 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self {
-            url: "sqlite://shipgate.db".to_owned(),
-            max_connections: 8,
-        }
+        Self { url: "sqlite://shipgate.db".to_owned(), max_connections: 8 }
     }
 }
 
@@ -138,12 +135,7 @@ fn redact_url_password(url: &str) -> String {
         return url.to_owned();
     };
     match authority[..at].find(':') {
-        Some(colon) => format!(
-            "{}{}:[REDACTED]{}",
-            &url[..scheme_end],
-            &authority[..colon],
-            &rest[at..]
-        ),
+        Some(colon) => format!("{}{}:[REDACTED]{}", &url[..scheme_end], &authority[..colon], &rest[at..]),
         None => url.to_owned(),
     }
 }
@@ -157,10 +149,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            format: LogFormat::Text,
-            level: "info".to_owned(),
-        }
+        Self { format: LogFormat::Text, level: "info".to_owned() }
     }
 }
 
@@ -188,12 +177,7 @@ impl ApiConfig {
         use subtle::ConstantTimeEq;
         let mut found = None;
         for client in &self.clients {
-            let matches: bool = client
-                .token
-                .expose_secret()
-                .as_bytes()
-                .ct_eq(presented.as_bytes())
-                .into();
+            let matches: bool = client.token.expose_secret().as_bytes().ct_eq(presented.as_bytes()).into();
             if matches && found.is_none() {
                 found = Some(client);
             }
@@ -223,10 +207,7 @@ pub struct PlaybooksConfig {
 
 impl Default for PlaybooksConfig {
     fn default() -> Self {
-        Self {
-            dir: PathBuf::from("config/playbooks"),
-            default: "ship-to-production".to_owned(),
-        }
+        Self { dir: PathBuf::from("config/playbooks"), default: "ship-to-production".to_owned() }
     }
 }
 
@@ -247,10 +228,7 @@ pub struct PolicyConfig {
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        Self {
-            override_approver_roles: vec!["release-manager".to_owned()],
-            override_ttl_minutes: 120,
-        }
+        Self { override_approver_roles: vec!["release-manager".to_owned()], override_ttl_minutes: 120 }
     }
 }
 
@@ -258,11 +236,7 @@ impl PolicyConfig {
     /// The engine settings the domain decides with.
     pub fn to_policy(&self) -> Policy {
         Policy {
-            override_approver_roles: self
-                .override_approver_roles
-                .iter()
-                .map(RoleName::new)
-                .collect(),
+            override_approver_roles: self.override_approver_roles.iter().map(RoleName::new).collect(),
             override_ttl: chrono::Duration::minutes(i64::from(self.override_ttl_minutes)),
         }
     }
@@ -383,37 +357,24 @@ impl Config {
         Self::load_inner(file, env, Clients::Read)
     }
 
-    fn load_inner<I, K, V>(
-        file: Option<&Path>,
-        env: I,
-        clients: Clients,
-    ) -> Result<Config, ConfigError>
+    fn load_inner<I, K, V>(file: Option<&Path>, env: I, clients: Clients) -> Result<Config, ConfigError>
     where
         I: IntoIterator<Item = (K, V)>,
         K: Into<String>,
         V: Into<String>,
     {
-        let env: BTreeMap<String, String> =
-            env.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let env: BTreeMap<String, String> = env.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
         let layer = EnvLayer::collect(&env)?;
 
         let mut figment = Figment::new();
         if let Some(path) = file {
             let text = std::fs::read_to_string(path).map_err(|source| match source.kind() {
-                std::io::ErrorKind::NotFound => ConfigError::FileNotFound {
-                    path: path.to_owned(),
-                },
-                _ => ConfigError::FileUnreadable {
-                    path: path.to_owned(),
-                    source,
-                },
+                std::io::ErrorKind::NotFound => ConfigError::FileNotFound { path: path.to_owned() },
+                _ => ConfigError::FileUnreadable { path: path.to_owned(), source },
             })?;
             // Parsed here first so a syntax error is reported with its line and column.
             if let Err(e) = toml::from_str::<toml::Table>(&text) {
-                return Err(ConfigError::Syntax {
-                    path: path.to_owned(),
-                    message: toml_message(&text, &e),
-                });
+                return Err(ConfigError::Syntax { path: path.to_owned(), message: toml_message(&text, &e) });
             }
             figment = figment.merge(Toml::string(&text));
         }
@@ -421,14 +382,9 @@ impl Config {
             figment = figment.merge(Serialized::default(key, env_value(value)));
         }
 
-        let sources = Sources {
-            file,
-            layer: &layer,
-        };
+        let sources = Sources { file, layer: &layer };
         // Lossy: environment values are strings; numbers and booleans are read from them.
-        let raw: raw::File = figment
-            .extract_lossy()
-            .map_err(|e| sources.figment_error(e))?;
+        let raw: raw::File = figment.extract_lossy().map_err(|e| sources.figment_error(e))?;
         raw.validate(&sources, &env, clients)
     }
 }
@@ -460,12 +416,7 @@ fn process_env() -> impl Iterator<Item = (String, String)> {
 /// `line L, column C: message` for a TOML syntax error.
 fn toml_message(text: &str, error: &toml::de::Error) -> String {
     // toml's messages may span lines ("invalid string\nexpected `\"`"); keep one line.
-    let message = error
-        .message()
-        .trim_end()
-        .lines()
-        .collect::<Vec<_>>()
-        .join("; ");
+    let message = error.message().trim_end().lines().collect::<Vec<_>>().join("; ");
     match error.span() {
         Some(span) => {
             // A span off a character boundary cannot happen; fall back to the whole text.
@@ -483,9 +434,7 @@ fn toml_message(text: &str, error: &toml::de::Error) -> String {
 fn env_value(value: &str) -> figment::value::Value {
     if value.trim_start().starts_with('[') {
         // Infallible: figment falls back to the string itself when it does not parse.
-        value
-            .parse()
-            .unwrap_or_else(|never: std::convert::Infallible| match never {})
+        value.parse().unwrap_or_else(|never: std::convert::Infallible| match never {})
     } else {
         figment::value::Value::from(value.to_owned())
     }
@@ -500,18 +449,12 @@ struct EnvLayer {
 /// Keys per section, for catching `SHIPGATE_SERVER_LISTEN` (one underscore) which would
 /// otherwise be ignored without a word.
 const SECTION_KEYS: &[(&str, &[&str])] = &[
-    (
-        "server",
-        &["listen", "max_body_bytes", "shutdown_grace_seconds"],
-    ),
+    ("server", &["listen", "max_body_bytes", "shutdown_grace_seconds"]),
     ("database", &["url", "max_connections"]),
     ("log", &["format", "level"]),
     ("api", &["clients"]),
     ("playbooks", &["dir", "default"]),
-    (
-        "policy",
-        &["override_approver_roles", "override_ttl_minutes"],
-    ),
+    ("policy", &["override_approver_roles", "override_ttl_minutes"]),
 ];
 
 impl EnvLayer {
@@ -540,9 +483,7 @@ impl EnvLayer {
             if path.iter().any(String::is_empty) {
                 problems.push(ConfigError::Invalid {
                     key: var.clone(),
-                    message: format!(
-                        "is not a config variable; they are named {ENV_PREFIX}<SECTION>__<KEY>"
-                    ),
+                    message: format!("is not a config variable; they are named {ENV_PREFIX}<SECTION>__<KEY>"),
                     origin: None,
                 });
                 continue;
@@ -559,13 +500,7 @@ fn single_underscore_key(rest: &str) -> Option<String> {
     let lower = rest.to_ascii_lowercase();
     SECTION_KEYS.iter().find_map(|(section, keys)| {
         let key = lower.strip_prefix(section)?.strip_prefix('_')?;
-        keys.contains(&key).then(|| {
-            format!(
-                "{}__{}",
-                section.to_ascii_uppercase(),
-                key.to_ascii_uppercase()
-            )
-        })
+        keys.contains(&key).then(|| format!("{}__{}", section.to_ascii_uppercase(), key.to_ascii_uppercase()))
     })
 }
 
@@ -579,10 +514,7 @@ impl Sources<'_> {
     /// The environment variable that set `key` (or a parent of it), else the file.
     fn origin(&self, key: &str) -> Option<Origin> {
         let from_env = self.layer.keys.iter().find(|(k, _)| {
-            key == k.as_str()
-                || key
-                    .strip_prefix(k.as_str())
-                    .is_some_and(|rest| rest.starts_with(['.', '[']))
+            key == k.as_str() || key.strip_prefix(k.as_str()).is_some_and(|rest| rest.starts_with(['.', '[']))
         });
         match from_env {
             Some((_, (var, _))) => Some(Origin::Env(var.clone())),
@@ -591,11 +523,7 @@ impl Sources<'_> {
     }
 
     fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid {
-            key: key.to_owned(),
-            message: message.into(),
-            origin: self.origin(key),
-        }
+        ConfigError::Invalid { key: key.to_owned(), message: message.into(), origin: self.origin(key) }
     }
 
     fn figment_error(&self, error: figment::Error) -> ConfigError {
@@ -635,16 +563,13 @@ impl Sources<'_> {
                 }
             })
             .collect();
-        ConfigError::from_list(problems)
-            .err()
-            .unwrap_or_else(|| ConfigError::Several(Vec::new()))
+        ConfigError::from_list(problems).err().unwrap_or_else(|| ConfigError::Several(Vec::new()))
     }
 }
 
 /// `["api", "clients", "0", "name"]` -> `api.clients[0].name`.
 fn dotted(path: &[String]) -> String {
-    path.iter()
-        .fold(String::new(), |key, part| join_key(&key, part))
+    path.iter().fold(String::new(), |key, part| join_key(&key, part))
 }
 
 fn join_key(key: &str, part: &str) -> String {
@@ -708,10 +633,7 @@ mod raw {
     impl Default for Database {
         fn default() -> Self {
             let d = DatabaseConfig::default();
-            Self {
-                url: d.url,
-                max_connections: d.max_connections,
-            }
+            Self { url: d.url, max_connections: d.max_connections }
         }
     }
 
@@ -725,10 +647,7 @@ mod raw {
     impl Default for Log {
         fn default() -> Self {
             let d = LogConfig::default();
-            Self {
-                format: d.format,
-                level: d.level,
-            }
+            Self { format: d.format, level: d.level }
         }
     }
 
@@ -759,10 +678,7 @@ mod raw {
     impl Default for Playbooks {
         fn default() -> Self {
             let d = PlaybooksConfig::default();
-            Self {
-                dir: d.dir,
-                default: d.default,
-            }
+            Self { dir: d.dir, default: d.default }
         }
     }
 
@@ -777,17 +693,12 @@ mod raw {
     impl Default for Policy {
         fn default() -> Self {
             let d = PolicyConfig::default();
-            Self {
-                override_approver_roles: d.override_approver_roles,
-                override_ttl_minutes: d.override_ttl_minutes,
-            }
+            Self { override_approver_roles: d.override_approver_roles, override_ttl_minutes: d.override_ttl_minutes }
         }
     }
 
     /// A list, or a comma-separated string (how lists are written in an environment variable).
-    fn list_or_commas<'de, D: serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Vec<String>, D::Error> {
+    fn list_or_commas<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum ListOrCommas {
@@ -795,7 +706,9 @@ mod raw {
             Commas(String),
         }
         let value = ListOrCommas::deserialize(deserializer).map_err(|_| {
-            serde::de::Error::custom("expected a list of role names like [\"release-manager\"] or a comma-separated string")
+            serde::de::Error::custom(
+                "expected a list of role names like [\"release-manager\"] or a comma-separated string",
+            )
         })?;
         Ok(match value {
             ListOrCommas::List(list) => list,
@@ -805,11 +718,7 @@ mod raw {
 }
 
 fn split_commas(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
+    text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
 // ----------------------------------------------------------------------------------------
@@ -817,10 +726,7 @@ fn split_commas(text: &str) -> Vec<String> {
 // ----------------------------------------------------------------------------------------
 
 fn is_client_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// Role names as playbooks write them; no spaces or commas, which would make the name
@@ -840,17 +746,14 @@ fn role_problem(role: &str) -> Option<String> {
 /// pasted into the wrong key, and is never printed.
 fn looks_like_var_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
         && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Reads a token file: trimmed, non-empty, long enough. The error says what is wrong
 /// without showing the content.
 fn read_token_file(path: &Path) -> Result<SecretString, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read token file {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read token file {}: {e}", path.display()))?;
     let token = SecretString::from(text.trim().to_owned());
     check_token(&token).map_err(|m| format!("the token in {} {m}", path.display()))?;
     Ok(token)
@@ -879,35 +782,23 @@ impl raw::File {
         let mut problems = Vec::new();
         let defaults = Config::default();
 
-        let listen = self
-            .server
-            .listen
-            .trim()
-            .parse::<SocketAddr>()
-            .unwrap_or_else(|_| {
+        let listen =
+            self.server.listen.trim().parse::<SocketAddr>().unwrap_or_else(|_| {
                 problems.push(sources.invalid(
                     "server.listen",
-                    format!(
-                        "{:?} is not an address like 127.0.0.1:8080",
-                        self.server.listen
-                    ),
+                    format!("{:?} is not an address like 127.0.0.1:8080", self.server.listen),
                 ));
                 defaults.server.listen
             });
         if self.server.max_body_bytes < 1024 {
             problems.push(sources.invalid(
                 "server.max_body_bytes",
-                format!(
-                    "{} is too small; requests need at least 1024 bytes",
-                    self.server.max_body_bytes
-                ),
+                format!("{} is too small; requests need at least 1024 bytes", self.server.max_body_bytes),
             ));
         }
 
         let url = self.database.url.trim().to_owned();
-        let known_scheme = ["sqlite:", "postgres://", "postgresql://"]
-            .iter()
-            .any(|s| url.starts_with(s));
+        let known_scheme = ["sqlite:", "postgres://", "postgresql://"].iter().any(|s| url.starts_with(s));
         if !known_scheme {
             // The URL itself is not repeated: it may hold a password.
             let scheme = url.split_once(':').map_or("no scheme", |(s, _)| s);
@@ -929,10 +820,7 @@ impl raw::File {
         }
 
         if self.playbooks.default.trim().is_empty() {
-            problems.push(sources.invalid(
-                "playbooks.default",
-                "must name a playbook, e.g. ship-to-production",
-            ));
+            problems.push(sources.invalid("playbooks.default", "must name a playbook, e.g. ship-to-production"));
         }
 
         if self.policy.override_approver_roles.is_empty() {
@@ -943,18 +831,13 @@ impl raw::File {
         }
         for (i, role) in self.policy.override_approver_roles.iter().enumerate() {
             if let Some(message) = role_problem(role) {
-                problems.push(
-                    sources.invalid(&format!("policy.override_approver_roles[{i}]"), message),
-                );
+                problems.push(sources.invalid(&format!("policy.override_approver_roles[{i}]"), message));
             }
         }
         if !(1..=1440).contains(&self.policy.override_ttl_minutes) {
             problems.push(sources.invalid(
                 "policy.override_ttl_minutes",
-                format!(
-                    "{} is out of range; expected 1 to 1440 minutes",
-                    self.policy.override_ttl_minutes
-                ),
+                format!("{} is out of range; expected 1 to 1440 minutes", self.policy.override_ttl_minutes),
             ));
         }
 
@@ -970,19 +853,10 @@ impl raw::File {
                 max_body_bytes: self.server.max_body_bytes,
                 shutdown_grace_seconds: self.server.shutdown_grace_seconds,
             },
-            database: DatabaseConfig {
-                url,
-                max_connections: self.database.max_connections,
-            },
-            log: LogConfig {
-                format: self.log.format,
-                level,
-            },
+            database: DatabaseConfig { url, max_connections: self.database.max_connections },
+            log: LogConfig { format: self.log.format, level },
             api: ApiConfig { clients },
-            playbooks: PlaybooksConfig {
-                dir: self.playbooks.dir,
-                default: self.playbooks.default.trim().to_owned(),
-            },
+            playbooks: PlaybooksConfig { dir: self.playbooks.dir, default: self.playbooks.default.trim().to_owned() },
             policy: PolicyConfig {
                 override_approver_roles: self
                     .policy
@@ -1012,17 +886,11 @@ fn clients(
         if !is_client_name(&client.name) {
             problems.push(sources.invalid(
                 &format!("{at}.name"),
-                format!(
-                    "{:?} must be lower-case letters, digits and -, e.g. ci or deploy-bot",
-                    client.name
-                ),
+                format!("{:?} must be lower-case letters, digits and -, e.g. ci or deploy-bot", client.name),
             ));
         }
         if client.roles.is_empty() {
-            problems.push(sources.invalid(
-                &format!("{at}.roles"),
-                "must name at least one role, e.g. [\"engineer\"]",
-            ));
+            problems.push(sources.invalid(&format!("{at}.roles"), "must name at least one role, e.g. [\"engineer\"]"));
         }
         for (j, role) in client.roles.iter().enumerate() {
             if let Some(message) = role_problem(role) {
@@ -1093,9 +961,8 @@ fn clients(
         }
     }
     for (i, (at, client)) in clients.iter().enumerate() {
-        if let Some((_, first)) = clients[..i]
-            .iter()
-            .find(|(_, c)| c.token.expose_secret() == client.token.expose_secret())
+        if let Some((_, first)) =
+            clients[..i].iter().find(|(_, c)| c.token.expose_secret() == client.token.expose_secret())
         {
             problems.push(ConfigError::Invalid {
                 key: at.clone(),
@@ -1113,21 +980,11 @@ fn clients(
 
 /// The `default` client from `SHIPGATE_API_TOKEN` / `SHIPGATE_API_TOKEN_FILE` and
 /// `SHIPGATE_API_ROLES`, if configured that way.
-fn env_client(
-    env: &BTreeMap<String, String>,
-    problems: &mut Vec<ConfigError>,
-) -> Option<ApiClient> {
-    let invalid = |key: &str, message: String| ConfigError::Invalid {
-        key: key.to_owned(),
-        message,
-        origin: None,
-    };
+fn env_client(env: &BTreeMap<String, String>, problems: &mut Vec<ConfigError>) -> Option<ApiClient> {
+    let invalid = |key: &str, message: String| ConfigError::Invalid { key: key.to_owned(), message, origin: None };
     let token = match (env.get(ENV_API_TOKEN), env.get(ENV_API_TOKEN_FILE)) {
         (Some(_), Some(_)) => {
-            problems.push(invalid(
-                ENV_API_TOKEN,
-                format!("is set together with {ENV_API_TOKEN_FILE}; set only one"),
-            ));
+            problems.push(invalid(ENV_API_TOKEN, format!("is set together with {ENV_API_TOKEN_FILE}; set only one")));
             return None;
         }
         (None, None) => {
@@ -1141,20 +998,13 @@ fn env_client(
         }
         (Some(value), None) => {
             let token = SecretString::from(value.trim().to_owned());
-            check_token(&token)
-                .map(|()| token)
-                .map_err(|m| invalid(ENV_API_TOKEN, m))
+            check_token(&token).map(|()| token).map_err(|m| invalid(ENV_API_TOKEN, m))
         }
-        (None, Some(path)) => {
-            read_token_file(Path::new(path)).map_err(|m| invalid(ENV_API_TOKEN_FILE, m))
-        }
+        (None, Some(path)) => read_token_file(Path::new(path)).map_err(|m| invalid(ENV_API_TOKEN_FILE, m)),
     };
     let roles = match env.get(ENV_API_ROLES) {
         Some(text) => split_commas(text),
-        None => DEFAULT_ENV_CLIENT_ROLES
-            .iter()
-            .map(|r| (*r).to_owned())
-            .collect(),
+        None => DEFAULT_ENV_CLIENT_ROLES.iter().map(|r| (*r).to_owned()).collect(),
     };
     let mut ok = true;
     if roles.is_empty() {
@@ -1171,11 +1021,7 @@ fn env_client(
         }
     }
     match token {
-        Ok(token) if ok => Some(ApiClient {
-            name: ENV_CLIENT_NAME.to_owned(),
-            token,
-            roles,
-        }),
+        Ok(token) if ok => Some(ApiClient { name: ENV_CLIENT_NAME.to_owned(), token, roles }),
         Ok(_) => None,
         Err(problem) => {
             problems.push(problem);
@@ -1188,12 +1034,7 @@ impl Config {
     /// Every role the configuration grants or relies on, for checking it against the
     /// roles playbooks mention.
     pub fn roles(&self) -> BTreeSet<String> {
-        let mut roles: BTreeSet<String> = self
-            .api
-            .clients
-            .iter()
-            .flat_map(|c| c.roles.iter().cloned())
-            .collect();
+        let mut roles: BTreeSet<String> = self.api.clients.iter().flat_map(|c| c.roles.iter().cloned()).collect();
         roles.extend(self.policy.override_approver_roles.iter().cloned());
         roles
     }
@@ -1231,34 +1072,22 @@ mod tests {
         let text = err.to_string();
         assert!(
             text.starts_with("unknown key server.lisen in ")
-                && text.ends_with(
-                    "shipgate.toml; expected one of listen, max_body_bytes, shutdown_grace_seconds"
-                ),
+                && text.ends_with("shipgate.toml; expected one of listen, max_body_bytes, shutdown_grace_seconds"),
             "{text}"
         );
     }
 
     #[test]
     fn unknown_key_in_array_of_tables_uses_index() {
-        let err = load_str(
-            "[[api.clients]]\nname = \"ci\"\ntokn_env = \"X\"\nroles = [\"engineer\"]\n",
-            &[],
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("unknown key api.clients[0].tokn_env in "),
-            "{err}"
-        );
+        let err =
+            load_str("[[api.clients]]\nname = \"ci\"\ntokn_env = \"X\"\nroles = [\"engineer\"]\n", &[]).unwrap_err();
+        assert!(err.to_string().starts_with("unknown key api.clients[0].tokn_env in "), "{err}");
     }
 
     #[test]
     fn token_in_file_is_refused_with_a_hint_and_not_echoed() {
-        let err = load_str(
-            "[[api.clients]]\nname = \"ci\"\ntoken = \"supersecretvalue123\"\nroles = [\"x\"]\n",
-            &[],
-        )
-        .unwrap_err();
+        let err = load_str("[[api.clients]]\nname = \"ci\"\ntoken = \"supersecretvalue123\"\nroles = [\"x\"]\n", &[])
+            .unwrap_err();
         let text = err.to_string();
         assert!(text.contains("unknown key api.clients[0].token"), "{text}");
         assert!(text.contains("token_env"), "{text}");
@@ -1280,35 +1109,22 @@ mod tests {
             None,
             [
                 ("SHIPGATE_SERVER__MAX_BODY_BYTES", "1048576"),
-                (
-                    "SHIPGATE_POLICY__OVERRIDE_APPROVER_ROLES",
-                    "release-manager, sre",
-                ),
+                ("SHIPGATE_POLICY__OVERRIDE_APPROVER_ROLES", "release-manager, sre"),
                 ("SHIPGATE_PLAYBOOKS__DEFAULT", "2024"),
             ],
         )
         .unwrap();
         assert_eq!(config.server.max_body_bytes, 1_048_576);
-        assert_eq!(
-            config.policy.override_approver_roles,
-            ["release-manager", "sre"]
-        );
+        assert_eq!(config.policy.override_approver_roles, ["release-manager", "sre"]);
         assert_eq!(config.playbooks.default, "2024");
     }
 
     #[test]
     fn env_bad_number_names_key_and_variable() {
-        let err = Config::load_with_env(None, [("SHIPGATE_DATABASE__MAX_CONNECTIONS", "many")])
-            .unwrap_err();
+        let err = Config::load_with_env(None, [("SHIPGATE_DATABASE__MAX_CONNECTIONS", "many")]).unwrap_err();
         let text = err.to_string();
-        assert!(
-            text.starts_with("database.max_connections: expected"),
-            "{text}"
-        );
-        assert!(
-            text.ends_with("(set in environment variable SHIPGATE_DATABASE__MAX_CONNECTIONS)"),
-            "{text}"
-        );
+        assert!(text.starts_with("database.max_connections: expected"), "{text}");
+        assert!(text.ends_with("(set in environment variable SHIPGATE_DATABASE__MAX_CONNECTIONS)"), "{text}");
     }
 
     #[test]
@@ -1320,60 +1136,32 @@ mod tests {
     #[test]
     fn bad_enum_value_lists_choices() {
         let err = Config::load_with_env(None, [("SHIPGATE_LOG__FORMAT", "jsn")]).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("log.format: \"jsn\" is not one of text, json"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("log.format: \"jsn\" is not one of text, json"), "{err}");
     }
 
     #[test]
     fn several_problems_are_all_reported() {
-        let err = load_str(
-            "[server]\nlisten = \"localhost\"\n[policy]\noverride_ttl_minutes = 0\n",
-            &[],
-        )
-        .unwrap_err();
+        let err = load_str("[server]\nlisten = \"localhost\"\n[policy]\noverride_ttl_minutes = 0\n", &[]).unwrap_err();
         assert_eq!(err.problems().len(), 2, "{err}");
         let text = err.to_string();
-        assert!(
-            text.contains("server.listen: \"localhost\" is not an address like 127.0.0.1:8080"),
-            "{text}"
-        );
-        assert!(
-            text.contains("policy.override_ttl_minutes: 0 is out of range"),
-            "{text}"
-        );
+        assert!(text.contains("server.listen: \"localhost\" is not an address like 127.0.0.1:8080"), "{text}");
+        assert!(text.contains("policy.override_ttl_minutes: 0 is out of range"), "{text}");
     }
 
     #[test]
     fn database_password_is_redacted() {
-        let db = DatabaseConfig {
-            url: "postgres://ship:p@ss:w0rd@db.internal:5432/shipgate".into(),
-            max_connections: 4,
-        };
-        assert_eq!(
-            db.redacted_url(),
-            "postgres://ship:[REDACTED]@db.internal:5432/shipgate"
-        );
+        let db =
+            DatabaseConfig { url: "postgres://ship:p@ss:w0rd@db.internal:5432/shipgate".into(), max_connections: 4 };
+        assert_eq!(db.redacted_url(), "postgres://ship:[REDACTED]@db.internal:5432/shipgate");
         assert!(!format!("{db:?}").contains("w0rd"));
-        assert_eq!(
-            redact_url_password("sqlite://shipgate.db"),
-            "sqlite://shipgate.db"
-        );
-        assert_eq!(
-            redact_url_password("postgres://ship@db/x"),
-            "postgres://ship@db/x"
-        );
+        assert_eq!(redact_url_password("sqlite://shipgate.db"), "sqlite://shipgate.db");
+        assert_eq!(redact_url_password("postgres://ship@db/x"), "postgres://ship@db/x");
     }
 
     #[test]
     fn bad_database_url_is_not_echoed() {
-        let err = Config::load_with_env(
-            None,
-            [("SHIPGATE_DATABASE__URL", "mysql://u:hunter2hunter2@h/db")],
-        )
-        .unwrap_err();
+        let err =
+            Config::load_with_env(None, [("SHIPGATE_DATABASE__URL", "mysql://u:hunter2hunter2@h/db")]).unwrap_err();
         assert!(err.to_string().contains("\"mysql\""), "{err}");
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
@@ -1381,14 +1169,8 @@ mod tests {
     #[test]
     fn client_for_token_matches_exactly() {
         let config = Config::load_with_env(None, [(ENV_API_TOKEN, TOKEN)]).unwrap();
-        assert_eq!(
-            config.api.client_for_token(TOKEN).map(|c| c.name.as_str()),
-            Some("default")
-        );
-        assert!(config
-            .api
-            .client_for_token("0123456789abcdef-toke")
-            .is_none());
+        assert_eq!(config.api.client_for_token(TOKEN).map(|c| c.name.as_str()), Some("default"));
+        assert!(config.api.client_for_token("0123456789abcdef-toke").is_none());
         assert!(config.api.client_for_token("").is_none());
     }
 

@@ -9,8 +9,9 @@ use tracing_subscriber::EnvFilter;
 pub fn init_logging(json: bool, level: &str) -> anyhow::Result<()> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(directives)?,
-        _ => EnvFilter::try_new(level)
-            .map_err(|e| anyhow::anyhow!("log.level {level:?} is not a log filter (try info or shipgate=debug): {e}"))?,
+        _ => EnvFilter::try_new(level).map_err(|e| {
+            anyhow::anyhow!("log.level {level:?} is not a log filter (try info or shipgate=debug): {e}")
+        })?,
     };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let result = if json { builder.json().try_init() } else { builder.try_init() };
@@ -35,7 +36,7 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
                         &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
                     )
                 });
-            match builder.and_then(|b| b.install_recorder().map_err(Into::into)) {
+            match builder.and_then(|b| b.install_recorder()) {
                 Ok(handle) => Some(handle),
                 Err(e) => {
                     tracing::warn!(error = %e, "metrics recorder not installed; /metrics will be empty");

@@ -25,7 +25,12 @@ async fn a_release_runs_through_all_eight_steps(backend: Backend) {
     let Some(t) = spawn(backend).await else { return };
     let id = t.start("api", "1.4.0").await;
     t.to_production_step(&id).await;
-    t.ok(&format!("/api/v1/releases/{id}/deployments"), CI_TOKEN, Some(deployment("production", DIGEST, "succeeded", "passed"))).await;
+    t.ok(
+        &format!("/api/v1/releases/{id}/deployments"),
+        CI_TOKEN,
+        Some(deployment("production", DIGEST, "succeeded", "passed")),
+    )
+    .await;
     assert_eq!(t.current_step(&id).await, "monitor");
     t.tick_all(&id, CI_TOKEN).await;
     let early = t.call("POST", &format!("/api/v1/releases/{id}/steps/monitor/approve"), RM_TOKEN, None).await;
@@ -42,12 +47,24 @@ async fn a_release_runs_through_all_eight_steps(backend: Backend) {
     let seqs: Vec<u64> = history.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "history is gap-free and ordered");
     for entry in history {
-        assert!(entry["actor"]["user_id"].is_string() && entry["at"].is_string() && entry["request_id"].is_string(), "{entry}");
+        assert!(
+            entry["actor"]["user_id"].is_string() && entry["at"].is_string() && entry["request_id"].is_string(),
+            "{entry}"
+        );
     }
-    let entered: Vec<&str> = history.iter().filter(|e| e["type"] == "step_entered").map(|e| e["step"].as_str().unwrap()).collect();
+    let entered: Vec<&str> =
+        history.iter().filter(|e| e["type"] == "step_entered").map(|e| e["step"].as_str().unwrap()).collect();
     assert_eq!(
         entered,
-        ["test-suite", "build-artifact", "deploy-staging", "smoke-test", "deploy-production", "monitor", "rollback-criteria"]
+        [
+            "test-suite",
+            "build-artifact",
+            "deploy-staging",
+            "smoke-test",
+            "deploy-production",
+            "monitor",
+            "rollback-criteria"
+        ]
     );
     let live = t.store.live(&shipgate::domain::ServiceName::new("api")).await.unwrap().unwrap();
     assert_eq!(live.digest.as_str(), DIGEST);
@@ -63,9 +80,16 @@ async fn a_rollback_ends_the_release_and_restores_what_was_live(backend: Backend
 
     let id = t.start("api", "1.4.0").await;
     t.to_production_step(&id).await;
-    t.ok(&format!("/api/v1/releases/{id}/deployments"), CI_TOKEN, Some(deployment("production", DIGEST, "succeeded", "passed"))).await;
+    t.ok(
+        &format!("/api/v1/releases/{id}/deployments"),
+        CI_TOKEN,
+        Some(deployment("production", DIGEST, "succeeded", "passed")),
+    )
+    .await;
     assert_eq!(t.store.live(&service).await.unwrap().unwrap().version.as_str(), "1.4.0");
-    let rollback = t.ok(&format!("/api/v1/releases/{id}/rollback"), RM_TOKEN, Some(json!({"reason": "error rate 2.4x baseline"}))).await;
+    let rollback = t
+        .ok(&format!("/api/v1/releases/{id}/rollback"), RM_TOKEN, Some(json!({"reason": "error rate 2.4x baseline"})))
+        .await;
     let view = &rollback["release"];
     assert_eq!(view["status"], "rolling_back");
     assert_eq!(view["rollback"]["reason"], "error rate 2.4x baseline");
@@ -74,12 +98,28 @@ async fn a_rollback_ends_the_release_and_restores_what_was_live(backend: Backend
     t.tick_rollback(&id, CI_TOKEN).await;
     let reply = t.call("POST", &format!("/api/v1/releases/{id}/steps/rollback/approve"), RM_TOKEN, None).await;
     assert_eq!(reply.body["code"], "evidence_missing", "{}", reply.body);
-    let wrong = t.call("POST", &format!("/api/v1/releases/{id}/deployments"), CI_TOKEN, Some(deployment("production", DIGEST, "succeeded", "passed"))).await;
+    let wrong = t
+        .call(
+            "POST",
+            &format!("/api/v1/releases/{id}/deployments"),
+            CI_TOKEN,
+            Some(deployment("production", DIGEST, "succeeded", "passed")),
+        )
+        .await;
     assert_eq!(wrong.body["code"], "wrong_artifact");
-    t.ok(&format!("/api/v1/releases/{id}/deployments"), CI_TOKEN, Some(deployment("production", OLD_DIGEST, "succeeded", "passed"))).await;
+    t.ok(
+        &format!("/api/v1/releases/{id}/deployments"),
+        CI_TOKEN,
+        Some(deployment("production", OLD_DIGEST, "succeeded", "passed")),
+    )
+    .await;
     let done = t.ok(&format!("/api/v1/releases/{id}/steps/rollback/approve"), RM_TOKEN, None).await;
     assert_eq!(done["release"]["status"], "rolled_back");
-    assert!(done["release"]["follow_ups"].as_array().unwrap().iter().any(|f| f.as_str().unwrap().contains("Bug Triage")));
+    assert!(done["release"]["follow_ups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f.as_str().unwrap().contains("Bug Triage")));
     let live = t.store.live(&service).await.unwrap().unwrap();
     assert_eq!((live.version.as_str(), live.digest.as_str()), ("1.3.0", OLD_DIGEST));
     assert_eq!(t.store.production_holder(&service).await.unwrap(), None);
@@ -93,7 +133,14 @@ async fn requests_without_a_known_token_are_refused(backend: Backend) {
     assert_eq!(body["code"], "unauthorized");
     let wrong = t.call("GET", "/api/v1/releases", "not-a-token-at-all-xxxx", None).await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
-    let start = t.call("POST", "/api/v1/releases", "nope", Some(json!({"service": "api", "version": "1.0.0", "git_sha": "abcdef1"}))).await;
+    let start = t
+        .call(
+            "POST",
+            "/api/v1/releases",
+            "nope",
+            Some(json!({"service": "api", "version": "1.0.0", "git_sha": "abcdef1"})),
+        )
+        .await;
     assert_eq!(start.status, StatusCode::UNAUTHORIZED);
     assert!(t.store.list_releases(&Default::default()).await.unwrap().is_empty(), "nothing written");
 }
@@ -115,36 +162,65 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing(backend: Backend) {
     assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
     assert_eq!(malformed.json::<serde_json::Value>().await.unwrap()["code"], "malformed_json");
 
-    let unknown = t.call("POST", "/api/v1/releases/0190aaaa-0000-7000-8000-000000000000/abort", RM_TOKEN, Some(json!({"reason": "x"}))).await;
+    let unknown = t
+        .call(
+            "POST",
+            "/api/v1/releases/0190aaaa-0000-7000-8000-000000000000/abort",
+            RM_TOKEN,
+            Some(json!({"reason": "x"})),
+        )
+        .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(unknown.body["code"], "unknown_release");
 
-    let not_current = t.call("POST", &format!("/api/v1/releases/{id}/steps/smoke-test/items/core-flows/tick"), CI_TOKEN, None).await;
+    let not_current =
+        t.call("POST", &format!("/api/v1/releases/{id}/steps/smoke-test/items/core-flows/tick"), CI_TOKEN, None).await;
     assert_eq!(not_current.status, StatusCode::CONFLICT);
     assert_eq!(not_current.body["code"], "not_current_step");
     assert!(not_current.body["message"].as_str().unwrap().contains("Pre-Flight Checks"));
 
-    let bad_sha = t.call("POST", "/api/v1/releases", RM_TOKEN, Some(json!({"service": "api", "version": "1.4.0", "git_sha": "zzz"}))).await;
+    let bad_sha = t
+        .call(
+            "POST",
+            "/api/v1/releases",
+            RM_TOKEN,
+            Some(json!({"service": "api", "version": "1.4.0", "git_sha": "zzz"})),
+        )
+        .await;
     assert_eq!(bad_sha.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad_sha.body["message"].as_str().unwrap().contains("git SHA"), "{}", bad_sha.body);
 
-    let unknown_field = t.call("POST", "/api/v1/releases", RM_TOKEN, Some(json!({"service": "api", "version": "1.4.0", "git_sha": "abcdef1", "sevrice": 1}))).await;
+    let unknown_field = t
+        .call(
+            "POST",
+            "/api/v1/releases",
+            RM_TOKEN,
+            Some(json!({"service": "api", "version": "1.4.0", "git_sha": "abcdef1", "sevrice": 1})),
+        )
+        .await;
     assert_eq!(unknown_field.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(unknown_field.body["message"].as_str().unwrap().contains("sevrice"), "{}", unknown_field.body);
 
     let huge = "x".repeat(70 * 1024);
-    let too_big = t.call("POST", &format!("/api/v1/releases/{id}/abort"), RM_TOKEN, Some(json!({"reason": huge}))).await;
+    let too_big =
+        t.call("POST", &format!("/api/v1/releases/{id}/abort"), RM_TOKEN, Some(json!({"reason": huge}))).await;
     assert_eq!(too_big.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(too_big.body["code"], "body_too_large");
 
     t.tick_all(&id, CI_TOKEN).await;
-    let not_allowed = t.call("POST", &format!("/api/v1/releases/{id}/steps/pre-flight/approve"), OBSERVER_TOKEN, None).await;
+    let not_allowed =
+        t.call("POST", &format!("/api/v1/releases/{id}/steps/pre-flight/approve"), OBSERVER_TOKEN, None).await;
     assert_eq!(not_allowed.status, StatusCode::FORBIDDEN, "{}", not_allowed.body);
     assert_eq!(not_allowed.body["code"], "not_allowed");
     assert!(not_allowed.body["message"].as_str().unwrap().contains("release-manager"));
 
     let bad_digest = t
-        .call("POST", &format!("/api/v1/releases/{id}/artifacts"), CI_TOKEN, Some(json!({"version": "1.4.0", "git_sha": "3f9c2e1", "digest": "latest", "size_bytes": 1})))
+        .call(
+            "POST",
+            &format!("/api/v1/releases/{id}/artifacts"),
+            CI_TOKEN,
+            Some(json!({"version": "1.4.0", "git_sha": "3f9c2e1", "digest": "latest", "size_bytes": 1})),
+        )
         .await;
     assert_eq!(bad_digest.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad_digest.body["message"].as_str().unwrap().contains("algorithm:hex"), "{}", bad_digest.body);
@@ -219,11 +295,26 @@ async fn a_second_release_of_a_service_waits_for_production(backend: Backend) {
     let reply = {
         t.tick_all(&second, CI_TOKEN).await;
         t.ok(&format!("/api/v1/releases/{second}/steps/pre-flight/approve"), RM_TOKEN, None).await;
-        t.ok(&format!("/api/v1/releases/{second}/test-results"), CI_TOKEN, Some(json!({"suite": "unit", "passed": 1, "failed": 0}))).await;
-        t.ok(&format!("/api/v1/releases/{second}/artifacts"), CI_TOKEN, Some(json!({"version": "1.4.0", "git_sha": "3f9c2e1", "digest": DIGEST, "size_bytes": 10}))).await;
+        t.ok(
+            &format!("/api/v1/releases/{second}/test-results"),
+            CI_TOKEN,
+            Some(json!({"suite": "unit", "passed": 1, "failed": 0})),
+        )
+        .await;
+        t.ok(
+            &format!("/api/v1/releases/{second}/artifacts"),
+            CI_TOKEN,
+            Some(json!({"version": "1.4.0", "git_sha": "3f9c2e1", "digest": DIGEST, "size_bytes": 10})),
+        )
+        .await;
         t.tick_all(&second, CI_TOKEN).await;
         t.tick_all(&second, CI_TOKEN).await;
-        t.ok(&format!("/api/v1/releases/{second}/deployments"), CI_TOKEN, Some(deployment("staging", DIGEST, "succeeded", "passed"))).await;
+        t.ok(
+            &format!("/api/v1/releases/{second}/deployments"),
+            CI_TOKEN,
+            Some(deployment("staging", DIGEST, "succeeded", "passed")),
+        )
+        .await;
         t.tick_all(&second, CI_TOKEN).await;
         t.call("POST", &format!("/api/v1/releases/{second}/steps/smoke-test/approve"), RM2_TOKEN, None).await
     };
@@ -253,7 +344,14 @@ async fn production_deploy_refused_during_a_freeze(backend: Backend) {
     let id = t.start("api", "1.4.0").await;
     t.to_production_step(&id).await;
     t.clock.advance(chrono::Duration::hours(2));
-    let reply = t.call("POST", &format!("/api/v1/releases/{id}/deployments"), CI_TOKEN, Some(deployment("production", DIGEST, "succeeded", "passed"))).await;
+    let reply = t
+        .call(
+            "POST",
+            &format!("/api/v1/releases/{id}/deployments"),
+            CI_TOKEN,
+            Some(deployment("production", DIGEST, "succeeded", "passed")),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::CONFLICT);
     assert_eq!(reply.body["code"], "frozen");
     assert!(reply.body["message"].as_str().unwrap().contains("Year-end freeze"));
@@ -262,7 +360,12 @@ async fn production_deploy_refused_during_a_freeze(backend: Backend) {
 async fn chat_releases_write_their_messages_to_the_outbox(backend: Backend) {
     let Some(t) = spawn(backend).await else { return };
     let reply = t
-        .call("POST", "/api/v1/releases", RM_TOKEN, Some(json!({"service": "api", "version": "1.4.0", "git_sha": "3f9c2e1", "channel": "1234567890"})))
+        .call(
+            "POST",
+            "/api/v1/releases",
+            RM_TOKEN,
+            Some(json!({"service": "api", "version": "1.4.0", "git_sha": "3f9c2e1", "channel": "1234567890"})),
+        )
         .await;
     let id = reply.body["id"].as_str().unwrap().to_owned();
     t.ok(&format!("/api/v1/releases/{id}/steps/pre-flight/items/prs-merged/tick"), CI_TOKEN, None).await;
@@ -304,7 +407,8 @@ async fn health_readiness_metrics_and_the_api_document_are_served() {
     t.start("api", "1.0.0").await;
     let metrics = t.http.get(format!("{}/metrics", t.base)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("shipgate_commands_total"), "{metrics}");
-    let doc: serde_json::Value = t.http.get(format!("{}/api/openapi.json", t.base)).send().await.unwrap().json().await.unwrap();
+    let doc: serde_json::Value =
+        t.http.get(format!("{}/api/openapi.json", t.base)).send().await.unwrap().json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     assert!(doc["paths"]["/api/v1/releases"].is_object());
 }

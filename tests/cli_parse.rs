@@ -3,8 +3,8 @@
 use clap::{CommandFactory, Parser};
 use secrecy::ExposeSecret;
 use shipgate::cli::{
-    Cli, Command, EnvironmentArg, HealthArg, OutcomeArg, PlaybookCommand, ReleaseArgs,
-    ReleaseCommand, StatusArg, StrategyArg, DEFAULT_SERVER,
+    Cli, Command, EnvironmentArg, HealthArg, OutcomeArg, PlaybookCommand, ReleaseArgs, ReleaseCommand, StatusArg,
+    StrategyArg, DEFAULT_SERVER,
 };
 use std::path::PathBuf;
 
@@ -74,11 +74,7 @@ fn playbook_show_and_validate() {
         Command::Playbook(PlaybookCommand::Show { name: None, .. }) => {}
         other => panic!("{other:?}"),
     }
-    match parse(&[
-        "shipgate", "playbook", "show", "hotfix", "--config", "x.toml",
-    ])
-    .command
-    {
+    match parse(&["shipgate", "playbook", "show", "hotfix", "--config", "x.toml"]).command {
         Command::Playbook(PlaybookCommand::Show { name, config }) => {
             assert_eq!(name.as_deref(), Some("hotfix"));
             assert_eq!(config, Some(PathBuf::from("x.toml")));
@@ -91,41 +87,16 @@ fn playbook_show_and_validate() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(
-        fails(&["shipgate", "playbook", "validate"]),
-        clap::error::ErrorKind::MissingRequiredArgument
-    );
+    assert_eq!(fails(&["shipgate", "playbook", "validate"]), clap::error::ErrorKind::MissingRequiredArgument);
 }
 
 #[test]
 fn release_global_options_go_before_or_after_the_subcommand() {
-    let before = release(&[
-        "--server",
-        "https://ship.example.com",
-        "--token",
-        "t0k3n",
-        "--json",
-        "status",
-        "r1",
-    ]);
-    let after = release(&[
-        "status",
-        "r1",
-        "--server",
-        "https://ship.example.com",
-        "--token",
-        "t0k3n",
-        "--json",
-    ]);
+    let before = release(&["--server", "https://ship.example.com", "--token", "t0k3n", "--json", "status", "r1"]);
+    let after = release(&["status", "r1", "--server", "https://ship.example.com", "--token", "t0k3n", "--json"]);
     for args in [before, after] {
         assert_eq!(args.client.server.as_str(), "https://ship.example.com/");
-        assert_eq!(
-            args.client
-                .token
-                .as_ref()
-                .map(|t| t.expose_secret().to_owned()),
-            Some("t0k3n".to_owned())
-        );
+        assert_eq!(args.client.token.as_ref().map(|t| t.expose_secret().to_owned()), Some("t0k3n".to_owned()));
         assert!(args.client.json);
         assert!(matches!(args.command, ReleaseCommand::Status { ref id } if id == "r1"));
     }
@@ -145,14 +116,7 @@ fn environment_fallbacks() {
     std::env::set_var("SHIPGATE_CONFIG", "/etc/shipgate/shipgate.toml");
     let args = release(&["status", "r1"]);
     let serve = parse(&["shipgate", "serve"]);
-    let flag_wins = release(&[
-        "status",
-        "r1",
-        "--server",
-        "http://other:1",
-        "--token",
-        "from-flag",
-    ]);
+    let flag_wins = release(&["status", "r1", "--server", "http://other:1", "--token", "from-flag"]);
     // The token's value is never shown in help, even when it comes from the environment.
     let mut command = Cli::command();
     command.build();
@@ -166,33 +130,14 @@ fn environment_fallbacks() {
     std::env::remove_var("SHIPGATE_CONFIG");
     let defaults = release(&["status", "r1"]);
 
-    assert_eq!(
-        args.client.server.as_str(),
-        "http://shipgate.internal:9000/"
-    );
-    assert_eq!(
-        args.client
-            .token
-            .map(|t| t.expose_secret().to_owned())
-            .as_deref(),
-        Some("from-the-environment")
-    );
+    assert_eq!(args.client.server.as_str(), "http://shipgate.internal:9000/");
+    assert_eq!(args.client.token.map(|t| t.expose_secret().to_owned()).as_deref(), Some("from-the-environment"));
     assert!(
         matches!(serve.command, Command::Serve { config: Some(ref c), .. } if c == &PathBuf::from("/etc/shipgate/shipgate.toml"))
     );
     assert_eq!(flag_wins.client.server.as_str(), "http://other:1/");
-    assert_eq!(
-        flag_wins
-            .client
-            .token
-            .map(|t| t.expose_secret().to_owned())
-            .as_deref(),
-        Some("from-flag")
-    );
-    assert_eq!(
-        defaults.client.server.as_str(),
-        format!("{DEFAULT_SERVER}/")
-    );
+    assert_eq!(flag_wins.client.token.map(|t| t.expose_secret().to_owned()).as_deref(), Some("from-flag"));
+    assert_eq!(defaults.client.server.as_str(), format!("{DEFAULT_SERVER}/"));
     assert!(defaults.client.token.is_none());
     assert!(help.contains("SHIPGATE_TOKEN"), "{help}");
     assert!(help.contains("shipgate.internal:9000"), "{help}");
@@ -206,14 +151,7 @@ fn bad_server_url_is_a_usage_error() {
         clap::error::ErrorKind::ValueValidation
     );
     assert_eq!(
-        fails(&[
-            "shipgate",
-            "release",
-            "--server",
-            "not a url",
-            "status",
-            "r1"
-        ]),
+        fails(&["shipgate", "release", "--server", "not a url", "status", "r1"]),
         clap::error::ErrorKind::ValueValidation
     );
 }
@@ -250,31 +188,11 @@ fn start() {
     }
     // The domain's rules for versions and SHAs are checked before anything is sent.
     assert_eq!(
-        fails(&[
-            "shipgate",
-            "release",
-            "start",
-            "--service",
-            "api",
-            "--version",
-            "banana",
-            "--sha",
-            "3f9c2e1"
-        ]),
+        fails(&["shipgate", "release", "start", "--service", "api", "--version", "banana", "--sha", "3f9c2e1"]),
         clap::error::ErrorKind::ValueValidation
     );
     assert_eq!(
-        fails(&[
-            "shipgate",
-            "release",
-            "start",
-            "--service",
-            "api",
-            "--version",
-            "1.0.0",
-            "--sha",
-            "xyz"
-        ]),
+        fails(&["shipgate", "release", "start", "--service", "api", "--version", "1.0.0", "--sha", "xyz"]),
         clap::error::ErrorKind::ValueValidation
     );
     assert_eq!(
@@ -285,20 +203,8 @@ fn start() {
 
 #[test]
 fn status_and_list() {
-    assert!(
-        matches!(release(&["status", "r1"]).command, ReleaseCommand::Status { id } if id == "r1")
-    );
-    match release(&[
-        "list",
-        "--service",
-        "api",
-        "--status",
-        "rolled_back",
-        "--limit",
-        "10",
-    ])
-    .command
-    {
+    assert!(matches!(release(&["status", "r1"]).command, ReleaseCommand::Status { id } if id == "r1"));
+    match release(&["list", "--service", "api", "--status", "rolled_back", "--limit", "10"]).command {
         ReleaseCommand::List(list) => {
             assert_eq!(list.service.as_deref(), Some("api"));
             assert_eq!(list.status, Some(StatusArg::RolledBack));
@@ -315,14 +221,8 @@ fn status_and_list() {
     assert!(
         matches!(release(&["list", "--status", "rolling-back"]).command, ReleaseCommand::List(l) if l.status == Some(StatusArg::RollingBack))
     );
-    assert_eq!(
-        fails(&["shipgate", "release", "list", "--limit", "0"]),
-        clap::error::ErrorKind::ValueValidation
-    );
-    assert_eq!(
-        fails(&["shipgate", "release", "list", "--status", "done"]),
-        clap::error::ErrorKind::InvalidValue
-    );
+    assert_eq!(fails(&["shipgate", "release", "list", "--limit", "0"]), clap::error::ErrorKind::ValueValidation);
+    assert_eq!(fails(&["shipgate", "release", "list", "--status", "done"]), clap::error::ErrorKind::InvalidValue);
 }
 
 #[test]
@@ -376,10 +276,7 @@ fn test_result_and_artifact() {
     .command
     {
         ReleaseCommand::TestResult(t) => {
-            assert_eq!(
-                (t.suite.as_str(), t.passed, t.failed, t.skipped),
-                ("e2e", 10, 1, 0)
-            );
+            assert_eq!((t.suite.as_str(), t.passed, t.failed, t.skipped), ("e2e", 10, 1, 0));
             assert_eq!(t.flaky, ["login", "search"]);
             assert_eq!(t.url.as_deref(), Some("https://ci/1"));
         }
@@ -518,8 +415,5 @@ fn override_rollback_abort() {
         release(&["abort", "r1", "--reason", "superseded"]).command,
         ReleaseCommand::Abort { reason, .. } if reason == "superseded"
     ));
-    assert_eq!(
-        fails(&["shipgate", "release", "rollback", "r1"]),
-        clap::error::ErrorKind::MissingRequiredArgument
-    );
+    assert_eq!(fails(&["shipgate", "release", "rollback", "r1"]), clap::error::ErrorKind::MissingRequiredArgument);
 }

@@ -59,10 +59,7 @@ fn example_file_without_its_token_variable_names_the_variable() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/shipgate.example.toml");
     let err = load(&example, &[]).unwrap_err();
     let text = err.to_string();
-    assert!(
-        text.starts_with("api.clients[0].token_env: SHIPGATE_CI_TOKEN is not set"),
-        "{text}"
-    );
+    assert!(text.starts_with("api.clients[0].token_env: SHIPGATE_CI_TOKEN is not set"), "{text}");
 }
 
 #[test]
@@ -105,23 +102,16 @@ fn environment_overrides_file() {
 
 #[test]
 fn database_url_variable_is_not_read() {
-    let config =
-        Config::load_with_env(None, [("DATABASE_URL", "postgres://other@elsewhere/app")]).unwrap();
+    let config = Config::load_with_env(None, [("DATABASE_URL", "postgres://other@elsewhere/app")]).unwrap();
     assert_eq!(config.database.url, "sqlite://shipgate.db");
 }
 
 #[test]
 fn missing_explicit_file_is_an_error_naming_it() {
-    let err = Config::load_with_env(
-        Some(Path::new("/nonexistent/shipgate-prod.toml")),
-        Vec::<(String, String)>::new(),
-    )
-    .unwrap_err();
+    let err = Config::load_with_env(Some(Path::new("/nonexistent/shipgate-prod.toml")), Vec::<(String, String)>::new())
+        .unwrap_err();
     assert!(matches!(err, ConfigError::FileNotFound { .. }));
-    assert_eq!(
-        err.to_string(),
-        "config file /nonexistent/shipgate-prod.toml does not exist"
-    );
+    assert_eq!(err.to_string(), "config file /nonexistent/shipgate-prod.toml does not exist");
 }
 
 #[test]
@@ -169,17 +159,11 @@ fn unknown_key_in_nested_section() {
 #[test]
 fn unknown_key_in_a_client() {
     let dir = Dir::new();
-    let path = dir.write(
-        "shipgate.toml",
-        "[[api.clients]]\nname = \"ci\"\ntoken_env = \"X\"\nrole = [\"engineer\"]\n",
-    );
+    let path = dir.write("shipgate.toml", "[[api.clients]]\nname = \"ci\"\ntoken_env = \"X\"\nrole = [\"engineer\"]\n");
     let err = load(&path, &[]).unwrap_err();
     assert!(
-        err.to_string()
-            .starts_with("unknown key api.clients[0].role in ")
-            && err
-                .to_string()
-                .ends_with("expected one of name, token_env, token_file, roles"),
+        err.to_string().starts_with("unknown key api.clients[0].role in ")
+            && err.to_string().ends_with("expected one of name, token_env, token_file, roles"),
         "{err}"
     );
 }
@@ -189,11 +173,7 @@ fn bad_listen_address_names_key_and_example() {
     let dir = Dir::new();
     let path = dir.write("shipgate.toml", "[server]\nlisten = \"localhost\"\n");
     let err = load(&path, &[]).unwrap_err();
-    assert!(
-        err.to_string()
-            .starts_with("server.listen: \"localhost\" is not an address like 127.0.0.1:8080"),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("server.listen: \"localhost\" is not an address like 127.0.0.1:8080"), "{err}");
 }
 
 #[test]
@@ -207,13 +187,8 @@ fn syntax_error_names_file_and_line() {
 
 #[test]
 fn ttl_out_of_range() {
-    let err = Config::load_with_env(None, [("SHIPGATE_POLICY__OVERRIDE_TTL_MINUTES", "1441")])
-        .unwrap_err();
-    assert!(
-        err.to_string()
-            .starts_with("policy.override_ttl_minutes: 1441 is out of range"),
-        "{err}"
-    );
+    let err = Config::load_with_env(None, [("SHIPGATE_POLICY__OVERRIDE_TTL_MINUTES", "1441")]).unwrap_err();
+    assert!(err.to_string().starts_with("policy.override_ttl_minutes: 1441 is out of range"), "{err}");
 }
 
 #[test]
@@ -221,11 +196,7 @@ fn client_token_from_env() {
     let dir = Dir::new();
     let path = dir.write("shipgate.toml", CLIENT);
     let config = load(&path, &[("SHIPGATE_CI_TOKEN", &format!("  {CI_TOKEN}\n"))]).unwrap();
-    assert_eq!(
-        config.api.clients[0].token.expose_secret(),
-        CI_TOKEN,
-        "token is trimmed"
-    );
+    assert_eq!(config.api.clients[0].token.expose_secret(), CI_TOKEN, "token is trimmed");
 }
 
 #[test]
@@ -233,11 +204,7 @@ fn missing_token_variable_is_named() {
     let dir = Dir::new();
     let path = dir.write("shipgate.toml", CLIENT);
     let err = load(&path, &[]).unwrap_err();
-    assert!(
-        err.to_string()
-            .starts_with("api.clients[0].token_env: SHIPGATE_CI_TOKEN is not set"),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("api.clients[0].token_env: SHIPGATE_CI_TOKEN is not set"), "{err}");
 }
 
 #[test]
@@ -245,11 +212,7 @@ fn empty_token_variable_is_refused() {
     let dir = Dir::new();
     let path = dir.write("shipgate.toml", CLIENT);
     let err = load(&path, &[("SHIPGATE_CI_TOKEN", "   ")]).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("the token in SHIPGATE_CI_TOKEN is empty"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("the token in SHIPGATE_CI_TOKEN is empty"), "{err}");
 }
 
 #[test]
@@ -258,10 +221,7 @@ fn short_token_is_refused_without_showing_it() {
     let path = dir.write("shipgate.toml", CLIENT);
     let err = load(&path, &[("SHIPGATE_CI_TOKEN", "tooshort")]).unwrap_err();
     let text = err.to_string();
-    assert!(
-        text.contains("is 8 characters; tokens must be at least 16"),
-        "{text}"
-    );
+    assert!(text.contains("is 8 characters; tokens must be at least 16"), "{text}");
     assert!(!text.contains("tooshort"), "{text}");
 }
 
@@ -295,17 +255,10 @@ fn unreadable_or_empty_token_file_is_refused() {
     let err = load(&path, &[]).unwrap_err();
     let problems = err.problems();
     assert_eq!(problems.len(), 2, "{err}");
-    assert!(
-        problems[0]
-            .to_string()
-            .starts_with("api.clients[0].token_file: the token in "),
-        "{err}"
-    );
+    assert!(problems[0].to_string().starts_with("api.clients[0].token_file: the token in "), "{err}");
     assert!(problems[0].to_string().contains("is empty"), "{err}");
     assert!(
-        problems[1]
-            .to_string()
-            .starts_with("api.clients[1].token_file: cannot read token file /nonexistent/token"),
+        problems[1].to_string().starts_with("api.clients[1].token_file: cannot read token file /nonexistent/token"),
         "{err}"
     );
 }
@@ -318,16 +271,9 @@ fn exactly_one_token_source() {
         "[[api.clients]]\nname = \"ci\"\ntoken_env = \"A\"\ntoken_file = \"/x\"\nroles = [\"engineer\"]\n",
     );
     let err = load(&both, &[]).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("sets both token_env and token_file"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("sets both token_env and token_file"), "{err}");
 
-    let neither = dir.write(
-        "neither.toml",
-        "[[api.clients]]\nname = \"ci\"\nroles = [\"engineer\"]\n",
-    );
+    let neither = dir.write("neither.toml", "[[api.clients]]\nname = \"ci\"\nroles = [\"engineer\"]\n");
     let err = load(&neither, &[]).unwrap_err();
     assert!(err.to_string().contains("needs token_env"), "{err}");
 }
@@ -341,25 +287,13 @@ fn client_names_unique_and_well_formed() {
          [[api.clients]]\nname = \"ci\"\ntoken_env = \"B_TOKEN\"\nroles = [\"engineer\"]\n\
          [[api.clients]]\nname = \"Deploy Bot\"\ntoken_env = \"C_TOKEN\"\nroles = [\"\"]\n",
     );
-    let env = [
-        ("A_TOKEN", "aaaaaaaaaaaaaaaaaaaa"),
-        ("B_TOKEN", "bbbbbbbbbbbbbbbbbbbb"),
-        ("C_TOKEN", "cccccccccccccccccccc"),
-    ];
+    let env =
+        [("A_TOKEN", "aaaaaaaaaaaaaaaaaaaa"), ("B_TOKEN", "bbbbbbbbbbbbbbbbbbbb"), ("C_TOKEN", "cccccccccccccccccccc")];
     let err = load(&path, &env).unwrap_err();
     let text = err.to_string();
-    assert!(
-        text.contains("api.clients[2].name: \"Deploy Bot\" must be lower-case letters"),
-        "{text}"
-    );
-    assert!(
-        text.contains("api.clients[2].roles[0]: role names must not be empty"),
-        "{text}"
-    );
-    assert!(
-        text.contains("api.clients[1].name: client name \"ci\" is already used by api.clients[0]"),
-        "{text}"
-    );
+    assert!(text.contains("api.clients[2].name: \"Deploy Bot\" must be lower-case letters"), "{text}");
+    assert!(text.contains("api.clients[2].roles[0]: role names must not be empty"), "{text}");
+    assert!(text.contains("api.clients[1].name: client name \"ci\" is already used by api.clients[0]"), "{text}");
 }
 
 #[test]
@@ -371,11 +305,7 @@ fn clients_need_their_own_tokens() {
          [[api.clients]]\nname = \"cd\"\ntoken_env = \"B_TOKEN\"\nroles = [\"engineer\"]\n",
     );
     let err = load(&path, &[("A_TOKEN", CI_TOKEN), ("B_TOKEN", CI_TOKEN)]).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("client \"cd\" has the same token as client \"ci\""),
-        "{err}"
-    );
+    assert!(err.to_string().contains("client \"cd\" has the same token as client \"ci\""), "{err}");
     assert!(!err.to_string().contains(CI_TOKEN));
 }
 
@@ -388,14 +318,9 @@ fn single_token_shortcut_adds_default_client() {
     assert_eq!(client.roles, ["release-manager", "engineer"]);
     assert_eq!(client.token.expose_secret(), CI_TOKEN);
 
-    let config = Config::load_with_env(
-        None,
-        [
-            ("SHIPGATE_API_TOKEN", CI_TOKEN),
-            ("SHIPGATE_API_ROLES", "engineer, sre"),
-        ],
-    )
-    .unwrap();
+    let config =
+        Config::load_with_env(None, [("SHIPGATE_API_TOKEN", CI_TOKEN), ("SHIPGATE_API_ROLES", "engineer, sre")])
+            .unwrap();
     assert_eq!(config.api.clients[0].roles, ["engineer", "sre"]);
 }
 
@@ -410,26 +335,12 @@ fn single_token_shortcut_from_file() {
 
 #[test]
 fn single_token_shortcut_rules() {
-    let err = Config::load_with_env(
-        None,
-        [
-            ("SHIPGATE_API_TOKEN", CI_TOKEN),
-            ("SHIPGATE_API_TOKEN_FILE", "/x"),
-        ],
-    )
-    .unwrap_err();
-    assert!(
-        err.to_string()
-            .starts_with("SHIPGATE_API_TOKEN: is set together with SHIPGATE_API_TOKEN_FILE"),
-        "{err}"
-    );
+    let err =
+        Config::load_with_env(None, [("SHIPGATE_API_TOKEN", CI_TOKEN), ("SHIPGATE_API_TOKEN_FILE", "/x")]).unwrap_err();
+    assert!(err.to_string().starts_with("SHIPGATE_API_TOKEN: is set together with SHIPGATE_API_TOKEN_FILE"), "{err}");
 
     let err = Config::load_with_env(None, [("SHIPGATE_API_TOKEN", "short")]).unwrap_err();
-    assert!(
-        err.to_string()
-            .starts_with("SHIPGATE_API_TOKEN: is 5 characters"),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("SHIPGATE_API_TOKEN: is 5 characters"), "{err}");
 
     // A file client already called `default` clashes with the shortcut.
     let dir = Dir::new();
@@ -437,42 +348,22 @@ fn single_token_shortcut_rules() {
         "shipgate.toml",
         "[[api.clients]]\nname = \"default\"\ntoken_env = \"A_TOKEN\"\nroles = [\"engineer\"]\n",
     );
-    let err = load(
-        &path,
-        &[
-            ("A_TOKEN", "aaaaaaaaaaaaaaaaaaaa"),
-            ("SHIPGATE_API_TOKEN", CI_TOKEN),
-        ],
-    )
-    .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("client name \"default\" is already used by api.clients[0]"),
-        "{err}"
-    );
+    let err = load(&path, &[("A_TOKEN", "aaaaaaaaaaaaaaaaaaaa"), ("SHIPGATE_API_TOKEN", CI_TOKEN)]).unwrap_err();
+    assert!(err.to_string().contains("client name \"default\" is already used by api.clients[0]"), "{err}");
 }
 
 #[test]
 fn token_never_in_debug_output() {
     let dir = Dir::new();
     let path = dir.write("shipgate.toml", CLIENT);
-    let config = load(
-        &path,
-        &[
-            ("SHIPGATE_CI_TOKEN", CI_TOKEN),
-            ("SHIPGATE_API_TOKEN", "shortcut-token-abcdef0123"),
-        ],
-    )
-    .unwrap();
+    let config =
+        load(&path, &[("SHIPGATE_CI_TOKEN", CI_TOKEN), ("SHIPGATE_API_TOKEN", "shortcut-token-abcdef0123")]).unwrap();
     assert_eq!(config.api.clients.len(), 2);
     let debug = format!("{config:?}");
     let pretty = format!("{config:#?}");
     for text in [&debug, &pretty] {
         assert!(!text.contains(CI_TOKEN), "token leaked: {text}");
-        assert!(
-            !text.contains("shortcut-token-abcdef0123"),
-            "token leaked: {text}"
-        );
+        assert!(!text.contains("shortcut-token-abcdef0123"), "token leaked: {text}");
         assert!(text.contains("REDACTED"), "{text}");
     }
 }
@@ -482,15 +373,6 @@ fn client_lookup_by_token() {
     let dir = Dir::new();
     let path = dir.write("shipgate.toml", CLIENT);
     let config = load(&path, &[("SHIPGATE_CI_TOKEN", CI_TOKEN)]).unwrap();
-    assert_eq!(
-        config
-            .api
-            .client_for_token(CI_TOKEN)
-            .map(|c| c.name.as_str()),
-        Some("ci")
-    );
-    assert!(config
-        .api
-        .client_for_token("not-the-token-at-all")
-        .is_none());
+    assert_eq!(config.api.client_for_token(CI_TOKEN).map(|c| c.name.as_str()), Some("ci"));
+    assert!(config.api.client_for_token("not-the-token-at-all").is_none());
 }

@@ -36,4 +36,3 @@ async fn a_bad_config_stops_startup_naming_the_key() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("tls"), "{stderr}");
 }
-

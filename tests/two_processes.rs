@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::process::{fresh_postgres_url, free_port, write_config, Server, PROCESS_CI_TOKEN, PROCESS_RM2_TOKEN, PROCESS_RM_TOKEN};
+use common::process::{
+    free_port, fresh_postgres_url, write_config, Server, PROCESS_CI_TOKEN, PROCESS_RM2_TOKEN, PROCESS_RM_TOKEN,
+};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -64,12 +66,23 @@ impl Pair {
     /// A release of `service` with the smoke test done, waiting for the gate to production.
     async fn at_production_gate(&self, service: &str) -> String {
         let start = self
-            .ok(0, "/api/v1/releases", PROCESS_RM_TOKEN, Some(json!({"service": service, "version": "1.0.0", "git_sha": "3f9c2e1"})))
+            .ok(
+                0,
+                "/api/v1/releases",
+                PROCESS_RM_TOKEN,
+                Some(json!({"service": service, "version": "1.0.0", "git_sha": "3f9c2e1"})),
+            )
             .await;
         let id = start["id"].as_str().unwrap().to_owned();
         self.tick_all(1, &id).await;
         self.ok(0, &format!("/api/v1/releases/{id}/steps/pre-flight/approve"), PROCESS_RM_TOKEN, None).await;
-        self.ok(1, &format!("/api/v1/releases/{id}/test-results"), PROCESS_CI_TOKEN, Some(json!({"suite": "all", "passed": 5, "failed": 0}))).await;
+        self.ok(
+            1,
+            &format!("/api/v1/releases/{id}/test-results"),
+            PROCESS_CI_TOKEN,
+            Some(json!({"suite": "all", "passed": 5, "failed": 0})),
+        )
+        .await;
         self.ok(
             0,
             &format!("/api/v1/releases/{id}/artifacts"),
@@ -109,7 +122,12 @@ async fn two_processes_on_one_postgres_apply_each_transition_once() {
 
     // 1. One release, 400 conflicting clicks split over both processes.
     let start = pair
-        .ok(0, "/api/v1/releases", PROCESS_RM_TOKEN, Some(json!({"service": "api", "version": "1.0.0", "git_sha": "3f9c2e1"})))
+        .ok(
+            0,
+            "/api/v1/releases",
+            PROCESS_RM_TOKEN,
+            Some(json!({"service": "api", "version": "1.0.0", "git_sha": "3f9c2e1"})),
+        )
         .await;
     let id = start["id"].as_str().unwrap().to_owned();
     pair.tick_all(1, &id).await;
@@ -119,7 +137,10 @@ async fn two_processes_on_one_postgres_apply_each_transition_once() {
         let id = id.clone();
         tasks.push(tokio::spawn(async move {
             let (path, token) = match i % 4 {
-                0 | 1 => (format!("/api/v1/releases/{id}/steps/pre-flight/approve"), if i % 8 < 4 { PROCESS_RM_TOKEN } else { PROCESS_CI_TOKEN }),
+                0 | 1 => (
+                    format!("/api/v1/releases/{id}/steps/pre-flight/approve"),
+                    if i % 8 < 4 { PROCESS_RM_TOKEN } else { PROCESS_CI_TOKEN },
+                ),
                 2 => (format!("/api/v1/releases/{id}/steps/pre-flight/items/no-blockers/untick"), PROCESS_CI_TOKEN),
                 _ => (format!("/api/v1/releases/{id}/steps/pre-flight/items/no-blockers/tick"), PROCESS_CI_TOKEN),
             };

@@ -13,7 +13,9 @@ pub mod notices;
 pub mod playbooks;
 
 use crate::domain::freeze::FreezeCalendar;
-use crate::domain::release::{self, Command, Context, Event, LiveDeployment, Policy, ProductionHolder, Recorded, Rejection, Release};
+use crate::domain::release::{
+    self, Command, Context, Event, LiveDeployment, Policy, ProductionHolder, Recorded, Rejection, Release,
+};
 use crate::domain::view::{HistoryEntry, ReleaseView};
 use crate::domain::{Actor, GitSha, ReleaseId, RequestId, ServiceName, Version};
 use crate::store::{
@@ -166,7 +168,8 @@ impl App {
             live: None,
             policy: &self.inner.policy,
         };
-        let events = release::start(command, &actor, &ctx).inspect_err(|_| record_metrics("start", "rejected", started))?;
+        let events =
+            release::start(command, &actor, &ctx).inspect_err(|_| record_metrics("start", "rejected", started))?;
         let recorded = record(events, 0, now, &actor, &request_id);
         let release = Release::fold(id.clone(), &recorded).map_err(anyhow::Error::from)?;
         let body = serde_json::to_value(ReleaseView::of(&release, now)).map_err(anyhow::Error::from)?;
@@ -175,7 +178,10 @@ impl App {
         match self.send(commit).await {
             Ok(()) => {}
             Err(CommitError::Conflict(Conflict::Duplicate(_))) => {
-                return self.replay(&request_id).await?.ok_or_else(|| anyhow::anyhow!("answered request vanished").into())
+                return self
+                    .replay(&request_id)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("answered request vanished").into())
             }
             Err(e) => return Err(anyhow::Error::from(e).context("writing a new release").into()),
         }

@@ -42,7 +42,8 @@ impl Playbooks {
         let mut sources: BTreeMap<PlaybookName, String> =
             playbooks.by_name.keys().map(|n| (n.clone(), "built-in".to_owned())).collect();
         if dir.is_dir() {
-            let entries = std::fs::read_dir(dir).map_err(|source| PlaybookLoadError::Folder { path: dir.into(), source })?;
+            let entries =
+                std::fs::read_dir(dir).map_err(|source| PlaybookLoadError::Folder { path: dir.into(), source })?;
             let mut paths: Vec<PathBuf> = entries
                 .filter_map(Result::ok)
                 .map(|e| e.path())

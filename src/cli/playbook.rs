@@ -11,11 +11,7 @@ pub async fn run_playbook(cmd: PlaybookCommand) -> anyhow::Result<i32> {
     run(cmd, &mut std::io::stdout(), &mut std::io::stderr())
 }
 
-pub(super) fn run(
-    cmd: PlaybookCommand,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> anyhow::Result<i32> {
+pub(super) fn run(cmd: PlaybookCommand, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<i32> {
     match cmd {
         PlaybookCommand::Validate { file } => validate(&file, out, err),
         PlaybookCommand::Show { name, config } => show(name, config.as_deref(), out, err),
@@ -27,21 +23,11 @@ fn validate(file: &Path, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Re
         Ok(playbook) => playbook,
         Err(code) => return Ok(code),
     };
-    writeln!(
-        out,
-        "{}: ok ({} steps)",
-        file.display(),
-        playbook.steps.len()
-    )?;
+    writeln!(out, "{}: ok ({} steps)", file.display(), playbook.steps.len())?;
     Ok(EXIT_OK)
 }
 
-fn show(
-    name: Option<String>,
-    config: Option<&Path>,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> anyhow::Result<i32> {
+fn show(name: Option<String>, config: Option<&Path>, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<i32> {
     let playbook = match name {
         Some(name) if is_file_name(&name) => match read(Path::new(&name), err)? {
             Ok(playbook) => playbook,
@@ -116,13 +102,7 @@ fn print_problems(file: &Path, errors: &PlaybookErrors, err: &mut dyn Write) -> 
         if problem.key.is_empty() {
             writeln!(err, "{}: {}", file.display(), problem.message.trim_end())?;
         } else {
-            writeln!(
-                err,
-                "{}: {}: {}",
-                file.display(),
-                problem.key,
-                problem.message.trim_end()
-            )?;
+            writeln!(err, "{}: {}: {}", file.display(), problem.key, problem.message.trim_end())?;
         }
     }
     Ok(())
@@ -141,11 +121,7 @@ mod tests {
     fn run_to_strings(cmd: PlaybookCommand) -> (i32, String, String) {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let code = run(cmd, &mut out, &mut err).unwrap();
-        (
-            code,
-            String::from_utf8(out).unwrap(),
-            String::from_utf8(err).unwrap(),
-        )
+        (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
     }
 
     #[test]
@@ -163,11 +139,7 @@ mod tests {
     fn validate_reports_problems_and_exits_1() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("broken.toml");
-        std::fs::write(
-            &file,
-            "name = \"x\"\ntitle = \"X\"\nsteps = []\nbogus = 1\n",
-        )
-        .unwrap();
+        std::fs::write(&file, "name = \"x\"\ntitle = \"X\"\nsteps = []\nbogus = 1\n").unwrap();
         let (code, out, err) = run_to_strings(PlaybookCommand::Validate { file: file.clone() });
         assert_eq!(code, 1);
         assert!(out.is_empty());
@@ -176,14 +148,9 @@ mod tests {
 
     #[test]
     fn validate_missing_file_is_a_usage_error() {
-        let (code, _, err) = run_to_strings(PlaybookCommand::Validate {
-            file: "/nonexistent/p.toml".into(),
-        });
+        let (code, _, err) = run_to_strings(PlaybookCommand::Validate { file: "/nonexistent/p.toml".into() });
         assert_eq!(code, 2);
-        assert!(
-            err.starts_with("/nonexistent/p.toml: cannot read: "),
-            "{err}"
-        );
+        assert!(err.starts_with("/nonexistent/p.toml: cannot read: "), "{err}");
     }
 
     #[test]
@@ -191,10 +158,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("stp.toml");
         std::fs::write(&file, SHIP_TO_PRODUCTION_TOML).unwrap();
-        let (code, out, err) = run_to_strings(PlaybookCommand::Show {
-            name: Some(file.display().to_string()),
-            config: None,
-        });
+        let (code, out, err) =
+            run_to_strings(PlaybookCommand::Show { name: Some(file.display().to_string()), config: None });
         assert_eq!(code, 0, "{err}");
         assert!(out.contains("ship-to-production"), "{out}");
     }
@@ -206,26 +171,16 @@ mod tests {
         std::fs::create_dir(&playbooks).unwrap();
         let custom = SHIP_TO_PRODUCTION_TOML
             .replacen("name = \"ship-to-production\"", "name = \"hotfix\"", 1)
-            .replacen(
-                "title = \"Ship to Production\"",
-                "title = \"Hotfix Lane\"",
-                1,
-            );
+            .replacen("title = \"Ship to Production\"", "title = \"Hotfix Lane\"", 1);
         std::fs::write(playbooks.join("hotfix.toml"), custom).unwrap();
         let config = dir.path().join("shipgate.toml");
         std::fs::write(
             &config,
-            format!(
-                "[playbooks]\ndir = {:?}\ndefault = \"hotfix\"\n",
-                playbooks.display().to_string()
-            ),
+            format!("[playbooks]\ndir = {:?}\ndefault = \"hotfix\"\n", playbooks.display().to_string()),
         )
         .unwrap();
 
-        let (code, out, err) = run_to_strings(PlaybookCommand::Show {
-            name: None,
-            config: Some(config.clone()),
-        });
+        let (code, out, err) = run_to_strings(PlaybookCommand::Show { name: None, config: Some(config.clone()) });
         assert_eq!(code, 0, "{err}");
         assert!(out.contains("Hotfix Lane"), "{out}");
 
@@ -237,10 +192,7 @@ mod tests {
         assert_eq!(code, 0, "{err}");
         assert!(out.contains("Ship to Production"), "{out}");
 
-        let (code, _, err) = run_to_strings(PlaybookCommand::Show {
-            name: Some("nope".into()),
-            config: Some(config),
-        });
+        let (code, _, err) = run_to_strings(PlaybookCommand::Show { name: Some("nope".into()), config: Some(config) });
         assert_eq!(code, 2);
         assert!(err.contains("no playbook named \"nope\""), "{err}");
     }
@@ -250,10 +202,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("shipgate.toml");
         std::fs::write(&config, "[playbook]\ndir = \"x\"\n").unwrap();
-        let (code, _, err) = run_to_strings(PlaybookCommand::Show {
-            name: None,
-            config: Some(config),
-        });
+        let (code, _, err) = run_to_strings(PlaybookCommand::Show { name: None, config: Some(config) });
         assert_eq!(code, 2);
         assert!(err.contains("unknown key playbook"), "{err}");
     }

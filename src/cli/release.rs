@@ -4,9 +4,7 @@
 //! command that changes a release carries an `Idempotency-Key`, so the person (or CI job)
 //! can retry with the same key and the server applies it at most once.
 
-use super::{
-    ClientArgs, ListArgs, ReleaseArgs, ReleaseCommand, EXIT_OK, EXIT_REJECTED, EXIT_USAGE,
-};
+use super::{ClientArgs, ListArgs, ReleaseArgs, ReleaseCommand, EXIT_OK, EXIT_REJECTED, EXIT_USAGE};
 use crate::domain::freeze::FreezeVerdict;
 use crate::domain::release::{Artifact, DeploymentReport, Status, TestResult};
 use anyhow::Context as _;
@@ -31,21 +29,12 @@ pub(super) async fn run(
     out: &mut (dyn Write + Send),
     err: &mut (dyn Write + Send),
 ) -> anyhow::Result<i32> {
-    let ReleaseArgs {
-        client: args,
-        command,
-    } = cmd;
+    let ReleaseArgs { client: args, command } = cmd;
     let Some(token) = args.token.clone().filter(|t| !t.expose_secret().is_empty()) else {
-        writeln!(
-            err,
-            "shipgate: no API token: pass --token or set SHIPGATE_TOKEN"
-        )?;
+        writeln!(err, "shipgate: no API token: pass --token or set SHIPGATE_TOKEN")?;
         return Ok(EXIT_USAGE);
     };
-    let key = args
-        .idempotency_key
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let key = args.idempotency_key.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let plan = plan(command, &key)?;
     let client = match Client::new(&args, token) {
         Ok(client) => client,
@@ -135,16 +124,9 @@ fn plan(command: ReleaseCommand, key: &str) -> anyhow::Result<Plan> {
         label,
     };
     let release = |id: &str, rest: &[&str]| -> Vec<String> {
-        ["releases", id]
-            .iter()
-            .chain(rest)
-            .map(|s| (*s).to_owned())
-            .collect()
+        ["releases", id].iter().chain(rest).map(|s| (*s).to_owned()).collect()
     };
-    let outcome = |call: Call| Plan {
-        calls: vec![call],
-        answer: AnswerKind::Outcome,
-    };
+    let outcome = |call: Call| Plan { calls: vec![call], answer: AnswerKind::Outcome };
 
     Ok(match command {
         ReleaseCommand::Start(a) => Plan {
@@ -173,11 +155,7 @@ fn plan(command: ReleaseCommand, key: &str) -> anyhow::Result<Plan> {
             }],
             answer: AnswerKind::Release,
         },
-        ReleaseCommand::List(ListArgs {
-            service,
-            status,
-            limit,
-        }) => {
+        ReleaseCommand::List(ListArgs { service, status, limit }) => {
             let mut query = Vec::new();
             if let Some(service) = service {
                 query.push(("service", service));
@@ -207,38 +185,23 @@ fn plan(command: ReleaseCommand, key: &str) -> anyhow::Result<Plan> {
             let calls = items
                 .iter()
                 .map(|item| {
-                    let mut call = post(
-                        release(&id, &["steps", &step, "items", item, "tick"]),
-                        None,
-                        format!("ticked {item}"),
-                    );
+                    let mut call =
+                        post(release(&id, &["steps", &step, "items", item, "tick"]), None, format!("ticked {item}"));
                     if many {
                         call.idempotency_key = Some(format!("{key}:{item}"));
                     }
                     call
                 })
                 .collect();
-            Plan {
-                calls,
-                answer: AnswerKind::Outcome,
-            }
+            Plan { calls, answer: AnswerKind::Outcome }
         }
-        ReleaseCommand::Untick { id, step, item } => outcome(post(
-            release(&id, &["steps", &step, "items", &item, "untick"]),
-            None,
-            format!("unticked {item}"),
-        )),
-        ReleaseCommand::Approve { id, step } => outcome(post(
-            release(&id, &["steps", &step, "approve"]),
-            None,
-            format!("approved {step}"),
-        )),
-        ReleaseCommand::Fail {
-            id,
-            step,
-            path,
-            note,
-        } => outcome(post(
+        ReleaseCommand::Untick { id, step, item } => {
+            outcome(post(release(&id, &["steps", &step, "items", &item, "untick"]), None, format!("unticked {item}")))
+        }
+        ReleaseCommand::Approve { id, step } => {
+            outcome(post(release(&id, &["steps", &step, "approve"]), None, format!("approved {step}")))
+        }
+        ReleaseCommand::Fail { id, step, path, note } => outcome(post(
             release(&id, &["steps", &step, "failure-paths", &path]),
             Some(json!({ "note": note })),
             format!("took {path}"),
@@ -252,25 +215,12 @@ fn plan(command: ReleaseCommand, key: &str) -> anyhow::Result<Plan> {
                 flaky: a.flaky,
                 url: a.url,
             };
-            outcome(post(
-                release(&a.id, &["test-results"]),
-                Some(to_json(&body)?),
-                "test result".to_owned(),
-            ))
+            outcome(post(release(&a.id, &["test-results"]), Some(to_json(&body)?), "test result".to_owned()))
         }
         ReleaseCommand::Artifact(a) => {
-            let body = Artifact {
-                version: a.version,
-                git_sha: a.sha,
-                digest: a.digest,
-                size_bytes: a.size,
-                name: a.name,
-            };
-            outcome(post(
-                release(&a.id, &["artifacts"]),
-                Some(to_json(&body)?),
-                "artifact".to_owned(),
-            ))
+            let body =
+                Artifact { version: a.version, git_sha: a.sha, digest: a.digest, size_bytes: a.size, name: a.name };
+            outcome(post(release(&a.id, &["artifacts"]), Some(to_json(&body)?), "artifact".to_owned()))
         }
         ReleaseCommand::Deploy(a) => {
             let body = DeploymentReport {
@@ -283,32 +233,22 @@ fn plan(command: ReleaseCommand, key: &str) -> anyhow::Result<Plan> {
                 downgrade_reason: a.downgrade_reason,
                 url: a.url,
             };
-            outcome(post(
-                release(&a.id, &["deployments"]),
-                Some(to_json(&body)?),
-                "deployment".to_owned(),
-            ))
+            outcome(post(release(&a.id, &["deployments"]), Some(to_json(&body)?), "deployment".to_owned()))
         }
         ReleaseCommand::OverrideRequest { id, reason } => outcome(post(
             release(&id, &["freeze-override"]),
             Some(json!({ "reason": reason })),
             "override request".to_owned(),
         )),
-        ReleaseCommand::OverrideApprove { id } => outcome(post(
-            release(&id, &["freeze-override", "approve"]),
-            None,
-            "override approval".to_owned(),
-        )),
-        ReleaseCommand::Rollback { id, reason } => outcome(post(
-            release(&id, &["rollback"]),
-            Some(json!({ "reason": reason })),
-            "rollback".to_owned(),
-        )),
-        ReleaseCommand::Abort { id, reason } => outcome(post(
-            release(&id, &["abort"]),
-            Some(json!({ "reason": reason })),
-            "abort".to_owned(),
-        )),
+        ReleaseCommand::OverrideApprove { id } => {
+            outcome(post(release(&id, &["freeze-override", "approve"]), None, "override approval".to_owned()))
+        }
+        ReleaseCommand::Rollback { id, reason } => {
+            outcome(post(release(&id, &["rollback"]), Some(json!({ "reason": reason })), "rollback".to_owned()))
+        }
+        ReleaseCommand::Abort { id, reason } => {
+            outcome(post(release(&id, &["abort"]), Some(json!({ "reason": reason })), "abort".to_owned()))
+        }
     })
 }
 
@@ -321,9 +261,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> anyhow::Result<Value> {
 /// Optional fields left out are absent, not `null`.
 fn without_nulls(value: Value) -> Value {
     match value {
-        Value::Object(map) => {
-            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect())
-        }
+        Value::Object(map) => Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect()),
         other => other,
     }
 }
@@ -370,11 +308,7 @@ impl Client {
             .timeout(TIMEOUT)
             .user_agent(concat!("shipgate-cli/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Client {
-            http,
-            server: args.server.clone(),
-            token,
-        })
+        Ok(Client { http, server: args.server.clone(), token })
     }
 
     fn url(&self, call: &Call) -> Result<Url, Failure> {
@@ -383,10 +317,7 @@ impl Client {
         url.set_fragment(None);
         url.path_segments_mut()
             .map_err(|()| {
-                Failure::Unreachable(format!(
-                    "{} cannot be a base URL; check --server or SHIPGATE_SERVER",
-                    self.server
-                ))
+                Failure::Unreachable(format!("{} cannot be a base URL; check --server or SHIPGATE_SERVER", self.server))
             })?
             // A base URL with a path (https://host/shipgate/) keeps it.
             .pop_if_empty()
@@ -411,15 +342,9 @@ impl Client {
         if let Some(body) = &call.body {
             request = request.json(body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| self.transport_failure(call, &e))?;
+        let response = request.send().await.map_err(|e| self.transport_failure(call, &e))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_failure(call, &e))?;
+        let bytes = response.bytes().await.map_err(|e| self.transport_failure(call, &e))?;
 
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|_| {
@@ -430,28 +355,15 @@ impl Client {
             });
         }
         Err(match serde_json::from_slice::<ApiError>(&bytes) {
-            Ok(e) => Failure::Rejected {
-                code: e.code,
-                message: e.message,
-            },
+            Ok(e) => Failure::Rejected { code: e.code, message: e.message },
             Err(_) => {
                 // Not shipgate's error shape (a proxy's error page, say): say what came back.
                 let text = String::from_utf8_lossy(&bytes);
-                let text: String = text
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    .chars()
-                    .take(200)
-                    .collect();
+                let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(200).collect();
                 let reason = status.canonical_reason().unwrap_or("error");
                 Failure::Rejected {
                     code: format!("http_{}", status.as_u16()),
-                    message: if text.is_empty() {
-                        reason.to_owned()
-                    } else {
-                        format!("{reason}: {text}")
-                    },
+                    message: if text.is_empty() { reason.to_owned() } else { format!("{reason}: {text}") },
                 }
             }
         })
@@ -472,16 +384,9 @@ impl Client {
                 self.server
             ))
         } else if error.is_timeout() {
-            Failure::Unanswered(format!(
-                "no answer from shipgate at {} within {} s",
-                self.server,
-                TIMEOUT.as_secs()
-            ))
+            Failure::Unanswered(format!("no answer from shipgate at {} within {} s", self.server, TIMEOUT.as_secs()))
         } else {
-            Failure::Unanswered(format!(
-                "the connection to shipgate at {} failed: {cause}",
-                self.server
-            ))
+            Failure::Unanswered(format!("the connection to shipgate at {} failed: {cause}", self.server))
         }
     }
 }
@@ -579,9 +484,7 @@ struct ListRow {
 /// The summary of a successful answer; the answer as JSON if it is not the expected shape.
 fn human(kind: AnswerKind, answer: &Value) -> String {
     let text = match kind {
-        AnswerKind::Started => {
-            release_of(answer).map(|r| format!("{}\n{}", r.id, release_summary(&r, false)))
-        }
+        AnswerKind::Started => release_of(answer).map(|r| format!("{}\n{}", r.id, release_summary(&r, false))),
         AnswerKind::Release => release_of(answer).map(|r| release_summary(&r, true)),
         AnswerKind::Outcome => answer.get("release").and_then(release_of).map(|r| {
             let mut text = release_summary(&r, false);
@@ -593,18 +496,11 @@ fn human(kind: AnswerKind, answer: &Value) -> String {
         }),
         AnswerKind::List => list_summary(answer),
     };
-    text.unwrap_or_else(|| {
-        format!(
-            "{}\n",
-            serde_json::to_string_pretty(answer).unwrap_or_default()
-        )
-    })
+    text.unwrap_or_else(|| format!("{}\n", serde_json::to_string_pretty(answer).unwrap_or_default()))
 }
 
 fn release_of(value: &Value) -> Option<ReleaseView> {
-    ReleaseView::deserialize(value)
-        .ok()
-        .filter(|r| !r.id.is_empty())
+    ReleaseView::deserialize(value).ok().filter(|r| !r.id.is_empty())
 }
 
 fn short_sha(sha: &str) -> &str {
@@ -615,11 +511,9 @@ fn short_sha(sha: &str) -> &str {
 fn who(value: &Value) -> Option<String> {
     match value {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Object(actor) => actor
-            .get("display_name")
-            .or_else(|| actor.get("user_id"))
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        Value::Object(actor) => {
+            actor.get("display_name").or_else(|| actor.get("user_id")).and_then(Value::as_str).map(str::to_owned)
+        }
         _ => None,
     }
 }
@@ -632,11 +526,7 @@ fn release_summary(r: &ReleaseView, with_details: bool) -> String {
     }
     let _ = write!(text, " — {}", r.status.replace('_', " "));
     if let Some(step) = &r.current_step {
-        let _ = write!(
-            text,
-            " — Step {}/{} {}",
-            step.number, r.steps_total, step.title
-        );
+        let _ = write!(text, " — Step {}/{} {}", step.number, r.steps_total, step.title);
     }
     text.push('\n');
 
@@ -645,18 +535,11 @@ fn release_summary(r: &ReleaseView, with_details: bool) -> String {
             let _ = writeln!(
                 text,
                 "started by {by}{}",
-                r.started_at
-                    .as_ref()
-                    .map(|t| format!(" at {t}"))
-                    .unwrap_or_default()
+                r.started_at.as_ref().map(|t| format!(" at {t}")).unwrap_or_default()
             );
         }
     }
-    if let Some(verdict) = r
-        .freeze_at_start
-        .clone()
-        .and_then(|v| serde_json::from_value::<FreezeVerdict>(v).ok())
-    {
+    if let Some(verdict) = r.freeze_at_start.clone().and_then(|v| serde_json::from_value::<FreezeVerdict>(v).ok()) {
         if verdict.is_frozen() {
             let _ = writeln!(text, "started during a freeze: {}", verdict.describe());
         }
@@ -676,11 +559,7 @@ fn release_summary(r: &ReleaseView, with_details: bool) -> String {
             let _ = writeln!(text, "gate: {}", gate_line(gate));
         }
         if with_details && !step.failure_paths.is_empty() {
-            let _ = writeln!(
-                text,
-                "failure paths (shipgate release fail {} {} PATH):",
-                r.id, step.id
-            );
+            let _ = writeln!(text, "failure paths (shipgate release fail {} {} PATH):", r.id, step.id);
             for path in &step.failure_paths {
                 let _ = writeln!(text, "  {} — {}", path.id, path.label);
             }
@@ -737,11 +616,7 @@ fn event_names(events: Option<&Value>) -> Vec<String> {
         .iter()
         .filter_map(|e| {
             let inner = e.get("event").unwrap_or(e);
-            inner
-                .get("type")
-                .or_else(|| inner.get("kind"))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
+            inner.get("type").or_else(|| inner.get("kind")).and_then(Value::as_str).map(str::to_owned)
         })
         .collect()
 }
@@ -753,14 +628,7 @@ fn list_summary(answer: &Value) -> Option<String> {
     }
     let mut text = String::new();
     for row in rows {
-        let _ = write!(
-            text,
-            "{}  {} {} ({})",
-            row.id,
-            row.service,
-            row.version,
-            short_sha(&row.git_sha)
-        );
+        let _ = write!(text, "{}  {} {} ({})", row.id, row.service, row.version, short_sha(&row.git_sha));
         if row.hotfix {
             text.push_str(" [hotfix]");
         }
@@ -818,19 +686,12 @@ mod tests {
     ) -> impl IntoResponse {
         fake.seen.lock().unwrap().push(Seen {
             method: method.to_string(),
-            path_and_query: uri
-                .path_and_query()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
+            path_and_query: uri.path_and_query().map(ToString::to_string).unwrap_or_default(),
             headers,
             body: (!body.is_empty()).then(|| serde_json::from_slice(&body).unwrap()),
         });
-        let (status, body) = fake
-            .answers
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or((StatusCode::OK, outcome_json().to_string()));
+        let (status, body) =
+            fake.answers.lock().unwrap().pop_front().unwrap_or((StatusCode::OK, outcome_json().to_string()));
         (status, [("content-type", "application/json")], body)
     }
 
@@ -877,16 +738,10 @@ mod tests {
 
     async fn run_cli(args: &[&str]) -> (i32, String, String) {
         let cli = Cli::try_parse_from(args).unwrap();
-        let crate::cli::Command::Release(release) = cli.command else {
-            panic!("not a release command")
-        };
+        let crate::cli::Command::Release(release) = cli.command else { panic!("not a release command") };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let code = run(release, &mut out, &mut err).await.unwrap();
-        (
-            code,
-            String::from_utf8(out).unwrap(),
-            String::from_utf8(err).unwrap(),
-        )
+        (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
     }
 
     const TOKEN: &str = "test-token-0123456789";
@@ -942,13 +797,9 @@ mod tests {
             }))
         );
         // The server's payload type accepts exactly what was sent.
-        let decoded: DeploymentReport =
-            serde_json::from_value(request.body.clone().unwrap()).unwrap();
+        let decoded: DeploymentReport = serde_json::from_value(request.body.clone().unwrap()).unwrap();
         assert_eq!(decoded.canary_percent, None);
-        assert!(
-            out.starts_with("api 1.4.0 (3f9c2e1) — active — Step 3/8 Build the Artifact\n"),
-            "{out}"
-        );
+        assert!(out.starts_with("api 1.4.0 (3f9c2e1) — active — Step 3/8 Build the Artifact\n"), "{out}");
         assert!(out.contains("recorded: item_ticked"), "{out}");
     }
 
@@ -960,51 +811,31 @@ mod tests {
             json!({"code": "gate_not_ready", "message": "tick every item of Build the Artifact first"}).to_string(),
         ));
         let server = serve(fake.clone()).await;
-        let (code, out, err) = run_cli(&[
-            "shipgate", "release", "approve", "rel-1", "build", "--server", &server, "--token",
-            TOKEN,
-        ])
-        .await;
+        let (code, out, err) =
+            run_cli(&["shipgate", "release", "approve", "rel-1", "build", "--server", &server, "--token", TOKEN]).await;
         assert_eq!(code, 1);
         assert!(out.is_empty(), "{out}");
-        assert_eq!(
-            err,
-            "error [gate_not_ready]: tick every item of Build the Artifact first\n"
-        );
+        assert_eq!(err, "error [gate_not_ready]: tick every item of Build the Artifact first\n");
         let seen = fake.seen.lock().unwrap().clone();
-        assert_eq!(
-            seen[0].path_and_query,
-            "/api/v1/releases/rel-1/steps/build/approve"
-        );
+        assert_eq!(seen[0].path_and_query, "/api/v1/releases/rel-1/steps/build/approve");
         assert_eq!(seen[0].body, None);
     }
 
     #[tokio::test]
     async fn error_that_is_not_shipgate_json_still_exits_1() {
         let fake = Arc::new(Fake::default());
-        fake.answers.lock().unwrap().push_back((
-            StatusCode::BAD_GATEWAY,
-            "<html>upstream down</html>".to_owned(),
-        ));
+        fake.answers.lock().unwrap().push_back((StatusCode::BAD_GATEWAY, "<html>upstream down</html>".to_owned()));
         let server = serve(fake).await;
-        let (code, _, err) = run_cli(&[
-            "shipgate", "release", "status", "rel-1", "--server", &server, "--token", TOKEN,
-        ])
-        .await;
+        let (code, _, err) =
+            run_cli(&["shipgate", "release", "status", "rel-1", "--server", &server, "--token", TOKEN]).await;
         assert_eq!(code, 1);
-        assert_eq!(
-            err,
-            "error [http_502]: Bad Gateway: <html>upstream down</html>\n"
-        );
+        assert_eq!(err, "error [http_502]: Bad Gateway: <html>upstream down</html>\n");
     }
 
     #[tokio::test]
     async fn start_prints_id_first_and_sends_body() {
         let fake = Arc::new(Fake::default());
-        fake.answers
-            .lock()
-            .unwrap()
-            .push_back((StatusCode::CREATED, release_json().to_string()));
+        fake.answers.lock().unwrap().push_back((StatusCode::CREATED, release_json().to_string()));
         let server = serve(fake.clone()).await;
         let (code, out, err) = run_cli(&[
             "shipgate",
@@ -1027,18 +858,9 @@ mod tests {
         assert_eq!(code, 0, "{err}");
         let mut lines = out.lines();
         assert_eq!(lines.next(), Some("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"));
-        assert_eq!(
-            lines.next(),
-            Some("api 1.4.0 (3f9c2e1) — active — Step 3/8 Build the Artifact")
-        );
-        assert_eq!(
-            lines.next(),
-            Some("[x] artifact-built — The artifact is built once (by bob)")
-        );
-        assert_eq!(
-            lines.next(),
-            Some("[ ] tagged — Tagged with version and SHA")
-        );
+        assert_eq!(lines.next(), Some("api 1.4.0 (3f9c2e1) — active — Step 3/8 Build the Artifact"));
+        assert_eq!(lines.next(), Some("[x] artifact-built — The artifact is built once (by bob)"));
+        assert_eq!(lines.next(), Some("[ ] tagged — Tagged with version and SHA"));
         assert_eq!(
             lines.next(),
             Some("gate: waiting for 1 unticked item (tagged); an artifact recorded for 1.4.0; approvals 0/1")
@@ -1060,10 +882,7 @@ mod tests {
     #[tokio::test]
     async fn json_output_is_the_answer() {
         let fake = Arc::new(Fake::default());
-        fake.answers
-            .lock()
-            .unwrap()
-            .push_back((StatusCode::CREATED, release_json().to_string()));
+        fake.answers.lock().unwrap().push_back((StatusCode::CREATED, release_json().to_string()));
         let server = serve(fake).await;
         let (code, out, _) = run_cli(&[
             "shipgate",
@@ -1129,8 +948,7 @@ mod tests {
             answers.push_back((StatusCode::OK, outcome_json().to_string()));
             answers.push_back((
                 StatusCode::NOT_FOUND,
-                json!({"code": "unknown_item", "message": "step pre-flight has no item nope"})
-                    .to_string(),
+                json!({"code": "unknown_item", "message": "step pre-flight has no item nope"}).to_string(),
             ));
         }
         let server = serve(fake).await;
@@ -1185,10 +1003,7 @@ mod tests {
         assert_eq!(code, 0, "{err}");
         let seen = fake.seen.lock().unwrap().clone();
         assert_eq!(seen[0].method, "GET");
-        assert_eq!(
-            seen[0].path_and_query,
-            "/api/v1/releases?service=api&status=rolling_back&limit=5"
-        );
+        assert_eq!(seen[0].path_and_query, "/api/v1/releases?service=api&status=rolling_back&limit=5");
         assert!(seen[0].headers.get("idempotency-key").is_none());
         assert_eq!(out, "r1  api 1.4.0 (3f9c2e1) [hotfix] — rolling back — Step 5 Deploy to Production — by alice\n");
     }
@@ -1236,35 +1051,18 @@ mod tests {
             vec!["untick", "r1", "pre-flight", "prs-merged"],
         ];
         for command in &commands {
-            let args: Vec<&str> = base
-                .iter()
-                .copied()
-                .chain(command.iter().copied())
-                .collect();
+            let args: Vec<&str> = base.iter().copied().chain(command.iter().copied()).collect();
             let (code, _, err) = run_cli(&args).await;
             assert_eq!(code, 0, "{command:?}: {err}");
         }
-        let seen: Vec<(String, Option<Value>)> = fake
-            .seen
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|s| (s.path_and_query.clone(), s.body.clone()))
-            .collect();
+        let seen: Vec<(String, Option<Value>)> =
+            fake.seen.lock().unwrap().iter().map(|s| (s.path_and_query.clone(), s.body.clone())).collect();
         let expected = vec![
-            (
-                "/api/v1/releases/r1/steps/test-suite/failure-paths/flaky",
-                Some(json!({"note": "known flake"})),
-            ),
-            (
-                "/api/v1/releases/r1/steps/test-suite/failure-paths/regression",
-                Some(json!({})),
-            ),
+            ("/api/v1/releases/r1/steps/test-suite/failure-paths/flaky", Some(json!({"note": "known flake"}))),
+            ("/api/v1/releases/r1/steps/test-suite/failure-paths/regression", Some(json!({}))),
             (
                 "/api/v1/releases/r1/test-results",
-                Some(
-                    json!({"suite": "unit", "passed": 120, "failed": 0, "skipped": 0, "flaky": ["a", "b"]}),
-                ),
+                Some(json!({"suite": "unit", "passed": 120, "failed": 0, "skipped": 0, "flaky": ["a", "b"]})),
             ),
             (
                 "/api/v1/releases/r1/artifacts",
@@ -1272,28 +1070,13 @@ mod tests {
                     json!({"version": "1.4.0", "git_sha": "3f9c2e1", "digest": DIGEST, "size_bytes": 1024, "name": "reg/api:1.4.0"}),
                 ),
             ),
-            (
-                "/api/v1/releases/r1/freeze-override",
-                Some(json!({"reason": "security fix"})),
-            ),
+            ("/api/v1/releases/r1/freeze-override", Some(json!({"reason": "security fix"}))),
             ("/api/v1/releases/r1/freeze-override/approve", None),
-            (
-                "/api/v1/releases/r1/rollback",
-                Some(json!({"reason": "error rate up"})),
-            ),
-            (
-                "/api/v1/releases/r1/abort",
-                Some(json!({"reason": "superseded"})),
-            ),
-            (
-                "/api/v1/releases/r1/steps/pre-flight/items/prs-merged/untick",
-                None,
-            ),
+            ("/api/v1/releases/r1/rollback", Some(json!({"reason": "error rate up"}))),
+            ("/api/v1/releases/r1/abort", Some(json!({"reason": "superseded"}))),
+            ("/api/v1/releases/r1/steps/pre-flight/items/prs-merged/untick", None),
         ];
-        let expected: Vec<(String, Option<Value>)> = expected
-            .into_iter()
-            .map(|(p, b)| (p.to_owned(), b))
-            .collect();
+        let expected: Vec<(String, Option<Value>)> = expected.into_iter().map(|(p, b)| (p.to_owned(), b)).collect();
         assert_eq!(seen, expected);
     }
 
@@ -1302,57 +1085,36 @@ mod tests {
         let fake = Arc::new(Fake::default());
         let server = serve(fake.clone()).await;
         let prefixed = format!("{server}/shipgate/");
-        let (code, _, err) = run_cli(&[
-            "shipgate", "release", "status", "r1", "--server", &prefixed, "--token", TOKEN,
-        ])
-        .await;
+        let (code, _, err) =
+            run_cli(&["shipgate", "release", "status", "r1", "--server", &prefixed, "--token", TOKEN]).await;
         // The fake answers the outcome shape for any path; status still prints a summary.
         assert_eq!(code, 0, "{err}");
-        assert_eq!(
-            fake.seen.lock().unwrap()[0].path_and_query,
-            "/shipgate/api/v1/releases/r1"
-        );
+        assert_eq!(fake.seen.lock().unwrap()[0].path_and_query, "/shipgate/api/v1/releases/r1");
     }
 
     #[tokio::test]
     async fn unreachable_server_exits_2_naming_it() {
         // Bind and drop to get a port nothing listens on.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let server = format!("http://127.0.0.1:{port}");
-        let (code, out, err) = run_cli(&[
-            "shipgate", "release", "approve", "r1", "build", "--server", &server, "--token", TOKEN,
-        ])
-        .await;
+        let (code, out, err) =
+            run_cli(&["shipgate", "release", "approve", "r1", "build", "--server", &server, "--token", TOKEN]).await;
         assert_eq!(code, 2);
         assert!(out.is_empty());
-        assert!(
-            err.starts_with(&format!(
-                "shipgate: could not reach shipgate at {server}/: "
-            )),
-            "{err}"
-        );
+        assert!(err.starts_with(&format!("shipgate: could not reach shipgate at {server}/: ")), "{err}");
         assert!(err.contains("check --server or SHIPGATE_SERVER"), "{err}");
     }
 
     #[tokio::test]
     async fn missing_token_exits_2() {
         let cli = Cli::try_parse_from(["shipgate", "release", "status", "r1"]).unwrap();
-        let crate::cli::Command::Release(mut release) = cli.command else {
-            panic!("not a release command")
-        };
+        let crate::cli::Command::Release(mut release) = cli.command else { panic!("not a release command") };
         // Independent of SHIPGATE_TOKEN in the environment running the tests.
         release.client.token = None;
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let code = run(release, &mut out, &mut err).await.unwrap();
         assert_eq!(code, 2);
-        assert_eq!(
-            String::from_utf8(err).unwrap(),
-            "shipgate: no API token: pass --token or set SHIPGATE_TOKEN\n"
-        );
+        assert_eq!(String::from_utf8(err).unwrap(), "shipgate: no API token: pass --token or set SHIPGATE_TOKEN\n");
     }
 
     #[test]
@@ -1362,25 +1124,17 @@ mod tests {
         view["freeze_at_start"] = json!({"state": "frozen", "reasons": [{"kind": "weekly", "name": "Friday afternoon",
             "from": "2026-03-06T12:00:00Z", "to": "2026-03-09T05:00:00Z"}], "next_open": "2026-03-09T05:00:00Z"});
         let text = human(AnswerKind::Release, &view);
-        assert!(
-            text.contains("started by alice at 2026-03-02T10:00:00Z\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("started during a freeze: Friday afternoon until 2026-03-09 05:00 UTC\n"),
-            "{text}"
-        );
+        assert!(text.contains("started by alice at 2026-03-02T10:00:00Z\n"), "{text}");
+        assert!(text.contains("started during a freeze: Friday afternoon until 2026-03-09 05:00 UTC\n"), "{text}");
         assert!(text.contains("failure paths (shipgate release fail 0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b build PATH):\n  retry — Build failed: retry\n"), "{text}");
-        assert!(
-            text.contains("follow-ups:\n  - document the flaky test\n"),
-            "{text}"
-        );
+        assert!(text.contains("follow-ups:\n  - document the flaky test\n"), "{text}");
     }
 
     #[test]
     fn gate_ready_and_finished_release() {
         let mut view = release_json();
-        view["current_step"]["gate"] = json!({"ready": true, "unticked": [], "approvals": [{"by": "x"}], "approvals_required": 1});
+        view["current_step"]["gate"] =
+            json!({"ready": true, "unticked": [], "approvals": [{"by": "x"}], "approvals_required": 1});
         assert!(human(AnswerKind::Release, &view).contains("\ngate: ready\n"));
         view["current_step"] = Value::Null;
         view["status"] = json!("completed");

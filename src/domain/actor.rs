@@ -43,12 +43,7 @@ pub struct Actor {
 
 impl Actor {
     pub fn new(platform: Platform, user_id: impl Into<String>, display_name: impl Into<String>) -> Self {
-        Self {
-            platform,
-            user_id: user_id.into(),
-            display_name: display_name.into(),
-            roles: BTreeSet::new(),
-        }
+        Self { platform, user_id: user_id.into(), display_name: display_name.into(), roles: BTreeSet::new() }
     }
 
     pub fn with_roles<I, R>(mut self, roles: I) -> Self

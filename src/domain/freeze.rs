@@ -36,9 +36,7 @@ impl FreezeVerdict {
             FreezeVerdict::Open => "open".to_owned(),
             FreezeVerdict::Frozen { reasons, next_open } => {
                 let names: Vec<&str> = reasons.iter().map(|r| r.name.as_str()).collect();
-                let until = next_open
-                    .map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC")))
-                    .unwrap_or_default();
+                let until = next_open.map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default();
                 format!("{}{until}", names.join(", "))
             }
         }
@@ -68,12 +66,7 @@ pub struct FixedFreeze {
 
 impl FreezeCalendar for FixedFreeze {
     fn verdict(&self, at: DateTime<Utc>) -> FreezeVerdict {
-        let reasons: Vec<FreezeReason> = self
-            .windows
-            .iter()
-            .filter(|w| w.from <= at && at < w.to)
-            .cloned()
-            .collect();
+        let reasons: Vec<FreezeReason> = self.windows.iter().filter(|w| w.from <= at && at < w.to).cloned().collect();
         if reasons.is_empty() {
             return FreezeVerdict::Open;
         }

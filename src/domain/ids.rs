@@ -90,9 +90,7 @@ impl ArtifactDigest {
     pub fn parse(value: &str) -> Result<Self, String> {
         let value = value.trim();
         let Some((algorithm, hex)) = value.split_once(':') else {
-            return Err(format!(
-                "artifact digest {value:?} must be written as algorithm:hex, e.g. sha256:4f1c..."
-            ));
+            return Err(format!("artifact digest {value:?} must be written as algorithm:hex, e.g. sha256:4f1c..."));
         };
         let algorithm_ok = !algorithm.is_empty()
             && algorithm
@@ -204,9 +202,8 @@ impl Version {
             2 => format!("{core}.0{rest}"),
             _ => bare.to_owned(),
         };
-        semver::Version::parse(&padded).map_err(|_| {
-            format!("version {text:?} is not a release version; write it like 1.4.0, v1.4 or 2.0.0-rc.1")
-        })
+        semver::Version::parse(&padded)
+            .map_err(|_| format!("version {text:?} is not a release version; write it like 1.4.0, v1.4 or 2.0.0-rc.1"))
     }
 
     pub fn as_str(&self) -> &str {
@@ -259,7 +256,8 @@ mod tests {
 
     #[test]
     fn digests_must_be_algorithm_and_hex() {
-        let d = ArtifactDigest::parse("sha256:ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789").unwrap();
+        let d =
+            ArtifactDigest::parse("sha256:ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789").unwrap();
         assert!(d.as_str().starts_with("sha256:abcdef"));
         assert_eq!(d.short(), "abcdef012345");
         assert!(ArtifactDigest::parse("abcdef").is_err());

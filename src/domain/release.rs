@@ -8,8 +8,7 @@
 use super::actor::Actor;
 use super::freeze::{FreezeCalendar, FreezeVerdict};
 use super::ids::{
-    ArtifactDigest, FailurePathId, GitSha, ItemId, ReleaseId, RequestId, RoleName, ServiceName, StepId,
-    Version,
+    ArtifactDigest, FailurePathId, GitSha, ItemId, ReleaseId, RequestId, RoleName, ServiceName, StepId, Version,
 };
 use super::playbook::{Evidence, FailureAction, Gate, Item, Playbook, Step};
 use chrono::{DateTime, Duration, Utc};
@@ -225,10 +224,7 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Self {
-            override_approver_roles: vec![RoleName::new("release-manager")],
-            override_ttl: Duration::hours(2),
-        }
+        Self { override_approver_roles: vec![RoleName::new("release-manager")], override_ttl: Duration::hours(2) }
     }
 }
 
@@ -807,29 +803,33 @@ impl Release {
                     })
                 }
             }
-            Evidence::Artifact => state.artifact.is_none().then(|| {
-                format!("an artifact tagged with git SHA {} and version {}", self.git_sha, self.version)
-            }),
+            Evidence::Artifact => state
+                .artifact
+                .is_none()
+                .then(|| format!("an artifact tagged with git SHA {} and version {}", self.git_sha, self.version)),
             Evidence::StagingDeploy => {
                 let artifact = self.artifact();
                 let healthy = state.deployments.iter().rev().find(|(d, _)| d.environment == Environment::Staging);
                 match (artifact, healthy) {
                     (None, _) => Some("an artifact (none recorded in this attempt)".into()),
                     (Some(a), Some((d, _)))
-                        if d.digest == a.digest && d.outcome == Outcome::Succeeded && d.health == HealthCheck::Passed =>
+                        if d.digest == a.digest
+                            && d.outcome == Outcome::Succeeded
+                            && d.health == HealthCheck::Passed =>
                     {
                         None
                     }
-                    (Some(a), Some((d, _))) if d.digest == a.digest && d.outcome == Outcome::Succeeded => {
-                        Some(format!("staging health checks passing for {} (last reported: not passing)", a.digest.short()))
+                    (Some(a), Some((d, _))) if d.digest == a.digest && d.outcome == Outcome::Succeeded => Some(
+                        format!("staging health checks passing for {} (last reported: not passing)", a.digest.short()),
+                    ),
+                    (Some(a), _) => {
+                        Some(format!("a successful staging deploy of {} with health checks passing", a.digest.short()))
                     }
-                    (Some(a), _) => Some(format!("a successful staging deploy of {} with health checks passing", a.digest.short())),
                 }
             }
-            Evidence::SmokeTest => self
-                .staging_passed()
-                .is_none()
-                .then(|| "a healthy staging deploy to smoke-test".to_string()),
+            Evidence::SmokeTest => {
+                self.staging_passed().is_none().then(|| "a healthy staging deploy to smoke-test".to_string())
+            }
             Evidence::ProductionDeploy => match &self.production {
                 Some((d, _)) if d.health == HealthCheck::Passed => None,
                 Some(_) => Some("production health checks passing".into()),
@@ -938,7 +938,12 @@ pub fn apply(release: &Release, command: Command, actor: &Actor, ctx: &Context<'
     if release.status.is_finished() {
         return reject(
             "release_finished",
-            format!("release {} {} is {}; start a new release", release.service, release.version, release.status.as_str().replace('_', " ")),
+            format!(
+                "release {} {} is {}; start a new release",
+                release.service,
+                release.version,
+                release.status.as_str().replace('_', " ")
+            ),
         );
     }
     let mut decision = Decision { release: release.clone(), events: Vec::new(), ctx, actor };
@@ -1106,7 +1111,11 @@ impl Decision<'_, '_> {
         }
         reject(
             "not_allowed",
-            format!("to {to} you need one of the roles {}; you have {}", roles_list(roles), roles_list_set(&self.actor.roles)),
+            format!(
+                "to {to} you need one of the roles {}; you have {}",
+                roles_list(roles),
+                roles_list_set(&self.actor.roles)
+            ),
         )
     }
 
@@ -1144,7 +1153,10 @@ impl Decision<'_, '_> {
             let list: Vec<&str> = status.unticked.iter().map(ItemId::as_str).collect();
             return reject(
                 "gate_not_ready",
-                format!("the gate cannot pass with unchecked boxes: {} — resolve the gap before proceeding", list.join(", ")),
+                format!(
+                    "the gate cannot pass with unchecked boxes: {} — resolve the gap before proceeding",
+                    list.join(", ")
+                ),
             );
         }
         if let Some(missing) = status.evidence_missing {
@@ -1247,7 +1259,10 @@ impl Decision<'_, '_> {
             return reject("invalid_input", "a test result needs a suite name, e.g. unit, integration or e2e");
         }
         if result.passed == 0 && result.failed == 0 {
-            return reject("invalid_input", "a test result with no tests run is not a passing suite; report passed and failed counts");
+            return reject(
+                "invalid_input",
+                "a test result with no tests run is not a passing suite; report passed and failed counts",
+            );
         }
         let flaky = result.flaky.clone();
         self.emit(Event::TestResultRecorded { step, result });
@@ -1263,13 +1278,19 @@ impl Decision<'_, '_> {
         if !artifact.git_sha.same_commit(&r.git_sha) {
             return reject(
                 "wrong_artifact",
-                format!("the artifact is tagged with git SHA {}, but this release ships {}; build the release's commit", artifact.git_sha, r.git_sha),
+                format!(
+                    "the artifact is tagged with git SHA {}, but this release ships {}; build the release's commit",
+                    artifact.git_sha, r.git_sha
+                ),
             );
         }
         if artifact.version != r.version && artifact.version.semver() != r.version.semver() {
             return reject(
                 "wrong_artifact",
-                format!("the artifact is tagged {}, but this release is version {}; tag it with the release's version", artifact.version, r.version),
+                format!(
+                    "the artifact is tagged {}, but this release is version {}; tag it with the release's version",
+                    artifact.version, r.version
+                ),
             );
         }
         if artifact.size_bytes == 0 {
@@ -1306,7 +1327,9 @@ impl Decision<'_, '_> {
     fn record_staging_deployment(&mut self, report: DeploymentReport) -> Result<(), Rejection> {
         let step = self.require_evidence_step(Evidence::StagingDeploy, "a staging deploy")?;
         match self.release.artifact() {
-            None => return reject("wrong_artifact", "no artifact is recorded for this release; record the build first"),
+            None => {
+                return reject("wrong_artifact", "no artifact is recorded for this release; record the build first")
+            }
             Some(a) if a.digest != report.digest => {
                 return reject(
                     "wrong_artifact",
@@ -1315,7 +1338,13 @@ impl Decision<'_, '_> {
             }
             Some(_) => {}
         }
-        self.emit(Event::DeploymentRecorded { step, report, previous_live: None, freeze_overridden: None, rollback: false });
+        self.emit(Event::DeploymentRecorded {
+            step,
+            report,
+            previous_live: None,
+            freeze_overridden: None,
+            rollback: false,
+        });
         self.pass_gate_if_ready()
     }
 
@@ -1373,13 +1402,8 @@ impl Decision<'_, '_> {
         });
         if failed {
             // A failed production deploy rolls back at once, through the step's rollback path.
-            let path = self
-                .release
-                .current_step()
-                .failure_paths
-                .iter()
-                .find(|p| p.action == FailureAction::Rollback)
-                .cloned();
+            let path =
+                self.release.current_step().failure_paths.iter().find(|p| p.action == FailureAction::Rollback).cloned();
             if let Some(path) = path {
                 self.emit(Event::FailurePathTaken {
                     step: step.clone(),
@@ -1419,7 +1443,10 @@ impl Decision<'_, '_> {
                 )
             }
             None if failed_digest == Some(&report.digest) => {
-                return reject("wrong_artifact", "that is the artifact being rolled back; deploy the previous known-good one");
+                return reject(
+                    "wrong_artifact",
+                    "that is the artifact being rolled back; deploy the previous known-good one",
+                );
             }
             _ => {}
         }
@@ -1435,7 +1462,12 @@ impl Decision<'_, '_> {
 
     // -- failure paths, rollback, abort ---------------------------------------------
 
-    fn take_failure_path(&mut self, step: StepId, path_id: FailurePathId, note: Option<String>) -> Result<(), Rejection> {
+    fn take_failure_path(
+        &mut self,
+        step: StepId,
+        path_id: FailurePathId,
+        note: Option<String>,
+    ) -> Result<(), Rejection> {
         self.require_current(&step)?;
         if step.as_str() == ROLLBACK_STEP {
             return reject("unknown_failure_path", "the rollback procedure has no failure paths; finish it, or abort");
@@ -1462,12 +1494,22 @@ impl Decision<'_, '_> {
                         "this release is live in production; roll it back before restarting an earlier step",
                     );
                 }
-                self.emit(Event::FailurePathTaken { step: step.clone(), path: path.id.clone(), action: path.action, note: note.clone() });
+                self.emit(Event::FailurePathTaken {
+                    step: step.clone(),
+                    path: path.id.clone(),
+                    action: path.action,
+                    note: note.clone(),
+                });
                 self.emit(Event::Restarted { from: to.clone() });
                 self.emit(Event::StepEntered { step: to });
             }
             FailureAction::Retry => {
-                self.emit(Event::FailurePathTaken { step: step.clone(), path: path.id.clone(), action: path.action, note: note.clone() });
+                self.emit(Event::FailurePathTaken {
+                    step: step.clone(),
+                    path: path.id.clone(),
+                    action: path.action,
+                    note: note.clone(),
+                });
                 self.emit(Event::Restarted { from: step.clone() });
                 self.emit(Event::StepEntered { step: step.clone() });
             }
@@ -1478,14 +1520,24 @@ impl Decision<'_, '_> {
                         "nothing of this release reached production, so there is nothing to roll back; restart or abort instead",
                     );
                 }
-                self.emit(Event::FailurePathTaken { step: step.clone(), path: path.id.clone(), action: path.action, note: note.clone() });
+                self.emit(Event::FailurePathTaken {
+                    step: step.clone(),
+                    path: path.id.clone(),
+                    action: path.action,
+                    note: note.clone(),
+                });
                 let then = path.to.clone().map_or(AfterRollback::End, AfterRollback::Resume);
                 let reason = note.clone().unwrap_or_else(|| path.label.clone());
                 self.start_rollback(reason, then);
             }
             FailureAction::Abort => {
                 let reason = note.clone().unwrap_or_else(|| path.label.clone());
-                self.emit(Event::FailurePathTaken { step: step.clone(), path: path.id.clone(), action: path.action, note: note.clone() });
+                self.emit(Event::FailurePathTaken {
+                    step: step.clone(),
+                    path: path.id.clone(),
+                    action: path.action,
+                    note: note.clone(),
+                });
                 return self.abort_now(reason);
             }
         }
@@ -1499,7 +1551,11 @@ impl Decision<'_, '_> {
         let r = &self.release;
         let deployed = r.production.as_ref().map(|(d, _)| d.clone()).or_else(|| {
             r.steps.iter().rev().find_map(|s| {
-                s.deployments.iter().rev().find(|(d, _)| d.environment == Environment::Production).map(|(d, _)| d.clone())
+                s.deployments
+                    .iter()
+                    .rev()
+                    .find(|(d, _)| d.environment == Environment::Production)
+                    .map(|(d, _)| d.clone())
             })
         });
         self.emit(Event::RollbackStarted {
@@ -1590,7 +1646,10 @@ impl Decision<'_, '_> {
         }
         if let Some(o) = &self.release.freeze_override {
             if o.approved.is_none() {
-                return reject("override_pending", format!("an override requested by {} is waiting for approval", o.requested.by.display_name));
+                return reject(
+                    "override_pending",
+                    format!("an override requested by {} is waiting for approval", o.requested.by.display_name),
+                );
             }
             if o.expires_at.is_some_and(|e| self.ctx.now < e) {
                 return reject("override_active", "an approved override is already in force");

@@ -6,7 +6,9 @@ use super::actor::Actor;
 use super::freeze::FreezeVerdict;
 use super::ids::{ArtifactDigest, ItemId, RequestId};
 use super::playbook::{Evidence, FailureAction, Gate, Item, Step};
-use super::release::{AfterRollback, Artifact, DeploymentReport, Event, LiveDeployment, Recorded, Release, StepState, Status};
+use super::release::{
+    AfterRollback, Artifact, DeploymentReport, Event, LiveDeployment, Recorded, Release, Status, StepState,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 

@@ -79,9 +79,11 @@ fn json_error(rejection: JsonRejection) -> ApiError {
             "unsupported_media_type",
             "send the body as JSON with `Content-Type: application/json`",
         ),
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is larger than shipgate accepts (server.max_body_bytes)")
-        }
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "the request body is larger than shipgate accepts (server.max_body_bytes)",
+        ),
         other => ApiError::new(other.status(), "bad_request", detail),
     }
 }
@@ -123,7 +125,10 @@ async fn start_release(
     ApiJson(body): ApiJson<StartBody>,
 ) -> Result<Response, ApiError> {
     let service = body.service.trim();
-    if service.is_empty() || service.len() > 100 || !service.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+    if service.is_empty()
+        || service.len() > 100
+        || !service.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
         return Err(ApiError::invalid(format!(
             "service {service:?} must be 1 to 100 letters, digits, '-', '_' or '.', e.g. api"
         )));
@@ -164,7 +169,8 @@ async fn list_releases(
     if query.limit.is_some_and(|l| l == 0 || l > 500) {
         return Err(ApiError::invalid("limit must be between 1 and 500"));
     }
-    let filter = ReleaseFilter { service: query.service.map(ServiceName::new), status: query.status, limit: query.limit };
+    let filter =
+        ReleaseFilter { service: query.service.map(ServiceName::new), status: query.status, limit: query.limit };
     let releases = state.app.list(&filter).await?;
     Ok(axum::Json(json!({ "releases": releases })).into_response())
 }
@@ -178,8 +184,8 @@ async fn get_release(
     let Some((release, events)) = state.app.release_with_history(&id).await? else {
         return Err(crate::app::AppError::NotFound(id).into());
     };
-    let mut view = serde_json::to_value(ReleaseView::of(&release, state.app.now()))
-        .map_err(|e| ApiError::internal(&e.into()))?;
+    let mut view =
+        serde_json::to_value(ReleaseView::of(&release, state.app.now())).map_err(|e| ApiError::internal(&e.into()))?;
     let history: Vec<HistoryEntry> = events.iter().map(HistoryEntry::from_recorded).collect();
     view["history"] = serde_json::to_value(history).map_err(|e| ApiError::internal(&e.into()))?;
     Ok(axum::Json(view).into_response())

@@ -45,8 +45,12 @@ impl FromRequestParts<AppState> for ApiActor {
                 found = Some(client);
             }
         }
-        let client = found.ok_or_else(|| unauthorized("the token is not one shipgate knows; use a token of a client configured in api.clients"))?;
-        Ok(ApiActor(Actor::new(Platform::Api, client.name.clone(), client.name.clone()).with_roles(client.roles.clone())))
+        let client = found.ok_or_else(|| {
+            unauthorized("the token is not one shipgate knows; use a token of a client configured in api.clients")
+        })?;
+        Ok(ApiActor(
+            Actor::new(Platform::Api, client.name.clone(), client.name.clone()).with_roles(client.roles.clone()),
+        ))
     }
 }
 
@@ -66,7 +70,9 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
             .ok()
             .map(str::trim)
             .filter(|k| !k.is_empty() && k.len() <= 255 && k.chars().all(|c| c.is_ascii_graphic()))
-            .ok_or_else(|| ApiError::invalid("Idempotency-Key must be 1 to 255 visible ASCII characters, e.g. a UUID"))?;
+            .ok_or_else(|| {
+                ApiError::invalid("Idempotency-Key must be 1 to 255 visible ASCII characters, e.g. a UUID")
+            })?;
         Ok(IdempotencyKey(Some(key.to_owned())))
     }
 }

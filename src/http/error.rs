@@ -38,8 +38,14 @@ impl ApiError {
 /// everything else is "not now, given the release's state" 409.
 fn status_for(rejection: &Rejection) -> StatusCode {
     match rejection.code {
-        "invalid_input" | "note_required" | "unknown_step" | "unknown_item" | "unknown_failure_path"
-        | "unknown_playbook" | "invalid_playbook" | "downtime_strategy" => StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_input"
+        | "note_required"
+        | "unknown_step"
+        | "unknown_item"
+        | "unknown_failure_path"
+        | "unknown_playbook"
+        | "invalid_playbook"
+        | "downtime_strategy" => StatusCode::UNPROCESSABLE_ENTITY,
         "not_allowed" | "self_approval" => StatusCode::FORBIDDEN,
         _ => StatusCode::CONFLICT,
     }
@@ -61,7 +67,8 @@ impl From<AppError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(json!({ "code": self.code, "message": self.message }))).into_response();
+        let mut response =
+            (self.status, axum::Json(json!({ "code": self.code, "message": self.message }))).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -45,10 +45,15 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.app.store().ping().await {
-        Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "database": state.app.store().backend()}))),
+        Ok(()) => {
+            (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "database": state.app.store().backend()})))
+        }
         Err(e) => {
             tracing::warn!(error = %e, "health check: database did not answer");
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "unavailable", "database": "not answering"})))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "unavailable", "database": "not answering"})),
+            )
         }
     }
 }
@@ -79,5 +84,9 @@ async fn method_not_allowed() -> error::ApiError {
 }
 
 async fn not_found() -> error::ApiError {
-    error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; the API is described at /api/openapi.json")
+    error::ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; the API is described at /api/openapi.json",
+    )
 }

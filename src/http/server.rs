@@ -26,13 +26,7 @@ pub async fn build(config: &Config) -> anyhow::Result<AppState> {
         override_approver_roles: config.policy.override_approver_roles.iter().map(RoleName::new).collect(),
         override_ttl: chrono::Duration::minutes(i64::from(config.policy.override_ttl_minutes)),
     };
-    let app = App::new(AppParts {
-        store,
-        playbooks,
-        freeze: Arc::new(NoFreeze),
-        policy,
-        clock: Arc::new(SystemClock),
-    });
+    let app = App::new(AppParts { store, playbooks, freeze: Arc::new(NoFreeze), policy, clock: Arc::new(SystemClock) });
     let clients = config
         .api
         .clients

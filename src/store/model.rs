@@ -70,7 +70,9 @@ pub enum HoldChange {
     Keep,
     /// Take the hold. `strict`: fail with a conflict if another release has it (entering
     /// production); not strict: keep the other holder and carry on (a rollback).
-    Acquire { strict: bool },
+    Acquire {
+        strict: bool,
+    },
     /// Let go of the hold if this release has it.
     Release,
 }

@@ -123,7 +123,14 @@ impl TestApp {
         self.call_with_key(method, path, token, body, None).await
     }
 
-    pub async fn call_with_key(&self, method: &str, path: &str, token: &str, body: Option<Value>, key: Option<&str>) -> Reply {
+    pub async fn call_with_key(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        key: Option<&str>,
+    ) -> Reply {
         let url = format!("{}{}", self.base, path);
         let mut request = match method {
             "GET" => self.http.get(url),
@@ -152,7 +159,12 @@ impl TestApp {
 
     pub async fn start(&self, service: &str, version: &str) -> String {
         let reply = self
-            .call("POST", "/api/v1/releases", RM_TOKEN, Some(json!({"service": service, "version": version, "git_sha": "3f9c2e1"})))
+            .call(
+                "POST",
+                "/api/v1/releases",
+                RM_TOKEN,
+                Some(json!({"service": service, "version": version, "git_sha": "3f9c2e1"})),
+            )
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         reply.body["id"].as_str().expect("id").to_owned()
@@ -193,7 +205,12 @@ impl TestApp {
     /// Drives a release through all eight steps to completion, with `digest` live after it.
     pub async fn complete(&self, id: &str, version: &str, digest: &str) {
         self.to_production_step_with(id, version, digest).await;
-        self.ok(&format!("/api/v1/releases/{id}/deployments"), CI_TOKEN, Some(deployment("production", digest, "succeeded", "passed"))).await;
+        self.ok(
+            &format!("/api/v1/releases/{id}/deployments"),
+            CI_TOKEN,
+            Some(deployment("production", digest, "succeeded", "passed")),
+        )
+        .await;
         self.tick_all(id, CI_TOKEN).await;
         self.clock.advance(chrono::Duration::minutes(15));
         self.ok(&format!("/api/v1/releases/{id}/steps/monitor/approve"), RM_TOKEN, None).await;
@@ -205,7 +222,12 @@ impl TestApp {
     pub async fn to_production_step_with(&self, id: &str, version: &str, digest: &str) {
         self.tick_all(id, CI_TOKEN).await;
         self.ok(&format!("/api/v1/releases/{id}/steps/pre-flight/approve"), RM_TOKEN, None).await;
-        self.ok(&format!("/api/v1/releases/{id}/test-results"), CI_TOKEN, Some(json!({"suite": "unit", "passed": 420, "failed": 0}))).await;
+        self.ok(
+            &format!("/api/v1/releases/{id}/test-results"),
+            CI_TOKEN,
+            Some(json!({"suite": "unit", "passed": 420, "failed": 0})),
+        )
+        .await;
         self.ok(
             &format!("/api/v1/releases/{id}/artifacts"),
             CI_TOKEN,
@@ -214,7 +236,12 @@ impl TestApp {
         .await;
         self.tick_all(id, CI_TOKEN).await;
         self.tick_all(id, CI_TOKEN).await;
-        self.ok(&format!("/api/v1/releases/{id}/deployments"), CI_TOKEN, Some(deployment("staging", digest, "succeeded", "passed"))).await;
+        self.ok(
+            &format!("/api/v1/releases/{id}/deployments"),
+            CI_TOKEN,
+            Some(deployment("staging", digest, "succeeded", "passed")),
+        )
+        .await;
         self.tick_all(id, CI_TOKEN).await;
         // The release bot started it, so someone else approves the gate to production.
         self.ok(&format!("/api/v1/releases/{id}/steps/smoke-test/approve"), RM2_TOKEN, None).await;

@@ -19,8 +19,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 /// The built-in Ship to Production playbook, shipped as the example file too.
-pub const SHIP_TO_PRODUCTION_TOML: &str =
-    include_str!("../../../config/playbooks/ship-to-production.toml");
+pub const SHIP_TO_PRODUCTION_TOML: &str = include_str!("../../../config/playbooks/ship-to-production.toml");
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -198,12 +197,8 @@ pub enum FailureAction {
 }
 
 impl FailureAction {
-    pub const ALL: [FailureAction; 4] = [
-        FailureAction::Restart,
-        FailureAction::Retry,
-        FailureAction::Rollback,
-        FailureAction::Abort,
-    ];
+    pub const ALL: [FailureAction; 4] =
+        [FailureAction::Restart, FailureAction::Retry, FailureAction::Rollback, FailureAction::Abort];
 
     /// The name used in playbook files (`action = "restart"`).
     pub const fn as_str(self) -> &'static str {
@@ -279,16 +274,11 @@ impl Playbook {
     /// need the typed model and would only repeat shape problems in other words.
     pub fn from_toml(text: &str) -> Result<Playbook, PlaybookErrors> {
         let value = schema::parse(text)?;
-        let playbook: Playbook = value
-            .try_into()
-            .map_err(|e: toml::de::Error| PlaybookErrors {
-                // The shape check mirrors the model, so serde failing here means the two
-                // drifted apart; say what serde said rather than hide it.
-                problems: vec![PlaybookProblem {
-                    key: "(playbook)".into(),
-                    message: e.message().trim().to_owned(),
-                }],
-            })?;
+        let playbook: Playbook = value.try_into().map_err(|e: toml::de::Error| PlaybookErrors {
+            // The shape check mirrors the model, so serde failing here means the two
+            // drifted apart; say what serde said rather than hide it.
+            problems: vec![PlaybookProblem { key: "(playbook)".into(), message: e.message().trim().to_owned() }],
+        })?;
         playbook.validate()?;
         Ok(playbook)
     }
@@ -356,17 +346,13 @@ mod tests {
     fn assert_all_mention(texts: &[&str], fragments: &[&str]) {
         assert_eq!(texts.len(), fragments.len(), "{texts:?}");
         for (text, fragment) in texts.iter().zip(fragments) {
-            assert!(
-                text.contains(fragment),
-                "{text:?} should mention {fragment:?}"
-            );
+            assert!(text.contains(fragment), "{text:?} should mention {fragment:?}");
         }
     }
 
     #[test]
     fn the_built_in_playbook_parses_and_validates() {
-        let playbook =
-            Playbook::from_toml(SHIP_TO_PRODUCTION_TOML).unwrap_or_else(|e| panic!("{e}"));
+        let playbook = Playbook::from_toml(SHIP_TO_PRODUCTION_TOML).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(playbook.validate(), Ok(()));
         assert_eq!(playbook, Playbook::ship_to_production());
         assert_eq!(playbook.name.as_str(), "ship-to-production");
@@ -403,26 +389,11 @@ mod tests {
             ]
         );
         let requires: Vec<Evidence> = playbook.steps.iter().map(|s| s.requires).collect();
-        assert_eq!(
-            requires,
-            Evidence::ALL[..]
-                .iter()
-                .copied()
-                .chain([Evidence::None])
-                .collect::<Vec<_>>()
-        );
-        assert_eq!(
-            playbook.steps[6].watch_minutes,
-            Some(WatchWindow { min: 15, max: 30 }),
-            "first 15-30 minutes"
-        );
+        assert_eq!(requires, Evidence::ALL[..].iter().copied().chain([Evidence::None]).collect::<Vec<_>>());
+        assert_eq!(playbook.steps[6].watch_minutes, Some(WatchWindow { min: 15, max: 30 }), "first 15-30 minutes");
         // "Every step has a failure path — never skip a gate."
         for step in &playbook.steps {
-            assert!(
-                !step.failure_paths.is_empty(),
-                "step {} has no failure path",
-                step.id
-            );
+            assert!(!step.failure_paths.is_empty(), "step {} has no failure path", step.id);
         }
     }
 
@@ -468,11 +439,7 @@ mod tests {
                 "Bug Triage Workflow",
             ],
         );
-        assert!(playbook
-            .rollback
-            .follow_up
-            .as_deref()
-            .is_some_and(|f| f.contains("Bug Triage Workflow")));
+        assert!(playbook.rollback.follow_up.as_deref().is_some_and(|f| f.contains("Bug Triage Workflow")));
         assert!(playbook.rollback.gate.approvals >= 1);
     }
 
@@ -483,33 +450,18 @@ mod tests {
 
         let regression = path(&steps[1], "real-regression");
         assert_eq!(
-            (
-                regression.action,
-                regression.to.as_ref().map(StepId::as_str)
-            ),
+            (regression.action, regression.to.as_ref().map(StepId::as_str)),
             (FailureAction::Restart, Some("pre-flight"))
         );
         let flaky = path(&steps[1], "flaky-test");
-        assert_eq!(
-            (flaky.action, flaky.to.as_ref()),
-            (FailureAction::Retry, None)
-        );
-        assert_eq!(
-            flaky.follow_up.as_deref(),
-            Some("Document the flaky test for follow-up.")
-        );
+        assert_eq!((flaky.action, flaky.to.as_ref()), (FailureAction::Retry, None));
+        assert_eq!(flaky.follow_up.as_deref(), Some("Document the flaky test for follow-up."));
 
         let build = path(&steps[2], "build-failed");
-        assert_eq!(
-            (build.action, build.to.as_ref().map(StepId::as_str)),
-            (FailureAction::Restart, Some("test-suite"))
-        );
+        assert_eq!((build.action, build.to.as_ref().map(StepId::as_str)), (FailureAction::Restart, Some("test-suite")));
 
         let staging = path(&steps[3], "staging-deploy-failed");
-        assert_eq!(
-            (staging.action, staging.to.as_ref()),
-            (FailureAction::Retry, None)
-        );
+        assert_eq!((staging.action, staging.to.as_ref()), (FailureAction::Retry, None));
 
         let smoke = path(&steps[4], "smoke-failed");
         assert_eq!(
@@ -519,41 +471,24 @@ mod tests {
 
         let production = path(&steps[5], "production-deploy-failed");
         assert_eq!(
-            (
-                production.action,
-                production.to.as_ref().map(StepId::as_str)
-            ),
+            (production.action, production.to.as_ref().map(StepId::as_str)),
             (FailureAction::Rollback, Some("deploy-staging"))
         );
-        assert!(production
-            .follow_up
-            .as_deref()
-            .is_some_and(|f| f.contains("production logs")));
+        assert!(production.follow_up.as_deref().is_some_and(|f| f.contains("production logs")));
 
         for step in &steps[6..] {
             let rollback = path(step, "rollback");
-            assert_eq!(
-                (rollback.action, rollback.to.as_ref()),
-                (FailureAction::Rollback, None),
-                "step {}",
-                step.id
-            );
+            assert_eq!((rollback.action, rollback.to.as_ref()), (FailureAction::Rollback, None), "step {}", step.id);
         }
         // Taking a path is a decision someone must explain.
-        assert!(steps
-            .iter()
-            .flat_map(|s| &s.failure_paths)
-            .all(|p| p.note_required));
+        assert!(steps.iter().flat_map(|s| &s.failure_paths).all(|p| p.note_required));
     }
 
     #[test]
     fn the_built_in_gates_follow_the_mission() {
         let playbook = Playbook::ship_to_production();
         let gates: Vec<&Gate> = playbook.steps.iter().map(|s| &s.gate).collect();
-        assert_eq!(
-            gates[0].text,
-            "If any box is unchecked, stop. Resolve the gap before proceeding."
-        );
+        assert_eq!(gates[0].text, "If any box is unchecked, stop. Resolve the gap before proceeding.");
         assert_eq!(gates[1].text, "Never deploy with known test failures.");
         assert_eq!(
             gates[4].text,
@@ -581,14 +516,14 @@ mod tests {
     #[test]
     fn enum_names_are_the_file_format() {
         for evidence in Evidence::ALL {
-            let parsed: Evidence = serde_json::from_value(serde_json::json!(evidence.as_str()))
-                .unwrap_or_else(|e| panic!("{e}"));
+            let parsed: Evidence =
+                serde_json::from_value(serde_json::json!(evidence.as_str())).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(parsed, evidence);
             assert_eq!(evidence.to_string(), evidence.as_str());
         }
         for action in FailureAction::ALL {
-            let parsed: FailureAction = serde_json::from_value(serde_json::json!(action.as_str()))
-                .unwrap_or_else(|e| panic!("{e}"));
+            let parsed: FailureAction =
+                serde_json::from_value(serde_json::json!(action.as_str())).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(parsed, action);
             assert_eq!(action.to_string(), action.as_str());
         }

@@ -17,13 +17,7 @@ impl Playbook {
             out.line(0, &self.description);
         }
         out.blank();
-        out.line(
-            0,
-            &format!(
-                "Who may start a release: {}",
-                roles_in_words(&self.start_roles)
-            ),
-        );
+        out.line(0, &format!("Who may start a release: {}", roles_in_words(&self.start_roles)));
         if !self.constraints.is_empty() {
             out.blank();
             out.line(0, "Constraints:");
@@ -41,10 +35,7 @@ impl Playbook {
     }
 
     fn render_step(&self, out: &mut Text, index: usize, step: &Step) {
-        out.line(
-            0,
-            &format!("Step {} — {} ({})", index + 1, step.title, step.id),
-        );
+        out.line(0, &format!("Step {} — {} ({})", index + 1, step.title, step.id));
         if !step.summary.is_empty() {
             out.line(1, &step.summary);
         }
@@ -71,10 +62,7 @@ impl Playbook {
             },
             FailureAction::Retry => "retry this step".to_owned(),
             FailureAction::Rollback => match &path.to {
-                Some(to) => format!(
-                    "roll back, then resume at {}",
-                    self.step_in_words(to.as_str())
-                ),
+                Some(to) => format!("roll back, then resume at {}", self.step_in_words(to.as_str())),
                 None => "roll back, and the release ends rolled back".to_owned(),
             },
             FailureAction::Abort => "abort the release".to_owned(),
@@ -86,11 +74,7 @@ impl Playbook {
         if !path.roles.is_empty() {
             conditions.push(format!("only {}", roles_in_words(&path.roles)));
         }
-        let conditions = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", conditions.join(", "))
-        };
+        let conditions = if conditions.is_empty() { String::new() } else { format!(" ({})", conditions.join(", ")) };
         out.line(2, &format!("- {} -> {action}{conditions}", path.label));
         if let Some(follow_up) = &path.follow_up {
             out.line(3, &format!("follow-up: {follow_up}"));
@@ -100,10 +84,7 @@ impl Playbook {
     fn render_rollback(&self, out: &mut Text) {
         let rollback = &self.rollback;
         out.line(0, &format!("{} ({ROLLBACK_STEP})", rollback.title));
-        out.line(
-            1,
-            "Runs whenever a release rolls back, from whichever step.",
-        );
+        out.line(1, "Runs whenever a release rolls back, from whichever step.");
         if !rollback.summary.is_empty() {
             out.line(1, &rollback.summary);
         }
@@ -175,21 +156,9 @@ fn approvals_in_words(gate: &Gate) -> String {
     if gate.approvals == 0 {
         return "no approval: it passes by itself once the rest is in".to_owned();
     }
-    let noun = if gate.approvals == 1 {
-        "approval"
-    } else {
-        "approvals"
-    };
-    let starter = if gate.starter_may_approve {
-        ""
-    } else {
-        "; the starter may not approve"
-    };
-    format!(
-        "{} {noun} from {}{starter}",
-        gate.approvals,
-        roles_in_words(&gate.roles)
-    )
+    let noun = if gate.approvals == 1 { "approval" } else { "approvals" };
+    let starter = if gate.starter_may_approve { "" } else { "; the starter may not approve" };
+    format!("{} {noun} from {}{starter}", gate.approvals, roles_in_words(&gate.roles))
 }
 
 /// What a step's gate waits for, in words; `None` when it waits for nothing.
@@ -197,18 +166,11 @@ fn evidence_in_words(step: &Step) -> Option<String> {
     Some(match step.requires {
         Evidence::None => return None,
         Evidence::TestsPassed => "a recorded test run with zero failures".to_owned(),
-        Evidence::Artifact => {
-            "an artifact recorded, tagged with the git SHA and version".to_owned()
-        }
-        Evidence::StagingDeploy => {
-            "the artifact deployed to staging, health checks passing".to_owned()
-        }
-        Evidence::SmokeTest => {
-            "a healthy staging deploy of the artifact to run the smoke checks against".to_owned()
-        }
+        Evidence::Artifact => "an artifact recorded, tagged with the git SHA and version".to_owned(),
+        Evidence::StagingDeploy => "the artifact deployed to staging, health checks passing".to_owned(),
+        Evidence::SmokeTest => "a healthy staging deploy of the artifact to run the smoke checks against".to_owned(),
         Evidence::ProductionDeploy => {
-            "the artifact that passed staging deployed to production, health checks passing"
-                .to_owned()
+            "the artifact that passed staging deployed to production, health checks passing".to_owned()
         }
         Evidence::Watch => match step.watch_minutes {
             Some(window) => format!(
@@ -226,13 +188,7 @@ fn roles_in_words(roles: &[RoleName]) -> String {
         [] => "anyone known to shipgate".to_owned(),
         [only] => only.to_string(),
         [rest @ .., last] => {
-            format!(
-                "{} or {last}",
-                rest.iter()
-                    .map(RoleName::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!("{} or {last}", rest.iter().map(RoleName::as_str).collect::<Vec<_>>().join(", "))
         }
     }
 }
@@ -265,14 +221,8 @@ mod tests {
         playbook.steps[1].failure_paths[0].to = Some("nowhere".into());
         playbook.steps[1].failure_paths[1].action = FailureAction::Restart;
         let text = playbook.render_text();
-        assert!(
-            text.contains("-> restart from step \"nowhere\" (note required)"),
-            "{text}"
-        );
-        assert!(
-            text.contains("-> restart this step (note required)"),
-            "{text}"
-        );
+        assert!(text.contains("-> restart from step \"nowhere\" (note required)"), "{text}");
+        assert!(text.contains("-> restart this step (note required)"), "{text}");
     }
 
     #[test]
@@ -283,13 +233,7 @@ mod tests {
         playbook.steps[0].failure_paths[0].roles = vec!["release-manager".into()];
         playbook.steps[0].failure_paths[0].note_required = false;
         let text = playbook.render_text();
-        assert!(
-            text.contains("    needs 2 approvals from anyone known to shipgate\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("-> abort the release (only release-manager)\n"),
-            "{text}"
-        );
+        assert!(text.contains("    needs 2 approvals from anyone known to shipgate\n"), "{text}");
+        assert!(text.contains("-> abort the release (only release-manager)\n"), "{text}");
     }
 }

@@ -38,19 +38,11 @@ struct Field {
 }
 
 const fn required(name: &'static str, kind: Kind) -> Field {
-    Field {
-        name,
-        kind,
-        required: true,
-    }
+    Field { name, kind, required: true }
 }
 
 const fn optional(name: &'static str, kind: Kind) -> Field {
-    Field {
-        name,
-        kind,
-        required: false,
-    }
+    Field { name, kind, required: false }
 }
 
 fn evidence_names() -> Vec<&'static str> {
@@ -61,14 +53,8 @@ fn failure_action_names() -> Vec<&'static str> {
     FailureAction::ALL.iter().map(|a| a.as_str()).collect()
 }
 
-const EVIDENCE: Choice = Choice {
-    noun: "evidence",
-    names: evidence_names,
-};
-const FAILURE_ACTION: Choice = Choice {
-    noun: "failure action",
-    names: failure_action_names,
-};
+const EVIDENCE: Choice = Choice { noun: "evidence", names: evidence_names };
+const FAILURE_ACTION: Choice = Choice { noun: "failure action", names: failure_action_names };
 
 const ITEM: &[Field] = &[required("id", Kind::Text), required("text", Kind::Text)];
 
@@ -127,9 +113,7 @@ const PLAYBOOK: &[Field] = &[
 /// Reads `text` as TOML and checks its shape. A syntax error is the only problem
 /// reported for a file that has one: past it, the parser cannot tell what was meant.
 pub(super) fn parse(text: &str) -> Result<Value, PlaybookErrors> {
-    let table: Table = toml::from_str(text).map_err(|e| PlaybookErrors {
-        problems: vec![syntax_problem(text, &e)],
-    })?;
+    let table: Table = toml::from_str(text).map_err(|e| PlaybookErrors { problems: vec![syntax_problem(text, &e)] })?;
     let mut problems = Vec::new();
     check_table(&table, PLAYBOOK, "", &mut problems);
     if problems.is_empty() {
@@ -149,25 +133,13 @@ fn syntax_problem(text: &str, error: &toml::de::Error) -> PlaybookProblem {
     };
     // toml's messages can run over several lines ("invalid inline table\nexpected `}`");
     // a problem is printed as one line.
-    let message: Vec<&str> = error
-        .message()
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .collect();
-    PlaybookProblem {
-        key,
-        message: format!("invalid TOML: {}", message.join("; ")),
-    }
+    let message: Vec<&str> = error.message().lines().map(str::trim).filter(|line| !line.is_empty()).collect();
+    PlaybookProblem { key, message: format!("invalid TOML: {}", message.join("; ")) }
 }
 
 /// 1-based line and column (in characters, as editors count them) of a byte offset.
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before: Vec<char> = text
-        .char_indices()
-        .take_while(|(i, _)| *i < offset)
-        .map(|(_, c)| c)
-        .collect();
+    let before: Vec<char> = text.char_indices().take_while(|(i, _)| *i < offset).map(|(_, c)| c).collect();
     let line = 1 + before.iter().filter(|c| **c == '\n').count();
     let column = 1 + before.iter().rev().take_while(|c| **c != '\n').count();
     (line, column)
@@ -178,9 +150,8 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 /// plain keys first, then keys the model lacks, then sub-tables, the way a TOML file
 /// writes a table's keys before its `[sub.table]` sections.
 fn check_table(table: &Table, fields: &[Field], path: &str, out: &mut Vec<PlaybookProblem>) {
-    let (tables, plain): (Vec<&Field>, Vec<&Field>) = fields
-        .iter()
-        .partition(|f| matches!(f.kind, Kind::Table(_) | Kind::Tables(_)));
+    let (tables, plain): (Vec<&Field>, Vec<&Field>) =
+        fields.iter().partition(|f| matches!(f.kind, Kind::Table(_) | Kind::Tables(_)));
     for field in plain {
         check_field(table, field, path, out);
     }
@@ -199,10 +170,7 @@ fn check_field(table: &Table, field: &Field, path: &str, out: &mut Vec<PlaybookP
     match table.get(field.name) {
         Some(value) => check_value(value, &field.kind, &key, out),
         None if field.required => {
-            let message = format!(
-                "missing required key; expected {}",
-                expected(&field.kind, &key)
-            );
+            let message = format!("missing required key; expected {}", expected(&field.kind, &key));
             out.push(problem(key, message));
         }
         None => {}
@@ -214,19 +182,13 @@ fn check_value(value: &Value, kind: &Kind, key: &str, out: &mut Vec<PlaybookProb
         (Kind::Text, Value::String(_)) | (Kind::Flag, Value::Boolean(_)) => {}
         (Kind::Count, Value::Integer(n)) => {
             if u32::try_from(*n).is_err() {
-                out.push(problem(
-                    key,
-                    format!("expected a whole number from 0 to {}, found {n}", u32::MAX),
-                ));
+                out.push(problem(key, format!("expected a whole number from 0 to {}, found {n}", u32::MAX)));
             }
         }
         (Kind::Texts, Value::Array(values)) => {
             for (i, value) in values.iter().enumerate() {
                 if !value.is_str() {
-                    out.push(problem(
-                        format!("{key}[{i}]"),
-                        format!("expected a string, found {}", describe(value)),
-                    ));
+                    out.push(problem(format!("{key}[{i}]"), format!("expected a string, found {}", describe(value))));
                 }
             }
         }
@@ -235,11 +197,7 @@ fn check_value(value: &Value, kind: &Kind, key: &str, out: &mut Vec<PlaybookProb
             if !names.contains(&name.as_str()) {
                 out.push(problem(
                     key,
-                    format!(
-                        "unknown {} \"{name}\"; expected one of {}",
-                        choice.noun,
-                        names.join(", ")
-                    ),
+                    format!("unknown {} \"{name}\"; expected one of {}", choice.noun, names.join(", ")),
                 ));
             }
         }
@@ -249,42 +207,22 @@ fn check_value(value: &Value, kind: &Kind, key: &str, out: &mut Vec<PlaybookProb
                 let key = format!("{key}[{i}]");
                 match value {
                     Value::Table(table) => check_table(table, fields, &key, out),
-                    other => out.push(problem(
-                        key,
-                        format!("expected a table, found {}", describe(other)),
-                    )),
+                    other => out.push(problem(key, format!("expected a table, found {}", describe(other)))),
                 }
             }
         }
-        (kind, value) => out.push(problem(
-            key,
-            format!(
-                "expected {}, found {}",
-                expected(kind, key),
-                describe(value)
-            ),
-        )),
+        (kind, value) => out.push(problem(key, format!("expected {}, found {}", expected(kind, key), describe(value)))),
     }
 }
 
 fn problem(key: impl Into<String>, message: impl Into<String>) -> PlaybookProblem {
-    PlaybookProblem {
-        key: key.into(),
-        message: message.into(),
-    }
+    PlaybookProblem { key: key.into(), message: message.into() }
 }
 
 /// `path.name`, quoting names TOML would need quoted, so the key can be found in the file.
 pub(super) fn join(path: &str, name: &str) -> String {
-    let bare = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    let name = if bare {
-        name.to_owned()
-    } else {
-        format!("{name:?}")
-    };
+    let bare = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let name = if bare { name.to_owned() } else { format!("{name:?}") };
     if path.is_empty() {
         name
     } else {
@@ -334,10 +272,7 @@ fn unknown_key(name: &str, fields: &[Field]) -> String {
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| format!(" (did you mean `{candidate}`?)"))
         .unwrap_or_default();
-    format!(
-        "unknown key `{name}`{suggestion}; expected one of {}",
-        allowed.join(", ")
-    )
+    format!("unknown key `{name}`{suggestion}; expected one of {}", allowed.join(", "))
 }
 
 /// Edits (insert, delete, substitute, swap two neighbours) that turn `a` into `b`,
@@ -414,14 +349,10 @@ mod tests {
     }
 
     fn find<'a>(problems: &'a [PlaybookProblem], key: &str) -> &'a PlaybookProblem {
-        problems.iter().find(|p| p.key == key).unwrap_or_else(|| {
-            panic!(
-                "no problem at {key}; got:\n{}",
-                PlaybookErrors {
-                    problems: problems.to_vec()
-                }
-            )
-        })
+        problems
+            .iter()
+            .find(|p| p.key == key)
+            .unwrap_or_else(|| panic!("no problem at {key}; got:\n{}", PlaybookErrors { problems: problems.to_vec() }))
     }
 
     #[test]
@@ -430,39 +361,18 @@ mod tests {
         let problems = problems(text);
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].key, "line 4, column 14");
-        assert!(
-            !problems[0].message.contains('\n'),
-            "{}",
-            problems[0].message
-        );
-        assert!(
-            problems[0].message.starts_with("invalid TOML: "),
-            "{}",
-            problems[0].message
-        );
+        assert!(!problems[0].message.contains('\n'), "{}", problems[0].message);
+        assert!(problems[0].message.starts_with("invalid TOML: "), "{}", problems[0].message);
     }
 
     #[test]
     fn a_duplicate_key_is_a_syntax_error_at_its_line() {
-        let text = edited(
-            "title = \"Ship to Production\"\n",
-            "title = \"Ship to Production\"\ntitle = \"Again\"\n",
-        );
+        let text = edited("title = \"Ship to Production\"\n", "title = \"Ship to Production\"\ntitle = \"Again\"\n");
         let problems = problems(&text);
         assert_eq!(problems.len(), 1, "{problems:?}");
-        let line = 1 + text[..text.find("title = \"Again\"").unwrap_or_default()]
-            .matches('\n')
-            .count();
-        assert!(
-            problems[0]
-                .key
-                .starts_with(&format!("line {line}, column ")),
-            "{problems:?}"
-        );
-        assert!(
-            problems[0].message.contains("duplicate key"),
-            "{problems:?}"
-        );
+        let line = 1 + text[..text.find("title = \"Again\"").unwrap_or_default()].matches('\n').count();
+        assert!(problems[0].key.starts_with(&format!("line {line}, column ")), "{problems:?}");
+        assert!(problems[0].message.contains("duplicate key"), "{problems:?}");
     }
 
     #[test]
@@ -474,10 +384,8 @@ mod tests {
 
     #[test]
     fn an_unknown_key_lists_the_allowed_keys_and_suggests_the_near_miss() {
-        let problems = problems(&edited(
-            "id = \"build-artifact\"\n",
-            "id = \"build-artifact\"\nsumary = \"Build it.\"\n",
-        ));
+        let problems =
+            problems(&edited("id = \"build-artifact\"\n", "id = \"build-artifact\"\nsumary = \"Build it.\"\n"));
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].key, "steps[2].sumary");
         assert_eq!(
@@ -489,52 +397,32 @@ mod tests {
 
     #[test]
     fn an_unknown_key_far_from_every_known_one_gets_no_suggestion() {
-        let problems = problems(&edited(
-            "[rollback.gate]\n",
-            "[rollback.gate]\nquorum = 2\n",
-        ));
+        let problems = problems(&edited("[rollback.gate]\n", "[rollback.gate]\nquorum = 2\n"));
         assert_eq!(
             find(&problems, "rollback.gate.quorum").message,
             "unknown key `quorum`; expected one of text, roles, approvals, starter_may_approve"
         );
         // Two edits turn `to` into `id`, but in a two-letter key that is a different word.
-        let problems = self::problems(&edited(
-            "{ id = \"prs-merged\",",
-            "{ id = \"prs-merged\", to = \"x\",",
-        ));
-        assert_eq!(
-            find(&problems, "steps[0].items[0].to").message,
-            "unknown key `to`; expected one of id, text"
-        );
+        let problems = self::problems(&edited("{ id = \"prs-merged\",", "{ id = \"prs-merged\", to = \"x\","));
+        assert_eq!(find(&problems, "steps[0].items[0].to").message, "unknown key `to`; expected one of id, text");
         // A swap of two neighbouring letters is one slip.
-        let problems = self::problems(&edited(
-            "title = \"Deploy to Staging\"",
-            "titel = \"Deploy to Staging\"",
-        ));
+        let problems = self::problems(&edited("title = \"Deploy to Staging\"", "titel = \"Deploy to Staging\""));
         assert!(
-            find(&problems, "steps[3].titel")
-                .message
-                .starts_with("unknown key `titel` (did you mean `title`?)"),
+            find(&problems, "steps[3].titel").message.starts_with("unknown key `titel` (did you mean `title`?)"),
             "{problems:?}"
         );
     }
 
     #[test]
     fn a_key_that_needs_quotes_is_quoted_in_the_path() {
-        let problems = problems(&edited(
-            "[rollback.gate]\n",
-            "[rollback.gate]\n\"min approvals\" = 2\n",
-        ));
+        let problems = problems(&edited("[rollback.gate]\n", "[rollback.gate]\n\"min approvals\" = 2\n"));
         find(&problems, "rollback.gate.\"min approvals\"");
     }
 
     #[test]
     fn missing_required_keys_are_reported_with_what_was_expected() {
         let problems = problems(&edited("[steps.gate]\napprovals = 0\n\n[[steps.failure_paths]]\nid = \"build-failed\"\nlabel = \"Build failed: fix and restart from Step 2\"\n", "[[steps.failure_paths]]\nid = \"build-failed\"\n"));
-        assert_eq!(
-            find(&problems, "steps[2].gate").message,
-            "missing required key; expected a table ([steps.gate])"
-        );
+        assert_eq!(find(&problems, "steps[2].gate").message, "missing required key; expected a table ([steps.gate])");
         assert_eq!(
             find(&problems, "steps[2].failure_paths[0].label").message,
             "missing required key; expected a string"
@@ -545,14 +433,8 @@ mod tests {
     #[test]
     fn a_file_without_steps_or_rollback_names_both() {
         let problems = problems("name = \"x\"\ntitle = \"X\"\n");
-        assert_eq!(
-            find(&problems, "steps").message,
-            "missing required key; expected an array of tables ([[steps]])"
-        );
-        assert_eq!(
-            find(&problems, "rollback").message,
-            "missing required key; expected a table ([rollback])"
-        );
+        assert_eq!(find(&problems, "steps").message, "missing required key; expected an array of tables ([[steps]])");
+        assert_eq!(find(&problems, "rollback").message, "missing required key; expected a table ([rollback])");
         assert_eq!(problems.len(), 2, "{problems:?}");
     }
 
@@ -587,21 +469,9 @@ mod tests {
             "approvals = \"none\"\n\n[[steps.failure_paths]]\nid = \"build-failed\"",
         )
         .replacen("note_required = true", "note_required = \"yes\"", 1)
-        .replacen(
-            "start_roles = [\"release-manager\", \"engineer\"]",
-            "start_roles = \"engineer\"",
-            1,
-        )
-        .replacen(
-            "tick_roles = [\"release-manager\", \"engineer\"]",
-            "tick_roles = [\"release-manager\", 7]",
-            1,
-        )
-        .replacen(
-            "watch_minutes = { min = 15, max = 30 }",
-            "watch_minutes = 15",
-            1,
-        );
+        .replacen("start_roles = [\"release-manager\", \"engineer\"]", "start_roles = \"engineer\"", 1)
+        .replacen("tick_roles = [\"release-manager\", \"engineer\"]", "tick_roles = [\"release-manager\", 7]", 1)
+        .replacen("watch_minutes = { min = 15, max = 30 }", "watch_minutes = 15", 1);
         let problems = problems(&text);
         assert_eq!(
             find(&problems, "steps[2].gate.approvals").message,
@@ -611,14 +481,8 @@ mod tests {
             find(&problems, "steps[0].failure_paths[0].note_required").message,
             "expected true or false, found a string \"yes\""
         );
-        assert_eq!(
-            find(&problems, "start_roles").message,
-            "expected an array of strings, found a string \"engineer\""
-        );
-        assert_eq!(
-            find(&problems, "steps[0].tick_roles[1]").message,
-            "expected a string, found the number 7"
-        );
+        assert_eq!(find(&problems, "start_roles").message, "expected an array of strings, found a string \"engineer\"");
+        assert_eq!(find(&problems, "steps[0].tick_roles[1]").message, "expected a string, found the number 7");
         assert_eq!(
             find(&problems, "steps[6].watch_minutes").message,
             "expected a table ([steps.watch_minutes]), found the number 15"
@@ -646,30 +510,17 @@ mod tests {
     #[test]
     fn steps_must_be_tables() {
         let problems = problems("name = \"x\"\ntitle = \"X\"\nsteps = [\"pre-flight\", 3]\n[rollback]\ntitle = \"R\"\nitems = []\n[rollback.gate]\n");
-        assert_eq!(
-            find(&problems, "steps[0]").message,
-            "expected a table, found a string \"pre-flight\""
-        );
-        assert_eq!(
-            find(&problems, "steps[1]").message,
-            "expected a table, found the number 3"
-        );
+        assert_eq!(find(&problems, "steps[0]").message, "expected a table, found a string \"pre-flight\"");
+        assert_eq!(find(&problems, "steps[1]").message, "expected a table, found the number 3");
     }
 
     #[test]
     fn every_shape_problem_in_a_file_is_reported_in_playbook_order() {
-        let text = edited(
-            "name = \"ship-to-production\"",
-            "nam = \"ship-to-production\"",
-        )
-        .replacen("id = \"prs-merged\"", "idd = \"prs-merged\"", 1)
-        .replacen("requires = \"tests-passed\"", "requires = 3", 1)
-        .replacen(
-            "action = \"restart\"\nto = \"test-suite\"",
-            "action = \"rewind\"\nto = \"test-suite\"",
-            1,
-        )
-        .replacen("[rollback.gate]\n", "[rollback.gate]\nquorum = 1\n", 1);
+        let text = edited("name = \"ship-to-production\"", "nam = \"ship-to-production\"")
+            .replacen("id = \"prs-merged\"", "idd = \"prs-merged\"", 1)
+            .replacen("requires = \"tests-passed\"", "requires = 3", 1)
+            .replacen("action = \"restart\"\nto = \"test-suite\"", "action = \"rewind\"\nto = \"test-suite\"", 1)
+            .replacen("[rollback.gate]\n", "[rollback.gate]\nquorum = 1\n", 1);
         let problems = problems(&text);
         let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(
@@ -716,9 +567,7 @@ mod tests {
     fn remove_key(value: &mut Value, segments: &[&str]) -> bool {
         match (value, segments) {
             (Value::Table(table), [last]) => table.remove(*last).is_some(),
-            (Value::Table(table), [first, rest @ ..]) => {
-                table.get_mut(*first).is_some_and(|v| remove_key(v, rest))
-            }
+            (Value::Table(table), [first, rest @ ..]) => table.get_mut(*first).is_some_and(|v| remove_key(v, rest)),
             (Value::Array(values), _) => values.iter_mut().any(|v| remove_key(v, segments)),
             _ => false,
         }
@@ -761,10 +610,7 @@ mod tests {
             let segments: Vec<&str> = key.split('.').collect();
             assert!(remove_key(&mut value, &segments), "{key} not found");
             let serde_rejects = value.try_into::<Playbook>().is_err();
-            assert_eq!(
-                serde_rejects, required,
-                "{key}: schema says required = {required}"
-            );
+            assert_eq!(serde_rejects, required, "{key}: schema says required = {required}");
         }
     }
 

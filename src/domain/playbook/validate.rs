@@ -5,10 +5,7 @@
 //! not just the first, so a team can fix a file in one pass.
 
 use super::schema::join;
-use super::{
-    Evidence, FailureAction, FailurePath, Gate, Item, Playbook, PlaybookProblem, RollbackProcedure,
-    Step,
-};
+use super::{Evidence, FailureAction, FailurePath, Gate, Item, Playbook, PlaybookProblem, RollbackProcedure, Step};
 use crate::domain::release::ROLLBACK_STEP;
 use crate::domain::RoleName;
 
@@ -27,10 +24,7 @@ const MAX_WATCH_MINUTES: u32 = 1440;
 
 /// Every rule `playbook` breaks, in playbook order.
 pub(super) fn problems(playbook: &Playbook) -> Vec<PlaybookProblem> {
-    let mut check = Checker {
-        playbook,
-        out: Vec::new(),
-    };
+    let mut check = Checker { playbook, out: Vec::new() };
     check.playbook();
     check.out
 }
@@ -42,27 +36,18 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn report(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.out.push(PlaybookProblem {
-            key: key.into(),
-            message: message.into(),
-        });
+        self.out.push(PlaybookProblem { key: key.into(), message: message.into() });
     }
 
     fn playbook(&mut self) {
         let p = self.playbook;
         if !is_slug(p.name.as_str()) {
-            self.report(
-                "name",
-                not_a_slug("playbook name", p.name.as_str(), "ship-to-production"),
-            );
+            self.report("name", not_a_slug("playbook name", p.name.as_str(), "ship-to-production"));
         }
         self.title("title", &p.title);
         self.roles("start_roles", &p.start_roles);
         if p.steps.is_empty() {
-            self.report(
-                "steps",
-                "a playbook needs at least one step; add a [[steps]] section",
-            );
+            self.report("steps", "a playbook needs at least one step; add a [[steps]] section");
         }
         for index in 0..p.steps.len() {
             self.step(index);
@@ -82,10 +67,7 @@ impl Checker<'_> {
         self.gate(&join(&path, "gate"), &step.gate, false);
         for (j, failure_path) in step.failure_paths.iter().enumerate() {
             let key = format!("{path}.failure_paths[{j}]");
-            if let Some(first) = step.failure_paths[..j]
-                .iter()
-                .position(|p| p.id == failure_path.id)
-            {
+            if let Some(first) = step.failure_paths[..j].iter().position(|p| p.id == failure_path.id) {
                 self.report(
                     join(&key, "id"),
                     format!(
@@ -94,10 +76,7 @@ impl Checker<'_> {
                     ),
                 );
             } else if !is_slug(failure_path.id.as_str()) {
-                self.report(
-                    join(&key, "id"),
-                    not_a_slug("failure path id", failure_path.id.as_str(), "flaky-test"),
-                );
+                self.report(join(&key, "id"), not_a_slug("failure path id", failure_path.id.as_str(), "flaky-test"));
             }
             self.failure_path(index, &key, failure_path);
         }
@@ -106,21 +85,10 @@ impl Checker<'_> {
     fn step_id(&mut self, index: usize, step: &Step) {
         let key = format!("steps[{index}].id");
         let id = step.id.as_str();
-        if let Some(first) = self.playbook.steps[..index]
-            .iter()
-            .position(|s| s.id == step.id)
-        {
-            self.report(
-                key,
-                format!(
-                    "step id {id:?} is already used by steps[{first}]; step ids must be unique"
-                ),
-            );
+        if let Some(first) = self.playbook.steps[..index].iter().position(|s| s.id == step.id) {
+            self.report(key, format!("step id {id:?} is already used by steps[{first}]; step ids must be unique"));
         } else if id == ROLLBACK_STEP {
-            self.report(
-                key,
-                format!("step id {id:?} is reserved for the rollback procedure; choose another id"),
-            );
+            self.report(key, format!("step id {id:?} is reserved for the rollback procedure; choose another id"));
         } else if !is_slug(id) {
             self.report(key, not_a_slug("step id", id, "pre-flight"));
         }
@@ -131,7 +99,10 @@ impl Checker<'_> {
         if title.trim().is_empty() {
             self.report(key, "a title must not be empty");
         } else if chars > MAX_TITLE_CHARS {
-            self.report(key, format!("title is {chars} characters; at most {MAX_TITLE_CHARS} fit a chat card's heading"));
+            self.report(
+                key,
+                format!("title is {chars} characters; at most {MAX_TITLE_CHARS} fit a chat card's heading"),
+            );
         }
     }
 
@@ -150,15 +121,9 @@ impl Checker<'_> {
             }
             let chars = item.text.chars().count();
             if item.text.trim().is_empty() {
-                self.report(
-                    join(&key, "text"),
-                    "an item's text must not be empty: it is what people tick",
-                );
+                self.report(join(&key, "text"), "an item's text must not be empty: it is what people tick");
             } else if chars > MAX_ITEM_CHARS {
-                self.report(
-                    join(&key, "text"),
-                    format!("item text is {chars} characters; at most {MAX_ITEM_CHARS}"),
-                );
+                self.report(join(&key, "text"), format!("item text is {chars} characters; at most {MAX_ITEM_CHARS}"));
             }
         }
     }
@@ -166,10 +131,7 @@ impl Checker<'_> {
     fn roles(&mut self, key: &str, roles: &[RoleName]) {
         for (i, role) in roles.iter().enumerate() {
             if !is_slug(role.as_str()) {
-                self.report(
-                    format!("{key}[{i}]"),
-                    not_a_slug("role", role.as_str(), "release-manager"),
-                );
+                self.report(format!("{key}[{i}]"), not_a_slug("role", role.as_str(), "release-manager"));
             }
         }
     }
@@ -194,10 +156,7 @@ impl Checker<'_> {
             );
             return;
         }
-        if let Some(later) = earlier
-            .iter()
-            .position(|s| rank(s.requires) > rank(evidence))
-        {
+        if let Some(later) = earlier.iter().position(|s| rank(s.requires) > rank(evidence)) {
             self.report(
                 key,
                 format!(
@@ -215,17 +174,10 @@ impl Checker<'_> {
             .map(|needed| format!("\"{needed}\""))
             .collect();
         if !missing.is_empty() {
-            let steps = if missing.len() == 1 {
-                "a step"
-            } else {
-                "steps"
-            };
+            let steps = if missing.len() == 1 { "a step" } else { "steps" };
             self.report(
                 key,
-                format!(
-                    "\"{evidence}\" needs {steps} before it with requires = {}; {why}",
-                    missing.join(" and ")
-                ),
+                format!("\"{evidence}\" needs {steps} before it with requires = {}; {why}", missing.join(" and ")),
             );
         }
     }
@@ -264,10 +216,7 @@ impl Checker<'_> {
         if gate.approvals > MAX_APPROVALS {
             self.report(
                 join(path, "approvals"),
-                format!(
-                    "{} approvals is more than the {MAX_APPROVALS} allowed",
-                    gate.approvals
-                ),
+                format!("{} approvals is more than the {MAX_APPROVALS} allowed", gate.approvals),
             );
         }
         if rollback && gate.approvals == 0 {
@@ -300,10 +249,7 @@ impl Checker<'_> {
     fn failure_path(&mut self, index: usize, key: &str, path: &FailurePath) {
         let label = path.label.chars().count();
         if path.label.trim().is_empty() {
-            self.report(
-                join(key, "label"),
-                "a label must not be empty: it is the button people press",
-            );
+            self.report(join(key, "label"), "a label must not be empty: it is the button people press");
         } else if label > MAX_LABEL_CHARS {
             self.report(
                 join(key, "label"),
@@ -311,10 +257,7 @@ impl Checker<'_> {
             );
         }
         let steps = &self.playbook.steps;
-        let target = path
-            .to
-            .as_ref()
-            .map(|to| (to.as_str(), self.playbook.step_index(to)));
+        let target = path.to.as_ref().map(|to| (to.as_str(), self.playbook.step_index(to)));
         let to_key = join(key, "to");
         match path.action {
             FailureAction::Restart => {
@@ -403,25 +346,17 @@ fn not_a_slug(what: &str, value: &str, example: &str) -> String {
 fn is_slug(s: &str) -> bool {
     !s.is_empty()
         && s.chars().count() <= MAX_ID_CHARS
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// Position of `evidence` in the order a release gathers it.
 fn rank(evidence: Evidence) -> usize {
     // `ALL` lists every variant, so the fallback is never taken.
-    Evidence::ALL
-        .iter()
-        .position(|e| *e == evidence)
-        .unwrap_or(0)
+    Evidence::ALL.iter().position(|e| *e == evidence).unwrap_or(0)
 }
 
 fn evidence_order() -> String {
-    Evidence::ALL[1..]
-        .iter()
-        .map(|e| e.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    Evidence::ALL[1..].iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 /// The evidence the engine must have before it can accept `evidence` (see
@@ -443,11 +378,7 @@ fn step_list(steps: &[Step]) -> String {
     if steps.is_empty() {
         return "none".into();
     }
-    steps
-        .iter()
-        .map(|s| s.id.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    steps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -481,26 +412,15 @@ mod tests {
     /// The one problem the edit causes, which must be at `key` and mention `fragment`.
     fn only_problem(key: &str, fragment: &str, edit: impl FnOnce(&mut Playbook)) {
         let problems = problems_after(edit);
-        assert_eq!(
-            problems.len(),
-            1,
-            "expected one problem, got:\n{}",
-            PlaybookErrors {
-                problems: problems.clone()
-            }
-        );
+        assert_eq!(problems.len(), 1, "expected one problem, got:\n{}", PlaybookErrors { problems: problems.clone() });
         assert_problem(&problems, key, fragment);
     }
 
     fn assert_problem(problems: &[PlaybookProblem], key: &str, fragment: &str) {
         assert!(
-            problems
-                .iter()
-                .any(|p| p.key == key && p.message.contains(fragment)),
+            problems.iter().any(|p| p.key == key && p.message.contains(fragment)),
             "no problem at {key} mentioning {fragment:?}; got:\n{}",
-            PlaybookErrors {
-                problems: problems.to_vec()
-            }
+            PlaybookErrors { problems: problems.to_vec() }
         );
     }
 
@@ -515,32 +435,20 @@ mod tests {
 
     #[test]
     fn the_name_is_a_short_slug() {
-        only_problem(
-            "name",
-            "playbook name \"Ship It\" must be 1 to 64 characters of a-z, 0-9 and -",
-            |p| p.name = "Ship It".into(),
-        );
-        only_problem("name", "must be 1 to 64", |p| {
-            p.name = text_of(65).as_str().into()
+        only_problem("name", "playbook name \"Ship It\" must be 1 to 64 characters of a-z, 0-9 and -", |p| {
+            p.name = "Ship It".into()
         });
+        only_problem("name", "must be 1 to 64", |p| p.name = text_of(65).as_str().into());
         only_problem("name", "must be 1 to 64", |p| p.name = "".into());
         accepted(|p| p.name = text_of(64).as_str().into());
     }
 
     #[test]
     fn titles_are_present_and_fit_a_heading() {
-        only_problem("title", "title is 101 characters; at most 100", |p| {
-            p.title = text_of(101)
-        });
-        only_problem("steps[3].title", "at most 100", |p| {
-            p.steps[3].title = text_of(101)
-        });
-        only_problem("rollback.title", "at most 100", |p| {
-            p.rollback.title = text_of(101)
-        });
-        only_problem("steps[0].title", "must not be empty", |p| {
-            p.steps[0].title = " ".into()
-        });
+        only_problem("title", "title is 101 characters; at most 100", |p| p.title = text_of(101));
+        only_problem("steps[3].title", "at most 100", |p| p.steps[3].title = text_of(101));
+        only_problem("rollback.title", "at most 100", |p| p.rollback.title = text_of(101));
+        only_problem("steps[0].title", "must not be empty", |p| p.steps[0].title = " ".into());
         accepted(|p| p.steps[3].title = text_of(100));
     }
 
@@ -551,72 +459,56 @@ mod tests {
 
     #[test]
     fn step_ids_are_unique() {
-        only_problem(
-            "steps[7].id",
-            "step id \"monitor\" is already used by steps[6]",
-            |p| p.steps[7].id = "monitor".into(),
-        );
-    }
-
-    #[test]
-    fn step_ids_are_slugs() {
-        only_problem(
-            "steps[7].id",
-            "step id \"Rollback Criteria\" must be 1 to 64 characters",
-            |p| p.steps[7].id = "Rollback Criteria".into(),
-        );
-    }
-
-    #[test]
-    fn the_rollback_step_id_is_reserved() {
-        only_problem("steps[7].id", "reserved for the rollback procedure", |p| {
-            p.steps[7].id = ROLLBACK_STEP.into()
+        only_problem("steps[7].id", "step id \"monitor\" is already used by steps[6]", |p| {
+            p.steps[7].id = "monitor".into()
         });
     }
 
     #[test]
+    fn step_ids_are_slugs() {
+        only_problem("steps[7].id", "step id \"Rollback Criteria\" must be 1 to 64 characters", |p| {
+            p.steps[7].id = "Rollback Criteria".into()
+        });
+    }
+
+    #[test]
+    fn the_rollback_step_id_is_reserved() {
+        only_problem("steps[7].id", "reserved for the rollback procedure", |p| p.steps[7].id = ROLLBACK_STEP.into());
+    }
+
+    #[test]
     fn item_ids_are_unique_within_their_step_and_the_rollback_procedure() {
-        only_problem(
-            "steps[0].items[2].id",
-            "item id \"prs-merged\" is already used by steps[0].items[0]",
-            |p| p.steps[0].items[2].id = "prs-merged".into(),
-        );
-        only_problem(
-            "rollback.items[1].id",
-            "already used by rollback.items[0]",
-            |p| p.rollback.items[1].id = "deploy-reverted".into(),
-        );
+        only_problem("steps[0].items[2].id", "item id \"prs-merged\" is already used by steps[0].items[0]", |p| {
+            p.steps[0].items[2].id = "prs-merged".into()
+        });
+        only_problem("rollback.items[1].id", "already used by rollback.items[0]", |p| {
+            p.rollback.items[1].id = "deploy-reverted".into()
+        });
         // Another step may reuse an id: ticks are addressed by step and item together.
         accepted(|p| p.steps[4].items[0].id = "prs-merged".into());
     }
 
     #[test]
     fn item_ids_are_slugs() {
-        only_problem(
-            "steps[4].items[1].id",
-            "item id \"release_changes\" must be 1 to 64",
-            |p| p.steps[4].items[1].id = "release_changes".into(),
-        );
+        only_problem("steps[4].items[1].id", "item id \"release_changes\" must be 1 to 64", |p| {
+            p.steps[4].items[1].id = "release_changes".into()
+        });
     }
 
     #[test]
     fn failure_path_ids_are_unique_within_a_step() {
-        only_problem(
-            "steps[1].failure_paths[1].id",
-            "already used by steps[1].failure_paths[0]",
-            |p| p.steps[1].failure_paths[1].id = "real-regression".into(),
-        );
+        only_problem("steps[1].failure_paths[1].id", "already used by steps[1].failure_paths[0]", |p| {
+            p.steps[1].failure_paths[1].id = "real-regression".into()
+        });
         // Steps 7 and 8 both call their path `rollback`.
         accepted(|_| {});
     }
 
     #[test]
     fn failure_path_ids_are_slugs() {
-        only_problem(
-            "steps[1].failure_paths[1].id",
-            "failure path id \"Flaky!\" must be 1 to 64",
-            |p| p.steps[1].failure_paths[1].id = "Flaky!".into(),
-        );
+        only_problem("steps[1].failure_paths[1].id", "failure path id \"Flaky!\" must be 1 to 64", |p| {
+            p.steps[1].failure_paths[1].id = "Flaky!".into()
+        });
     }
 
     #[test]
@@ -626,49 +518,35 @@ mod tests {
             "action \"restart\" needs `to`: the step to restart from, this one or an earlier one (pre-flight, test-suite)",
             |p| p.steps[1].failure_paths[0].to = None,
         );
-        only_problem(
-            "steps[1].failure_paths[0].to",
-            "no step \"preflight\"",
-            |p| p.steps[1].failure_paths[0].to = Some("preflight".into()),
-        );
-        only_problem(
-            "steps[1].failure_paths[0].to",
-            "step \"build-artifact\" comes after this one",
-            |p| p.steps[1].failure_paths[0].to = Some("build-artifact".into()),
-        );
+        only_problem("steps[1].failure_paths[0].to", "no step \"preflight\"", |p| {
+            p.steps[1].failure_paths[0].to = Some("preflight".into())
+        });
+        only_problem("steps[1].failure_paths[0].to", "step \"build-artifact\" comes after this one", |p| {
+            p.steps[1].failure_paths[0].to = Some("build-artifact".into())
+        });
         accepted(|p| p.steps[1].failure_paths[0].to = Some("test-suite".into()));
     }
 
     #[test]
     fn retry_and_abort_take_no_target() {
-        only_problem(
-            "steps[1].failure_paths[1].to",
-            "action \"retry\" takes no `to`",
-            |p| p.steps[1].failure_paths[1].to = Some("pre-flight".into()),
-        );
-        only_problem(
-            "steps[0].failure_paths[0].to",
-            "action \"abort\" takes no `to`",
-            |p| p.steps[0].failure_paths[0].to = Some("pre-flight".into()),
-        );
+        only_problem("steps[1].failure_paths[1].to", "action \"retry\" takes no `to`", |p| {
+            p.steps[1].failure_paths[1].to = Some("pre-flight".into())
+        });
+        only_problem("steps[0].failure_paths[0].to", "action \"abort\" takes no `to`", |p| {
+            p.steps[0].failure_paths[0].to = Some("pre-flight".into())
+        });
     }
 
     #[test]
     fn nothing_rolls_back_before_production() {
-        only_problem(
-            "steps[4].failure_paths[0].action",
-            "nothing can be rolled back before production",
-            |p| p.steps[4].failure_paths[0].action = FailureAction::Rollback,
-        );
+        only_problem("steps[4].failure_paths[0].action", "nothing can be rolled back before production", |p| {
+            p.steps[4].failure_paths[0].action = FailureAction::Rollback
+        });
         let problems = problems_after(|p| {
             p.steps.truncate(5);
             p.steps[4].failure_paths[0].action = FailureAction::Rollback;
         });
-        assert_problem(
-            &problems,
-            "steps[4].failure_paths[0].action",
-            "no step requires \"production-deploy\"",
-        );
+        assert_problem(&problems, "steps[4].failure_paths[0].action", "no step requires \"production-deploy\"");
         assert_eq!(problems.len(), 1, "{problems:?}");
     }
 
@@ -679,11 +557,9 @@ mod tests {
             "step \"deploy-production\" is not before the production deploy",
             |p| p.steps[5].failure_paths[0].to = Some("deploy-production".into()),
         );
-        only_problem(
-            "steps[6].failure_paths[0].to",
-            "step \"monitor\" is not before the production deploy",
-            |p| p.steps[6].failure_paths[0].to = Some("monitor".into()),
-        );
+        only_problem("steps[6].failure_paths[0].to", "step \"monitor\" is not before the production deploy", |p| {
+            p.steps[6].failure_paths[0].to = Some("monitor".into())
+        });
         only_problem("steps[5].failure_paths[0].to", "no step \"staging\"", |p| {
             p.steps[5].failure_paths[0].to = Some("staging".into())
         });
@@ -692,58 +568,44 @@ mod tests {
 
     #[test]
     fn a_watch_step_sets_a_window_of_1_to_1440_minutes() {
-        only_problem(
-            "steps[6].watch_minutes",
-            "requires = \"watch\" needs watch_minutes",
-            |p| p.steps[6].watch_minutes = None,
-        );
+        only_problem("steps[6].watch_minutes", "requires = \"watch\" needs watch_minutes", |p| {
+            p.steps[6].watch_minutes = None
+        });
         only_problem("steps[6].watch_minutes.min", "at least 1 minute", |p| {
             p.steps[6].watch_minutes = Some(WatchWindow { min: 0, max: 30 })
         });
-        only_problem(
-            "steps[6].watch_minutes.max",
-            "1441 is more than 1440 minutes",
-            |p| p.steps[6].watch_minutes = Some(WatchWindow { min: 15, max: 1441 }),
-        );
-        only_problem(
-            "steps[6].watch_minutes.min",
-            "min (40) must not exceed max (30)",
-            |p| p.steps[6].watch_minutes = Some(WatchWindow { min: 40, max: 30 }),
-        );
+        only_problem("steps[6].watch_minutes.max", "1441 is more than 1440 minutes", |p| {
+            p.steps[6].watch_minutes = Some(WatchWindow { min: 15, max: 1441 })
+        });
+        only_problem("steps[6].watch_minutes.min", "min (40) must not exceed max (30)", |p| {
+            p.steps[6].watch_minutes = Some(WatchWindow { min: 40, max: 30 })
+        });
         accepted(|p| p.steps[6].watch_minutes = Some(WatchWindow { min: 1, max: 1440 }));
         accepted(|p| p.steps[6].watch_minutes = Some(WatchWindow { min: 20, max: 20 }));
     }
 
     #[test]
     fn only_a_watch_step_sets_watch_minutes() {
-        only_problem(
-            "steps[2].watch_minutes",
-            "only a step with requires = \"watch\" sets watch_minutes",
-            |p| p.steps[2].watch_minutes = Some(WatchWindow { min: 15, max: 30 }),
-        );
+        only_problem("steps[2].watch_minutes", "only a step with requires = \"watch\" sets watch_minutes", |p| {
+            p.steps[2].watch_minutes = Some(WatchWindow { min: 15, max: 30 })
+        });
     }
 
     #[test]
     fn each_kind_of_evidence_is_required_by_one_step_at_most() {
-        only_problem(
-            "steps[1].requires",
-            "\"tests-passed\" is already required by steps[0] (\"pre-flight\")",
-            |p| p.steps[0].requires = Evidence::TestsPassed,
-        );
+        only_problem("steps[1].requires", "\"tests-passed\" is already required by steps[0] (\"pre-flight\")", |p| {
+            p.steps[0].requires = Evidence::TestsPassed
+        });
         // `none` is not evidence: any number of steps wait for nothing.
         accepted(|p| p.steps[1].requires = Evidence::None);
     }
 
     #[test]
     fn evidence_comes_in_release_order() {
-        only_problem(
-            "steps[2].requires",
-            "\"tests-passed\" must come before \"artifact\" (steps[1])",
-            |p| {
-                p.steps[1].requires = Evidence::Artifact;
-                p.steps[2].requires = Evidence::TestsPassed;
-            },
-        );
+        only_problem("steps[2].requires", "\"tests-passed\" must come before \"artifact\" (steps[1])", |p| {
+            p.steps[1].requires = Evidence::Artifact;
+            p.steps[2].requires = Evidence::TestsPassed;
+        });
     }
 
     #[test]
@@ -753,7 +615,9 @@ mod tests {
             assert_problem(
                 &problems,
                 "steps[5].requires",
-                &format!("\"production-deploy\" needs a step before it with requires = \"{missing}\"; never skip staging"),
+                &format!(
+                    "\"production-deploy\" needs a step before it with requires = \"{missing}\"; never skip staging"
+                ),
             );
         }
         let problems = problems_after(|p| {
@@ -784,43 +648,30 @@ mod tests {
         let problems = problems_after(|p| {
             p.steps[5].requires = Evidence::None;
             for step in &mut p.steps {
-                step.failure_paths
-                    .retain(|f| f.action != FailureAction::Rollback);
+                step.failure_paths.retain(|f| f.action != FailureAction::Rollback);
             }
         });
-        assert_problem(
-            &problems,
-            "steps[6].requires",
-            "nothing to watch before a production deploy",
-        );
+        assert_problem(&problems, "steps[6].requires", "nothing to watch before a production deploy");
         assert_eq!(problems.len(), 1, "{problems:?}");
     }
 
     #[test]
     fn a_gate_needs_at_most_10_approvals() {
-        only_problem(
-            "steps[0].gate.approvals",
-            "11 approvals is more than the 10 allowed",
-            |p| p.steps[0].gate.approvals = 11,
-        );
-        only_problem("rollback.gate.approvals", "more than the 10 allowed", |p| {
-            p.rollback.gate.approvals = 11
+        only_problem("steps[0].gate.approvals", "11 approvals is more than the 10 allowed", |p| {
+            p.steps[0].gate.approvals = 11
         });
+        only_problem("rollback.gate.approvals", "more than the 10 allowed", |p| p.rollback.gate.approvals = 11);
         accepted(|p| p.steps[0].gate.approvals = 10);
     }
 
     #[test]
     fn a_gate_nobody_approves_names_no_approvers() {
-        only_problem(
-            "steps[1].gate.roles",
-            "approvals = 0 passes by itself, so nobody approves it",
-            |p| p.steps[1].gate.roles = vec!["engineer".into()],
-        );
-        only_problem(
-            "steps[1].gate.starter_may_approve",
-            "nobody approves it",
-            |p| p.steps[1].gate.starter_may_approve = false,
-        );
+        only_problem("steps[1].gate.roles", "approvals = 0 passes by itself, so nobody approves it", |p| {
+            p.steps[1].gate.roles = vec!["engineer".into()]
+        });
+        only_problem("steps[1].gate.starter_may_approve", "nobody approves it", |p| {
+            p.steps[1].gate.starter_may_approve = false
+        });
         // With approvals, keeping the starter out and letting anyone else approve is fine.
         accepted(|p| {
             p.steps[4].gate.roles.clear();
@@ -846,60 +697,38 @@ mod tests {
             "rollback.tick_roles[0]",
             "rollback.gate.roles[0]",
         ] {
-            assert_problem(
-                &problems,
-                key,
-                "must be 1 to 64 characters of a-z, 0-9 and -, e.g. \"release-manager\"",
-            );
+            assert_problem(&problems, key, "must be 1 to 64 characters of a-z, 0-9 and -, e.g. \"release-manager\"");
         }
         assert_eq!(problems.len(), 6, "{problems:?}");
     }
 
     #[test]
     fn labels_fit_a_chat_button() {
-        only_problem(
-            "steps[1].failure_paths[1].label",
-            "label is 81 characters; chat buttons show at most 80",
-            |p| p.steps[1].failure_paths[1].label = text_of(81),
-        );
-        only_problem(
-            "steps[1].failure_paths[1].label",
-            "must not be empty",
-            |p| p.steps[1].failure_paths[1].label = String::new(),
-        );
+        only_problem("steps[1].failure_paths[1].label", "label is 81 characters; chat buttons show at most 80", |p| {
+            p.steps[1].failure_paths[1].label = text_of(81)
+        });
+        only_problem("steps[1].failure_paths[1].label", "must not be empty", |p| {
+            p.steps[1].failure_paths[1].label = String::new()
+        });
         // Characters, not bytes: 80 em dashes are 240 bytes and still fit.
         accepted(|p| p.steps[1].failure_paths[1].label = "—".repeat(80));
     }
 
     #[test]
     fn item_texts_are_at_most_300_characters() {
-        only_problem(
-            "steps[0].items[4].text",
-            "item text is 301 characters; at most 300",
-            |p| p.steps[0].items[4].text = text_of(301),
-        );
-        only_problem("rollback.items[0].text", "at most 300", |p| {
-            p.rollback.items[0].text = text_of(301)
+        only_problem("steps[0].items[4].text", "item text is 301 characters; at most 300", |p| {
+            p.steps[0].items[4].text = text_of(301)
         });
-        only_problem("steps[0].items[4].text", "must not be empty", |p| {
-            p.steps[0].items[4].text = String::new()
-        });
+        only_problem("rollback.items[0].text", "at most 300", |p| p.rollback.items[0].text = text_of(301));
+        only_problem("steps[0].items[4].text", "must not be empty", |p| p.steps[0].items[4].text = String::new());
         accepted(|p| p.steps[0].items[4].text = text_of(300));
     }
 
     #[test]
     fn the_rollback_procedure_has_items_and_an_approval() {
-        only_problem(
-            "rollback.items",
-            "the rollback procedure needs at least one item",
-            |p| p.rollback.items.clear(),
-        );
+        only_problem("rollback.items", "the rollback procedure needs at least one item", |p| p.rollback.items.clear());
         // Only the approval is asked for: "remove roles" would be the wrong advice here.
-        only_problem(
-            "rollback.gate.approvals",
-            "needs at least 1 approval",
-            |p| p.rollback.gate.approvals = 0,
-        );
+        only_problem("rollback.gate.approvals", "needs at least 1 approval", |p| p.rollback.gate.approvals = 0);
     }
 
     #[test]
@@ -930,9 +759,7 @@ mod tests {
                 "rollback.items",
             ],
             "{}",
-            PlaybookErrors {
-                problems: problems.clone()
-            }
+            PlaybookErrors { problems: problems.clone() }
         );
     }
 }

@@ -172,15 +172,15 @@ impl Harness {
         self.ok(&carol(), approve("monitor"));
         assert_eq!(self.at(), "rollback-criteria");
     }
-    fn to_production_step(&mut self) {
+    fn drive_to_production_step(&mut self) {
         self.pass_pre_flight();
         self.pass_tests();
         self.pass_build();
         self.pass_staging();
         self.pass_smoke();
     }
-    fn to_monitor(&mut self) {
-        self.to_production_step();
+    fn drive_to_monitor(&mut self) {
+        self.drive_to_production_step();
         self.pass_production();
     }
 }
@@ -198,14 +198,7 @@ fn fail(s: &str, path: &str, note: &str) -> Command {
     Command::TakeFailurePath { step: step(s), path: FailurePathId::new(path), note: Some(note.into()) }
 }
 fn tests(suite: &str, passed: u32, failed: u32) -> Command {
-    Command::RecordTestResult(TestResult {
-        suite: suite.into(),
-        passed,
-        failed,
-        skipped: 0,
-        flaky: vec![],
-        url: None,
-    })
+    Command::RecordTestResult(TestResult { suite: suite.into(), passed, failed, skipped: 0, flaky: vec![], url: None })
 }
 fn artifact(d: &str, sha: &str, version: &str) -> Command {
     Command::RecordArtifact(Artifact {
@@ -296,7 +289,7 @@ fn unknown_steps_and_items_are_named() {
 #[test]
 fn steps_are_entered_only_in_order() {
     let mut h = Harness::start();
-    h.to_monitor();
+    h.drive_to_monitor();
     let entered: Vec<&str> = h
         .events
         .iter()
@@ -454,7 +447,14 @@ fn a_later_green_run_of_the_same_suite_replaces_the_red_one_only_after_a_retry()
 fn flaky_tests_reported_by_ci_are_recorded_for_follow_up() {
     let mut h = Harness::start();
     h.pass_pre_flight();
-    let mut result = TestResult { suite: "unit".into(), passed: 10, failed: 0, skipped: 1, flaky: vec!["login_test".into()], url: None };
+    let mut result = TestResult {
+        suite: "unit".into(),
+        passed: 10,
+        failed: 0,
+        skipped: 1,
+        flaky: vec!["login_test".into()],
+        url: None,
+    };
     h.ok(&ci(), Command::RecordTestResult(result.clone()));
     assert_eq!(h.release.follow_ups[0].text, "Flaky test to fix: login_test");
     result.flaky.clear();
@@ -473,7 +473,10 @@ fn a_real_regression_restarts_from_step_1_and_keeps_history() {
     assert!(h.release.steps[1].tests.is_empty());
     assert_eq!(h.release.steps[0].attempt, 2);
     assert!(h.events.len() > before, "history is appended, never rewritten");
-    assert!(h.events.iter().any(|r| matches!(&r.event, Event::TestResultRecorded { result, .. } if result.failed == 3)));
+    assert!(h
+        .events
+        .iter()
+        .any(|r| matches!(&r.event, Event::TestResultRecorded { result, .. } if result.failed == 3)));
     h.pass_pre_flight();
     h.pass_tests();
 }
@@ -484,7 +487,11 @@ fn a_failure_path_that_needs_a_note_refuses_without_one() {
     h.pass_pre_flight();
     let r = h.refused(
         &carol(),
-        Command::TakeFailurePath { step: step("test-suite"), path: FailurePathId::new("real-regression"), note: Some("  ".into()) },
+        Command::TakeFailurePath {
+            step: step("test-suite"),
+            path: FailurePathId::new("real-regression"),
+            note: Some("  ".into()),
+        },
     );
     assert_eq!(r.code, "note_required");
 }
@@ -558,7 +565,7 @@ fn staging_passes_only_when_healthy() {
 #[test]
 fn the_smoke_gate_records_the_artifact_that_passed_it() {
     let mut h = Harness::start();
-    h.to_production_step();
+    h.drive_to_production_step();
     assert_eq!(h.release.smoke_passed(), Some(&digest(DIGEST)));
     assert_eq!(h.release.staging_passed(), Some(&digest(DIGEST)));
 }
@@ -582,7 +589,7 @@ fn a_failed_smoke_test_goes_back_to_staging_not_to_production() {
 #[test]
 fn production_refuses_any_artifact_but_the_one_that_passed_staging_and_smoke() {
     let mut h = Harness::start();
-    h.to_production_step();
+    h.drive_to_production_step();
     let r = h.refused(&ci(), deploy(Environment::Production, OTHER_DIGEST, Outcome::Succeeded, HealthCheck::Passed));
     assert_eq!(r.code, "wrong_artifact");
     assert!(r.message.contains("never rebuild"), "{}", r.message);
@@ -594,13 +601,18 @@ fn production_requires_the_smoke_test_of_the_staged_artifact() {
     // A playbook whose smoke-test gate passed without recording a digest (tampered
     // history cannot, but a restart can clear it) refuses production.
     let mut h = Harness::start();
-    h.to_production_step();
+    h.drive_to_production_step();
     h.release.steps[4].smoke_passed = None;
     let events_len = h.events.len();
     let ctx_freeze = NoFreeze;
     let ctx = Context { now: h.now, freeze: &ctx_freeze, production_holder: None, live: None, policy: &h.policy };
-    let r = apply(&h.release, deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed), &ci(), &ctx)
-        .unwrap_err();
+    let r = apply(
+        &h.release,
+        deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed),
+        &ci(),
+        &ctx,
+    )
+    .unwrap_err();
     assert_eq!(r.code, "wrong_artifact");
     assert_eq!(h.events.len(), events_len);
 }
@@ -608,7 +620,7 @@ fn production_requires_the_smoke_test_of_the_staged_artifact() {
 #[test]
 fn production_deploy_refused_on_friday_afternoon() {
     let mut h = Harness::start();
-    h.to_production_step();
+    h.drive_to_production_step();
     h.freeze = friday_afternoon_freeze(h.now);
     let r = h.refused(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed));
     assert_eq!(r.code, "frozen");
@@ -648,16 +660,17 @@ fn a_hotfix_deploys_during_a_freeze_only_with_an_approved_override() {
     h.ok(&alice(), Command::ApproveFreezeOverride);
     h.ok(&bob(), approve("smoke-test"));
     h.ok(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed));
-    let overridden = h.events.iter().any(|r| {
-        matches!(&r.event, Event::DeploymentRecorded { freeze_overridden: Some(v), .. } if v.is_frozen())
-    });
+    let overridden = h
+        .events
+        .iter()
+        .any(|r| matches!(&r.event, Event::DeploymentRecorded { freeze_overridden: Some(v), .. } if v.is_frozen()));
     assert!(overridden, "the deploy records the freeze it went through");
 }
 
 #[test]
 fn a_freeze_override_expires() {
     let mut h = Harness::hotfix();
-    h.to_production_step();
+    h.drive_to_production_step();
     h.ok(&carol(), Command::RequestFreezeOverride { reason: "data loss bug".into() });
     h.ok(&alice(), Command::ApproveFreezeOverride);
     h.now += Duration::hours(2);
@@ -735,7 +748,7 @@ fn production_is_held_from_the_production_step_until_the_watch_ends() {
 #[test]
 fn an_older_version_than_live_needs_a_typed_reason() {
     let mut h = Harness::start();
-    h.to_production_step();
+    h.drive_to_production_step();
     h.live = Some(LiveDeployment {
         release_id: ReleaseId::new("newer"),
         version: Version::parse("1.5.0").unwrap(),
@@ -744,7 +757,9 @@ fn an_older_version_than_live_needs_a_typed_reason() {
     let r = h.refused(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed));
     assert_eq!(r.code, "downgrade");
     assert!(r.message.contains("1.5.0"), "{}", r.message);
-    let Command::RecordDeployment(mut report) = deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed) else {
+    let Command::RecordDeployment(mut report) =
+        deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed)
+    else {
         unreachable!()
     };
     report.downgrade_reason = Some("1.5.0 corrupts carts; 1.4.0 carries the fix".into());
@@ -755,8 +770,10 @@ fn an_older_version_than_live_needs_a_typed_reason() {
 #[test]
 fn a_recreate_deploy_is_refused_for_production() {
     let mut h = Harness::start();
-    h.to_production_step();
-    let Command::RecordDeployment(mut report) = deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed) else {
+    h.drive_to_production_step();
+    let Command::RecordDeployment(mut report) =
+        deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed)
+    else {
         unreachable!()
     };
     report.strategy = Some(DeployStrategy::Recreate);
@@ -769,7 +786,7 @@ fn a_recreate_deploy_is_refused_for_production() {
 #[test]
 fn the_watch_lasts_at_least_15_minutes() {
     let mut h = Harness::start();
-    h.to_monitor();
+    h.drive_to_monitor();
     h.tick_all(&carol());
     h.now += Duration::minutes(14);
     let r = h.refused(&carol(), approve("monitor"));
@@ -783,7 +800,7 @@ fn the_watch_lasts_at_least_15_minutes() {
 #[test]
 fn a_release_runs_through_all_eight_steps_to_completion() {
     let mut h = Harness::start();
-    h.to_monitor();
+    h.drive_to_monitor();
     h.pass_monitor();
     h.tick_all(&carol());
     h.ok(&bob(), approve("rollback-criteria"));
@@ -800,7 +817,7 @@ fn a_tripped_criterion_rolls_back_through_the_procedure() {
         version: Version::parse("1.3.0").unwrap(),
         digest: digest(OLD_DIGEST),
     });
-    h.to_monitor();
+    h.drive_to_monitor();
     h.ok(&carol(), fail("monitor", "rollback", "error rate 3.1x baseline"));
     assert_eq!(h.release.status, Status::RollingBack);
     let rollback = h.release.rollback.clone().unwrap();
@@ -835,7 +852,7 @@ impl Harness {
 #[test]
 fn a_failed_production_deploy_rolls_back_at_once_and_resumes_at_staging() {
     let mut h = Harness::start();
-    h.to_production_step();
+    h.drive_to_production_step();
     h.ok(&ci(), deploy(Environment::Production, DIGEST, Outcome::Failed, HealthCheck::Failed));
     assert_eq!(h.release.status, Status::RollingBack);
     assert_eq!(h.release.rollback.as_ref().unwrap().then, AfterRollback::Resume(step("deploy-staging")));
@@ -873,7 +890,7 @@ fn a_release_live_in_production_cannot_restart_without_rolling_back() {
         roles: vec![],
     });
     let mut h = Harness::start_with(p, false);
-    h.to_monitor();
+    h.drive_to_monitor();
     assert_eq!(h.refused(&bob(), fail("monitor", "redo", "x")).code, "production_deployed");
 }
 
@@ -892,7 +909,7 @@ fn an_abort_before_production_ends_the_release_and_records_who_and_why() {
 #[test]
 fn an_abort_after_production_rolls_back_first() {
     let mut h = Harness::start();
-    h.to_monitor();
+    h.drive_to_monitor();
     h.ok(&bob(), Command::Abort { reason: "wrong customer config shipped".into() });
     assert_eq!(h.release.status, Status::RollingBack);
     assert_eq!(h.release.rollback.as_ref().unwrap().then, AfterRollback::Abort);
@@ -906,7 +923,7 @@ fn an_abort_after_production_rolls_back_first() {
 #[test]
 fn an_abort_during_a_rollback_ends_the_release_once_the_rollback_is_done() {
     let mut h = Harness::start();
-    h.to_monitor();
+    h.drive_to_monitor();
     h.ok(&bob(), Command::TriggerRollback { reason: "p99 4x baseline".into() });
     h.ok(&bob(), Command::Abort { reason: "giving up on 1.4.0".into() });
     assert_eq!(h.refused(&bob(), Command::Abort { reason: "again".into() }).code, "already_aborting");
