@@ -17,10 +17,9 @@ use serde_json::json;
 use shipgate::app::clock::SystemClock;
 use shipgate::app::playbooks::Playbooks;
 use shipgate::app::{App, AppParts};
+use shipgate::config::{ApiClient, ApiConfig};
 use shipgate::domain::freeze::NoFreeze;
 use shipgate::domain::release::Policy;
-use shipgate::domain::RoleName;
-use shipgate::http::auth::ApiCredentials;
 use shipgate::http::{router, AppState};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -161,11 +160,13 @@ async fn spawn_server(url: &str) -> anyhow::Result<String> {
     });
     let state = AppState {
         app,
-        clients: Arc::new(vec![ApiCredentials {
-            name: "loadgen".into(),
-            token: SecretString::from(TOKEN.to_owned()),
-            roles: vec![RoleName::new("release-manager"), RoleName::new("engineer")],
-        }]),
+        api: Arc::new(ApiConfig {
+            clients: vec![ApiClient {
+                name: "loadgen".into(),
+                token: SecretString::from(TOKEN.to_owned()),
+                roles: vec!["release-manager".into(), "engineer".into()],
+            }],
+        }),
         metrics: None,
         ready: Arc::new(AtomicBool::new(true)),
     };

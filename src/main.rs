@@ -35,10 +35,6 @@ async fn migrate(config: Option<&std::path::Path>) -> anyhow::Result<i32> {
     let config = Config::load(config)?;
     let store = shipgate::store::Store::connect_with(&config.database.url, config.database.max_connections).await?;
     store.migrate().await?;
-    println!(
-        "migrations applied to {} ({})",
-        shipgate::http::server::redact_url(&config.database.url),
-        store.backend()
-    );
+    println!("migrations applied to {} ({})", config.database.redacted_url(), store.backend());
     Ok(0)
 }

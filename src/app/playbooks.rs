@@ -85,6 +85,11 @@ impl Playbooks {
         }
     }
 
+    /// Every role any playbook mentions.
+    pub fn roles(&self) -> std::collections::BTreeSet<crate::domain::RoleName> {
+        self.by_name.values().flat_map(|p| p.roles()).collect()
+    }
+
     pub fn names(&self) -> Vec<String> {
         self.by_name.keys().map(ToString::to_string).collect()
     }

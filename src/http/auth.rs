@@ -7,16 +7,6 @@ use crate::domain::{Actor, Platform, RequestId, RoleName};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use secrecy::{ExposeSecret, SecretString};
-use subtle::ConstantTimeEq;
-
-/// A configured API client.
-#[derive(Debug, Clone)]
-pub struct ApiCredentials {
-    pub name: String,
-    pub token: SecretString,
-    pub roles: Vec<RoleName>,
-}
 
 /// The authenticated client of a request, as the actor its commands are recorded under.
 pub struct ApiActor(pub Actor);
@@ -37,19 +27,12 @@ impl FromRequestParts<AppState> for ApiActor {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim())
             .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
-        // Check every client so the time taken does not tell which token came close.
-        let mut found = None;
-        for client in state.clients.iter() {
-            let matches: bool = client.token.expose_secret().as_bytes().ct_eq(presented.as_bytes()).into();
-            if matches {
-                found = Some(client);
-            }
-        }
-        let client = found.ok_or_else(|| {
+        let client = state.api.client_for_token(presented).ok_or_else(|| {
             unauthorized("the token is not one shipgate knows; use a token of a client configured in api.clients")
         })?;
         Ok(ApiActor(
-            Actor::new(Platform::Api, client.name.clone(), client.name.clone()).with_roles(client.roles.clone()),
+            Actor::new(Platform::Api, client.name.clone(), client.name.clone())
+                .with_roles(client.roles.iter().map(RoleName::new)),
         ))
     }
 }

@@ -6,7 +6,7 @@ pub mod error;
 pub mod server;
 
 use crate::app::App;
-use auth::ApiCredentials;
+use crate::config::ApiConfig;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -23,7 +23,8 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 #[derive(Clone)]
 pub struct AppState {
     pub app: App,
-    pub clients: Arc<Vec<ApiCredentials>>,
+    /// The API clients and their tokens.
+    pub api: Arc<ApiConfig>,
     pub metrics: Option<PrometheusHandle>,
     /// False until startup is done and again once shutdown begins.
     pub ready: Arc<AtomicBool>,

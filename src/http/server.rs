@@ -1,16 +1,14 @@
 //! `shipgate serve`: wires config, store, app and router, and stops gracefully.
 
-use super::auth::ApiCredentials;
 use super::{router, AppState};
 use crate::app::clock::SystemClock;
 use crate::app::playbooks::Playbooks;
 use crate::app::{App, AppParts};
 use crate::config::Config;
 use crate::domain::freeze::NoFreeze;
-use crate::domain::release::Policy;
-use crate::domain::RoleName;
 use crate::store::Store;
 use anyhow::Context as _;
+use std::future::IntoFuture;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -19,27 +17,28 @@ use tokio::net::TcpListener;
 pub async fn build(config: &Config) -> anyhow::Result<AppState> {
     let store = Store::connect_with(&config.database.url, config.database.max_connections)
         .await
-        .with_context(|| format!("opening the database at {}", redact_url(&config.database.url)))?;
+        .with_context(|| format!("opening the database at {}", config.database.redacted_url()))?;
     store.migrate().await.context("applying database migrations")?;
     let playbooks = Playbooks::load(&config.playbooks.dir, &config.playbooks.default)?;
-    let policy = Policy {
-        override_approver_roles: config.policy.override_approver_roles.iter().map(RoleName::new).collect(),
-        override_ttl: chrono::Duration::minutes(i64::from(config.policy.override_ttl_minutes)),
-    };
+    let policy = config.policy.to_policy();
     let app = App::new(AppParts { store, playbooks, freeze: Arc::new(NoFreeze), policy, clock: Arc::new(SystemClock) });
-    let clients = config
-        .api
-        .clients
-        .iter()
-        .map(|c| ApiCredentials {
-            name: c.name.clone(),
-            token: c.token.clone(),
-            roles: c.roles.iter().map(RoleName::new).collect(),
-        })
+    let granted = config.roles();
+    let missing: Vec<String> = app
+        .playbooks()
+        .roles()
+        .into_iter()
+        .filter(|role| !granted.contains(role.as_str()))
+        .map(|role| role.to_string())
         .collect();
+    if !missing.is_empty() {
+        tracing::warn!(
+            roles = ?missing,
+            "playbooks name roles that no API client holds; those gates can only be approved from chat"
+        );
+    }
     Ok(AppState {
         app,
-        clients: Arc::new(clients),
+        api: Arc::new(config.api.clone()),
         metrics: crate::telemetry::metrics_handle(),
         ready: Arc::new(AtomicBool::new(false)),
     })
@@ -58,19 +57,33 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         listen = %listener.local_addr()?,
         database = state.app.store().backend(),
         playbooks = ?state.app.playbooks().names(),
-        api_clients = state.clients.len(),
+        api_clients = state.api.clients.len(),
         "shipgate is serving"
     );
     ready.store(true, Ordering::SeqCst);
+    // The signal flips `stopping`; in-flight requests then get `shutdown_grace_seconds`.
+    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
     let shutdown = {
         let ready = ready.clone();
         async move {
             shutdown_signal().await;
             ready.store(false, Ordering::SeqCst);
             tracing::info!("shutting down: finishing in-flight requests");
+            let _ = stopping_tx.send(true);
         }
     };
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving HTTP")?;
+    let grace = config.server.shutdown_grace();
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown).into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result.context("serving HTTP")?,
+        () = async {
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(grace_seconds = grace.as_secs(), "requests still in flight after the grace period; stopping anyway");
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -99,17 +112,5 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
-    }
-}
-
-/// A database URL without its password, for messages.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{}://{user}:***@{}", &url[..scheme], &url[at + 1..])
-        }
-        _ => url.to_owned(),
     }
 }

@@ -8,10 +8,9 @@ use serde_json::{json, Value};
 use shipgate::app::clock::ManualClock;
 use shipgate::app::playbooks::Playbooks;
 use shipgate::app::{App, AppParts};
+use shipgate::config::{ApiClient, ApiConfig};
 use shipgate::domain::freeze::{FixedFreeze, FreezeCalendar};
 use shipgate::domain::release::Policy;
-use shipgate::domain::RoleName;
-use shipgate::http::auth::ApiCredentials;
 use shipgate::http::{router, AppState};
 use shipgate::store::{testing, Store};
 use std::sync::atomic::AtomicBool;
@@ -64,18 +63,19 @@ pub async fn store_for(backend: Backend) -> Option<(Store, Option<tempfile::Temp
     }
 }
 
-pub fn clients() -> Vec<ApiCredentials> {
-    let client = |name: &str, token: &str, roles: &[&str]| ApiCredentials {
+pub fn clients() -> ApiConfig {
+    let client = |name: &str, token: &str, roles: &[&str]| ApiClient {
         name: name.into(),
         token: SecretString::from(token.to_owned()),
-        roles: roles.iter().map(|r| RoleName::new(*r)).collect(),
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
     };
-    vec![
+    let clients = vec![
         client("ci", CI_TOKEN, &["engineer"]),
         client("release-bot", RM_TOKEN, &["release-manager", "engineer"]),
         client("second-approver", RM2_TOKEN, &["release-manager"]),
         client("observer", OBSERVER_TOKEN, &[]),
-    ]
+    ];
+    ApiConfig { clients }
 }
 
 /// Wednesday 2 December 2026, 10:00 UTC: no freeze anywhere.
@@ -99,7 +99,7 @@ pub async fn spawn_with(backend: Backend, freeze: Arc<dyn FreezeCalendar>) -> Op
     });
     let state = AppState {
         app: app.clone(),
-        clients: Arc::new(clients()),
+        api: Arc::new(clients()),
         metrics: shipgate::telemetry::metrics_handle(),
         ready: Arc::new(AtomicBool::new(true)),
     };
