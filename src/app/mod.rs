@@ -219,7 +219,8 @@ impl App {
                 },
             };
             let now = self.now();
-            let (holder, live) = self.production_facts(&release).await?;
+            let (holder, live) =
+                if release.consults_production_facts() { self.production_facts(&release).await? } else { (None, None) };
             let ctx = Context {
                 now,
                 freeze: self.inner.freeze.as_ref(),

@@ -730,6 +730,13 @@ impl Release {
         }
     }
 
+    /// Whether a command on this release may consult who holds production and what is
+    /// live: only next to the production step. Elsewhere the app need not read them.
+    pub fn consults_production_facts(&self) -> bool {
+        self.status == Status::Active
+            && self.production_step().is_some_and(|p| self.current + 1 == p || self.current == p)
+    }
+
     /// The artifact recorded for this attempt, if any.
     pub fn artifact(&self) -> Option<&Artifact> {
         self.steps.iter().rev().find_map(|s| s.artifact.as_ref())

@@ -9,7 +9,8 @@ use crate::domain::view::{HistoryEntry, ReleaseView};
 use crate::domain::{FailurePathId, GitSha, ItemId, ReleaseId, ServiceName, StepId, Version};
 use crate::store::ReleaseFilter;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -191,47 +192,42 @@ async fn get_release(
     Ok(axum::Json(view).into_response())
 }
 
-async fn run(
-    state: &AppState,
+/// Who is asking and under which request id: what every command handler needs.
+pub struct Caller {
+    state: AppState,
     actor: crate::domain::Actor,
-    key: &IdempotencyKey,
-    uri: &Uri,
-    id: &str,
-    command: Command,
-) -> Result<Response, ApiError> {
-    let id = release_id(id)?;
-    let request_id = key.request_id(&actor, &format!("POST {}", uri.path()));
-    Ok(answer(state.app.execute(&id, command, actor, request_id).await?))
-}
-
-async fn tick(
-    State(state): State<AppState>,
-    ApiActor(actor): ApiActor,
     key: IdempotencyKey,
     uri: Uri,
-    Path((id, step, item)): Path<(String, String, String)>,
-) -> Result<Response, ApiError> {
-    run(&state, actor, &key, &uri, &id, Command::Tick { step: StepId::new(step), item: ItemId::new(item) }).await
 }
 
-async fn untick(
-    State(state): State<AppState>,
-    ApiActor(actor): ApiActor,
-    key: IdempotencyKey,
-    uri: Uri,
-    Path((id, step, item)): Path<(String, String, String)>,
-) -> Result<Response, ApiError> {
-    run(&state, actor, &key, &uri, &id, Command::Untick { step: StepId::new(step), item: ItemId::new(item) }).await
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ApiActor(actor) = ApiActor::from_request_parts(parts, state).await?;
+        let key = IdempotencyKey::from_request_parts(parts, state).await?;
+        Ok(Caller { state: state.clone(), actor, key, uri: parts.uri.clone() })
+    }
 }
 
-async fn approve(
-    State(state): State<AppState>,
-    ApiActor(actor): ApiActor,
-    key: IdempotencyKey,
-    uri: Uri,
-    Path((id, step)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    run(&state, actor, &key, &uri, &id, Command::Approve { step: StepId::new(step) }).await
+impl Caller {
+    async fn run(self, id: &str, command: Command) -> Result<Response, ApiError> {
+        let id = release_id(id)?;
+        let request_id = self.key.request_id(&self.actor, &format!("POST {}", self.uri.path()));
+        Ok(answer(self.state.app.execute(&id, command, self.actor, request_id).await?))
+    }
+}
+
+async fn tick(caller: Caller, Path((id, step, item)): Path<(String, String, String)>) -> Result<Response, ApiError> {
+    caller.run(&id, Command::Tick { step: StepId::new(step), item: ItemId::new(item) }).await
+}
+
+async fn untick(caller: Caller, Path((id, step, item)): Path<(String, String, String)>) -> Result<Response, ApiError> {
+    caller.run(&id, Command::Untick { step: StepId::new(step), item: ItemId::new(item) }).await
+}
+
+async fn approve(caller: Caller, Path((id, step)): Path<(String, String)>) -> Result<Response, ApiError> {
+    caller.run(&id, Command::Approve { step: StepId::new(step) }).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -242,48 +238,36 @@ struct NoteBody {
 }
 
 async fn take_failure_path(
-    State(state): State<AppState>,
-    ApiActor(actor): ApiActor,
-    key: IdempotencyKey,
-    uri: Uri,
+    caller: Caller,
     Path((id, step, path)): Path<(String, String, String)>,
     OptionalJson(body): OptionalJson<NoteBody>,
 ) -> Result<Response, ApiError> {
     let command = Command::TakeFailurePath { step: StepId::new(step), path: FailurePathId::new(path), note: body.note };
-    run(&state, actor, &key, &uri, &id, command).await
+    caller.run(&id, command).await
 }
 
 async fn record_test_result(
-    State(state): State<AppState>,
-    ApiActor(actor): ApiActor,
-    key: IdempotencyKey,
-    uri: Uri,
+    caller: Caller,
     Path(id): Path<String>,
     ApiJson(result): ApiJson<TestResult>,
 ) -> Result<Response, ApiError> {
-    run(&state, actor, &key, &uri, &id, Command::RecordTestResult(result)).await
+    caller.run(&id, Command::RecordTestResult(result)).await
 }
 
 async fn record_artifact(
-    State(state): State<AppState>,
-    ApiActor(actor): ApiActor,
-    key: IdempotencyKey,
-    uri: Uri,
+    caller: Caller,
     Path(id): Path<String>,
     ApiJson(artifact): ApiJson<Artifact>,
 ) -> Result<Response, ApiError> {
-    run(&state, actor, &key, &uri, &id, Command::RecordArtifact(artifact)).await
+    caller.run(&id, Command::RecordArtifact(artifact)).await
 }
 
 async fn record_deployment(
-    State(state): State<AppState>,
-    ApiActor(actor): ApiActor,
-    key: IdempotencyKey,
-    uri: Uri,
+    caller: Caller,
     Path(id): Path<String>,
     ApiJson(report): ApiJson<DeploymentReport>,
 ) -> Result<Response, ApiError> {
-    run(&state, actor, &key, &uri, &id, Command::RecordDeployment(report)).await
+    caller.run(&id, Command::RecordDeployment(report)).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -293,44 +277,29 @@ struct ReasonBody {
 }
 
 async fn request_freeze_override(
-    State(state): State<AppState>,
-    ApiActor(actor): ApiActor,
-    key: IdempotencyKey,
-    uri: Uri,
+    caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> Result<Response, ApiError> {
-    run(&state, actor, &key, &uri, &id, Command::RequestFreezeOverride { reason: body.reason }).await
+    caller.run(&id, Command::RequestFreezeOverride { reason: body.reason }).await
 }
 
-async fn approve_freeze_override(
-    State(state): State<AppState>,
-    ApiActor(actor): ApiActor,
-    key: IdempotencyKey,
-    uri: Uri,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    run(&state, actor, &key, &uri, &id, Command::ApproveFreezeOverride).await
+async fn approve_freeze_override(caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    caller.run(&id, Command::ApproveFreezeOverride).await
 }
 
 async fn trigger_rollback(
-    State(state): State<AppState>,
-    ApiActor(actor): ApiActor,
-    key: IdempotencyKey,
-    uri: Uri,
+    caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> Result<Response, ApiError> {
-    run(&state, actor, &key, &uri, &id, Command::TriggerRollback { reason: body.reason }).await
+    caller.run(&id, Command::TriggerRollback { reason: body.reason }).await
 }
 
 async fn abort(
-    State(state): State<AppState>,
-    ApiActor(actor): ApiActor,
-    key: IdempotencyKey,
-    uri: Uri,
+    caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> Result<Response, ApiError> {
-    run(&state, actor, &key, &uri, &id, Command::Abort { reason: body.reason }).await
+    caller.run(&id, Command::Abort { reason: body.reason }).await
 }

@@ -1008,12 +1008,41 @@ proptest! {
     /// restarted backwards), a passed gate had every box ticked, production only ever
     /// gets the artifact that passed staging, and refusals change nothing.
     #[test]
-    fn no_click_sequence_breaks_the_playbook(commands in proptest::collection::vec(command_strategy(), 1..120), minutes in proptest::collection::vec(0i64..10, 120)) {
+    fn no_click_sequence_breaks_the_playbook(prefix in 0usize..8, commands in proptest::collection::vec(command_strategy(), 1..120), minutes in proptest::collection::vec(0i64..10, 120)) {
         let actors = [alice(), bob(), carol(), ci()];
         let mut h = Harness::start();
+        // Start the random clicks from some step along the happy path.
+        let happy: [fn(&mut Harness); 7] = [
+            Harness::pass_pre_flight,
+            Harness::pass_tests,
+            Harness::pass_build,
+            Harness::pass_staging,
+            Harness::pass_smoke,
+            Harness::pass_production,
+            Harness::pass_monitor,
+        ];
+        for step in happy.iter().take(prefix) {
+            step(&mut h);
+        }
         for (i, (actor, command)) in commands.into_iter().enumerate() {
             h.now += Duration::minutes(minutes[i % minutes.len()]);
             let before = h.release.clone();
+            if !before.consults_production_facts() {
+                // The app skips reading production facts here: they must not matter.
+                let other_holder = ProductionHolder {
+                    release_id: ReleaseId::new("other"),
+                    version: Version::parse("9.0.0").unwrap(),
+                    started_by: "Erin".into(),
+                    step_title: "Post-Deploy Monitoring".into(),
+                };
+                let other_live = LiveDeployment { release_id: ReleaseId::new("other"), version: Version::parse("9.0.0").unwrap(), digest: digest(OLD_DIGEST) };
+                let with_facts = Context { now: h.now, freeze: &h.freeze, production_holder: Some(other_holder), live: Some(other_live), policy: &h.policy };
+                let without = Context { now: h.now, freeze: &h.freeze, production_holder: None, live: None, policy: &h.policy };
+                prop_assert_eq!(
+                    apply(&before, command.clone(), &actors[actor], &with_facts),
+                    apply(&before, command.clone(), &actors[actor], &without)
+                );
+            }
             match h.run(&actors[actor], command) {
                 Err(_) => prop_assert_eq!(&before, &h.release),
                 Ok(events) => {
