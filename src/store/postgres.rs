@@ -190,9 +190,13 @@ async fn write_rows(conn: &mut PgConnection, set: &WriteSet<'_>) -> Result<(), C
     }
 
     // A cheap early check; the primary key on (release_id, seq) still decides races with
-    // other instances between this read and the insert.
+    // other instances between this read and the insert. One index probe per release: the
+    // obvious `release_id = ANY($1) GROUP BY release_id` gets a generic plan after a few
+    // executions that stalls for tens of milliseconds, and a custom plan that scans the table.
     let stored: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
-        "SELECT release_id, MAX(seq) FROM events WHERE release_id = ANY($1) GROUP BY release_id",
+        "SELECT ids.release_id, \
+                COALESCE((SELECT MAX(seq) FROM events WHERE events.release_id = ids.release_id), 0) \
+         FROM UNNEST($1::text[]) AS ids (release_id)",
     )
     .bind(set.release_ids())
     .fetch_all(&mut *conn)
