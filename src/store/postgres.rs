@@ -6,9 +6,9 @@
 //! one round trip and one prepared statement per table, whatever the batch size.
 
 use super::model::{CommitError, Conflict, HoldChange, LiveChange, ReleaseFilter};
-use super::records::{EventRecord, LiveRecord, OutboxRecord, ReleaseRecord, ResponseRecord};
+use super::records::{EventRecord, LiveRecord, OutboxRecord, ReleaseRecord, ResponseRecord, RELEASE_COLUMNS};
 use super::write_set::{EventRow, OutboxRow, ProjectionRow, ResponseRow, WriteSet};
-use super::{is_unique_violation_of, StoreError};
+use super::{found, is_unique_violation_of, StoreError};
 use crate::domain::{ReleaseId, RequestId, ServiceName};
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
@@ -20,8 +20,6 @@ use std::str::FromStr;
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// JSON columns are read as text; see `records`.
-const RELEASE_COLUMNS: &str = "id, service, version, git_sha, playbook, status, current_step, current_step_id, \
-                               current_step_title, hotfix, started_by, started_at, updated_at, seq";
 const OUTBOX_COLUMNS: &str = "id, idempotency_key, release_id, kind, payload::text AS payload, attempts, \
                               created_at, next_attempt_at, delivered_at, last_error";
 
@@ -162,15 +160,6 @@ impl PostgresStore {
         .execute(&self.pool)
         .await?;
         found(done.rows_affected())
-    }
-}
-
-/// Naming an outbox id that does not exist is the caller's mistake, not a silent no-op.
-fn found(rows_affected: u64) -> Result<(), StoreError> {
-    if rows_affected == 0 {
-        Err(StoreError::Database(sqlx::Error::RowNotFound))
-    } else {
-        Ok(())
     }
 }
 

@@ -3,9 +3,9 @@
 //! reads use a pool of their own, which WAL lets run beside the writer.
 
 use super::model::{CommitError, Conflict, HoldChange, LiveChange, ReleaseFilter};
-use super::records::{EventRecord, LiveRecord, OutboxRecord, ReleaseRecord, ResponseRecord};
+use super::records::{EventRecord, LiveRecord, OutboxRecord, ReleaseRecord, ResponseRecord, RELEASE_COLUMNS};
 use super::write_set::WriteSet;
-use super::{is_unique_violation_of, StoreError};
+use super::{found, is_unique_violation_of, StoreError};
 use crate::domain::{ReleaseId, RequestId, ServiceName};
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::migrate::Migrator;
@@ -27,8 +27,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// of statement shapes that stay in sqlx's prepared-statement cache, whatever the batch size.
 const CHUNK_SIZES: [usize; 4] = [128, 32, 8, 1];
 
-const RELEASE_COLUMNS: &str = "id, service, version, git_sha, playbook, status, current_step, current_step_id, \
-                               current_step_title, hotfix, started_by, started_at, updated_at, seq";
 const OUTBOX_COLUMNS: &str = "id, idempotency_key, release_id, kind, payload, attempts, created_at, \
                               next_attempt_at, delivered_at, last_error";
 
@@ -205,15 +203,6 @@ impl SqliteStore {
         .execute(&self.writer)
         .await?;
         found(done.rows_affected())
-    }
-}
-
-/// Naming an outbox id that does not exist is the caller's mistake, not a silent no-op.
-fn found(rows_affected: u64) -> Result<(), StoreError> {
-    if rows_affected == 0 {
-        Err(StoreError::Database(sqlx::Error::RowNotFound))
-    } else {
-        Ok(())
     }
 }
 
