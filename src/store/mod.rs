@@ -242,6 +242,16 @@ fn row_time(at: DateTime<Utc>) -> DateTime<Utc> {
     at.trunc_subsecs(6)
 }
 
+/// For updates of one outbox row by id: naming an id that does not exist is the
+/// caller's mistake, not a silent no-op.
+pub(crate) fn found(rows_affected: u64) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        Err(StoreError::Database(sqlx::Error::RowNotFound))
+    } else {
+        Ok(())
+    }
+}
+
 /// Names the scheme only: the rest of a URL may carry a password.
 fn unsupported_url_message(url: &str) -> String {
     let accepted = "shipgate stores its data in SQLite (sqlite://shipgate.db, sqlite:path/to/file.db, \

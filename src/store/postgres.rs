@@ -6,9 +6,9 @@
 //! one round trip and one prepared statement per table, whatever the batch size.
 
 use super::model::{CommitError, Conflict, HoldChange, LiveChange, ReleaseFilter};
-use super::records::{EventRecord, LiveRecord, OutboxRecord, ReleaseRecord, ResponseRecord};
+use super::records::{EventRecord, LiveRecord, OutboxRecord, ReleaseRecord, ResponseRecord, RELEASE_COLUMNS};
 use super::write_set::{EventRow, OutboxRow, ProjectionRow, ResponseRow, WriteSet};
-use super::{is_unique_violation_of, StoreError};
+use super::{found, is_unique_violation_of, StoreError};
 use crate::domain::{ReleaseId, RequestId, ServiceName};
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
@@ -20,8 +20,6 @@ use std::str::FromStr;
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// JSON columns are read as text; see `records`.
-const RELEASE_COLUMNS: &str = "id, service, version, git_sha, playbook, status, current_step, current_step_id, \
-                               current_step_title, hotfix, started_by, started_at, updated_at, seq";
 const OUTBOX_COLUMNS: &str = "id, idempotency_key, release_id, kind, payload::text AS payload, attempts, \
                               created_at, next_attempt_at, delivered_at, last_error";
 
@@ -165,15 +163,6 @@ impl PostgresStore {
     }
 }
 
-/// Naming an outbox id that does not exist is the caller's mistake, not a silent no-op.
-fn found(rows_affected: u64) -> Result<(), StoreError> {
-    if rows_affected == 0 {
-        Err(StoreError::Database(sqlx::Error::RowNotFound))
-    } else {
-        Ok(())
-    }
-}
-
 /// The statements of one write transaction, in the same order as on SQLite. Rows are
 /// sorted by key where order does not matter, so that concurrent transactions of two
 /// instances take their row locks in the same order and wait rather than deadlock.
@@ -190,9 +179,13 @@ async fn write_rows(conn: &mut PgConnection, set: &WriteSet<'_>) -> Result<(), C
     }
 
     // A cheap early check; the primary key on (release_id, seq) still decides races with
-    // other instances between this read and the insert.
+    // other instances between this read and the insert. One index probe per release: the
+    // obvious `release_id = ANY($1) GROUP BY release_id` gets a generic plan after a few
+    // executions that stalls for tens of milliseconds, and a custom plan that scans the table.
     let stored: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
-        "SELECT release_id, MAX(seq) FROM events WHERE release_id = ANY($1) GROUP BY release_id",
+        "SELECT ids.release_id, \
+                COALESCE((SELECT MAX(seq) FROM events WHERE events.release_id = ids.release_id), 0) \
+         FROM UNNEST($1::text[]) AS ids (release_id)",
     )
     .bind(set.release_ids())
     .fetch_all(&mut *conn)

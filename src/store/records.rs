@@ -37,6 +37,11 @@ impl EventRecord {
     }
 }
 
+/// The columns of `releases`, in [`ReleaseRecord`]'s order, for both backends' queries.
+pub(crate) const RELEASE_COLUMNS: &str = "id, service, version, git_sha, playbook, status, current_step, \
+                                          current_step_id, current_step_title, hotfix, started_by, started_at, \
+                                          updated_at, seq";
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct ReleaseRecord {
     pub id: String,

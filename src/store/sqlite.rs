@@ -3,11 +3,11 @@
 //! reads use a pool of their own, which WAL lets run beside the writer.
 
 use super::model::{CommitError, Conflict, HoldChange, LiveChange, ReleaseFilter};
-use super::records::{EventRecord, LiveRecord, OutboxRecord, ReleaseRecord, ResponseRecord};
+use super::records::{EventRecord, LiveRecord, OutboxRecord, ReleaseRecord, ResponseRecord, RELEASE_COLUMNS};
 use super::write_set::WriteSet;
-use super::{is_unique_violation_of, StoreError};
+use super::{found, is_unique_violation_of, StoreError};
 use crate::domain::{ReleaseId, RequestId, ServiceName};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::query_builder::Separated;
 use sqlx::sqlite::{
@@ -25,10 +25,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Multi-row inserts are cut into chunks of these sizes only, so each table has a handful
 /// of statement shapes that stay in sqlx's prepared-statement cache, whatever the batch size.
-const CHUNK_SIZES: [usize; 4] = [64, 16, 4, 1];
+const CHUNK_SIZES: [usize; 4] = [128, 32, 8, 1];
 
-const RELEASE_COLUMNS: &str = "id, service, version, git_sha, playbook, status, current_step, current_step_id, \
-                               current_step_title, hotfix, started_by, started_at, updated_at, seq";
 const OUTBOX_COLUMNS: &str = "id, idempotency_key, release_id, kind, payload, attempts, created_at, \
                               next_attempt_at, delivered_at, last_error";
 
@@ -208,19 +206,10 @@ impl SqliteStore {
     }
 }
 
-/// Naming an outbox id that does not exist is the caller's mistake, not a silent no-op.
-fn found(rows_affected: u64) -> Result<(), StoreError> {
-    if rows_affected == 0 {
-        Err(StoreError::Database(sqlx::Error::RowNotFound))
-    } else {
-        Ok(())
-    }
-}
-
 /// RFC 3339 of one fixed width (microseconds, `Z`): string order is time order, which the
 /// indexes on times and `next_attempt_at <= now` rely on.
 fn stored_time(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 /// The statements of one write transaction. Each statement that can violate a unique
@@ -252,17 +241,19 @@ async fn write_rows(conn: &mut SqliteConnection, set: &WriteSet<'_>) -> Result<(
         });
     }
 
+    // One row back rather than one per release: each row is a hop from the database thread.
     let release_ids =
         serde_json::to_string(&set.release_ids()).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
-    let stored: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
-        "SELECT release_id, MAX(seq) FROM events \
-         WHERE release_id IN (SELECT value FROM json_each(?1)) GROUP BY release_id",
+    let stored: String = sqlx::query_scalar(
+        "SELECT json_group_object(ids.value, \
+                COALESCE((SELECT MAX(seq) FROM events WHERE events.release_id = ids.value), 0)) \
+         FROM json_each(?1) AS ids",
     )
     .bind(release_ids)
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .collect();
+    .fetch_one(&mut *conn)
+    .await?;
+    let stored: HashMap<String, i64> =
+        serde_json::from_str(&stored).map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
     if !set.sequences_follow(&stored) {
         return Err(CommitError::Conflict(Conflict::Sequence));
     }

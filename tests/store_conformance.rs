@@ -1,0 +1,744 @@
+//! The store's conformance suite. Every case is written once against `&Store` and runs on
+//! SQLite (a file, and `sqlite::memory:`) always, and on PostgreSQL when
+//! `TEST_DATABASE_URL` names an admin URL; each PostgreSQL test gets its own database.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::json;
+use shipgate::domain::freeze::FreezeVerdict;
+use shipgate::domain::playbook::Playbook;
+use shipgate::domain::release::{Event, LiveDeployment, Recorded};
+use shipgate::domain::{Actor, ArtifactDigest, GitSha, Platform, ReleaseId, RequestId, ServiceName, Version};
+use shipgate::store::testing::{fresh_postgres, fresh_sqlite, postgres_url_from_env};
+use shipgate::store::{
+    Commit, CommitError, Conflict, HoldChange, LiveChange, NewOutboxMessage, OutboxMessage, ReleaseFilter, ReleaseRow,
+    Store, StoreError, StoredResponse,
+};
+
+/// Generates, for each case, one test per backend: `sqlite_file::case`,
+/// `sqlite_memory::case` and `postgres::case`.
+macro_rules! conformance {
+    ($($case:ident),+ $(,)?) => {
+        mod sqlite_file {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let dir = tempfile::tempdir().expect("temporary directory");
+                    let store = super::fresh_sqlite(dir.path()).await;
+                    super::$case(&store).await;
+                }
+            )+
+        }
+
+        mod sqlite_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let store = super::Store::connect("sqlite::memory:").await.expect("in-memory store");
+                    store.migrate().await.expect("migrate in-memory store");
+                    super::$case(&store).await;
+                }
+            )+
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(admin_url) = super::postgres_url_from_env() else {
+                        eprintln!("skipped: set TEST_DATABASE_URL to run the PostgreSQL conformance tests");
+                        return;
+                    };
+                    let store = super::fresh_postgres(&admin_url).await.expect("fresh PostgreSQL test database");
+                    super::$case(&store).await;
+                }
+            )+
+        }
+    };
+}
+
+conformance!(
+    append_and_load_round_trip,
+    projection_follows_the_latest_commit,
+    sequence_conflict_writes_nothing,
+    stale_or_early_commits_without_events_conflict,
+    duplicate_request_id_writes_nothing,
+    group_commit_lands_every_commit,
+    batch_with_conflicts_fails_only_those,
+    commits_for_one_release_in_one_batch_apply_in_order,
+    concurrent_commits_on_one_release_one_wins,
+    misnumbered_events_fail_only_their_commit,
+    reused_outbox_key_fails_only_its_commit,
+    production_hold_rules,
+    live_set_keep_and_clear,
+    list_releases_filters_and_orders,
+    outbox_delivery_bookkeeping,
+    stored_response_round_trip,
+    migrate_twice_and_ping,
+);
+
+// ----------------------------------------------------------------------------------------
+// Building commits as the app would
+// ----------------------------------------------------------------------------------------
+
+/// A fixed moment plus `seconds`: whole seconds, so row times compare exactly.
+fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, 1, 9, 0, 0).single().expect("valid time") + Duration::seconds(seconds)
+}
+
+fn actor() -> Actor {
+    Actor::new(Platform::Api, "ci", "CI")
+}
+
+fn new_release() -> ReleaseId {
+    ReleaseId::generate()
+}
+
+fn started_event(service: &str) -> Event {
+    Event::Started {
+        service: ServiceName::new(service),
+        version: Version::parse("1.4.0").expect("version"),
+        git_sha: GitSha::parse("3f9c2e1").expect("git sha"),
+        hotfix: false,
+        channel: Some("#releases".to_owned()),
+        playbook: Box::new(Playbook::ship_to_production()),
+        freeze_at_start: Some(FreezeVerdict::Open),
+    }
+}
+
+fn ticked_event(item: usize) -> Event {
+    let playbook = Playbook::ship_to_production();
+    let step = &playbook.steps[0];
+    Event::ItemTicked { step: step.id.clone(), item: step.items[item % step.items.len()].id.clone() }
+}
+
+fn projection(release: &ReleaseId, service: &str, seq: u64, started_at: DateTime<Utc>) -> ReleaseRow {
+    ReleaseRow {
+        id: release.clone(),
+        service: ServiceName::new(service),
+        version: "1.4.0".to_owned(),
+        git_sha: "3f9c2e1".to_owned(),
+        playbook: "ship-to-production".to_owned(),
+        status: "active".to_owned(),
+        current_step: 1,
+        current_step_id: "pre-flight".to_owned(),
+        current_step_title: "Pre-flight".to_owned(),
+        hotfix: false,
+        started_by: "CI".to_owned(),
+        started_at,
+        updated_at: started_at,
+        seq,
+    }
+}
+
+/// A commit appending `events` (taking `at` as their time) after `expected_seq`, with the
+/// projection, one outbox message and the answer to request `request`.
+fn commit_with(
+    release: &ReleaseId,
+    service: &str,
+    expected_seq: u64,
+    events: Vec<Event>,
+    when: DateTime<Utc>,
+    request: &str,
+) -> Commit {
+    let request_id = RequestId::new(request);
+    let events: Vec<Recorded> = events
+        .into_iter()
+        .enumerate()
+        .map(|(offset, event)| Recorded {
+            seq: expected_seq + offset as u64 + 1,
+            at: when,
+            actor: actor(),
+            request_id: request_id.clone(),
+            event,
+        })
+        .collect();
+    let seq = expected_seq + events.len() as u64;
+    let mut row = projection(release, service, seq, when);
+    row.updated_at = when;
+    Commit {
+        release_id: release.clone(),
+        service: ServiceName::new(service),
+        expected_seq,
+        events,
+        projection: row,
+        outbox: vec![NewOutboxMessage {
+            idempotency_key: format!("{release}:{seq}:{request}"),
+            release_id: release.clone(),
+            kind: "step_card".to_owned(),
+            payload: json!({ "release": release.as_str(), "seq": seq }),
+        }],
+        response: Some(StoredResponse {
+            request_id,
+            release_id: release.clone(),
+            status: 200,
+            body: json!({ "seq": seq }),
+        }),
+        hold: HoldChange::Keep,
+        live: LiveChange::Keep,
+    }
+}
+
+fn start(release: &ReleaseId, service: &str, when: DateTime<Utc>) -> Commit {
+    let mut commit = commit_with(release, service, 0, vec![started_event(service)], when, &format!("start-{release}"));
+    commit.projection.started_at = when;
+    commit
+}
+
+fn tick(release: &ReleaseId, service: &str, expected_seq: u64, when: DateTime<Utc>, request: &str) -> Commit {
+    commit_with(release, service, expected_seq, vec![ticked_event(expected_seq as usize)], when, request)
+}
+
+async fn commit_one(store: &Store, commit: Commit) -> Result<(), CommitError> {
+    let mut results = store.commit(vec![commit]).await;
+    assert_eq!(results.len(), 1);
+    results.remove(0)
+}
+
+async fn commit_ok(store: &Store, commits: Vec<Commit>) {
+    for (index, result) in store.commit(commits).await.into_iter().enumerate() {
+        if let Err(error) = result {
+            panic!("commit {index} failed: {error:?}");
+        }
+    }
+}
+
+fn conflict_of(result: Result<(), CommitError>) -> Conflict {
+    match result {
+        Err(CommitError::Conflict(conflict)) => conflict,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+/// Every undelivered message, whenever due.
+async fn all_pending(store: &Store) -> Vec<OutboxMessage> {
+    store.pending_outbox(at(1_000_000), 500).await.expect("pending outbox")
+}
+
+/// What a release has stored, to show that a failed commit wrote nothing.
+#[derive(Debug, PartialEq)]
+struct Stored {
+    events: Vec<Recorded>,
+    row: Option<ReleaseRow>,
+    outbox: Vec<OutboxMessage>,
+    holder: Option<ReleaseId>,
+    live: Option<LiveDeployment>,
+}
+
+async fn stored(store: &Store, release: &ReleaseId, service: &str) -> Stored {
+    let service = ServiceName::new(service);
+    Stored {
+        events: store.load_events(release).await.expect("load events"),
+        row: store.release_row(release).await.expect("release row"),
+        outbox: all_pending(store).await,
+        holder: store.production_holder(&service).await.expect("holder"),
+        live: store.live(&service).await.expect("live"),
+    }
+}
+
+// ----------------------------------------------------------------------------------------
+// The cases
+// ----------------------------------------------------------------------------------------
+
+async fn append_and_load_round_trip(store: &Store) {
+    let release = new_release();
+    // Nanoseconds on purpose: event times must come back exactly, beyond PostgreSQL's
+    // microseconds.
+    let started = at(0) + Duration::nanoseconds(123_456_789);
+    let ticked = at(5) + Duration::nanoseconds(999_999_999);
+    let first = start(&release, "api", started);
+    let second = commit_with(&release, "api", 1, vec![ticked_event(0), ticked_event(1)], ticked, "tick-both");
+    let mut expected = first.events.clone();
+    expected.extend(second.events.clone());
+
+    commit_ok(store, vec![first]).await;
+    commit_ok(store, vec![second]).await;
+
+    let loaded = store.load_events(&release).await.expect("load events");
+    assert_eq!(loaded, expected);
+    assert_eq!(loaded.iter().map(|recorded| recorded.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert!(store.load_events(&new_release()).await.expect("load unknown").is_empty());
+}
+
+async fn projection_follows_the_latest_commit(store: &Store) {
+    let release = new_release();
+    let first = start(&release, "api", at(0));
+    assert_eq!(store.release_row(&release).await.expect("row"), None);
+    commit_ok(store, vec![first.clone()]).await;
+    assert_eq!(store.release_row(&release).await.expect("row"), Some(first.projection));
+
+    let mut second = tick(&release, "api", 1, at(30), "tick-1");
+    second.projection.status = "rolling_back".to_owned();
+    second.projection.current_step = 2;
+    second.projection.current_step_id = "test-suite".to_owned();
+    second.projection.current_step_title = "Test suite".to_owned();
+    second.projection.hotfix = true;
+    second.projection.started_at = at(0);
+    commit_ok(store, vec![second.clone()]).await;
+    assert_eq!(store.release_row(&release).await.expect("row"), Some(second.projection));
+}
+
+async fn sequence_conflict_writes_nothing(store: &Store) {
+    let release = new_release();
+    commit_ok(store, vec![start(&release, "api", at(0))]).await;
+
+    // Two commands decided on the same history (one event): the first appends seq 2,
+    // the second finds its seq taken.
+    let winner = tick(&release, "api", 1, at(10), "click-a");
+    let loser = {
+        let mut commit = tick(&release, "api", 1, at(11), "click-b");
+        commit.projection.status = "aborted".to_owned();
+        commit.hold = HoldChange::Acquire { strict: true };
+        commit.live = LiveChange::Clear;
+        commit
+    };
+    commit_ok(store, vec![winner]).await;
+    let before = stored(store, &release, "api").await;
+
+    assert_eq!(conflict_of(commit_one(store, loser).await), Conflict::Sequence);
+
+    assert_eq!(stored(store, &release, "api").await, before);
+    assert_eq!(before.events.len(), 2);
+    assert_eq!(store.stored_response(&RequestId::new("click-b")).await.expect("response"), None);
+}
+
+async fn stale_or_early_commits_without_events_conflict(store: &Store) {
+    let release = new_release();
+    commit_ok(store, vec![start(&release, "api", at(0)), tick(&release, "api", 1, at(1), "tick-1")]).await;
+    let before = stored(store, &release, "api").await;
+
+    // A command that appends nothing still decided on a history: if that history moved
+    // on (or never existed), what it writes is stale.
+    for expected_seq in [1, 3] {
+        let mut commit = commit_with(&release, "api", expected_seq, vec![], at(2), &format!("noop-{expected_seq}"));
+        commit.projection.status = "aborted".to_owned();
+        assert_eq!(conflict_of(commit_one(store, commit).await), Conflict::Sequence, "expected_seq {expected_seq}");
+    }
+    assert_eq!(stored(store, &release, "api").await, before);
+
+    // Decided on the current history, a commit without events lands.
+    let mut current = commit_with(&release, "api", 2, vec![], at(3), "noop-2");
+    current.projection.seq = 2;
+    commit_ok(store, vec![current]).await;
+    assert!(store.stored_response(&RequestId::new("noop-2")).await.expect("response").is_some());
+}
+
+async fn duplicate_request_id_writes_nothing(store: &Store) {
+    let release = new_release();
+    commit_ok(store, vec![start(&release, "api", at(0)), tick(&release, "api", 1, at(1), "interaction-1")]).await;
+    let first_answer = store.stored_response(&RequestId::new("interaction-1")).await.expect("response");
+    let before = stored(store, &release, "api").await;
+
+    // A replay decided afresh on the current history: only the request id gives it away.
+    let mut replay = tick(&release, "api", 2, at(2), "interaction-1");
+    replay.hold = HoldChange::Acquire { strict: false };
+    replay.outbox[0].idempotency_key = "fresh-key".to_owned();
+    assert_eq!(conflict_of(commit_one(store, replay).await), Conflict::Duplicate(RequestId::new("interaction-1")));
+
+    assert_eq!(stored(store, &release, "api").await, before);
+    assert_eq!(store.stored_response(&RequestId::new("interaction-1")).await.expect("response"), first_answer);
+}
+
+async fn group_commit_lands_every_commit(store: &Store) {
+    let releases: Vec<ReleaseId> = (0..100).map(|_| new_release()).collect();
+    let commits: Vec<Commit> = releases
+        .iter()
+        .enumerate()
+        .map(|(i, release)| start(release, &format!("svc-{}", i % 7), at(i as i64)))
+        .collect();
+    let expected_keys: Vec<String> = commits.iter().map(|commit| commit.outbox[0].idempotency_key.clone()).collect();
+
+    commit_ok(store, commits).await;
+
+    for release in &releases {
+        assert_eq!(store.load_events(release).await.expect("events").len(), 1);
+        assert!(store.release_row(release).await.expect("row").is_some());
+        assert!(store.stored_response(&RequestId::new(format!("start-{release}"))).await.expect("response").is_some());
+    }
+    let listed = store.list_releases(&ReleaseFilter { limit: Some(500), ..ReleaseFilter::default() }).await;
+    assert_eq!(listed.expect("list").len(), 100);
+    // Messages are queued in the order the commits were given.
+    let pending = all_pending(store).await;
+    assert_eq!(pending.iter().map(|message| message.idempotency_key.clone()).collect::<Vec<_>>(), expected_keys);
+}
+
+async fn batch_with_conflicts_fails_only_those(store: &Store) {
+    let (moved_on, fresh_a, fresh_b, replayed, held) =
+        (new_release(), new_release(), new_release(), new_release(), new_release());
+    let holder = new_release();
+    commit_ok(
+        store,
+        vec![
+            start(&moved_on, "api", at(0)),
+            tick(&moved_on, "api", 1, at(1), "moved-on-tick"),
+            start(&replayed, "web", at(0)),
+            start(&holder, "db", at(0)),
+            start(&held, "db", at(0)),
+        ],
+    )
+    .await;
+    let mut take_db = tick(&holder, "db", 1, at(2), "holder-enters-production");
+    take_db.hold = HoldChange::Acquire { strict: true };
+    commit_ok(store, vec![take_db]).await;
+    let before_moved_on = stored(store, &moved_on, "api").await;
+    let before_held = stored(store, &held, "db").await;
+
+    let mut replay = tick(&replayed, "web", 1, at(3), "moved-on-tick");
+    replay.outbox[0].idempotency_key = "replay-key".to_owned();
+    let mut enter_production = tick(&held, "db", 1, at(3), "held-enters-production");
+    enter_production.hold = HoldChange::Acquire { strict: true };
+    let results = store
+        .commit(vec![
+            start(&fresh_a, "api", at(3)),
+            tick(&moved_on, "api", 1, at(3), "stale-tick"),
+            start(&fresh_b, "web", at(3)),
+            replay,
+            enter_production,
+        ])
+        .await;
+
+    let mut results = results.into_iter();
+    assert!(matches!(results.next(), Some(Ok(()))));
+    assert_eq!(conflict_of(results.next().expect("result 2")), Conflict::Sequence);
+    assert!(matches!(results.next(), Some(Ok(()))));
+    assert_eq!(conflict_of(results.next().expect("result 4")), Conflict::Duplicate(RequestId::new("moved-on-tick")));
+    assert_eq!(conflict_of(results.next().expect("result 5")), Conflict::ProductionHeld);
+    assert!(results.next().is_none());
+
+    for landed in [&fresh_a, &fresh_b] {
+        assert_eq!(store.load_events(landed).await.expect("events").len(), 1);
+    }
+    assert_eq!(store.load_events(&replayed).await.expect("events").len(), 1);
+    assert_eq!(stored(store, &held, "db").await.events, before_held.events);
+    assert_eq!(store.release_row(&held).await.expect("row"), before_held.row);
+    assert_eq!(store.release_row(&moved_on).await.expect("row"), before_moved_on.row);
+    assert_eq!(store.load_events(&moved_on).await.expect("events"), before_moved_on.events);
+    assert_eq!(store.production_holder(&ServiceName::new("db")).await.expect("holder"), Some(holder));
+    let keys: Vec<String> = all_pending(store).await.into_iter().map(|message| message.idempotency_key).collect();
+    assert!(!keys.contains(&"replay-key".to_owned()));
+    assert!(!keys.iter().any(|key| key.ends_with("stale-tick") || key.ends_with("held-enters-production")));
+}
+
+async fn commits_for_one_release_in_one_batch_apply_in_order(store: &Store) {
+    let release = new_release();
+    let last = tick(&release, "api", 2, at(2), "tick-2");
+    commit_ok(store, vec![start(&release, "api", at(0)), tick(&release, "api", 1, at(1), "tick-1"), last.clone()])
+        .await;
+
+    let events = store.load_events(&release).await.expect("events");
+    assert_eq!(events.iter().map(|recorded| recorded.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(store.release_row(&release).await.expect("row"), Some(last.projection));
+}
+
+async fn concurrent_commits_on_one_release_one_wins(store: &Store) {
+    let release = new_release();
+    commit_ok(store, vec![start(&release, "api", at(0))]).await;
+
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let commit = tick(&release, "api", 1, at(1), &format!("racer-{i}"));
+            tokio::spawn(async move { commit_one(&store, commit).await })
+        })
+        .collect();
+    let mut won = 0;
+    for racer in racers {
+        match racer.await.expect("racer task") {
+            Ok(()) => won += 1,
+            Err(CommitError::Conflict(Conflict::Sequence)) => {}
+            Err(other) => panic!("unexpected commit error: {other:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(store.load_events(&release).await.expect("events").len(), 2);
+    assert_eq!(all_pending(store).await.len(), 2);
+}
+
+async fn misnumbered_events_fail_only_their_commit(store: &Store) {
+    let (good, bad) = (new_release(), new_release());
+    let mut misnumbered = start(&bad, "api", at(0));
+    misnumbered.events[0].seq = 7;
+
+    let results = store.commit(vec![start(&good, "api", at(0)), misnumbered]).await;
+
+    assert!(results[0].is_ok());
+    assert!(matches!(&results[1], Err(CommitError::Database(_))), "{:?}", results[1]);
+    assert_eq!(store.load_events(&good).await.expect("events").len(), 1);
+    assert!(store.load_events(&bad).await.expect("events").is_empty());
+    assert_eq!(store.release_row(&bad).await.expect("row"), None);
+}
+
+async fn reused_outbox_key_fails_only_its_commit(store: &Store) {
+    let (first, second, third) = (new_release(), new_release(), new_release());
+    let mut reuses_key = start(&second, "api", at(0));
+    reuses_key.outbox[0].idempotency_key = "shared-key".to_owned();
+    let mut owns_key = start(&first, "api", at(0));
+    owns_key.outbox[0].idempotency_key = "shared-key".to_owned();
+
+    let results = store.commit(vec![owns_key, reuses_key, start(&third, "api", at(0))]).await;
+
+    assert!(results[0].is_ok());
+    assert!(matches!(&results[1], Err(CommitError::Database(_))), "{:?}", results[1]);
+    assert!(results[2].is_ok());
+    assert!(store.load_events(&second).await.expect("events").is_empty());
+    assert_eq!(all_pending(store).await.len(), 2);
+}
+
+async fn production_hold_rules(store: &Store) {
+    let service = ServiceName::new("api");
+    let (a, b) = (new_release(), new_release());
+    commit_ok(store, vec![start(&a, "api", at(0)), start(&b, "api", at(0))]).await;
+    let with_hold = |release: &ReleaseId, expected_seq: u64, hold: HoldChange, request: &str| {
+        let mut commit = tick(release, "api", expected_seq, at(expected_seq as i64), request);
+        commit.hold = hold;
+        commit
+    };
+    assert_eq!(store.production_holder(&service).await.expect("holder"), None);
+
+    commit_ok(store, vec![with_hold(&a, 1, HoldChange::Acquire { strict: true }, "a-enters")]).await;
+    assert_eq!(store.production_holder(&service).await.expect("holder"), Some(a.clone()));
+
+    // Another release entering production is refused, and writes nothing.
+    let b_enters = with_hold(&b, 1, HoldChange::Acquire { strict: true }, "b-enters");
+    assert_eq!(conflict_of(commit_one(store, b_enters).await), Conflict::ProductionHeld);
+    assert_eq!(store.load_events(&b).await.expect("events").len(), 1);
+
+    // Not strict (a rollback): carries on and leaves the holder alone.
+    commit_ok(store, vec![with_hold(&b, 1, HoldChange::Acquire { strict: false }, "b-rolls-back")]).await;
+    assert_eq!(store.load_events(&b).await.expect("events").len(), 2);
+    assert_eq!(store.production_holder(&service).await.expect("holder"), Some(a.clone()));
+
+    // The holder taking it again is fine; another release letting go changes nothing.
+    commit_ok(store, vec![with_hold(&a, 2, HoldChange::Acquire { strict: true }, "a-again")]).await;
+    commit_ok(store, vec![with_hold(&b, 2, HoldChange::Release, "b-lets-go")]).await;
+    assert_eq!(store.production_holder(&service).await.expect("holder"), Some(a.clone()));
+    commit_ok(store, vec![with_hold(&b, 3, HoldChange::Keep, "b-keeps")]).await;
+    assert_eq!(store.production_holder(&service).await.expect("holder"), Some(a.clone()));
+
+    commit_ok(store, vec![with_hold(&a, 3, HoldChange::Release, "a-lets-go")]).await;
+    assert_eq!(store.production_holder(&service).await.expect("holder"), None);
+
+    // Free again: within one batch, a release and an acquire by the next apply in order.
+    let (c, d) = (new_release(), new_release());
+    commit_ok(store, vec![start(&c, "api", at(10)), start(&d, "api", at(10))]).await;
+    commit_ok(store, vec![with_hold(&c, 1, HoldChange::Acquire { strict: true }, "c-enters")]).await;
+    commit_ok(
+        store,
+        vec![
+            with_hold(&c, 2, HoldChange::Release, "c-completes"),
+            with_hold(&d, 1, HoldChange::Acquire { strict: true }, "d-enters"),
+        ],
+    )
+    .await;
+    assert_eq!(store.production_holder(&service).await.expect("holder"), Some(d));
+    assert_eq!(store.production_holder(&ServiceName::new("web")).await.expect("holder"), None);
+}
+
+async fn live_set_keep_and_clear(store: &Store) {
+    let service = ServiceName::new("api");
+    let (first, second) = (new_release(), new_release());
+    let deployment = |release: &ReleaseId, version: &str, hex: char| LiveDeployment {
+        release_id: release.clone(),
+        version: Version::parse(version).expect("version"),
+        digest: ArtifactDigest::parse(&format!("sha256:{}", hex.to_string().repeat(64))).expect("digest"),
+    };
+    commit_ok(store, vec![start(&first, "api", at(0)), start(&second, "api", at(0))]).await;
+    assert_eq!(store.live(&service).await.expect("live"), None);
+
+    let mut deploy_first = tick(&first, "api", 1, at(1), "deploy-first");
+    deploy_first.live = LiveChange::Set(deployment(&first, "1.4.0", 'a'));
+    commit_ok(store, vec![deploy_first]).await;
+    assert_eq!(store.live(&service).await.expect("live"), Some(deployment(&first, "1.4.0", 'a')));
+
+    let mut deploy_second = tick(&second, "api", 1, at(2), "deploy-second");
+    deploy_second.live = LiveChange::Set(deployment(&second, "v1.5", 'b'));
+    commit_ok(store, vec![deploy_second]).await;
+    assert_eq!(store.live(&service).await.expect("live"), Some(deployment(&second, "v1.5", 'b')));
+
+    commit_ok(store, vec![tick(&second, "api", 2, at(3), "keep")]).await;
+    assert_eq!(store.live(&service).await.expect("live"), Some(deployment(&second, "v1.5", 'b')));
+
+    let mut rolled_back = tick(&second, "api", 3, at(4), "rolled-back");
+    rolled_back.live = LiveChange::Clear;
+    commit_ok(store, vec![rolled_back]).await;
+    assert_eq!(store.live(&service).await.expect("live"), None);
+}
+
+async fn list_releases_filters_and_orders(store: &Store) {
+    // (service, status, started at): two share a start time, so ids break the tie.
+    let specs = [
+        ("api", "active", 10),
+        ("api", "completed", 20),
+        ("web", "active", 30),
+        ("api", "active", 40),
+        ("api", "active", 40),
+        ("web", "aborted", 50),
+    ];
+    let mut commits = Vec::new();
+    for (service, status, started) in specs {
+        let mut commit = start(&new_release(), service, at(started));
+        commit.projection.status = status.to_owned();
+        commits.push(commit);
+    }
+    let rows: Vec<ReleaseRow> = commits.iter().map(|commit| commit.projection.clone()).collect();
+    commit_ok(store, commits).await;
+
+    let newest_first = |mut expected: Vec<ReleaseRow>| {
+        expected.sort_by(|x, y| (y.started_at, y.id.as_str()).cmp(&(x.started_at, x.id.as_str())));
+        expected
+    };
+    let list = |service: Option<&str>, status: Option<&str>, limit: Option<u32>| {
+        let filter = ReleaseFilter { service: service.map(ServiceName::new), status: status.map(str::to_owned), limit };
+        async move { store.list_releases(&filter).await.expect("list releases") }
+    };
+
+    assert_eq!(list(None, None, None).await, newest_first(rows.clone()));
+    assert_eq!(
+        list(Some("api"), None, None).await,
+        newest_first(rows.iter().filter(|row| row.service.as_str() == "api").cloned().collect())
+    );
+    assert_eq!(
+        list(None, Some("active"), None).await,
+        newest_first(rows.iter().filter(|row| row.status == "active").cloned().collect())
+    );
+    assert_eq!(
+        list(Some("api"), Some("active"), Some(2)).await,
+        newest_first(
+            rows.iter().filter(|row| row.service.as_str() == "api" && row.status == "active").cloned().collect()
+        )[..2]
+            .to_vec()
+    );
+    assert_eq!(list(None, None, Some(1)).await, newest_first(rows.clone())[..1].to_vec());
+    assert_eq!(list(None, None, Some(10_000)).await.len(), rows.len());
+    assert!(list(Some("nope"), None, None).await.is_empty());
+}
+
+async fn outbox_delivery_bookkeeping(store: &Store) {
+    let release = new_release();
+    let mut commit = start(&release, "api", at(100));
+    commit.outbox.push(NewOutboxMessage {
+        idempotency_key: format!("{release}:announce"),
+        release_id: release.clone(),
+        kind: "release_started".to_owned(),
+        payload: json!({ "content": "Release 1.4.0 started", "embeds": [] }),
+    });
+    let made = commit.outbox.clone();
+    commit_ok(store, vec![commit]).await;
+
+    // Due from the commit's time (its first event's), not before.
+    assert!(store.pending_outbox(at(99), 10).await.expect("pending").is_empty());
+    let pending = store.pending_outbox(at(100), 10).await.expect("pending");
+    assert_eq!(pending.len(), 2);
+    for (message, made) in pending.iter().zip(&made) {
+        assert_eq!(message.idempotency_key, made.idempotency_key);
+        assert_eq!(message.release_id, made.release_id);
+        assert_eq!(message.kind, made.kind);
+        assert_eq!(message.payload, made.payload);
+        assert_eq!((message.attempts, message.created_at, message.next_attempt_at), (0, at(100), at(100)));
+        assert_eq!((message.delivered_at, message.last_error.as_deref()), (None, None));
+    }
+    assert!(pending[0].id < pending[1].id);
+    assert_eq!(store.pending_outbox(at(100), 1).await.expect("pending"), pending[..1].to_vec());
+
+    let (first, second) = (pending[0].id, pending[1].id);
+    store.mark_failed(first, "429 Too Many Requests", at(160)).await.expect("mark failed");
+    assert_eq!(
+        store.pending_outbox(at(159), 10).await.expect("pending").iter().map(|m| m.id).collect::<Vec<_>>(),
+        [second]
+    );
+    store.mark_failed(first, "502 Bad Gateway", at(220)).await.expect("mark failed again");
+    let due = store.pending_outbox(at(220), 10).await.expect("pending");
+    assert_eq!(due.len(), 2);
+    assert_eq!(due[0].id, first);
+    assert_eq!((due[0].attempts, due[0].next_attempt_at), (2, at(220)));
+    assert_eq!(due[0].last_error.as_deref(), Some("502 Bad Gateway"));
+
+    store.mark_delivered(second, at(221), Some("1234567890")).await.expect("mark delivered");
+    store.mark_delivered(first, at(222), None).await.expect("mark delivered");
+    assert!(all_pending(store).await.is_empty());
+
+    assert!(matches!(
+        store.mark_delivered(first + second + 1000, at(223), None).await,
+        Err(StoreError::Database(sqlx::Error::RowNotFound))
+    ));
+    assert!(matches!(
+        store.mark_failed(first + second + 1000, "gone", at(223)).await,
+        Err(StoreError::Database(sqlx::Error::RowNotFound))
+    ));
+}
+
+async fn stored_response_round_trip(store: &Store) {
+    let release = new_release();
+    let mut commit = start(&release, "api", at(0));
+    let answer = StoredResponse {
+        request_id: RequestId::new("discord:1188000000000000001"),
+        release_id: release.clone(),
+        status: 201,
+        body: json!({ "release": release.as_str(), "card": { "title": "Pre-flight", "items": [1, 2.5, null, "x"] } }),
+    };
+    commit.response = Some(answer.clone());
+    commit_ok(store, vec![commit]).await;
+
+    assert_eq!(store.stored_response(&answer.request_id).await.expect("response"), Some(answer));
+    assert_eq!(store.stored_response(&RequestId::new("never-asked")).await.expect("response"), None);
+
+    // A commit need not answer anything.
+    let mut silent = tick(&release, "api", 1, at(1), "scheduler-tick");
+    silent.response = None;
+    commit_ok(store, vec![silent]).await;
+    assert_eq!(store.stored_response(&RequestId::new("scheduler-tick")).await.expect("response"), None);
+}
+
+async fn migrate_twice_and_ping(store: &Store) {
+    store.migrate().await.expect("second migrate");
+    store.migrate().await.expect("third migrate");
+    store.ping().await.expect("ping");
+    assert!(["sqlite", "postgres"].contains(&store.backend()));
+}
+
+// ----------------------------------------------------------------------------------------
+// Connecting
+// ----------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn unsupported_url_scheme_is_a_config_error_naming_what_is_accepted() {
+    for url in ["mysql://root:secret@localhost/shipgate", "shipgate.db"] {
+        match Store::connect(url).await {
+            Err(StoreError::Config(message)) => {
+                assert!(message.contains("sqlite:") && message.contains("postgres://"), "{message}");
+                assert!(!message.contains("secret"), "the message must not repeat credentials: {message}");
+            }
+            other => panic!("{url}: expected a config error, got {other:?}"),
+        }
+    }
+    match Store::connect("mysql://localhost/shipgate").await {
+        Err(StoreError::Config(message)) => assert!(message.contains("`mysql`"), "{message}"),
+        other => panic!("expected a config error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn sqlite_url_creates_the_file() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = dir.path().join("nested-name.db");
+    let store = Store::connect(&format!("sqlite://{}", file.display())).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    assert_eq!(store.backend(), "sqlite");
+    assert!(file.exists());
+
+    // A second store on the same file (another process) sees what the first wrote.
+    let release = new_release();
+    commit_ok(&store, vec![start(&release, "api", at(0))]).await;
+    let other = Store::connect_with(&format!("sqlite:{}", file.display()), 2).await.expect("connect again");
+    assert_eq!(other.load_events(&release).await.expect("events").len(), 1);
+}
+
+#[tokio::test]
+async fn postgres_backend_is_named() {
+    let Some(admin_url) = postgres_url_from_env() else {
+        eprintln!("skipped: set TEST_DATABASE_URL to run the PostgreSQL conformance tests");
+        return;
+    };
+    let store = Store::connect(&admin_url).await.expect("connect");
+    assert_eq!(store.backend(), "postgres");
+    store.ping().await.expect("ping");
+}
