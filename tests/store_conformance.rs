@@ -171,7 +171,7 @@ fn commit_with(
             request_id,
             release_id: release.clone(),
             status: 200,
-            body: json!({ "seq": seq }),
+            body: serde_json::value::to_raw_value(&json!({ "seq": seq })).expect("raw json"),
         }),
         hold: HoldChange::Keep,
         live: LiveChange::Keep,
@@ -271,10 +271,18 @@ async fn projection_follows_the_latest_commit(store: &Store) {
     second.projection.current_step = 2;
     second.projection.current_step_id = "test-suite".to_owned();
     second.projection.current_step_title = "Test suite".to_owned();
-    second.projection.hotfix = true;
     second.projection.started_at = at(0);
     commit_ok(store, vec![second.clone()]).await;
-    assert_eq!(store.release_row(&release).await.expect("row"), Some(second.projection));
+    assert_eq!(store.release_row(&release).await.expect("row"), Some(second.projection.clone()));
+
+    // What a release is (service, version, who started it, when) is written once, at start.
+    let mut third = tick(&release, "api", 2, at(60), "tick-2");
+    third.projection.service = ServiceName::new("renamed");
+    third.projection.started_by = "someone else".to_owned();
+    commit_ok(store, vec![third.clone()]).await;
+    let row = store.release_row(&release).await.expect("row").expect("a row");
+    assert_eq!((row.service.as_str(), row.started_by.as_str()), ("api", second.projection.started_by.as_str()));
+    assert_eq!(row.seq, third.projection.seq);
 }
 
 async fn sequence_conflict_writes_nothing(store: &Store) {
@@ -673,7 +681,10 @@ async fn stored_response_round_trip(store: &Store) {
         request_id: RequestId::new("discord:1188000000000000001"),
         release_id: release.clone(),
         status: 201,
-        body: json!({ "release": release.as_str(), "card": { "title": "Pre-flight", "items": [1, 2.5, null, "x"] } }),
+        body: serde_json::value::to_raw_value(
+            &json!({ "release": release.as_str(), "card": { "title": "Pre-flight", "items": [1, 2.5, null, "x"] } }),
+        )
+        .expect("raw json"),
     };
     commit.response = Some(answer.clone());
     commit_ok(store, vec![commit]).await;

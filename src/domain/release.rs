@@ -939,6 +939,17 @@ pub fn start(command: Command, actor: &Actor, ctx: &Context<'_>) -> Result<Vec<E
 
 /// Decides a command against an existing release.
 pub fn apply(release: &Release, command: Command, actor: &Actor, ctx: &Context<'_>) -> Result<Vec<Event>, Rejection> {
+    decide(release, command, actor, ctx).map(|(events, _)| events)
+}
+
+/// Like [`apply`], and also returns the release as the events leave it (what folding
+/// them onto `release` gives), sparing the caller a second fold.
+pub fn decide(
+    release: &Release,
+    command: Command,
+    actor: &Actor,
+    ctx: &Context<'_>,
+) -> Result<(Vec<Event>, Release), Rejection> {
     if let Command::Start { .. } = command {
         return reject("already_started", format!("release {} already exists", release.id));
     }
@@ -955,7 +966,7 @@ pub fn apply(release: &Release, command: Command, actor: &Actor, ctx: &Context<'
     }
     let mut decision = Decision { release: release.clone(), events: Vec::new(), ctx, actor };
     decision.decide(command)?;
-    Ok(decision.events)
+    Ok((decision.events, decision.release))
 }
 
 /// A command being decided: events are applied to a scratch copy as they are emitted,

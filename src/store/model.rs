@@ -56,12 +56,25 @@ pub struct OutboxMessage {
 }
 
 /// The first answer to an inbound request, returned again to every repeat of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredResponse {
     pub request_id: RequestId,
     pub release_id: ReleaseId,
     pub status: u16,
-    pub body: serde_json::Value,
+    /// The answer's JSON as sent; kept raw so answering never re-serialises it.
+    pub body: Box<serde_json::value::RawValue>,
+}
+
+/// Equal when they answer the same request alike: bodies compare as JSON values, since
+/// PostgreSQL's JSONB does not keep the text's key order or spacing.
+impl PartialEq for StoredResponse {
+    fn eq(&self, other: &Self) -> bool {
+        let value = |raw: &serde_json::value::RawValue| serde_json::from_str::<serde_json::Value>(raw.get()).ok();
+        self.request_id == other.request_id
+            && self.release_id == other.release_id
+            && self.status == other.status
+            && value(&self.body) == value(&other.body)
+    }
 }
 
 /// How a commit changes who holds production for the release's service.

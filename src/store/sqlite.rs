@@ -288,12 +288,11 @@ async fn write_rows(conn: &mut SqliteConnection, set: &WriteSet<'_>) -> Result<(
         conn,
         "INSERT INTO releases (id, service, version, git_sha, playbook, status, current_step, current_step_id, \
          current_step_title, hotfix, started_by, started_at, updated_at, seq) ",
-        " ON CONFLICT (id) DO UPDATE SET service = excluded.service, version = excluded.version, \
-         git_sha = excluded.git_sha, playbook = excluded.playbook, status = excluded.status, \
+        // Only what a command can change: a release's identity columns never change, and
+        // leaving them out spares rewriting the index entries on service and started_at.
+        " ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
          current_step = excluded.current_step, current_step_id = excluded.current_step_id, \
-         current_step_title = excluded.current_step_title, hotfix = excluded.hotfix, \
-         started_by = excluded.started_by, started_at = excluded.started_at, \
-         updated_at = excluded.updated_at, seq = excluded.seq",
+         current_step_title = excluded.current_step_title, updated_at = excluded.updated_at, seq = excluded.seq",
         &set.projections,
         |mut row, projection| {
             let release = projection.row;

@@ -95,7 +95,7 @@ impl Harness {
             live: self.live.clone(),
             policy: &self.policy,
         };
-        let events = apply(&self.release, command, actor, &ctx)?;
+        let (events, decided) = decide(&self.release, command, actor, &ctx)?;
         for event in &events {
             let recorded = Recorded {
                 seq: self.release.seq + 1,
@@ -107,6 +107,7 @@ impl Harness {
             self.release.evolve(&recorded).unwrap();
             self.events.push(recorded);
         }
+        assert_eq!(decided, self.release, "the decided release is the folded one");
         // Folding the whole history again must give the same release.
         assert_eq!(Release::fold(self.release.id.clone(), &self.events).unwrap(), self.release);
         Ok(events)
