@@ -36,3 +36,25 @@ async fn a_bad_config_stops_startup_naming_the_key() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("tls"), "{stderr}");
 }
+
+#[test]
+fn migrate_prepares_the_database_and_is_safe_to_repeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("migrated.db");
+    let config = write_config(dir.path(), free_port(), &format!("sqlite://{}", database.display()), "");
+    for _ in 0..2 {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
+            .args(["migrate", "--config"])
+            .arg(&config)
+            .env("TEST_CI_TOKEN", common::process::PROCESS_CI_TOKEN)
+            .env("TEST_RM_TOKEN", common::process::PROCESS_RM_TOKEN)
+            .env("TEST_RM2_TOKEN", common::process::PROCESS_RM2_TOKEN)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+        assert!(stdout.contains("migrations applied") && stdout.contains("sqlite"), "{stdout}");
+    }
+    assert!(database.exists());
+}
