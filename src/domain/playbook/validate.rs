@@ -65,6 +65,14 @@ impl Checker<'_> {
         self.evidence(index, step);
         self.watch(index, step);
         self.gate(&join(&path, "gate"), &step.gate, false);
+        if step.failure_paths.is_empty() {
+            // The playbook's own rule: every step has a failure path, never skip a gate.
+            self.report(
+                join(&path, "failure_paths"),
+                "every step needs at least one failure path (restart, retry, rollback or abort), \
+                 so a step that goes wrong has a way out other than skipping its gate",
+            );
+        }
         for (j, failure_path) in step.failure_paths.iter().enumerate() {
             let key = format!("{path}.failure_paths[{j}]");
             if let Some(first) = step.failure_paths[..j].iter().position(|p| p.id == failure_path.id) {
@@ -453,6 +461,11 @@ mod tests {
     }
 
     #[test]
+    fn every_step_has_a_failure_path() {
+        only_problem("steps[6].failure_paths", "at least one failure path", |p| p.steps[6].failure_paths.clear());
+    }
+
+    #[test]
     fn a_playbook_has_at_least_one_step() {
         only_problem("steps", "at least one step", |p| p.steps.clear());
     }
@@ -648,7 +661,12 @@ mod tests {
         let problems = problems_after(|p| {
             p.steps[5].requires = Evidence::None;
             for step in &mut p.steps {
-                step.failure_paths.retain(|f| f.action != FailureAction::Rollback);
+                for path in &mut step.failure_paths {
+                    if path.action == FailureAction::Rollback {
+                        path.action = FailureAction::Abort;
+                        path.to = None;
+                    }
+                }
             }
         });
         assert_problem(&problems, "steps[6].requires", "nothing to watch before a production deploy");
