@@ -19,7 +19,90 @@ on_both_backends!(
     production_deploy_refused_during_a_freeze,
     chat_releases_write_their_messages_to_the_outbox,
     releases_are_listed_newest_first_and_filtered,
+    a_click_on_a_stale_view_is_refused,
+    the_same_request_sent_many_times_at_once_gets_one_answer,
+    every_event_records_who_when_and_which_request,
 );
+
+async fn a_click_on_a_stale_view_is_refused(backend: Backend) {
+    let Some(t) = spawn(backend).await else { return };
+    let id = t.start("api", "1.4.0").await;
+    let seen = t.get(&id).await["seq"].as_u64().unwrap();
+    t.ok(&format!("/api/v1/releases/{id}/steps/pre-flight/items/prs-merged/tick"), CI_TOKEN, None).await;
+    let stale = t
+        .http
+        .post(format!("{}/api/v1/releases/{id}/steps/pre-flight/items/no-blockers/tick", t.base))
+        .bearer_auth(CI_TOKEN)
+        .header("If-Match", format!("\"{seen}\""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::CONFLICT);
+    assert_eq!(stale.json::<serde_json::Value>().await.unwrap()["code"], "stale_state");
+    let now = t.get(&id).await["seq"].as_u64().unwrap();
+    assert_eq!(now, seen + 1, "the stale click wrote nothing");
+    let fresh = t
+        .http
+        .post(format!("{}/api/v1/releases/{id}/steps/pre-flight/items/no-blockers/tick", t.base))
+        .bearer_auth(CI_TOKEN)
+        .header("If-Match", now.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), StatusCode::OK);
+    let bad = t
+        .http
+        .post(format!("{}/api/v1/releases/{id}/steps/pre-flight/items/release-notes/tick", t.base))
+        .bearer_auth(CI_TOKEN)
+        .header("If-Match", "yesterday")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn the_same_request_sent_many_times_at_once_gets_one_answer(backend: Backend) {
+    let Some(t) = spawn(backend).await else { return };
+    let t = Arc::new(t);
+    let id = t.start("api", "1.4.0").await;
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let t = t.clone();
+        let path = format!("/api/v1/releases/{id}/steps/pre-flight/items/prs-merged/tick");
+        tasks.push(tokio::spawn(
+            async move { t.call_with_key("POST", &path, CI_TOKEN, None, Some("retry-storm")).await },
+        ));
+    }
+    let mut bodies = Vec::new();
+    for task in tasks {
+        let reply = task.await.unwrap();
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        bodies.push(reply.body);
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "every copy gets the first answer");
+    assert_eq!(t.get(&id).await["seq"], 2, "one tick written");
+}
+
+async fn every_event_records_who_when_and_which_request(backend: Backend) {
+    let Some(t) = spawn(backend).await else { return };
+    let id = t.start("api", "1.4.0").await;
+    let path = format!("/api/v1/releases/{id}/steps/pre-flight/items/prs-merged/tick");
+    t.clock.advance(chrono::Duration::minutes(3));
+    t.call_with_key("POST", &path, CI_TOKEN, None, Some("k-77")).await;
+    let release = t.get(&id).await;
+    let tick = &release["history"][1];
+    assert_eq!(tick["type"], "item_ticked");
+    assert_eq!(tick["actor"]["platform"], "api");
+    assert_eq!(tick["actor"]["user_id"], "ci");
+    assert_eq!(tick["actor"]["display_name"], "ci");
+    assert_eq!(tick["actor"]["roles"], json!(["engineer"]));
+    assert_eq!(tick["at"], "2026-12-02T10:03:00Z");
+    // Keys are scoped to the client and the route within the API.
+    assert_eq!(tick["request_id"], format!("api:ci:POST {}:k-77", path.trim_start_matches("/api/v1")));
+    let start = &release["history"][0];
+    assert_eq!(start["actor"]["user_id"], "release-bot");
+    assert_eq!(start["at"], "2026-12-02T10:00:00Z");
+}
 
 async fn a_release_runs_through_all_eight_steps(backend: Backend) {
     let Some(t) = spawn(backend).await else { return };

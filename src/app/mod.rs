@@ -63,11 +63,20 @@ pub struct Answer {
 pub enum AppError {
     /// A rule said no: shown to the person, nothing written.
     #[error(transparent)]
-    Rejected(#[from] Rejection),
+    Rejected(Rejection),
     #[error("no release {0}")]
     NotFound(ReleaseId),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<Rejection> for AppError {
+    fn from(rejection: Rejection) -> Self {
+        if rejection.code == release::INTERNAL {
+            return AppError::Internal(anyhow::anyhow!(rejection.message));
+        }
+        AppError::Rejected(rejection)
+    }
 }
 
 impl From<StoreError> for AppError {
@@ -212,6 +221,19 @@ impl App {
         actor: Actor,
         request_id: RequestId,
     ) -> Result<Answer, AppError> {
+        self.execute_if(id, command, actor, request_id, None).await
+    }
+
+    /// Like [`App::execute`], refused with `stale_state` unless the release still has
+    /// `expected_seq` events: the click was made on what the person saw.
+    pub async fn execute_if(
+        &self,
+        id: &ReleaseId,
+        command: Command,
+        actor: Actor,
+        request_id: RequestId,
+        expected_seq: Option<u64>,
+    ) -> Result<Answer, AppError> {
         let started = Instant::now();
         let name = command.name();
         if let Some(answer) = self.replay(&request_id).await? {
@@ -220,6 +242,11 @@ impl App {
         }
         let slot = self.slot(id);
         let mut cached = slot.lock().await;
+        // A repeat that waited behind its first copy gets the first copy's answer.
+        if let Some(answer) = self.replay(&request_id).await? {
+            record_metrics(name, "replayed", started);
+            return Ok(answer);
+        }
         for _ in 0..MAX_ATTEMPTS {
             let deciding = Deciding::new(&self.inner.deciding);
             let release = match cached.take() {
@@ -233,6 +260,17 @@ impl App {
                     }
                 },
             };
+            if let Some(expected) = expected_seq {
+                if expected != release.seq && self.is_fresh(id, &release).await? {
+                    *cached = Some(release);
+                    record_metrics(name, "rejected", started);
+                    return Err(stale(expected).into());
+                }
+                if expected != release.seq {
+                    *cached = None;
+                    continue;
+                }
+            }
             let now = self.now();
             let (holder, live) =
                 if release.consults_production_facts() { self.production_facts(&release).await? } else { (None, None) };
@@ -248,10 +286,15 @@ impl App {
                 Err(rejection) => {
                     // Another process may have moved the release since it was cached: a
                     // refusal must be judged on what is stored, so check before answering.
-                    let stored_seq = self.inner.store.release_row(id).await?.map(|row| row.seq);
-                    if stored_seq != Some(release.seq) {
+                    if !self.is_fresh(id, &release).await? {
                         *cached = None;
                         continue;
+                    }
+                    // Another process may have answered this very request meanwhile.
+                    if let Some(answer) = self.replay(&request_id).await? {
+                        *cached = Some(release);
+                        record_metrics(name, "replayed", started);
+                        return Ok(answer);
                     }
                     *cached = Some(release);
                     record_metrics(name, "rejected", started);
@@ -312,6 +355,11 @@ impl App {
 
     pub async fn list(&self, filter: &ReleaseFilter) -> Result<Vec<ReleaseRow>, AppError> {
         Ok(self.inner.store.list_releases(filter).await?)
+    }
+
+    /// Whether `release` is what the store holds now (another process may have moved it).
+    async fn is_fresh(&self, id: &ReleaseId, release: &Release) -> Result<bool, AppError> {
+        Ok(self.inner.store.release_row(id).await?.map(|row| row.seq) == Some(release.seq))
     }
 
     async fn replay(&self, request_id: &RequestId) -> Result<Option<Answer>, AppError> {
@@ -391,7 +439,9 @@ impl App {
     ) -> Commit {
         let held_before = before.is_some_and(Release::holds_production);
         let hold = match (held_before, after.holds_production()) {
-            (false, true) => HoldChange::Acquire { strict: after.status == release::Status::Active },
+            // The domain checked the hold was free (or its own) when it decided; losing a race
+            // for it since is a conflict, and the command is decided again.
+            (false, true) => HoldChange::Acquire { strict: true },
             (true, false) => HoldChange::Release,
             _ => HoldChange::Keep,
         };
@@ -423,6 +473,13 @@ impl App {
         }
         answer.await.unwrap_or(Err(CommitError::Database(sqlx::Error::PoolClosed)))
     }
+}
+
+fn stale(expected: u64) -> Rejection {
+    Rejection::new(
+        "stale_state",
+        format!("the release changed since you looked (you saw it after event {expected}); reload it and try again"),
+    )
 }
 
 fn record(

@@ -17,6 +17,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
+/// The rejection code of a defect in the engine itself: not the user's doing.
+pub const INTERNAL: &str = "internal";
+
 /// The step id that names the rollback procedure in commands (`tick rollback deploy-reverted`).
 pub const ROLLBACK_STEP: &str = "rollback";
 
@@ -731,10 +734,10 @@ impl Release {
     }
 
     /// Whether a command on this release may consult who holds production and what is
-    /// live: only next to the production step. Elsewhere the app need not read them.
+    /// live: from the step before production on (entering production, deploying and
+    /// rolling back check them). Before that the app need not read them.
     pub fn consults_production_facts(&self) -> bool {
-        self.status == Status::Active
-            && self.production_step().is_some_and(|p| self.current + 1 == p || self.current == p)
+        self.status == Status::Active && self.production_step().is_some_and(|p| self.current + 1 >= p)
     }
 
     /// The artifact recorded for this attempt, if any.
@@ -964,8 +967,11 @@ pub fn decide(
             ),
         );
     }
-    let mut decision = Decision { release: release.clone(), events: Vec::new(), ctx, actor };
+    let mut decision = Decision { release: release.clone(), events: Vec::new(), defect: None, ctx, actor };
     decision.decide(command)?;
+    if let Some(defect) = decision.defect {
+        return reject(INTERNAL, format!("a decided event does not fit release {}: {defect}", release.id));
+    }
     Ok((decision.events, decision.release))
 }
 
@@ -974,6 +980,7 @@ pub fn decide(
 struct Decision<'a, 'c> {
     release: Release,
     events: Vec<Event>,
+    defect: Option<FoldError>,
     ctx: &'a Context<'c>,
     actor: &'a Actor,
 }
@@ -987,9 +994,10 @@ impl Decision<'_, '_> {
             request_id: RequestId::new("deciding"),
             event: event.clone(),
         };
-        // Every event emitted here fits the state it was decided on; a failure is a defect.
+        // Every event emitted here fits the state it was decided on; one that does not is
+        // a defect, and the command fails rather than store a history that cannot fold.
         if let Err(e) = self.release.evolve(&recorded) {
-            debug_assert!(false, "decided event does not fold: {e}");
+            self.defect.get_or_insert(e);
         }
         self.events.push(event);
     }
@@ -1370,6 +1378,10 @@ impl Decision<'_, '_> {
         let step = self.require_evidence_step(Evidence::ProductionDeploy, "a production deploy")?;
         let r = &self.release;
         if let Some((existing, _)) = &r.production {
+            // A later report of the same deploy (health checks finished) updates it.
+            if existing.digest == report.digest && existing.health != HealthCheck::Passed {
+                return self.record_production_health(step, report);
+            }
             return reject(
                 "already_deployed",
                 format!("{} is already deployed to production for this release", existing.digest.short()),
@@ -1388,11 +1400,20 @@ impl Decision<'_, '_> {
                 ),
             );
         }
-        if report.strategy == Some(DeployStrategy::Recreate) {
-            return reject(
-                "downtime_strategy",
-                "a recreate deploy takes production down; use a rolling, blue-green or canary deploy",
-            );
+        match report.strategy {
+            None => {
+                return reject(
+                    "strategy_required",
+                    "say how production was deployed: strategy rolling, blue-green or canary (with canary_percent)",
+                )
+            }
+            Some(DeployStrategy::Recreate) => {
+                return reject(
+                    "downtime_strategy",
+                    "a recreate deploy takes production down; use a rolling, blue-green or canary deploy",
+                )
+            }
+            Some(_) => {}
         }
         self.check_not_frozen("deploy to production")?;
         let frozen = self.ctx.freeze.verdict(self.ctx.now);
@@ -1419,25 +1440,40 @@ impl Decision<'_, '_> {
             rollback: false,
         });
         if failed {
-            // A failed production deploy rolls back at once, through the step's rollback path.
-            let path =
-                self.release.current_step().failure_paths.iter().find(|p| p.action == FailureAction::Rollback).cloned();
-            if let Some(path) = path {
-                self.emit(Event::FailurePathTaken {
-                    step: step.clone(),
-                    path: path.id.clone(),
-                    action: FailureAction::Rollback,
-                    note: Some("production deploy reported failed".into()),
-                });
-                let then = path.to.clone().map_or(AfterRollback::End, AfterRollback::Resume);
-                self.start_rollback("the production deploy failed".into(), then);
-                if let Some(text) = path.follow_up {
-                    self.emit(Event::FollowUpRecorded { text });
-                }
-            }
-            return Ok(());
+            return self.roll_back_failed_production_deploy();
         }
         self.pass_gate_if_ready()
+    }
+
+    /// The health of the production deploy already recorded, reported again once known.
+    fn record_production_health(&mut self, step: StepId, report: DeploymentReport) -> Result<(), Rejection> {
+        let failed = report.outcome == Outcome::Failed;
+        let previous_live = self.release.previous_live.clone();
+        self.emit(Event::DeploymentRecorded { step, report, previous_live, freeze_overridden: None, rollback: false });
+        if failed {
+            return self.roll_back_failed_production_deploy();
+        }
+        self.pass_gate_if_ready()
+    }
+
+    /// A failed production deploy rolls back at once, through the step's rollback path.
+    fn roll_back_failed_production_deploy(&mut self) -> Result<(), Rejection> {
+        let step = self.release.current_step().clone();
+        let Some(path) = step.failure_paths.iter().find(|p| p.action == FailureAction::Rollback).cloned() else {
+            return Ok(());
+        };
+        self.emit(Event::FailurePathTaken {
+            step: step.id.clone(),
+            path: path.id.clone(),
+            action: FailureAction::Rollback,
+            note: Some("production deploy reported failed".into()),
+        });
+        let then = path.to.clone().map_or(AfterRollback::End, AfterRollback::Resume);
+        self.start_rollback("the production deploy failed".into(), then);
+        if let Some(text) = path.follow_up {
+            self.emit(Event::FollowUpRecorded { text });
+        }
+        Ok(())
     }
 
     fn record_rollback_deployment(&mut self, report: DeploymentReport) -> Result<(), Rejection> {
@@ -1506,12 +1542,7 @@ impl Decision<'_, '_> {
         match path.action {
             FailureAction::Restart => {
                 let to = path.to.clone().unwrap_or_else(|| step.clone());
-                if self.release.production.is_some() {
-                    return reject(
-                        "production_deployed",
-                        "this release is live in production; roll it back before restarting an earlier step",
-                    );
-                }
+                self.require_not_in_production()?;
                 self.emit(Event::FailurePathTaken {
                     step: step.clone(),
                     path: path.id.clone(),
@@ -1522,6 +1553,7 @@ impl Decision<'_, '_> {
                 self.emit(Event::StepEntered { step: to });
             }
             FailureAction::Retry => {
+                self.require_not_in_production()?;
                 self.emit(Event::FailurePathTaken {
                     step: step.clone(),
                     path: path.id.clone(),
@@ -1538,6 +1570,7 @@ impl Decision<'_, '_> {
                         "nothing of this release reached production, so there is nothing to roll back; restart or abort instead",
                     );
                 }
+                self.check_may_roll_back()?;
                 self.emit(Event::FailurePathTaken {
                     step: step.clone(),
                     path: path.id.clone(),
@@ -1563,6 +1596,35 @@ impl Decision<'_, '_> {
             self.emit(Event::FollowUpRecorded { text });
         }
         Ok(())
+    }
+
+    /// Redoing a step would forget a production deploy that still stands.
+    fn require_not_in_production(&self) -> Result<(), Rejection> {
+        if self.release.production_attempted {
+            return reject(
+                "production_deployed",
+                "this release reached production; roll it back before redoing a step",
+            );
+        }
+        Ok(())
+    }
+
+    /// A rollback reverts production: refused while another release holds it, since the
+    /// revert would undo that release's deploy.
+    fn check_may_roll_back(&self) -> Result<(), Rejection> {
+        if self.release.holds_production() {
+            return Ok(());
+        }
+        match &self.ctx.production_holder {
+            Some(holder) if holder.release_id != self.release.id => reject(
+                "production_held",
+                format!(
+                    "production for {} is now held by release {} ({}, started by {}, at {}); rolling back this release would undo its deploy — roll back that release instead, or wait until it ends",
+                    self.release.service, holder.release_id, holder.version, holder.started_by, holder.step_title
+                ),
+            ),
+            _ => Ok(()),
+        }
     }
 
     fn start_rollback(&mut self, reason: String, then: AfterRollback) {
@@ -1599,6 +1661,7 @@ impl Decision<'_, '_> {
                 "nothing of this release reached production, so there is nothing to roll back; restart or abort instead",
             );
         }
+        self.check_may_roll_back()?;
         self.start_rollback(reason, AfterRollback::End);
         Ok(())
     }
@@ -1638,6 +1701,7 @@ impl Decision<'_, '_> {
     /// rolls back first.
     fn abort_now(&mut self, reason: String) -> Result<(), Rejection> {
         if self.release.production_attempted {
+            self.check_may_roll_back()?;
             self.start_rollback(format!("aborted: {reason}"), AfterRollback::Abort);
             self.emit(Event::AbortRequested { reason });
         } else {

@@ -199,6 +199,8 @@ pub struct Caller {
     actor: crate::domain::Actor,
     key: IdempotencyKey,
     uri: Uri,
+    /// From `If-Match: <seq>`: the release as the caller saw it.
+    expected_seq: Option<u64>,
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -207,7 +209,22 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let ApiActor(actor) = ApiActor::from_request_parts(parts, state).await?;
         let key = IdempotencyKey::from_request_parts(parts, state).await?;
-        Ok(Caller { state: state.clone(), actor, key, uri: parts.uri.clone() })
+        let expected_seq = match parts.headers.get(axum::http::header::IF_MATCH) {
+            None => None,
+            Some(value) => Some(
+                value
+                    .to_str()
+                    .ok()
+                    .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        ApiError::invalid(
+                            "If-Match must be the release's `seq` as you last saw it, e.g. If-Match: \"12\"",
+                        )
+                    })?,
+            ),
+        };
+        Ok(Caller { state: state.clone(), actor, key, uri: parts.uri.clone(), expected_seq })
     }
 }
 
@@ -215,7 +232,7 @@ impl Caller {
     async fn run(self, id: &str, command: Command) -> Result<Response, ApiError> {
         let id = release_id(id)?;
         let request_id = self.key.request_id(&self.actor, &format!("POST {}", self.uri.path()));
-        Ok(answer(self.state.app.execute(&id, command, self.actor, request_id).await?))
+        Ok(answer(self.state.app.execute_if(&id, command, self.actor, request_id, self.expected_seq).await?))
     }
 }
 

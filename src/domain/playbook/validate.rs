@@ -148,6 +148,15 @@ impl Checker<'_> {
     /// production, watch) and each kind depends on the ones before it, so a step may
     /// only wait for evidence the steps before it made possible.
     fn evidence(&mut self, index: usize, step: &Step) {
+        let into_production =
+            self.playbook.steps.get(index + 1).is_some_and(|next| next.requires == Evidence::ProductionDeploy);
+        if into_production && step.gate.approvals == 0 {
+            // An automatic gate would wait without a word while production is held or frozen.
+            self.report(
+                format!("steps[{index}].gate.approvals"),
+                "the gate into the production step needs at least one approval: someone takes the release to production on purpose",
+            );
+        }
         let evidence = step.requires;
         if evidence == Evidence::None {
             return;
@@ -458,6 +467,15 @@ mod tests {
         only_problem("rollback.title", "at most 100", |p| p.rollback.title = text_of(101));
         only_problem("steps[0].title", "must not be empty", |p| p.steps[0].title = " ".into());
         accepted(|p| p.steps[3].title = text_of(100));
+    }
+
+    #[test]
+    fn someone_approves_taking_a_release_to_production() {
+        only_problem("steps[4].gate.approvals", "gate into the production step needs at least one approval", |p| {
+            p.steps[4].gate.approvals = 0;
+            p.steps[4].gate.roles.clear();
+            p.steps[4].gate.starter_may_approve = true;
+        });
     }
 
     #[test]

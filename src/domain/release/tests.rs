@@ -890,9 +890,20 @@ fn a_release_live_in_production_cannot_restart_without_rolling_back() {
         note_required: false,
         roles: vec![],
     });
+    p.steps[6].failure_paths.push(crate::domain::playbook::FailurePath {
+        id: FailurePathId::new("again"),
+        label: "Watch again".into(),
+        action: FailureAction::Retry,
+        to: None,
+        follow_up: None,
+        note_required: false,
+        roles: vec![],
+    });
     let mut h = Harness::start_with(p, false);
     h.drive_to_monitor();
     assert_eq!(h.refused(&bob(), fail("monitor", "redo", "x")).code, "production_deployed");
+    assert_eq!(h.refused(&bob(), fail("monitor", "again", "x")).code, "production_deployed");
+    assert!(h.release.production.is_some());
 }
 
 #[test]
@@ -1074,4 +1085,91 @@ proptest! {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Health reported later, strategies, and rollbacks while another release holds production.
+
+#[test]
+fn production_health_reported_later_updates_the_deploy() {
+    let mut h = Harness::start();
+    h.drive_to_production_step();
+    h.ok(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Unknown));
+    assert_eq!(h.at(), "deploy-production", "the gate waits for passing health checks");
+    assert_eq!(
+        h.refused(&ci(), deploy(Environment::Production, OTHER_DIGEST, Outcome::Succeeded, HealthCheck::Passed)).code,
+        "already_deployed"
+    );
+    h.ok(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    assert_eq!(h.at(), "monitor");
+    assert_eq!(
+        h.refused(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed)).code,
+        "not_current_step"
+    );
+}
+
+#[test]
+fn production_health_failing_later_rolls_back() {
+    let mut h = Harness::start();
+    h.drive_to_production_step();
+    h.ok(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Unknown));
+    h.ok(&ci(), deploy(Environment::Production, DIGEST, Outcome::Failed, HealthCheck::Failed));
+    assert_eq!(h.release.status, Status::RollingBack);
+    assert_eq!(h.release.rollback.as_ref().unwrap().deployed.as_ref().unwrap().digest, digest(DIGEST));
+}
+
+#[test]
+fn a_production_deploy_says_how_it_was_rolled_out() {
+    let mut h = Harness::start();
+    h.drive_to_production_step();
+    let Command::RecordDeployment(mut report) =
+        deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed)
+    else {
+        unreachable!()
+    };
+    report.strategy = None;
+    assert_eq!(h.refused(&ci(), Command::RecordDeployment(report.clone())).code, "strategy_required");
+    report.strategy = Some(DeployStrategy::Canary);
+    report.canary_percent = Some(5);
+    h.ok(&ci(), Command::RecordDeployment(report));
+}
+
+#[test]
+fn a_rollback_after_the_watch_is_refused_while_another_release_holds_production() {
+    let mut h = Harness::start();
+    h.drive_to_monitor();
+    h.pass_monitor();
+    assert!(!h.release.holds_production());
+    h.holder = Some(ProductionHolder {
+        release_id: ReleaseId::new("next"),
+        version: Version::parse("1.5.0").unwrap(),
+        started_by: "Erin".into(),
+        step_title: "Deploy to Production".into(),
+    });
+    let r = h.refused(&bob(), fail("rollback-criteria", "rollback", "p99 5x baseline"));
+    assert_eq!(r.code, "production_held");
+    assert!(r.message.contains("Erin"), "{}", r.message);
+    assert_eq!(h.refused(&bob(), Command::TriggerRollback { reason: "p99".into() }).code, "production_held");
+    assert_eq!(h.refused(&bob(), Command::Abort { reason: "p99".into() }).code, "production_held");
+    h.holder = None;
+    h.ok(&bob(), fail("rollback-criteria", "rollback", "p99 5x baseline"));
+    assert!(h.release.holds_production(), "a rollback holds production while it runs");
+}
+
+#[test]
+fn production_gets_only_the_digest_that_passed_the_smoke_test() {
+    let mut h = Harness::start();
+    h.drive_to_production_step();
+    // Should staging and smoke ever disagree, the smoke test's digest is required too.
+    h.release.steps[4].smoke_passed = Some(digest(OTHER_DIGEST));
+    let policy = Policy::default();
+    let ctx = Context { now: h.now, freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
+    let r = apply(
+        &h.release,
+        deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed),
+        &ci(),
+        &ctx,
+    )
+    .unwrap_err();
+    assert_eq!(r.code, "wrong_artifact");
 }
