@@ -27,6 +27,8 @@ on_both_backends!(
 async fn a_click_on_a_stale_view_is_refused(backend: Backend) {
     let Some(t) = spawn(backend).await else { return };
     let id = t.start("api", "1.4.0").await;
+    let etag = t.http.get(format!("{}/api/v1/releases/{id}", t.base)).bearer_auth(CI_TOKEN).send().await.unwrap();
+    assert_eq!(etag.headers()["etag"], "\"1\"");
     let seen = t.get(&id).await["seq"].as_u64().unwrap();
     t.ok(&format!("/api/v1/releases/{id}/steps/pre-flight/items/prs-merged/tick"), CI_TOKEN, None).await;
     let stale = t

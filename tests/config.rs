@@ -8,6 +8,7 @@ use shipgate::config::{Config, ConfigError, LogFormat, Origin};
 use std::path::{Path, PathBuf};
 
 const CI_TOKEN: &str = "ci-token-0123456789abcdef";
+const RM_TOKEN: &str = "rm-token-0123456789abcdef";
 
 struct Dir(tempfile::TempDir);
 
@@ -36,7 +37,8 @@ roles = ["engineer"]
 #[test]
 fn example_file_loads_with_its_token_variable_set() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/shipgate.example.toml");
-    let config = load(&example, &[("SHIPGATE_CI_TOKEN", CI_TOKEN)]).expect("example config loads");
+    let config = load(&example, &[("SHIPGATE_CI_TOKEN", CI_TOKEN), ("SHIPGATE_RM_TOKEN", RM_TOKEN)])
+        .expect("example config loads");
     assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(config.server.max_body_bytes, 65536);
     assert_eq!(config.server.shutdown_grace_seconds, 30);
@@ -48,10 +50,12 @@ fn example_file_loads_with_its_token_variable_set() {
     assert_eq!(config.playbooks.default, "ship-to-production");
     assert_eq!(config.policy.override_approver_roles, ["release-manager"]);
     assert_eq!(config.policy.override_ttl_minutes, 120);
-    assert_eq!(config.api.clients.len(), 1);
+    assert_eq!(config.api.clients.len(), 2);
     assert_eq!(config.api.clients[0].name, "ci");
     assert_eq!(config.api.clients[0].token.expose_secret(), CI_TOKEN);
     assert_eq!(config.api.clients[0].roles, ["engineer"]);
+    assert_eq!(config.api.clients[1].name, "release-manager");
+    assert_eq!(config.api.clients[1].token.expose_secret(), RM_TOKEN);
 }
 
 #[test]
@@ -66,7 +70,7 @@ fn example_file_without_its_token_variable_names_the_variable() {
 fn example_file_matches_the_built_in_defaults() {
     // The example documents the defaults; drift between the two would mislead people.
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/shipgate.example.toml");
-    let from_file = load(&example, &[("SHIPGATE_CI_TOKEN", CI_TOKEN)]).unwrap();
+    let from_file = load(&example, &[("SHIPGATE_CI_TOKEN", CI_TOKEN), ("SHIPGATE_RM_TOKEN", RM_TOKEN)]).unwrap();
     let defaults = Config::default();
     assert_eq!(from_file.server, defaults.server);
     assert_eq!(from_file.database, defaults.database);

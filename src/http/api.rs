@@ -190,7 +190,12 @@ async fn get_release(
         serde_json::to_value(ReleaseView::of(&release, state.app.now())).map_err(|e| ApiError::internal(&e.into()))?;
     let history: Vec<HistoryEntry> = events.iter().map(HistoryEntry::from_recorded).collect();
     view["history"] = serde_json::to_value(history).map_err(|e| ApiError::internal(&e.into()))?;
-    Ok(axum::Json(view).into_response())
+    let mut response = axum::Json(view).into_response();
+    // The seq a later command can send back as If-Match.
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", release.seq)) {
+        response.headers_mut().insert(axum::http::header::ETAG, etag);
+    }
+    Ok(response)
 }
 
 /// Who is asking and under which request id: what every command handler needs.
