@@ -47,6 +47,10 @@ struct Args {
     /// With the in-process server: a database URL instead of a temporary SQLite file.
     #[arg(long)]
     database: Option<String>,
+    /// Send a fresh Idempotency-Key with every request, as `shipgate release` does: each
+    /// answer is then stored for replays, in the same transaction.
+    #[arg(long)]
+    idempotency_keys: bool,
 }
 
 const TOKEN: &str = "loadgen-token-0123456789";
@@ -88,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
     let run_for = Duration::from_secs(args.seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
+    let keys = args.idempotency_keys;
     for id in releases {
         let http = http.clone();
         let base = base.clone();
@@ -104,7 +109,11 @@ async fn main() -> anyhow::Result<()> {
                 let action = if ticked { "untick" } else { "tick" };
                 let url = format!("{base}/api/v1/releases/{id}/steps/pre-flight/items/prs-merged/{action}");
                 let sent = Instant::now();
-                let ok = match http.post(url).bearer_auth(&token).send().await {
+                let mut request = http.post(url).bearer_auth(&token);
+                if keys {
+                    request = request.header("Idempotency-Key", uuid::Uuid::new_v4().to_string());
+                }
+                let ok = match request.send().await {
                     Ok(response) => {
                         let ok = response.status().is_success();
                         let _ = response.bytes().await;
@@ -139,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or_default()
     };
     let count = latencies.len();
-    println!("clients: {}", args.clients);
+    println!("clients: {}{}", args.clients, if keys { " (with idempotency keys)" } else { "" });
     println!("duration: {}s (after {}s warm-up)", args.seconds, warmup.as_secs());
     println!("commands: {count} ({errors} errors)");
     println!("throughput: {:.0} durable commands/s", count as f64 / run_for.as_secs_f64());

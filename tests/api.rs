@@ -52,6 +52,20 @@ async fn a_click_on_a_stale_view_is_refused(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(fresh.status(), StatusCode::OK);
+    // Retrying a keyed request that went through is answered, not called stale.
+    let keyed = |seq: u64| {
+        t.http
+            .post(format!("{}/api/v1/releases/{id}/steps/pre-flight/items/env-and-secrets/tick", t.base))
+            .bearer_auth(CI_TOKEN)
+            .header("If-Match", seq.to_string())
+            .header("Idempotency-Key", "env-tick")
+            .send()
+    };
+    let first = keyed(now + 1).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let retry = keyed(now + 1).await.unwrap();
+    assert_eq!(retry.status(), StatusCode::OK);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
     let bad = t
         .http
         .post(format!("{}/api/v1/releases/{id}/steps/pre-flight/items/release-notes/tick", t.base))
@@ -337,6 +351,28 @@ async fn a_repeated_request_returns_the_first_answer_and_writes_nothing(backend:
     // The same key from another client is another request.
     let other = t.call_with_key("POST", &path, RM_TOKEN, None, Some("tick-1")).await;
     assert_eq!(other.body["code"], "already_ticked");
+
+    // During the watch the answer shows a countdown: a replay minutes later still shows
+    // the first answer's, not a new one.
+    let watched = t.start("billing", "1.4.0").await;
+    t.to_production_step(&watched).await;
+    t.ok(
+        &format!("/api/v1/releases/{watched}/deployments"),
+        CI_TOKEN,
+        Some(deployment("production", DIGEST, "succeeded", "passed")),
+    )
+    .await;
+    t.clock.advance(chrono::Duration::minutes(2));
+    let path = format!("/api/v1/releases/{watched}/steps/monitor/items/latency/tick");
+    let first = t.call_with_key("POST", &path, CI_TOKEN, None, Some("watch-tick")).await;
+    assert!(first.body["release"]["current_step"]["gate"]["evidence_missing"]
+        .as_str()
+        .unwrap()
+        .contains("13m00s left"));
+    t.clock.advance(chrono::Duration::minutes(5));
+    let again = t.call_with_key("POST", &path, CI_TOKEN, None, Some("watch-tick")).await;
+    assert!(again.replayed);
+    assert_eq!(first.body, again.body);
 }
 
 async fn concurrent_conflicting_clicks_transition_once(backend: Backend) {

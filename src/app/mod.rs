@@ -23,7 +23,7 @@ use crate::store::{
 };
 use clock::Clock;
 use playbooks::Playbooks;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::{to_raw_value, RawValue};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -90,6 +90,28 @@ impl From<StoreError> for AppError {
 struct CommandAnswer {
     release: ReleaseView,
     events: Vec<HistoryEntry>,
+}
+
+/// What is stored as a request's first answer: the events it caused.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnswerRecipe {
+    first_seq: u64,
+    last_seq: u64,
+}
+
+/// The JSON answer for `recorded`, the events one request caused, leaving `release` as it
+/// is: a start answers with the release's view (201), a command with the view and the
+/// events (200). Seen as of the events' own time, so rendering it again gives the same.
+fn answer_body(status: u16, release: &Release, recorded: &[Recorded]) -> Result<Box<RawValue>, serde_json::Error> {
+    let now = recorded.last().map_or(release.started.at, |r| r.at);
+    if status == 201 {
+        return to_raw_value(&ReleaseView::of(release, now));
+    }
+    to_raw_value(&CommandAnswer {
+        release: ReleaseView::of(release, now),
+        events: recorded.iter().map(HistoryEntry::from_recorded).collect(),
+    })
 }
 
 /// Settings the app runs with.
@@ -165,10 +187,9 @@ impl App {
         request_id: RequestId,
     ) -> Result<Answer, AppError> {
         let started = Instant::now();
-        if let Some(answer) = self.replay(&request_id).await? {
-            record_metrics("start", "replayed", started);
-            return Ok(answer);
-        }
+        // A repeated request is not looked up first: its commit meets the stored answer's
+        // key and fails as a duplicate, and the first answer is returned then. That spares
+        // every command a read.
         let Some(playbook) = self.inner.playbooks.get(start.playbook.as_deref()) else {
             let known = self.inner.playbooks.names().join(", ");
             let name = start.playbook.unwrap_or_default();
@@ -195,7 +216,7 @@ impl App {
             release::start(command, &actor, &ctx).inspect_err(|_| record_metrics("start", "rejected", started))?;
         let recorded = record(events, 0, now, &actor, &request_id);
         let release = Release::fold(id.clone(), &recorded).map_err(anyhow::Error::from)?;
-        let body = to_raw_value(&ReleaseView::of(&release, now)).map_err(anyhow::Error::from)?;
+        let body = answer_body(201, &release, &recorded).map_err(anyhow::Error::from)?;
         let answer = Answer { release_id: id.clone(), status: 201, body, replayed: false };
         let commit = self.commit_for(&release, None, recorded, &answer, &request_id, now);
         match self.send(commit).await {
@@ -236,17 +257,8 @@ impl App {
     ) -> Result<Answer, AppError> {
         let started = Instant::now();
         let name = command.name();
-        if let Some(answer) = self.replay(&request_id).await? {
-            record_metrics(name, "replayed", started);
-            return Ok(answer);
-        }
         let slot = self.slot(id);
         let mut cached = slot.lock().await;
-        // A repeat that waited behind its first copy gets the first copy's answer.
-        if let Some(answer) = self.replay(&request_id).await? {
-            record_metrics(name, "replayed", started);
-            return Ok(answer);
-        }
         for _ in 0..MAX_ATTEMPTS {
             let deciding = Deciding::new(&self.inner.deciding);
             let release = match cached.take() {
@@ -263,6 +275,11 @@ impl App {
             if let Some(expected) = expected_seq {
                 if expected != release.seq && self.is_fresh(id, &release).await? {
                     *cached = Some(release);
+                    // The repeat of a request that moved the release is not stale: it is answered.
+                    if let Some(answer) = self.replay(&request_id).await? {
+                        record_metrics(name, "replayed", started);
+                        return Ok(answer);
+                    }
                     record_metrics(name, "rejected", started);
                     return Err(stale(expected).into());
                 }
@@ -302,11 +319,7 @@ impl App {
                 }
             };
             let recorded = record(events, release.seq, now, &actor, &request_id);
-            let body = to_raw_value(&CommandAnswer {
-                release: ReleaseView::of(&after, now),
-                events: recorded.iter().map(HistoryEntry::from_recorded).collect(),
-            })
-            .map_err(anyhow::Error::from)?;
+            let body = answer_body(200, &after, &recorded).map_err(anyhow::Error::from)?;
             let answer = Answer { release_id: id.clone(), status: 200, body, replayed: false };
             let commit = self.commit_for(&after, Some(&release), recorded, &answer, &request_id, now);
             drop(deciding);
@@ -366,12 +379,25 @@ impl App {
         if request_id.as_str().starts_with("gen:") {
             return Ok(None);
         }
-        Ok(self.inner.store.stored_response(request_id).await?.map(|stored| Answer {
-            release_id: stored.release_id,
-            status: stored.status,
-            body: stored.body,
-            replayed: true,
-        }))
+        let Some(stored) = self.inner.store.stored_response(request_id).await? else {
+            return Ok(None);
+        };
+        let body = match serde_json::from_str::<AnswerRecipe>(stored.body.get()) {
+            Ok(recipe) => self.render_again(&stored.release_id, stored.status, recipe).await?,
+            // Not a recipe: the answer itself was stored.
+            Err(_) => stored.body,
+        };
+        Ok(Some(Answer { release_id: stored.release_id, status: stored.status, body, replayed: true }))
+    }
+
+    /// The first answer to a request, rendered again from the events it caused: the
+    /// answer is a pure function of the history up to them and of their time.
+    async fn render_again(&self, id: &ReleaseId, status: u16, recipe: AnswerRecipe) -> Result<Box<RawValue>, AppError> {
+        let events = self.inner.store.load_events(id).await?;
+        let upto = usize::try_from(recipe.last_seq).unwrap_or(usize::MAX).min(events.len());
+        let from = usize::try_from(recipe.first_seq.saturating_sub(1)).unwrap_or(usize::MAX).min(upto);
+        let release = Release::fold(id.clone(), &events[..upto]).map_err(|e| anyhow::anyhow!("release {id}: {e}"))?;
+        Ok(answer_body(status, &release, &events[from..upto]).map_err(anyhow::Error::from)?)
     }
 
     fn slot(&self, id: &ReleaseId) -> Arc<tokio::sync::Mutex<Option<Release>>> {
@@ -447,12 +473,21 @@ impl App {
         };
         let live = live_change(after, &recorded);
         let outbox = notices::for_events(after, &recorded, now);
-        let response = (!request_id.as_str().starts_with("gen:")).then(|| StoredResponse {
-            request_id: request_id.clone(),
-            release_id: after.id.clone(),
-            status: answer.status,
-            body: answer.body.clone(),
-        });
+        // The answer is kept as the span of events it reports, not as its text: a few bytes
+        // instead of kilobytes per command, and a replay renders it again exactly.
+        let recipe = AnswerRecipe {
+            first_seq: recorded.first().map_or(after.seq, |r| r.seq),
+            last_seq: recorded.last().map_or(after.seq, |r| r.seq),
+        };
+        let response =
+            (!request_id.as_str().starts_with("gen:")).then(|| to_raw_value(&recipe).ok()).flatten().map(|body| {
+                StoredResponse {
+                    request_id: request_id.clone(),
+                    release_id: after.id.clone(),
+                    status: answer.status,
+                    body,
+                }
+            });
         Commit {
             release_id: after.id.clone(),
             service: after.service.clone(),

@@ -61,7 +61,8 @@ pub struct StoredResponse {
     pub request_id: RequestId,
     pub release_id: ReleaseId,
     pub status: u16,
-    /// The answer's JSON as sent; kept raw so answering never re-serialises it.
+    /// What the app needs to give the first answer again (the app keeps the span of events
+    /// the request caused); raw JSON, stored as it is given.
     pub body: Box<serde_json::value::RawValue>,
 }
 
