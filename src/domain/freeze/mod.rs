@@ -1,8 +1,19 @@
 //! The freeze port: the release engine asks it whether production is frozen at an
 //! instant. The calendar itself (time zone, weekly windows, holidays) implements it.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+
+/// A holiday or other frozen time read from an iCalendar file, before the calendar's
+/// rules (whole local day, eves) apply to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CalendarEntry {
+    /// An all-day event on a local date (`DTSTART;VALUE=DATE`): frozen as a holiday in the
+    /// team's time zone, with its eve.
+    AllDay { date: NaiveDate, name: String },
+    /// A timed event: frozen exactly from `from` to `to`.
+    Timed { from: DateTime<Utc>, to: DateTime<Utc>, name: String },
+}
 
 /// Why production is frozen: one window covering the instant asked about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
