@@ -4,9 +4,11 @@
 //! itself, and hands `Playbook` to [`run_playbook`] and `Release` to [`run_release`],
 //! exiting with the code they return.
 
+mod freeze;
 mod playbook;
 mod release;
 
+pub use freeze::run_freeze;
 pub use playbook::run_playbook;
 pub use release::run_release;
 
@@ -70,6 +72,42 @@ pub enum Command {
     Playbook(PlaybookCommand),
     /// Drive a release on a running shipgate server through its HTTP API.
     Release(ReleaseArgs),
+    /// Ask the freeze calendar: is production frozen, and when does it open?
+    #[command(subcommand)]
+    Freeze(FreezeCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FreezeCommand {
+    /// Is production frozen at an instant? Exit code 0 open, 1 frozen, 2 error.
+    ///
+    /// A CI job can gate a deploy on it: `shipgate freeze check || exit 1`.
+    Check {
+        /// The instant to check, RFC 3339 (2026-12-04T17:00:00Z); default now.
+        #[arg(long, value_name = "RFC3339")]
+        at: Option<String>,
+        /// Configuration file with the [freeze] calendar; without it, ./shipgate.toml.
+        #[arg(long, short = 'c', value_name = "FILE", env = "SHIPGATE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Print one JSON object: at, frozen, reasons, next_open (times in UTC).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the frozen windows between two dates (inclusive), readable or as iCalendar.
+    Calendar {
+        /// First local date, YYYY-MM-DD.
+        #[arg(long, value_name = "DATE")]
+        from: String,
+        /// Last local date, YYYY-MM-DD.
+        #[arg(long, value_name = "DATE")]
+        to: String,
+        /// Configuration file with the [freeze] calendar; without it, ./shipgate.toml.
+        #[arg(long, short = 'c', value_name = "FILE", env = "SHIPGATE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Print an iCalendar file a team can subscribe to in its calendar app.
+        #[arg(long)]
+        ics: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

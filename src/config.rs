@@ -63,6 +63,9 @@ pub struct Config {
     pub api: ApiConfig,
     pub playbooks: PlaybooksConfig,
     pub policy: PolicyConfig,
+    /// The `[freeze]` calendar as written; checked when the calendar is built, since its
+    /// holiday files and URLs are read then.
+    pub freeze: Option<crate::domain::freeze::calendar::FreezeConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -455,6 +458,7 @@ const SECTION_KEYS: &[(&str, &[&str])] = &[
     ("api", &["clients"]),
     ("playbooks", &["dir", "default"]),
     ("policy", &["override_approver_roles", "override_ttl_minutes"]),
+    ("freeze", &["timezone", "working_days", "weekly", "holidays", "windows", "cron"]),
 ];
 
 impl EnvLayer {
@@ -601,6 +605,7 @@ mod raw {
         pub api: Api,
         pub playbooks: Playbooks,
         pub policy: Policy,
+        pub freeze: Option<crate::domain::freeze::calendar::FreezeConfig>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -866,6 +871,7 @@ impl raw::File {
                     .collect(),
                 override_ttl_minutes: self.policy.override_ttl_minutes,
             },
+            freeze: self.freeze,
         })
     }
 }

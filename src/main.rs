@@ -18,6 +18,7 @@ async fn main() -> ExitCode {
         Command::Migrate { config } => migrate(config.as_deref()).await,
         Command::Playbook(cmd) => shipgate::cli::run_playbook(cmd).await,
         Command::Release(args) => shipgate::cli::run_release(args).await,
+        Command::Freeze(cmd) => shipgate::cli::run_freeze(cmd).await,
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

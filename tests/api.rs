@@ -22,7 +22,32 @@ on_both_backends!(
     a_click_on_a_stale_view_is_refused,
     the_same_request_sent_many_times_at_once_gets_one_answer,
     every_event_records_who_when_and_which_request,
+    a_hotfix_deploys_on_a_friday_afternoon_in_new_york_only_with_an_override,
 );
+
+async fn a_hotfix_deploys_on_a_friday_afternoon_in_new_york_only_with_an_override(backend: Backend) {
+    let config: shipgate::domain::freeze::calendar::FreezeConfig = toml::from_str(
+        "timezone = \"America/New_York\"\n[[weekly]]\nname = \"Friday afternoon\"\nfrom = \"fri 12:00\"\nto = \"mon 00:00\"\n",
+    )
+    .unwrap();
+    let calendar = shipgate::domain::freeze::calendar::Calendar::build(&config, vec![]).unwrap();
+    let Some(t) = spawn_with(backend, Arc::new(calendar)).await else { return };
+    let body = json!({"service": "api", "version": "1.4.1", "git_sha": "3f9c2e1", "hotfix": true});
+    let reply = t.call("POST", "/api/v1/releases", RM_TOKEN, Some(body)).await;
+    let id = reply.body["id"].as_str().unwrap().to_owned();
+    t.to_production_step_with(&id, "1.4.1", DIGEST).await;
+    // Friday 4 December 2026, 13:00 EST.
+    t.clock.set(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 4, 18, 0, 0).unwrap());
+    let refused = t.call("POST", &format!("/api/v1/releases/{id}/deployments"), CI_TOKEN, Some(deployment("production", DIGEST, "succeeded", "passed"))).await;
+    assert_eq!(refused.body["code"], "frozen");
+    assert!(refused.body["message"].as_str().unwrap().contains("Friday afternoon"), "{}", refused.body);
+    t.ok(&format!("/api/v1/releases/{id}/freeze-override"), CI_TOKEN, Some(json!({"reason": "checkout is down; 1.4.1 fixes it"}))).await;
+    let own = t.call("POST", &format!("/api/v1/releases/{id}/freeze-override/approve"), CI_TOKEN, None).await;
+    assert_eq!(own.body["code"], "self_approval");
+    t.ok(&format!("/api/v1/releases/{id}/freeze-override/approve"), RM2_TOKEN, None).await;
+    let deployed = t.ok(&format!("/api/v1/releases/{id}/deployments"), CI_TOKEN, Some(deployment("production", DIGEST, "succeeded", "passed"))).await;
+    assert_eq!(deployed["release"]["current_step"]["id"], "monitor");
+}
 
 async fn a_click_on_a_stale_view_is_refused(backend: Backend) {
     let Some(t) = spawn(backend).await else { return };

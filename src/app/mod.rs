@@ -9,6 +9,7 @@
 //! command is then decided again on fresh state.
 
 pub mod clock;
+pub mod freeze;
 pub mod notices;
 pub mod playbooks;
 

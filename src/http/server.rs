@@ -5,7 +5,8 @@ use crate::app::clock::SystemClock;
 use crate::app::playbooks::Playbooks;
 use crate::app::{App, AppParts};
 use crate::config::Config;
-use crate::domain::freeze::NoFreeze;
+use crate::app::freeze::{has_remote_sources, load_calendar, LiveCalendar};
+use crate::domain::freeze::{FreezeCalendar, NoFreeze};
 use crate::store::Store;
 use anyhow::Context as _;
 use std::future::IntoFuture;
@@ -21,7 +22,18 @@ pub async fn build(config: &Config) -> anyhow::Result<AppState> {
     store.migrate().await.context("applying database migrations")?;
     let playbooks = Playbooks::load(&config.playbooks.dir, &config.playbooks.default)?;
     let policy = config.policy.to_policy();
-    let app = App::new(AppParts { store, playbooks, freeze: Arc::new(NoFreeze), policy, clock: Arc::new(SystemClock) });
+    let freeze: Arc<dyn FreezeCalendar> = match &config.freeze {
+        None => Arc::new(NoFreeze),
+        Some(freeze) => {
+            let calendar = load_calendar(freeze, Some(&store)).await.context("building the freeze calendar")?;
+            let live = Arc::new(LiveCalendar::new(calendar));
+            if has_remote_sources(freeze) {
+                live.spawn_refresh(freeze.clone(), store.clone());
+            }
+            live
+        }
+    };
+    let app = App::new(AppParts { store, playbooks, freeze, policy, clock: Arc::new(SystemClock) });
     let granted = config.roles();
     let missing: Vec<String> = app
         .playbooks()

@@ -237,6 +237,25 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The last good copy of a remote calendar, and when it was fetched.
+    pub async fn cached_calendar(&self, source: &str) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.cached_calendar(source).await,
+            Store::Postgres(store) => store.cached_calendar(source).await,
+        }
+    }
+
+    /// Keeps `body` as the last good copy of a remote calendar.
+    pub async fn cache_calendar(&self, source: &str, body: &str, fetched_at: DateTime<Utc>) -> Result<(), StoreError> {
+        let fetched_at = row_time(fetched_at);
+        match self {
+            Store::Sqlite(store) => store.cache_calendar(source, body, fetched_at).await,
+            Store::Postgres(store) => store.cache_calendar(source, body, fetched_at).await,
+        }
+    }
+}
+
 /// A stored row time: microsecond precision, PostgreSQL's, on both backends.
 fn row_time(at: DateTime<Utc>) -> DateTime<Utc> {
     at.trunc_subsecs(6)

@@ -145,6 +145,31 @@ impl PostgresStore {
         found(done.rows_affected())
     }
 
+    pub(crate) async fn cached_calendar(&self, source: &str) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
+        Ok(sqlx::query_as("SELECT body, fetched_at FROM calendar_sources WHERE source = $1")
+            .bind(source)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub(crate) async fn cache_calendar(
+        &self,
+        source: &str,
+        body: &str,
+        fetched_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO calendar_sources (source, body, fetched_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (source) DO UPDATE SET body = EXCLUDED.body, fetched_at = EXCLUDED.fetched_at",
+        )
+        .bind(source)
+        .bind(body)
+        .bind(fetched_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub(crate) async fn mark_failed(
         &self,
         id: i64,

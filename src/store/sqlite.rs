@@ -188,6 +188,38 @@ impl SqliteStore {
         found(done.rows_affected())
     }
 
+    pub(crate) async fn cached_calendar(&self, source: &str) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT body, fetched_at FROM calendar_sources WHERE source = ?1")
+                .bind(source)
+                .fetch_optional(&self.reader)
+                .await?;
+        row.map(|(body, at)| {
+            DateTime::parse_from_rfc3339(&at)
+                .map(|at| (body, at.with_timezone(&Utc)))
+                .map_err(|e| StoreError::Corrupt(format!("calendar_sources.fetched_at {at:?}: {e}")))
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn cache_calendar(
+        &self,
+        source: &str,
+        body: &str,
+        fetched_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO calendar_sources (source, body, fetched_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (source) DO UPDATE SET body = excluded.body, fetched_at = excluded.fetched_at",
+        )
+        .bind(source)
+        .bind(body)
+        .bind(stored_time(fetched_at))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
     pub(crate) async fn mark_failed(
         &self,
         id: i64,
