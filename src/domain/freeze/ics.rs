@@ -17,8 +17,11 @@
 //! - A wall time that does not exist (spring forward) starts at the first valid instant
 //!   after it; an ambiguous one (fall back) means its first occurrence.
 //! - `RRULE` (one or more) is expanded with the `rrule` crate, from 2000-01-01 through
-//!   2100-01-01 at most and at most [`MAX_OCCURRENCES`] occurrences per event, so an endless
-//!   rule cannot grow memory without bound. `RDATE` adds instances and `EXDATE` removes
+//!   2100-01-01 at most and at most [`MAX_OCCURRENCES`] occurrences (for a multi-day
+//!   all-day event, about that many dates) per event, so an endless rule cannot grow
+//!   memory without bound; a rule starting so early that it steps over more than 200,000
+//!   instances before 2000 is refused. A date `UNTIL` (as calendar programs write for
+//!   all-day events) includes its whole date. `RDATE` adds instances and `EXDATE` removes
 //!   them (a date form removes every instance starting on that date in the event's zone).
 //!   An event with a `RECURRENCE-ID` replaces that instance of the event with its `UID`.
 //! - `STATUS:CANCELLED` events are dropped: a cancelled holiday freezes nothing.
@@ -39,6 +42,17 @@ use super::CalendarEntry;
 
 /// At most this many occurrences of one recurring event are kept.
 pub const MAX_OCCURRENCES: usize = 5_000;
+
+/// At most this many instances of a rule are stepped over before 2000-01-01; past that
+/// the file is refused (stepping hourly from the year 1 would take minutes).
+const MAX_SKIPPED: usize = 200_000;
+
+/// Recurrences are expanded over this span, ends included.
+fn expansion_window() -> (DateTime<Utc>, DateTime<Utc>) {
+    let at =
+        |year| Utc.from_utc_datetime(&NaiveDate::from_yo_opt(year, 1).unwrap_or_default().and_time(NaiveTime::MIN));
+    (at(2000), at(2100))
+}
 
 /// A calendar that cannot be read. Displays as
 /// `config/holidays/us.ics line 12: DTSTART "20261301" is not a date`.
@@ -476,6 +490,31 @@ impl Event {
         })
     }
 
+    /// The rule with a date or floating `UNTIL` written in UTC when the event's start is a
+    /// date, UTC or floating: calendar programs write `UNTIL=20301225` for all-day events,
+    /// which the rrule crate would read in the machine's own zone and then refuse. A date
+    /// `UNTIL` includes that whole date.
+    fn normalized_until(&self, text: &str) -> String {
+        if matches!(self.start, When::Zoned(..)) {
+            return text.to_owned();
+        }
+        text.split(';')
+            .map(|part| match part.split_once('=') {
+                Some((key, value)) if key.eq_ignore_ascii_case("UNTIL") => {
+                    if value.len() == 8 {
+                        format!("{key}={value}T235959Z")
+                    } else if !value.ends_with(['Z', 'z']) {
+                        format!("{key}={value}Z")
+                    } else {
+                        part.to_owned()
+                    }
+                }
+                _ => part.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+
     /// The event's instances, recurrences expanded and exclusions applied, as entries.
     fn expand(
         &self,
@@ -490,6 +529,7 @@ impl Event {
         } else {
             let mut set = RRuleSet::new(dt_start);
             for (line, text) in &self.rrule_lines {
+                let text = &self.normalized_until(text);
                 let rule: RRule<Unvalidated> =
                     text.parse().map_err(|e| (*line, format!("RRULE \"{text}\" is not valid: {e}")))?;
                 let rule =
@@ -499,14 +539,34 @@ impl Event {
             for rdate in &self.rdates {
                 set = set.rdate(rdate.to_rrule());
             }
-            let window_from = rrule::Tz::UTC.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).single();
-            let window_to = rrule::Tz::UTC.with_ymd_and_hms(2100, 1, 1, 0, 0, 0).single();
-            if let (Some(from), Some(to)) = (window_from, window_to) {
-                set = set.after(from).before(to);
+            // The crate's own loop limits are on only when asked for; they stop a rule that
+            // never matches (30 February) from spinning.
+            let set = set.limit();
+            // Enough instances that the cap still holds after the exclusions below.
+            let wanted = MAX_OCCURRENCES.saturating_add(self.exdates.len());
+            let (window_from, window_to) = expansion_window();
+            let mut starts = Vec::new();
+            let mut before_window = 0usize;
+            for start in &set {
+                let instant = start.with_timezone(&Utc);
+                if instant < window_from {
+                    // A fine rule that starts centuries early would otherwise take minutes.
+                    before_window += 1;
+                    if before_window > MAX_SKIPPED {
+                        let line = self.rrule_lines.first().map_or(self.start_line, |(line, _)| *line);
+                        return Err((
+                            line,
+                            format!("the rule gives more than {MAX_SKIPPED} instances before 2000; start it later"),
+                        ));
+                    }
+                    continue;
+                }
+                if instant > window_to || starts.len() == wanted {
+                    break;
+                }
+                starts.push(start);
             }
-            // Ask for enough that the cap still holds after the exclusions below.
-            let limit = u16::try_from(MAX_OCCURRENCES.saturating_add(self.exdates.len())).unwrap_or(u16::MAX);
-            set.all(limit).dates
+            starts
         };
 
         let excluded_instants: HashSet<DateTime<Utc>> =
@@ -515,7 +575,7 @@ impl Event {
             self.exdates.iter().filter_map(|w| if let When::Date(d) = w { Some(*d) } else { None }).collect();
 
         let mut seen = HashSet::new();
-        let mut kept = 0;
+        let first_entry = out.len();
         for start in starts {
             let instant = start.with_timezone(&Utc);
             let local_date = start.date_naive();
@@ -533,10 +593,10 @@ impl Event {
             if !seen.insert(instant) {
                 continue;
             }
-            if kept == MAX_OCCURRENCES {
+            // Counted in entries, so a long multi-day event repeated often stays bounded too.
+            if out.len() - first_entry >= MAX_OCCURRENCES {
                 break;
             }
-            kept += 1;
             self.push_instance(start, out)?;
         }
         Ok(())
@@ -546,7 +606,8 @@ impl Event {
         match self.length {
             Length::Days(days) => {
                 let first = start.date_naive();
-                for offset in 0..days {
+                // A single instance never gives more than the per-event cap of dates.
+                for offset in 0..days.min(MAX_OCCURRENCES as i64) {
                     let date = first
                         .checked_add_signed(Duration::days(offset))
                         .ok_or_else(|| (self.start_line, "the event runs past the last date there is".to_owned()))?;

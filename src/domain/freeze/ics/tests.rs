@@ -279,3 +279,59 @@ fn shipped_holiday_calendars_hold_known_holidays() {
     assert!(entries("jp").contains(&all_day(2026, 1, 1, "New Year's Day")));
     assert!(entries("de").contains(&all_day(2026, 10, 3, "German Unity Day")));
 }
+
+fn one_event(body: &str) -> Result<Vec<CalendarEntry>, IcsError> {
+    parse_ics(&format!("BEGIN:VCALENDAR\nBEGIN:VEVENT\n{body}\nSUMMARY:x\nEND:VEVENT\nEND:VCALENDAR\n"), "p.ics")
+}
+
+#[test]
+fn a_date_until_includes_its_date() {
+    let entries = one_event("DTSTART;VALUE=DATE:20260704\nRRULE:FREQ=YEARLY;UNTIL=20300704").unwrap();
+    let dates: Vec<_> = (2026..=2030).map(|y| all_day(y, 7, 4, "x")).collect();
+    assert_eq!(entries, dates);
+}
+
+#[test]
+fn zoned_rules_with_utc_until_and_zoned_or_date_exdates() {
+    let berlin = one_event(
+        "DTSTART;TZID=Europe/Berlin:20260704T100000\nDURATION:PT1H\nRRULE:FREQ=YEARLY;UNTIL=20280704T080000Z\n\
+         EXDATE;TZID=Europe/Berlin:20270704T100000",
+    )
+    .unwrap();
+    assert_eq!(
+        berlin,
+        vec![
+            timed(utc(2026, 7, 4, 8, 0), utc(2026, 7, 4, 9, 0), "x"),
+            timed(utc(2028, 7, 4, 8, 0), utc(2028, 7, 4, 9, 0), "x"),
+        ]
+    );
+    // A date EXDATE on a timed event removes the instance starting on that local date.
+    let new_york = one_event(
+        "DTSTART;TZID=America/New_York:20260704T210000\nRRULE:FREQ=YEARLY;COUNT=3\nEXDATE;VALUE=DATE:20270704",
+    )
+    .unwrap();
+    assert_eq!(
+        new_york,
+        vec![
+            timed(utc(2026, 7, 5, 1, 0), utc(2026, 7, 5, 1, 0), "x"),
+            timed(utc(2028, 7, 5, 1, 0), utc(2028, 7, 5, 1, 0), "x")
+        ]
+    );
+}
+
+#[test]
+fn rules_that_start_far_too_early_are_refused() {
+    let e = one_event("DTSTART:00010101T000000Z\nRRULE:FREQ=HOURLY").unwrap_err();
+    assert_eq!(e.to_string(), "p.ics line 4: the rule gives more than 200000 instances before 2000; start it later");
+    // A daily rule from 1900 is stepped over and kept from 2000 on, up to the cap.
+    let daily = one_event("DTSTART;VALUE=DATE:19000101\nRRULE:FREQ=DAILY").unwrap();
+    assert_eq!(daily.len(), MAX_OCCURRENCES);
+    assert_eq!(daily[0], all_day(2000, 1, 1, "x"));
+}
+
+#[test]
+fn very_long_all_day_events_are_capped() {
+    let entries =
+        one_event("DTSTART;VALUE=DATE:20000101\nDTEND;VALUE=DATE:21000101\nRRULE:FREQ=DAILY;COUNT=3").unwrap();
+    assert_eq!(entries.len(), MAX_OCCURRENCES);
+}
