@@ -49,6 +49,7 @@ const MAX_SKIPPED: usize = 200_000;
 
 /// Recurrences are expanded over this span, ends included.
 fn expansion_window() -> (DateTime<Utc>, DateTime<Utc>) {
+    // 1 January exists in both years, so the default is never used.
     let at =
         |year| Utc.from_utc_datetime(&NaiveDate::from_yo_opt(year, 1).unwrap_or_default().and_time(NaiveTime::MIN));
     (at(2000), at(2100))
@@ -529,11 +530,10 @@ impl Event {
         } else {
             let mut set = RRuleSet::new(dt_start);
             for (line, text) in &self.rrule_lines {
-                let text = &self.normalized_until(text);
-                let rule: RRule<Unvalidated> =
-                    text.parse().map_err(|e| (*line, format!("RRULE \"{text}\" is not valid: {e}")))?;
-                let rule =
-                    rule.validate(dt_start).map_err(|e| (*line, format!("RRULE \"{text}\" is not valid: {e}")))?;
+                // Errors quote the rule as written in the file, not as normalized.
+                let invalid = |e: rrule::RRuleError| (*line, format!("RRULE \"{text}\" is not valid: {e}"));
+                let rule: RRule<Unvalidated> = self.normalized_until(text).parse().map_err(invalid)?;
+                let rule = rule.validate(dt_start).map_err(invalid)?;
                 set = set.rrule(rule);
             }
             for rdate in &self.rdates {
