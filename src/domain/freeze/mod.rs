@@ -4,6 +4,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod ics;
+
 /// A holiday or other frozen time read from an iCalendar file, before the calendar's
 /// rules (whole local day, eves) apply to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
