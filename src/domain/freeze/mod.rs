@@ -1,6 +1,10 @@
 //! The freeze port: the release engine asks it whether production is frozen at an
 //! instant. The calendar itself (time zone, weekly windows, holidays) implements it.
 
+pub mod calendar;
+
+pub use calendar::{Calendar, FreezeConfig, FreezeConfigErrors, FreezeProblem};
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
