@@ -38,14 +38,32 @@ async fn a_hotfix_deploys_on_a_friday_afternoon_in_new_york_only_with_an_overrid
     t.to_production_step_with(&id, "1.4.1", DIGEST).await;
     // Friday 4 December 2026, 13:00 EST.
     t.clock.set(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 4, 18, 0, 0).unwrap());
-    let refused = t.call("POST", &format!("/api/v1/releases/{id}/deployments"), CI_TOKEN, Some(deployment("production", DIGEST, "succeeded", "passed"))).await;
+    let refused = t
+        .call(
+            "POST",
+            &format!("/api/v1/releases/{id}/deployments"),
+            CI_TOKEN,
+            Some(deployment("production", DIGEST, "succeeded", "passed")),
+        )
+        .await;
     assert_eq!(refused.body["code"], "frozen");
     assert!(refused.body["message"].as_str().unwrap().contains("Friday afternoon"), "{}", refused.body);
-    t.ok(&format!("/api/v1/releases/{id}/freeze-override"), CI_TOKEN, Some(json!({"reason": "checkout is down; 1.4.1 fixes it"}))).await;
+    t.ok(
+        &format!("/api/v1/releases/{id}/freeze-override"),
+        CI_TOKEN,
+        Some(json!({"reason": "checkout is down; 1.4.1 fixes it"})),
+    )
+    .await;
     let own = t.call("POST", &format!("/api/v1/releases/{id}/freeze-override/approve"), CI_TOKEN, None).await;
     assert_eq!(own.body["code"], "self_approval");
     t.ok(&format!("/api/v1/releases/{id}/freeze-override/approve"), RM2_TOKEN, None).await;
-    let deployed = t.ok(&format!("/api/v1/releases/{id}/deployments"), CI_TOKEN, Some(deployment("production", DIGEST, "succeeded", "passed"))).await;
+    let deployed = t
+        .ok(
+            &format!("/api/v1/releases/{id}/deployments"),
+            CI_TOKEN,
+            Some(deployment("production", DIGEST, "succeeded", "passed")),
+        )
+        .await;
     assert_eq!(deployed["release"]["current_step"]["id"], "monitor");
 }
 

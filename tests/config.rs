@@ -133,7 +133,7 @@ fn unknown_top_level_section() {
     assert_eq!(
         err.to_string(),
         format!(
-            "unknown key sever in {}; expected one of server, database, log, api, playbooks, policy",
+            "unknown key sever in {}; expected one of server, database, log, api, playbooks, policy, freeze",
             path.display()
         )
     );

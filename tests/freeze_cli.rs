@@ -51,7 +51,8 @@ fn friday_afternoon_in_new_york_is_frozen_until_monday() {
     let config = write(dir.path(), CONFIG);
     let config = config.to_str().unwrap();
     // Friday 4 December 2026, 12:00 EST is 17:00 UTC.
-    let (code, stdout, stderr) = freeze(dir.path(), &["check", "--at", "2026-12-04T17:00:00Z", "--config", config, "--json"]);
+    let (code, stdout, stderr) =
+        freeze(dir.path(), &["check", "--at", "2026-12-04T17:00:00Z", "--config", config, "--json"]);
     assert_eq!(code, 1, "{stderr}");
     let answer: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(
@@ -73,14 +74,16 @@ fn a_thursday_morning_is_open_and_the_eve_of_christmas_is_frozen() {
     let dir = tempfile::tempdir().unwrap();
     let config = write(dir.path(), CONFIG);
     let config = config.to_str().unwrap();
-    let (code, stdout, _) = freeze(dir.path(), &["check", "--at", "2026-12-03T15:00:00Z", "--config", config, "--json"]);
+    let (code, stdout, _) =
+        freeze(dir.path(), &["check", "--at", "2026-12-03T15:00:00Z", "--config", config, "--json"]);
     assert_eq!(code, 0);
     let answer: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(answer["frozen"], false);
     assert_eq!(answer["reasons"], serde_json::json!([]));
     assert_eq!(answer["next_open"], "2026-12-03T15:00:00Z");
     // Thursday 24 December 2026, 13:00 EST: the eve of Christmas (a Friday).
-    let (code, stdout, _) = freeze(dir.path(), &["check", "--at", "2026-12-24T18:00:00Z", "--config", config, "--json"]);
+    let (code, stdout, _) =
+        freeze(dir.path(), &["check", "--at", "2026-12-24T18:00:00Z", "--config", config, "--json"]);
     assert_eq!(code, 1, "{stdout}");
     let answer: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(answer["reasons"][0]["kind"], "eve");
@@ -110,10 +113,15 @@ fn the_calendar_lists_frozen_windows_readable_and_as_icalendar() {
     let dir = tempfile::tempdir().unwrap();
     let config = write(dir.path(), CONFIG);
     let config = config.to_str().unwrap();
-    let (code, stdout, stderr) = freeze(dir.path(), &["calendar", "--from", "2026-12-21", "--to", "2026-12-31", "--config", config]);
+    let (code, stdout, stderr) =
+        freeze(dir.path(), &["calendar", "--from", "2026-12-21", "--to", "2026-12-31", "--config", config]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("Christmas Day") && stdout.contains("Year-end freeze") && stdout.contains("Friday afternoon"), "{stdout}");
-    let (_, ics, _) = freeze(dir.path(), &["calendar", "--from", "2026-12-21", "--to", "2026-12-31", "--config", config, "--ics"]);
+    assert!(
+        stdout.contains("Christmas Day") && stdout.contains("Year-end freeze") && stdout.contains("Friday afternoon"),
+        "{stdout}"
+    );
+    let (_, ics, _) =
+        freeze(dir.path(), &["calendar", "--from", "2026-12-21", "--to", "2026-12-31", "--config", config, "--ics"]);
     assert!(ics.starts_with("BEGIN:VCALENDAR\r\n") && ics.trim_end().ends_with("END:VCALENDAR"), "{ics}");
     // What shipgate writes, shipgate reads back.
     let entries = shipgate::domain::freeze::ics::parse_ics(&ics, "freeze.ics").expect("valid iCalendar");

@@ -53,7 +53,8 @@ async fn a_missing_or_broken_file_is_an_error_naming_it() {
     let error = load_calendar(&config(missing.to_str().unwrap()), None).await.expect_err("missing").to_string();
     assert!(error.contains("nope.ics"), "{error}");
     let broken = dir.path().join("broken.ics");
-    std::fs::write(&broken, "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:No start\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n").unwrap();
+    std::fs::write(&broken, "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:No start\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+        .unwrap();
     let error = load_calendar(&config(broken.to_str().unwrap()), None).await.expect_err("broken").to_string();
     assert!(error.contains("broken.ics"), "{error}");
 }

@@ -128,7 +128,9 @@ impl LiveCalendar {
                 every.tick().await;
                 match load_calendar(&config, Some(&store)).await {
                     Ok(calendar) => live.replace(calendar),
-                    Err(e) => tracing::warn!(error = %e, "refreshing the freeze calendar failed; keeping the one in force"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "refreshing the freeze calendar failed; keeping the one in force")
+                    }
                 }
             }
         });

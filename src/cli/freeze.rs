@@ -48,7 +48,8 @@ async fn run(cmd: FreezeCommand, out: &mut dyn Write, err: &mut dyn Write) -> Re
                 return Err(format!("--to {to} is before --from {from}"));
             }
             let Some(calendar) = calendar(config.as_deref()).await? else {
-                writeln!(err, "no freeze calendar is configured ([freeze] in the config file)").map_err(|e| e.to_string())?;
+                writeln!(err, "no freeze calendar is configured ([freeze] in the config file)")
+                    .map_err(|e| e.to_string())?;
                 return Ok(EXIT_OPEN);
             };
             let tz = calendar.timezone();
@@ -63,7 +64,8 @@ async fn run(cmd: FreezeCommand, out: &mut dyn Write, err: &mut dyn Write) -> Re
 }
 
 fn date(flag: &str, text: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| format!("{flag} {text:?} is not a date like 2026-12-01"))
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("{flag} {text:?} is not a date like 2026-12-01"))
 }
 
 fn local_midnight(tz: chrono_tz::Tz, date: NaiveDate) -> DateTime<Utc> {
@@ -120,7 +122,8 @@ fn check(calendar: Option<&Calendar>, at: DateTime<Utc>, json: bool, out: &mut d
             FreezeVerdict::Open => writeln!(out, "open: no freeze window covers {}", local(at))?,
             FreezeVerdict::Frozen { .. } => {
                 let names: Vec<&str> = reasons.iter().map(|r| r.name.as_str()).collect();
-                let until = next_open.map_or_else(|| "for more than a year".to_owned(), |t| format!("until {}", local(t)));
+                let until =
+                    next_open.map_or_else(|| "for more than a year".to_owned(), |t| format!("until {}", local(t)));
                 writeln!(out, "frozen: {}, {until}", names.join(", "))?;
             }
         }
@@ -140,7 +143,9 @@ fn readable(windows: &[FreezeReason], tz: chrono_tz::Tz) -> String {
 fn to_ics(windows: &[FreezeReason]) -> String {
     let stamp = |t: DateTime<Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
     let escape = |s: &str| s.replace('\\', "\\\\").replace(',', "\\,").replace(';', "\\;").replace('\n', "\\n");
-    let mut ics = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//shipgate//freeze calendar//EN\r\nCALSCALE:GREGORIAN\r\n");
+    let mut ics = String::from(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//shipgate//freeze calendar//EN\r\nCALSCALE:GREGORIAN\r\n",
+    );
     for w in windows {
         let uid: String = format!("{}-{}-{}", w.kind, stamp(w.from), w.name)
             .chars()

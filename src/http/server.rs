@@ -2,10 +2,10 @@
 
 use super::{router, AppState};
 use crate::app::clock::SystemClock;
+use crate::app::freeze::{has_remote_sources, load_calendar, LiveCalendar};
 use crate::app::playbooks::Playbooks;
 use crate::app::{App, AppParts};
 use crate::config::Config;
-use crate::app::freeze::{has_remote_sources, load_calendar, LiveCalendar};
 use crate::domain::freeze::{FreezeCalendar, NoFreeze};
 use crate::store::Store;
 use anyhow::Context as _;
