@@ -141,4 +141,8 @@ impl FreezeCalendar for LiveCalendar {
     fn verdict(&self, at: DateTime<Utc>) -> FreezeVerdict {
         self.current().verdict(at)
     }
+
+    fn timezone(&self) -> chrono_tz::Tz {
+        self.current().timezone()
+    }
 }

@@ -49,11 +49,20 @@ impl FreezeVerdict {
 
     /// "Friday afternoon until 2026-12-07 05:00 UTC", for messages.
     pub fn describe(&self) -> String {
+        self.describe_in(chrono_tz::UTC)
+    }
+
+    /// "Friday afternoon until Mon 7 Dec 00:00 EST": the time people read is their own.
+    pub fn describe_in(&self, tz: chrono_tz::Tz) -> String {
         match self {
             FreezeVerdict::Open => "open".to_owned(),
             FreezeVerdict::Frozen { reasons, next_open } => {
                 let names: Vec<&str> = reasons.iter().map(|r| r.name.as_str()).collect();
-                let until = next_open.map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default();
+                let until = match next_open {
+                    Some(t) if tz == chrono_tz::UTC => format!(" until {}", t.format("%Y-%m-%d %H:%M UTC")),
+                    Some(t) => format!(" until {}", t.with_timezone(&tz).format("%a %-d %b %Y %H:%M %Z")),
+                    None => " for more than a year".to_owned(),
+                };
                 format!("{}{until}", names.join(", "))
             }
         }
@@ -63,6 +72,11 @@ impl FreezeVerdict {
 /// Answers "is production frozen at `at`?". Implementations are pure given their data.
 pub trait FreezeCalendar: Send + Sync {
     fn verdict(&self, at: DateTime<Utc>) -> FreezeVerdict;
+
+    /// The team's time zone, for telling people times; UTC when the calendar has none.
+    fn timezone(&self) -> chrono_tz::Tz {
+        chrono_tz::UTC
+    }
 }
 
 /// A calendar with no freeze windows: what a team gets until it configures one.
