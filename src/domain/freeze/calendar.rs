@@ -470,6 +470,9 @@ impl Calendar {
         self.next_open_from(at, at, &mut hits)
     }
 
+    /// The earliest instant at or after `t` that no window covers, if within the horizon
+    /// from `at`. Windows are gathered over growing ranges (a day, two, four, …) and swept in
+    /// order of their starts, so a year-long search computes each window once.
     fn next_open_from<'a>(
         &'a self,
         at: DateTime<Utc>,
@@ -477,14 +480,23 @@ impl Calendar {
         hits: &mut Vec<Hit<'a>>,
     ) -> Option<DateTime<Utc>> {
         let limit = at + Duration::days(NEXT_OPEN_HORIZON_DAYS);
+        let mut span = Duration::days(1);
         while t <= limit {
+            let end = (t + span).min(limit + Duration::nanoseconds(1));
             hits.clear();
-            self.collect(t, t + Duration::nanoseconds(1), hits);
-            // Every instant in [t, latest end) is covered by the window with that end.
-            match hits.iter().map(|h| h.to).max() {
-                None => return Some(t),
-                Some(end) => t = end,
+            self.collect(t, end, hits);
+            hits.sort_unstable_by_key(|h| h.from);
+            // Every window overlapping [t, end) is in `hits`: a gap before `end` is open.
+            for h in hits.iter() {
+                if h.from > t {
+                    break;
+                }
+                t = t.max(h.to);
             }
+            if t < end {
+                return (t <= limit).then_some(t);
+            }
+            span = (span * 2).min(Duration::days(64));
         }
         None
     }
