@@ -470,6 +470,9 @@ impl Calendar {
         self.next_open_from(at, at, &mut hits)
     }
 
+    /// The earliest instant at or after `t` that no window covers, if within the horizon
+    /// from `at`. Windows are gathered over growing ranges (a day, two, four, …) and swept in
+    /// order of their starts, so a year-long search computes each window once.
     fn next_open_from<'a>(
         &'a self,
         at: DateTime<Utc>,
@@ -477,14 +480,23 @@ impl Calendar {
         hits: &mut Vec<Hit<'a>>,
     ) -> Option<DateTime<Utc>> {
         let limit = at + Duration::days(NEXT_OPEN_HORIZON_DAYS);
+        let mut span = Duration::days(1);
         while t <= limit {
+            let end = (t + span).min(limit + Duration::nanoseconds(1));
             hits.clear();
-            self.collect(t, t + Duration::nanoseconds(1), hits);
-            // Every instant in [t, latest end) is covered by the window with that end.
-            match hits.iter().map(|h| h.to).max() {
-                None => return Some(t),
-                Some(end) => t = end,
+            self.collect(t, end, hits);
+            hits.sort_unstable_by_key(|h| h.from);
+            // Every window overlapping [t, end) is in `hits`: a gap before `end` is open.
+            for h in hits.iter() {
+                if h.from > t {
+                    break;
+                }
+                t = t.max(h.to);
             }
+            if t < end {
+                return (t <= limit).then_some(t);
+            }
+            span = (span * 2).min(Duration::days(64));
         }
         None
     }
@@ -529,13 +541,7 @@ impl Calendar {
         }
         for c in &self.cron {
             let mut last_from = None;
-            let start = Utc.from_utc_datetime(&(lo - c.duration));
-            let mut next = c.cron.find_next_occurrence(&start, true);
-            while let Ok(fire) = next {
-                let local = fire.naive_utc();
-                if local >= hi {
-                    break;
-                }
+            for_each_fire(&c.cron, lo - c.duration, hi, |local| {
                 let from = resolve_local(self.tz, local);
                 let to = from + c.duration;
                 // Fire times in a spring-forward gap all start at the change: one window.
@@ -543,8 +549,7 @@ impl Calendar {
                     out.push(Hit { from, to, kind: Kind::Cron, name: &c.name });
                 }
                 last_from = Some(from);
-                next = c.cron.find_next_occurrence(&fire, false);
-            }
+            });
         }
     }
 
@@ -626,6 +631,42 @@ fn eve_of(holiday: NaiveDate, working: &[bool; 7], is_holiday: impl Fn(NaiveDate
         }
     }
     None
+}
+
+/// Calls `f` with every fire time of `cron` in `[start, end)`, read as local wall times, in
+/// order. Walks the days of the range with croner's own day and month matching (so `L`, `W`
+/// and `#` mean what croner says), which is bounded by the range, unlike a search for the
+/// next occurrence.
+fn for_each_fire(cron: &Cron, start: NaiveDateTime, end: NaiveDateTime, mut f: impl FnMut(NaiveDateTime)) {
+    let p = &cron.pattern;
+    let next = |m: Result<Option<u32>, croner::errors::CronError>| m.ok().flatten();
+    let mut date = start.date();
+    while date <= end.date() {
+        let (y, m, d) = (date.year(), date.month(), date.day());
+        if p.month_match(m).unwrap_or(false) && p.day_match(y, m, d).unwrap_or(false) {
+            let mut hour = next(p.next_hour_match(0));
+            while let Some(h) = hour {
+                let mut minute = next(p.next_minute_match(0));
+                while let Some(mi) = minute {
+                    let mut second = next(p.next_second_match(0));
+                    while let Some(s) = second {
+                        let Some(t) = date.and_hms_opt(h, mi, s) else { return };
+                        if t >= end {
+                            return;
+                        }
+                        if t >= start {
+                            f(t);
+                        }
+                        second = if s < 59 { next(p.next_second_match(s + 1)) } else { None };
+                    }
+                    minute = if mi < 59 { next(p.next_minute_match(mi + 1)) } else { None };
+                }
+                hour = if h < 23 { next(p.next_hour_match(h + 1)) } else { None };
+            }
+        }
+        let Some(following) = date.succ_opt() else { return };
+        date = following;
+    }
 }
 
 fn monday_of(d: NaiveDate) -> NaiveDate {

@@ -252,6 +252,19 @@ fn nonexistent_local_times_start_at_the_change_and_ambiguous_ones_mean_the_first
 }
 
 #[test]
+fn an_instant_in_the_second_pass_of_an_ambiguous_hour_is_inside_a_window_that_started_in_the_first() {
+    // New York, 1 November 2026: "sun 01:45" is 05:45Z (EDT); 06:30Z is 01:30 EST, a local
+    // time earlier than 01:45 but an instant after the window's start.
+    let cal =
+        calendar("timezone = \"America/New_York\"\n[[weekly]]\nname = \"w\"\nfrom = \"sun 01:45\"\nto = \"sun 03:00\"");
+    assert_eq!(
+        covering(&cal, "2026-11-01T06:30:00Z"),
+        vec![reason("weekly", "w", "2026-11-01T05:45:00Z", "2026-11-01T08:00:00Z")]
+    );
+    assert_eq!(covering(&cal, "2026-11-01T05:44:59Z"), vec![]);
+}
+
+#[test]
 fn resolve_local_is_the_documented_rule_in_each_zone() {
     let at =
         |tz: Tz, s: &str| z(resolve_local(tz, NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").expect("local time")));

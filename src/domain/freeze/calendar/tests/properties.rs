@@ -180,25 +180,56 @@ fn covered(reference: &[Window], t: DateTime<Utc>) -> BTreeSet<Window> {
     reference.iter().filter(|(_, f, to)| *f <= t && t < *to).cloned().collect()
 }
 
+/// Daylight-saving changes of the zones above in 2026.
+const CHANGES: [&str; 8] = [
+    "2026-03-08T07:00:00Z",
+    "2026-11-01T06:00:00Z",
+    "2026-03-29T01:00:00Z",
+    "2026-10-25T01:00:00Z",
+    "2026-04-04T15:00:00Z",
+    "2026-10-03T15:30:00Z",
+    "2026-04-04T14:00:00Z",
+    "2026-09-26T14:00:00Z",
+];
+
 fn arb_instant() -> impl Strategy<Value = DateTime<Utc>> {
-    // 2026-01-01 .. 2027-12-31, to the second, often on a quarter hour.
-    (0..730i64 * 96, prop::bool::ANY, 0..900i64).prop_map(|(q, exact, s)| {
+    // 2026-01-01 .. 2027-12-31, to the second, often on a quarter hour; or within a day and
+    // a half of a daylight-saving change.
+    let uniform = (0..730i64 * 96, prop::bool::ANY, 0..900i64).prop_map(|(q, exact, s)| {
         let t = Utc.from_utc_datetime(&base().and_time(NaiveTime::MIN)) + Duration::minutes(q * 15);
         if exact {
             t
         } else {
             t + Duration::seconds(s)
         }
-    })
+    });
+    let near_change = (0..CHANGES.len(), -144..144i64).prop_map(|(c, q)| {
+        DateTime::parse_from_rfc3339(CHANGES[c]).expect("instant").with_timezone(&Utc) + Duration::minutes(q * 15)
+    });
+    prop_oneof![uniform, near_change]
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
-    fn frozen_exactly_when_some_window_covers_the_instant(case in arb_case(), at in arb_instant()) {
+    fn frozen_exactly_when_some_window_covers_the_instant(
+        case in arb_case(),
+        at in arb_instant(),
+        boundary in prop::option::of((any::<prop::sample::Index>(), prop::bool::ANY)),
+    ) {
         let cal = Calendar::build(&case.config, case.entries.clone()).expect("valid");
         let reference = reference(&case);
+        // Often exactly at (or a second before) the start or end of some window.
+        let in_range = |t: &DateTime<Utc>| t.year() >= 2026 && t.year() <= 2027;
+        let bounds: Vec<DateTime<Utc>> = reference.iter().flat_map(|w| [w.1, w.2]).filter(in_range).collect();
+        let at = match boundary {
+            Some((i, before)) if !bounds.is_empty() => {
+                let t = bounds[i.index(bounds.len())];
+                if before { t - Duration::seconds(1) } else { t }
+            }
+            _ => at,
+        };
         let expected = covered(&reference, at);
         match cal.verdict(at) {
             FreezeVerdict::Open => prop_assert!(expected.is_empty(), "open but covered by {:?}", expected),
