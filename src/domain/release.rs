@@ -1264,7 +1264,13 @@ impl Decision<'_, '_> {
         } else {
             "only an emergency hotfix may deploy during a freeze (start the release as a hotfix and request an override)".to_string()
         };
-        reject("frozen", format!("production is frozen: {}. You cannot {to} now; {how}", verdict.describe_in(self.ctx.freeze.timezone())))
+        reject(
+            "frozen",
+            format!(
+                "production is frozen: {}. You cannot {to} now; {how}",
+                verdict.describe_in(self.ctx.freeze.timezone())
+            ),
+        )
     }
 
     fn override_valid(&self) -> bool {

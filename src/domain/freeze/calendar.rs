@@ -559,6 +559,10 @@ impl Calendar {
 }
 
 impl FreezeCalendar for Calendar {
+    fn timezone(&self) -> Tz {
+        self.tz
+    }
+
     fn verdict(&self, at: DateTime<Utc>) -> FreezeVerdict {
         let mut hits = Vec::new();
         self.collect(at, at + Duration::nanoseconds(1), &mut hits);
