@@ -104,6 +104,7 @@ fn durable(c: &mut Criterion) {
             store,
             playbooks: Playbooks::builtin(),
             freeze: Arc::new(NoFreeze),
+            channel_freeze: Default::default(),
             policy: Policy::default(),
             clock: Arc::new(SystemClock),
         });

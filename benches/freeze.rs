@@ -39,6 +39,7 @@ fn config(extra_weekly: &[(&str, &str)]) -> FreezeConfig {
         to: (*t).into(),
     }));
     FreezeConfig {
+        teams: Vec::new(),
         timezone: "America/New_York".into(),
         working_days: ["mon", "tue", "wed", "thu", "fri"].map(String::from).to_vec(),
         weekly,

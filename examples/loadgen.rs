@@ -169,6 +169,7 @@ async fn spawn_server(url: &str) -> anyhow::Result<String> {
         store,
         playbooks: Playbooks::builtin(),
         freeze: Arc::new(NoFreeze),
+        channel_freeze: Default::default(),
         policy: Policy::default(),
         clock: Arc::new(SystemClock),
     });

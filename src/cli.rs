@@ -92,6 +92,9 @@ pub enum FreezeCommand {
         /// Print one JSON object: at, frozen, reasons, next_open (times in UTC).
         #[arg(long)]
         json: bool,
+        /// The chat channel whose team calendar to ask ([[freeze.teams]]); default [freeze].
+        #[arg(long, value_name = "ID")]
+        channel: Option<String>,
     },
     /// List the frozen windows between two dates (inclusive), readable or as iCalendar.
     Calendar {
@@ -107,6 +110,9 @@ pub enum FreezeCommand {
         /// Print an iCalendar file a team can subscribe to in its calendar app.
         #[arg(long)]
         ics: bool,
+        /// The chat channel whose team calendar to list ([[freeze.teams]]); default [freeze].
+        #[arg(long, value_name = "ID")]
+        channel: Option<String>,
     },
 }
 

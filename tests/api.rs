@@ -23,7 +23,50 @@ on_both_backends!(
     the_same_request_sent_many_times_at_once_gets_one_answer,
     every_event_records_who_when_and_which_request,
     a_hotfix_deploys_on_a_friday_afternoon_in_new_york_only_with_an_override,
+    a_release_uses_its_channel_s_freeze_calendar,
 );
+
+async fn a_release_uses_its_channel_s_freeze_calendar(backend: Backend) {
+    let kolkata: shipgate::domain::freeze::calendar::FreezeConfig = toml::from_str(
+        "timezone = \"Asia/Kolkata\"\n[[weekly]]\nname = \"Friday afternoon\"\nfrom = \"fri 12:00\"\nto = \"mon 00:00\"\n",
+    )
+    .unwrap();
+    let team = shipgate::domain::freeze::calendar::Calendar::build(&kolkata, vec![]).unwrap();
+    let Some(t) = spawn_with_channels(backend, vec![("C0PAYMENTS".to_owned(), Arc::new(team) as _)]).await else {
+        return;
+    };
+    let start = |service: &str, channel: Option<&str>| json!({"service": service, "version": "1.4.0", "git_sha": "3f9c2e1", "channel": channel});
+    let team_release =
+        t.call("POST", "/api/v1/releases", RM_TOKEN, Some(start("payments", Some("C0PAYMENTS")))).await.body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let other_release =
+        t.call("POST", "/api/v1/releases", RM_TOKEN, Some(start("search", Some("C0SEARCH")))).await.body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    t.to_production_step(&team_release).await;
+    t.to_production_step(&other_release).await;
+    // Friday 4 December 2026, 07:00 UTC: 12:30 in Kolkata.
+    t.clock.set(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 4, 7, 0, 0).unwrap());
+    let refused = t
+        .call(
+            "POST",
+            &format!("/api/v1/releases/{team_release}/deployments"),
+            CI_TOKEN,
+            Some(deployment("production", DIGEST, "succeeded", "passed")),
+        )
+        .await;
+    assert_eq!(refused.body["code"], "frozen", "{}", refused.body);
+    assert!(refused.body["message"].as_str().unwrap().contains("IST"), "{}", refused.body);
+    t.ok(
+        &format!("/api/v1/releases/{other_release}/deployments"),
+        CI_TOKEN,
+        Some(deployment("production", DIGEST, "succeeded", "passed")),
+    )
+    .await;
+}
 
 async fn a_hotfix_deploys_on_a_friday_afternoon_in_new_york_only_with_an_override(backend: Backend) {
     let config: shipgate::domain::freeze::calendar::FreezeConfig = toml::from_str(

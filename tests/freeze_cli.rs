@@ -135,3 +135,40 @@ fn without_a_freeze_calendar_production_is_open() {
     assert_eq!(code, 0);
     assert_eq!(stdout.trim(), "open: no freeze calendar is configured");
 }
+
+const TEAMS: &str = r#"
+[[freeze.teams]]
+name = "payments-india"
+channels = ["C0PAYMENTS"]
+timezone = "Asia/Kolkata"
+
+[[freeze.teams.weekly]]
+name = "Friday afternoon"
+from = "fri 12:00"
+to = "mon 00:00"
+"#;
+
+#[test]
+fn a_channel_with_a_team_calendar_is_frozen_in_the_team_s_time_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), &format!("{CONFIG}{TEAMS}"));
+    let config = config.to_str().unwrap();
+    // Friday 4 December 2026, 07:00 UTC: 12:30 in Kolkata, 02:00 in New York.
+    let at = "2026-12-04T07:00:00Z";
+    let (code, _, _) = freeze(dir.path(), &["check", "--at", at, "--config", config]);
+    assert_eq!(code, 0, "New York's Friday afternoon has not begun");
+    let (code, stdout, stderr) =
+        freeze(dir.path(), &["check", "--at", at, "--config", config, "--channel", "C0PAYMENTS"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stdout.trim(), "frozen: Friday afternoon, until Mon 7 Dec 00:00 IST");
+}
+
+#[test]
+fn a_channel_has_one_team_calendar() {
+    let dir = tempfile::tempdir().unwrap();
+    let twice = format!("{CONFIG}{TEAMS}{}", TEAMS.replace("payments-india", "payments-again"));
+    let config = write(dir.path(), &twice);
+    let (code, _, stderr) = freeze(dir.path(), &["check", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("freeze.teams[1].channels") && stderr.contains("C0PAYMENTS"), "{stderr}");
+}

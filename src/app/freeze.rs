@@ -21,6 +21,10 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum FreezeLoadError {
+    #[error("freeze.teams[{index}] ({name}): {error}")]
+    Team { index: usize, name: String, error: Box<FreezeLoadError> },
+    #[error("freeze.teams[{index}].{key}: {message}")]
+    Teams { index: usize, key: &'static str, message: String },
     #[error("freeze.holidays.ics: cannot read {source_name}: {message}")]
     Unreadable { source_name: String, message: String },
     #[error("freeze.holidays.ics: {0}")]
@@ -97,6 +101,81 @@ async fn fetch(url: &str) -> Result<String, String> {
         return Err(format!("the server answered {}", response.status()));
     }
     response.text().await.map_err(|e| e.to_string())
+}
+
+/// The calendars of a shipgate instance: `[freeze]` for every release, except releases
+/// started in a channel listed by one of the `[[freeze.teams]]`, which use that team's.
+pub struct FreezeCalendars {
+    pub default: Arc<LiveCalendar>,
+    /// Each team's channels and calendar, in config order.
+    pub teams: Vec<(Vec<String>, Arc<LiveCalendar>)>,
+}
+
+impl FreezeCalendars {
+    /// The calendar a release in `channel` uses.
+    pub fn for_channel(&self, channel: Option<&str>) -> Arc<LiveCalendar> {
+        channel
+            .and_then(|channel| self.teams.iter().find(|(channels, _)| channels.iter().any(|c| c == channel)))
+            .map_or_else(|| Arc::clone(&self.default), |(_, calendar)| Arc::clone(calendar))
+    }
+
+    /// Every channel with a team calendar, and that calendar.
+    pub fn by_channel(&self) -> std::collections::HashMap<String, Arc<dyn FreezeCalendar>> {
+        let mut map = std::collections::HashMap::new();
+        for (channels, calendar) in &self.teams {
+            for channel in channels {
+                map.insert(channel.clone(), Arc::clone(calendar) as Arc<dyn FreezeCalendar>);
+            }
+        }
+        map
+    }
+
+    /// Refreshes every calendar that reads a remote source.
+    pub fn spawn_refresh(&self, config: &FreezeConfig, store: &Store) {
+        if has_remote_sources(config) {
+            self.default.spawn_refresh(config.clone(), store.clone());
+        }
+        for (team, (_, calendar)) in config.teams.iter().zip(&self.teams) {
+            let team = team.calendar();
+            if has_remote_sources(&team) {
+                calendar.spawn_refresh(team, store.clone());
+            }
+        }
+    }
+}
+
+/// Builds the default calendar and every team's.
+pub async fn load_calendars(config: &FreezeConfig, cache: Option<&Store>) -> Result<FreezeCalendars, FreezeLoadError> {
+    let default = Arc::new(LiveCalendar::new(load_calendar(config, cache).await?));
+    let mut teams = Vec::new();
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (index, team) in config.teams.iter().enumerate() {
+        if team.channels.is_empty() {
+            return Err(FreezeLoadError::Teams {
+                index,
+                key: "channels",
+                message: "name at least one chat channel id whose releases use this calendar".into(),
+            });
+        }
+        for channel in &team.channels {
+            if let Some(first) = seen.insert(channel.as_str(), index) {
+                return Err(FreezeLoadError::Teams {
+                    index,
+                    key: "channels",
+                    message: format!(
+                        "channel {channel} is already in freeze.teams[{first}]; a channel has one calendar"
+                    ),
+                });
+            }
+        }
+        let calendar = load_calendar(&team.calendar(), cache).await.map_err(|error| FreezeLoadError::Team {
+            index,
+            name: team.name.clone(),
+            error: Box::new(error),
+        })?;
+        teams.push((team.channels.clone(), Arc::new(LiveCalendar::new(calendar))));
+    }
+    Ok(FreezeCalendars { default, teams })
 }
 
 /// The calendar in force, swapped whole when remote sources are refreshed.

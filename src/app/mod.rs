@@ -119,7 +119,10 @@ fn answer_body(status: u16, release: &Release, recorded: &[Recorded]) -> Result<
 pub struct AppParts {
     pub store: Store,
     pub playbooks: Playbooks,
+    /// The freeze calendar of every release, except those whose channel has its own.
     pub freeze: Arc<dyn FreezeCalendar>,
+    /// Team calendars by chat channel id.
+    pub channel_freeze: HashMap<String, Arc<dyn FreezeCalendar>>,
     pub policy: Policy,
     pub clock: Arc<dyn Clock>,
 }
@@ -133,6 +136,7 @@ struct Inner {
     store: Store,
     playbooks: Playbooks,
     freeze: Arc<dyn FreezeCalendar>,
+    channel_freeze: HashMap<String, Arc<dyn FreezeCalendar>>,
     policy: Policy,
     clock: Arc<dyn Clock>,
     /// One slot per release being worked on: the lock serialises its commands, the
@@ -159,6 +163,7 @@ impl App {
                 store: parts.store,
                 playbooks: parts.playbooks,
                 freeze: parts.freeze,
+                channel_freeze: parts.channel_freeze,
                 policy: parts.policy,
                 clock: parts.clock,
                 releases: Mutex::new(HashMap::new()),
@@ -198,6 +203,7 @@ impl App {
         };
         let id = ReleaseId::generate();
         let now = self.now();
+        let channel = start.channel.clone();
         let command = Command::Start {
             service: start.service.clone(),
             version: start.version,
@@ -208,7 +214,7 @@ impl App {
         };
         let ctx = Context {
             now,
-            freeze: self.inner.freeze.as_ref(),
+            freeze: self.freeze_for(channel.as_deref()),
             production_holder: None,
             live: None,
             policy: &self.inner.policy,
@@ -294,7 +300,7 @@ impl App {
                 if release.consults_production_facts() { self.production_facts(&release).await? } else { (None, None) };
             let ctx = Context {
                 now,
-                freeze: self.inner.freeze.as_ref(),
+                freeze: self.freeze_for(release.channel.as_deref()),
                 production_holder: holder,
                 live,
                 policy: &self.inner.policy,
@@ -399,6 +405,11 @@ impl App {
         let from = usize::try_from(recipe.first_seq.saturating_sub(1)).unwrap_or(usize::MAX).min(upto);
         let release = Release::fold(id.clone(), &events[..upto]).map_err(|e| anyhow::anyhow!("release {id}: {e}"))?;
         Ok(answer_body(status, &release, &events[from..upto]).map_err(anyhow::Error::from)?)
+    }
+
+    /// The freeze calendar of a release in `channel`: its team's, or the default.
+    fn freeze_for(&self, channel: Option<&str>) -> &dyn FreezeCalendar {
+        channel.and_then(|c| self.inner.channel_freeze.get(c)).unwrap_or(&self.inner.freeze).as_ref()
     }
 
     fn slot(&self, id: &ReleaseId) -> Arc<tokio::sync::Mutex<Option<Release>>> {

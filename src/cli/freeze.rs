@@ -2,7 +2,7 @@
 //! job can gate a deploy on it (exit codes like `diff`: 0 open, 1 frozen, 2 error).
 
 use super::FreezeCommand;
-use crate::app::freeze::load_calendar;
+use crate::app::freeze::load_calendars;
 use crate::config::Config;
 use crate::domain::freeze::calendar::Calendar;
 use crate::domain::freeze::{FreezeCalendar, FreezeReason, FreezeVerdict};
@@ -11,6 +11,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, TimeZone, Utc};
 use serde_json::json;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 pub const EXIT_OPEN: i32 = 0;
 pub const EXIT_FROZEN: i32 = 1;
@@ -31,23 +32,23 @@ pub async fn run_freeze(cmd: FreezeCommand) -> anyhow::Result<i32> {
 
 async fn run(cmd: FreezeCommand, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32, String> {
     match cmd {
-        FreezeCommand::Check { at, config, json } => {
+        FreezeCommand::Check { at, config, json, channel } => {
             let at = match at {
                 Some(text) => DateTime::parse_from_rfc3339(text.trim())
                     .map(|t| t.with_timezone(&Utc))
                     .map_err(|e| format!("--at {text:?} is not an RFC 3339 time like 2026-12-04T17:00:00Z: {e}"))?,
                 None => Utc::now(),
             };
-            let calendar = calendar(config.as_deref()).await?;
-            check(calendar.as_ref(), at, json, out).map_err(|e| e.to_string())
+            let calendar = calendar(config.as_deref(), channel.as_deref()).await?;
+            check(calendar.as_deref(), at, json, out).map_err(|e| e.to_string())
         }
-        FreezeCommand::Calendar { from, to, config, ics } => {
+        FreezeCommand::Calendar { from, to, config, ics, channel } => {
             let from = date("--from", &from)?;
             let to = date("--to", &to)?;
             if to < from {
                 return Err(format!("--to {to} is before --from {from}"));
             }
-            let Some(calendar) = calendar(config.as_deref()).await? else {
+            let Some(calendar) = calendar(config.as_deref(), channel.as_deref()).await? else {
                 writeln!(err, "no freeze calendar is configured ([freeze] in the config file)")
                     .map_err(|e| e.to_string())?;
                 return Ok(EXIT_OPEN);
@@ -77,8 +78,9 @@ fn local_midnight(tz: chrono_tz::Tz, date: NaiveDate) -> DateTime<Utc> {
         .map_or_else(|| Utc.from_utc_datetime(&midnight), |t| t.with_timezone(&Utc))
 }
 
-/// The configured calendar, or `None` when the config has no `[freeze]`.
-async fn calendar(path: Option<&Path>) -> Result<Option<Calendar>, String> {
+/// The calendar of releases in `channel` (its team's, or `[freeze]`), or `None` when the
+/// config has no `[freeze]`.
+async fn calendar(path: Option<&Path>, channel: Option<&str>) -> Result<Option<Arc<Calendar>>, String> {
     let config = Config::load_without_clients(path).map_err(|e| e.to_string())?;
     let Some(freeze) = &config.freeze else {
         return Ok(None);
@@ -89,7 +91,8 @@ async fn calendar(path: Option<&Path>) -> Result<Option<Calendar>, String> {
     } else {
         None
     };
-    load_calendar(freeze, store.as_ref()).await.map(Some).map_err(|e| e.to_string())
+    let calendars = load_calendars(freeze, store.as_ref()).await.map_err(|e| e.to_string())?;
+    Ok(Some(calendars.for_channel(channel).current()))
 }
 
 fn utc(at: DateTime<Utc>) -> String {

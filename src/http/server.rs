@@ -2,13 +2,14 @@
 
 use super::{router, AppState};
 use crate::app::clock::SystemClock;
-use crate::app::freeze::{has_remote_sources, load_calendar, LiveCalendar};
+use crate::app::freeze::load_calendars;
 use crate::app::playbooks::Playbooks;
 use crate::app::{App, AppParts};
 use crate::config::Config;
 use crate::domain::freeze::{FreezeCalendar, NoFreeze};
 use crate::store::Store;
 use anyhow::Context as _;
+use std::collections::HashMap;
 use std::future::IntoFuture;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,18 +23,15 @@ pub async fn build(config: &Config) -> anyhow::Result<AppState> {
     store.migrate().await.context("applying database migrations")?;
     let playbooks = Playbooks::load(&config.playbooks.dir, &config.playbooks.default)?;
     let policy = config.policy.to_policy();
-    let freeze: Arc<dyn FreezeCalendar> = match &config.freeze {
-        None => Arc::new(NoFreeze),
+    let (freeze, channel_freeze): (Arc<dyn FreezeCalendar>, _) = match &config.freeze {
+        None => (Arc::new(NoFreeze), HashMap::new()),
         Some(freeze) => {
-            let calendar = load_calendar(freeze, Some(&store)).await.context("building the freeze calendar")?;
-            let live = Arc::new(LiveCalendar::new(calendar));
-            if has_remote_sources(freeze) {
-                live.spawn_refresh(freeze.clone(), store.clone());
-            }
-            live
+            let calendars = load_calendars(freeze, Some(&store)).await.context("building the freeze calendar")?;
+            calendars.spawn_refresh(freeze, &store);
+            (calendars.default.clone(), calendars.by_channel())
         }
     };
-    let app = App::new(AppParts { store, playbooks, freeze, policy, clock: Arc::new(SystemClock) });
+    let app = App::new(AppParts { store, playbooks, freeze, channel_freeze, policy, clock: Arc::new(SystemClock) });
     let granted = config.roles();
     let missing: Vec<String> = app
         .playbooks()

@@ -88,12 +88,29 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
 }
 
 pub async fn spawn_with(backend: Backend, freeze: Arc<dyn FreezeCalendar>) -> Option<TestApp> {
+    spawn_full(backend, freeze, Vec::new()).await
+}
+
+/// No freeze by default; the given channels have calendars of their own.
+pub async fn spawn_with_channels(
+    backend: Backend,
+    channels: Vec<(String, Arc<dyn FreezeCalendar>)>,
+) -> Option<TestApp> {
+    spawn_full(backend, Arc::new(FixedFreeze::default()), channels).await
+}
+
+async fn spawn_full(
+    backend: Backend,
+    freeze: Arc<dyn FreezeCalendar>,
+    channels: Vec<(String, Arc<dyn FreezeCalendar>)>,
+) -> Option<TestApp> {
     let (store, dir) = store_for(backend).await?;
     let clock = Arc::new(ManualClock::new(wednesday()));
     let app = App::new(AppParts {
         store: store.clone(),
         playbooks: Playbooks::builtin(),
         freeze,
+        channel_freeze: channels.into_iter().collect(),
         policy: Policy::default(),
         clock: clock.clone(),
     });

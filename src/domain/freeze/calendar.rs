@@ -78,6 +78,46 @@ pub struct FreezeConfig {
     pub windows: Vec<WindowConfig>,
     #[serde(default)]
     pub cron: Vec<CronConfig>,
+    /// `[[freeze.teams]]`: calendars of their own for the releases of some chat channels
+    /// (another team, another time zone). Releases elsewhere use this table's calendar.
+    #[serde(default)]
+    pub teams: Vec<TeamCalendarConfig>,
+}
+
+/// `[[freeze.teams]]`: a team's own calendar, with the same keys as `[freeze]`, for the
+/// releases started in its `channels`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamCalendarConfig {
+    pub name: String,
+    /// Chat channel ids whose releases use this calendar.
+    pub channels: Vec<String>,
+    pub timezone: String,
+    #[serde(default = "default_working_days")]
+    pub working_days: Vec<String>,
+    #[serde(default)]
+    pub weekly: Vec<WeeklyConfig>,
+    #[serde(default)]
+    pub holidays: HolidaysConfig,
+    #[serde(default)]
+    pub windows: Vec<WindowConfig>,
+    #[serde(default)]
+    pub cron: Vec<CronConfig>,
+}
+
+impl TeamCalendarConfig {
+    /// The team's calendar as a `[freeze]` table of its own.
+    pub fn calendar(&self) -> FreezeConfig {
+        FreezeConfig {
+            timezone: self.timezone.clone(),
+            working_days: self.working_days.clone(),
+            weekly: self.weekly.clone(),
+            holidays: self.holidays.clone(),
+            windows: self.windows.clone(),
+            cron: self.cron.clone(),
+            teams: Vec::new(),
+        }
+    }
 }
 
 fn default_working_days() -> Vec<String> {

@@ -39,6 +39,7 @@ fn arb_case() -> impl Strategy<Value = Case> {
     (0..ZONES.len(), weekly, holidays, all_day, timed, windows, cron, working, prop::option::of(0..96u32)).prop_map(
         |(zone, weekly, holidays, all_day, timed, windows, cron, working, eve_from)| {
             let config = FreezeConfig {
+                teams: Vec::new(),
                 timezone: ZONES[zone].to_owned(),
                 working_days: working.into_iter().map(|d| DAYS[d].to_owned()).collect(),
                 weekly: weekly
