@@ -295,7 +295,7 @@ async fn sequence_conflict_writes_nothing(store: &Store) {
     let loser = {
         let mut commit = tick(&release, "api", 1, at(11), "click-b");
         commit.projection.status = "aborted".to_owned();
-        commit.hold = HoldChange::Acquire { strict: true };
+        commit.hold = HoldChange::Acquire;
         commit.live = LiveChange::Clear;
         commit
     };
@@ -338,7 +338,7 @@ async fn duplicate_request_id_writes_nothing(store: &Store) {
 
     // A replay decided afresh on the current history: only the request id gives it away.
     let mut replay = tick(&release, "api", 2, at(2), "interaction-1");
-    replay.hold = HoldChange::Acquire { strict: false };
+    replay.hold = HoldChange::Acquire;
     replay.outbox[0].idempotency_key = "fresh-key".to_owned();
     assert_eq!(conflict_of(commit_one(store, replay).await), Conflict::Duplicate(RequestId::new("interaction-1")));
 
@@ -385,7 +385,7 @@ async fn batch_with_conflicts_fails_only_those(store: &Store) {
     )
     .await;
     let mut take_db = tick(&holder, "db", 1, at(2), "holder-enters-production");
-    take_db.hold = HoldChange::Acquire { strict: true };
+    take_db.hold = HoldChange::Acquire;
     commit_ok(store, vec![take_db]).await;
     let before_moved_on = stored(store, &moved_on, "api").await;
     let before_held = stored(store, &held, "db").await;
@@ -393,7 +393,7 @@ async fn batch_with_conflicts_fails_only_those(store: &Store) {
     let mut replay = tick(&replayed, "web", 1, at(3), "moved-on-tick");
     replay.outbox[0].idempotency_key = "replay-key".to_owned();
     let mut enter_production = tick(&held, "db", 1, at(3), "held-enters-production");
-    enter_production.hold = HoldChange::Acquire { strict: true };
+    enter_production.hold = HoldChange::Acquire;
     let results = store
         .commit(vec![
             start(&fresh_a, "api", at(3)),
@@ -502,24 +502,19 @@ async fn production_hold_rules(store: &Store) {
     };
     assert_eq!(store.production_holder(&service).await.expect("holder"), None);
 
-    commit_ok(store, vec![with_hold(&a, 1, HoldChange::Acquire { strict: true }, "a-enters")]).await;
+    commit_ok(store, vec![with_hold(&a, 1, HoldChange::Acquire, "a-enters")]).await;
     assert_eq!(store.production_holder(&service).await.expect("holder"), Some(a.clone()));
 
     // Another release entering production is refused, and writes nothing.
-    let b_enters = with_hold(&b, 1, HoldChange::Acquire { strict: true }, "b-enters");
+    let b_enters = with_hold(&b, 1, HoldChange::Acquire, "b-enters");
     assert_eq!(conflict_of(commit_one(store, b_enters).await), Conflict::ProductionHeld);
     assert_eq!(store.load_events(&b).await.expect("events").len(), 1);
 
-    // Not strict (a rollback): carries on and leaves the holder alone.
-    commit_ok(store, vec![with_hold(&b, 1, HoldChange::Acquire { strict: false }, "b-rolls-back")]).await;
-    assert_eq!(store.load_events(&b).await.expect("events").len(), 2);
-    assert_eq!(store.production_holder(&service).await.expect("holder"), Some(a.clone()));
-
     // The holder taking it again is fine; another release letting go changes nothing.
-    commit_ok(store, vec![with_hold(&a, 2, HoldChange::Acquire { strict: true }, "a-again")]).await;
-    commit_ok(store, vec![with_hold(&b, 2, HoldChange::Release, "b-lets-go")]).await;
+    commit_ok(store, vec![with_hold(&a, 2, HoldChange::Acquire, "a-again")]).await;
+    commit_ok(store, vec![with_hold(&b, 1, HoldChange::Release, "b-lets-go")]).await;
     assert_eq!(store.production_holder(&service).await.expect("holder"), Some(a.clone()));
-    commit_ok(store, vec![with_hold(&b, 3, HoldChange::Keep, "b-keeps")]).await;
+    commit_ok(store, vec![with_hold(&b, 2, HoldChange::Keep, "b-keeps")]).await;
     assert_eq!(store.production_holder(&service).await.expect("holder"), Some(a.clone()));
 
     commit_ok(store, vec![with_hold(&a, 3, HoldChange::Release, "a-lets-go")]).await;
@@ -528,13 +523,10 @@ async fn production_hold_rules(store: &Store) {
     // Free again: within one batch, a release and an acquire by the next apply in order.
     let (c, d) = (new_release(), new_release());
     commit_ok(store, vec![start(&c, "api", at(10)), start(&d, "api", at(10))]).await;
-    commit_ok(store, vec![with_hold(&c, 1, HoldChange::Acquire { strict: true }, "c-enters")]).await;
+    commit_ok(store, vec![with_hold(&c, 1, HoldChange::Acquire, "c-enters")]).await;
     commit_ok(
         store,
-        vec![
-            with_hold(&c, 2, HoldChange::Release, "c-completes"),
-            with_hold(&d, 1, HoldChange::Acquire { strict: true }, "d-enters"),
-        ],
+        vec![with_hold(&c, 2, HoldChange::Release, "c-completes"), with_hold(&d, 1, HoldChange::Acquire, "d-enters")],
     )
     .await;
     assert_eq!(store.production_holder(&service).await.expect("holder"), Some(d));

@@ -479,7 +479,7 @@ impl App {
         let hold = match (held_before, after.holds_production()) {
             // The domain checked the hold was free (or its own) when it decided; losing a race
             // for it since is a conflict, and the command is decided again.
-            (false, true) => HoldChange::Acquire { strict: true },
+            (false, true) => HoldChange::Acquire,
             (true, false) => HoldChange::Release,
             _ => HoldChange::Keep,
         };

@@ -82,11 +82,9 @@ impl PartialEq for StoredResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HoldChange {
     Keep,
-    /// Take the hold. `strict`: fail with a conflict if another release has it (entering
-    /// production); not strict: keep the other holder and carry on (a rollback).
-    Acquire {
-        strict: bool,
-    },
+    /// Take the hold; a conflict if another release has it (the domain checked it was free
+    /// when it decided, so another writer won the race).
+    Acquire,
     /// Let go of the hold if this release has it.
     Release,
 }

@@ -235,7 +235,7 @@ async fn write_rows(conn: &mut PgConnection, set: &WriteSet<'_>) -> Result<(), C
     for change in &set.production {
         match change.hold {
             HoldChange::Keep => {}
-            HoldChange::Acquire { strict } => {
+            HoldChange::Acquire => {
                 // Takes the hold if it is free and answers who holds it either way; the
                 // no-op update locks an existing row and makes RETURNING report its holder.
                 let holder: String = sqlx::query_scalar(
@@ -248,7 +248,7 @@ async fn write_rows(conn: &mut PgConnection, set: &WriteSet<'_>) -> Result<(), C
                 .bind(change.at)
                 .fetch_one(&mut *conn)
                 .await?;
-                if *strict && holder != change.release_id {
+                if holder != change.release_id {
                     return Err(CommitError::Conflict(Conflict::ProductionHeld));
                 }
             }

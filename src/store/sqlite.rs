@@ -367,7 +367,7 @@ async fn write_rows(conn: &mut SqliteConnection, set: &WriteSet<'_>) -> Result<(
     for change in &set.production {
         match change.hold {
             HoldChange::Keep => {}
-            HoldChange::Acquire { strict } => {
+            HoldChange::Acquire => {
                 // Takes the hold if it is free and answers who holds it either way; the
                 // no-op update is what makes RETURNING report an existing holder.
                 let holder: String = sqlx::query_scalar(
@@ -380,7 +380,7 @@ async fn write_rows(conn: &mut SqliteConnection, set: &WriteSet<'_>) -> Result<(
                 .bind(stored_time(change.at))
                 .fetch_one(&mut *conn)
                 .await?;
-                if *strict && holder != change.release_id {
+                if holder != change.release_id {
                     return Err(CommitError::Conflict(Conflict::ProductionHeld));
                 }
             }
