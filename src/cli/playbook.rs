@@ -68,7 +68,7 @@ fn show(name: Option<String>, config: Option<&Path>, out: &mut dyn Write, err: &
             }
         }
     };
-    writeln!(out, "{}", render(&playbook))?;
+    writeln!(out, "{}", playbook.render_text())?;
     Ok(EXIT_OK)
 }
 
@@ -106,11 +106,6 @@ fn print_problems(file: &Path, errors: &PlaybookErrors, err: &mut dyn Write) -> 
         }
     }
     Ok(())
-}
-
-/// The playbook for people to read.
-fn render(playbook: &Playbook) -> String {
-    playbook.render_text()
 }
 
 #[cfg(test)]
