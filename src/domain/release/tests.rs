@@ -164,7 +164,7 @@ impl Harness {
         assert_eq!(self.at(), "deploy-production");
     }
     fn pass_production(&mut self) {
-        self.ok(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+        self.ok(&ci(), healthy_production(DIGEST));
         assert_eq!(self.at(), "monitor");
     }
     fn pass_monitor(&mut self) {
@@ -210,8 +210,8 @@ fn artifact(d: &str, sha: &str, version: &str) -> Command {
         name: Some("registry.example.com/api:1.4.0".into()),
     })
 }
-fn deploy(environment: Environment, d: &str, outcome: Outcome, health: HealthCheck) -> Command {
-    Command::RecordDeployment(DeploymentReport {
+fn deployment_report(environment: Environment, d: &str, outcome: Outcome, health: HealthCheck) -> DeploymentReport {
+    DeploymentReport {
         environment,
         digest: digest(d),
         outcome,
@@ -220,7 +220,14 @@ fn deploy(environment: Environment, d: &str, outcome: Outcome, health: HealthChe
         canary_percent: None,
         downgrade_reason: None,
         url: None,
-    })
+    }
+}
+fn deploy(environment: Environment, d: &str, outcome: Outcome, health: HealthCheck) -> Command {
+    Command::RecordDeployment(deployment_report(environment, d, outcome, health))
+}
+/// A production deploy of `d` that went through with passing health checks.
+fn healthy_production(d: &str) -> Command {
+    deploy(Environment::Production, d, Outcome::Succeeded, HealthCheck::Passed)
 }
 fn friday_afternoon_freeze(now: DateTime<Utc>) -> FixedFreeze {
     FixedFreeze {
@@ -272,10 +279,7 @@ fn evidence_for_a_later_step_is_refused() {
     let r = h.refused(&ci(), artifact(DIGEST, "3f9c2e1", "1.4.0"));
     assert_eq!(r.code, "not_current_step");
     assert!(r.message.contains("Build the Artifact"), "{}", r.message);
-    assert_eq!(
-        h.refused(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed)).code,
-        "not_current_step"
-    );
+    assert_eq!(h.refused(&ci(), healthy_production(DIGEST)).code, "not_current_step");
 }
 
 #[test]
@@ -591,7 +595,7 @@ fn a_failed_smoke_test_goes_back_to_staging_not_to_production() {
 fn production_refuses_any_artifact_but_the_one_that_passed_staging_and_smoke() {
     let mut h = Harness::start();
     h.drive_to_production_step();
-    let r = h.refused(&ci(), deploy(Environment::Production, OTHER_DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    let r = h.refused(&ci(), healthy_production(OTHER_DIGEST));
     assert_eq!(r.code, "wrong_artifact");
     assert!(r.message.contains("never rebuild"), "{}", r.message);
     h.pass_production();
@@ -607,13 +611,7 @@ fn production_requires_the_smoke_test_of_the_staged_artifact() {
     let events_len = h.events.len();
     let ctx_freeze = NoFreeze;
     let ctx = Context { now: h.now, freeze: &ctx_freeze, production_holder: None, live: None, policy: &h.policy };
-    let r = apply(
-        &h.release,
-        deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed),
-        &ci(),
-        &ctx,
-    )
-    .unwrap_err();
+    let r = apply(&h.release, healthy_production(DIGEST), &ci(), &ctx).unwrap_err();
     assert_eq!(r.code, "wrong_artifact");
     assert_eq!(h.events.len(), events_len);
 }
@@ -623,7 +621,7 @@ fn production_deploy_refused_on_friday_afternoon() {
     let mut h = Harness::start();
     h.drive_to_production_step();
     h.freeze = friday_afternoon_freeze(h.now);
-    let r = h.refused(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    let r = h.refused(&ci(), healthy_production(DIGEST));
     assert_eq!(r.code, "frozen");
     assert!(r.message.contains("Friday afternoon"), "{}", r.message);
     assert!(r.message.contains("hotfix"), "{}", r.message);
@@ -660,7 +658,7 @@ fn a_hotfix_deploys_during_a_freeze_only_with_an_approved_override() {
     assert_eq!(h.refused(&engineer, Command::ApproveFreezeOverride).code, "not_allowed");
     h.ok(&alice(), Command::ApproveFreezeOverride);
     h.ok(&bob(), approve("smoke-test"));
-    h.ok(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    h.ok(&ci(), healthy_production(DIGEST));
     let overridden = h
         .events
         .iter()
@@ -676,7 +674,7 @@ fn a_freeze_override_expires() {
     h.ok(&alice(), Command::ApproveFreezeOverride);
     h.now += Duration::hours(2);
     h.freeze = friday_afternoon_freeze(h.now);
-    let r = h.refused(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    let r = h.refused(&ci(), healthy_production(DIGEST));
     assert_eq!(r.code, "frozen");
     assert!(r.message.contains("expired"), "{}", r.message);
 }
@@ -755,14 +753,10 @@ fn an_older_version_than_live_needs_a_typed_reason() {
         version: Version::parse("1.5.0").unwrap(),
         digest: digest(OLD_DIGEST),
     });
-    let r = h.refused(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    let r = h.refused(&ci(), healthy_production(DIGEST));
     assert_eq!(r.code, "downgrade");
     assert!(r.message.contains("1.5.0"), "{}", r.message);
-    let Command::RecordDeployment(mut report) =
-        deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed)
-    else {
-        unreachable!()
-    };
+    let mut report = deployment_report(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed);
     report.downgrade_reason = Some("1.5.0 corrupts carts; 1.4.0 carries the fix".into());
     h.ok(&ci(), Command::RecordDeployment(report));
     assert_eq!(h.at(), "monitor");
@@ -772,11 +766,7 @@ fn an_older_version_than_live_needs_a_typed_reason() {
 fn a_recreate_deploy_is_refused_for_production() {
     let mut h = Harness::start();
     h.drive_to_production_step();
-    let Command::RecordDeployment(mut report) =
-        deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed)
-    else {
-        unreachable!()
-    };
+    let mut report = deployment_report(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed);
     report.strategy = Some(DeployStrategy::Recreate);
     assert_eq!(h.refused(&ci(), Command::RecordDeployment(report)).code, "downtime_strategy");
 }
@@ -828,14 +818,11 @@ fn a_tripped_criterion_rolls_back_through_the_procedure() {
     // Nothing else moves while rolling back.
     assert_eq!(h.refused(&carol(), tick("monitor", "latency")).code, "not_current_step");
     // The revert goes to the previous artifact, nothing else.
-    assert_eq!(
-        h.refused(&ci(), deploy(Environment::Production, OTHER_DIGEST, Outcome::Succeeded, HealthCheck::Passed)).code,
-        "wrong_artifact"
-    );
+    assert_eq!(h.refused(&ci(), healthy_production(OTHER_DIGEST)).code, "wrong_artifact");
     h.tick_all_rollback(&carol());
     let r = h.refused(&bob(), approve(ROLLBACK_STEP));
     assert_eq!(r.code, "evidence_missing");
-    h.ok(&ci(), deploy(Environment::Production, OLD_DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    h.ok(&ci(), healthy_production(OLD_DIGEST));
     h.ok(&bob(), approve(ROLLBACK_STEP));
     assert_eq!(h.release.status, Status::RolledBack);
     assert!(h.release.follow_ups.iter().any(|f| f.text.contains("Bug Triage")));
@@ -859,11 +846,8 @@ fn a_failed_production_deploy_rolls_back_at_once_and_resumes_at_staging() {
     assert_eq!(h.release.rollback.as_ref().unwrap().then, AfterRollback::Resume(step("deploy-staging")));
     h.tick_all_rollback(&carol());
     // No previous artifact is known: anything but the failed one is the revert.
-    assert_eq!(
-        h.refused(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed)).code,
-        "wrong_artifact"
-    );
-    h.ok(&ci(), deploy(Environment::Production, OLD_DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    assert_eq!(h.refused(&ci(), healthy_production(DIGEST)).code, "wrong_artifact");
+    h.ok(&ci(), healthy_production(OLD_DIGEST));
     h.ok(&bob(), approve(ROLLBACK_STEP));
     assert_eq!(h.release.status, Status::Active);
     assert_eq!(h.at(), "deploy-staging");
@@ -926,7 +910,7 @@ fn an_abort_after_production_rolls_back_first() {
     assert_eq!(h.release.status, Status::RollingBack);
     assert_eq!(h.release.rollback.as_ref().unwrap().then, AfterRollback::Abort);
     h.tick_all_rollback(&carol());
-    h.ok(&ci(), deploy(Environment::Production, OLD_DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    h.ok(&ci(), healthy_production(OLD_DIGEST));
     h.ok(&bob(), approve(ROLLBACK_STEP));
     assert_eq!(h.release.status, Status::Aborted);
     assert_eq!(h.release.abort_reason.as_deref(), Some("wrong customer config shipped"));
@@ -940,7 +924,7 @@ fn an_abort_during_a_rollback_ends_the_release_once_the_rollback_is_done() {
     h.ok(&bob(), Command::Abort { reason: "giving up on 1.4.0".into() });
     assert_eq!(h.refused(&bob(), Command::Abort { reason: "again".into() }).code, "already_aborting");
     h.tick_all_rollback(&carol());
-    h.ok(&ci(), deploy(Environment::Production, OLD_DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    h.ok(&ci(), healthy_production(OLD_DIGEST));
     h.ok(&bob(), approve(ROLLBACK_STEP));
     assert_eq!(h.release.status, Status::Aborted);
 }
@@ -1096,16 +1080,10 @@ fn production_health_reported_later_updates_the_deploy() {
     h.drive_to_production_step();
     h.ok(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Unknown));
     assert_eq!(h.at(), "deploy-production", "the gate waits for passing health checks");
-    assert_eq!(
-        h.refused(&ci(), deploy(Environment::Production, OTHER_DIGEST, Outcome::Succeeded, HealthCheck::Passed)).code,
-        "already_deployed"
-    );
-    h.ok(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    assert_eq!(h.refused(&ci(), healthy_production(OTHER_DIGEST)).code, "already_deployed");
+    h.ok(&ci(), healthy_production(DIGEST));
     assert_eq!(h.at(), "monitor");
-    assert_eq!(
-        h.refused(&ci(), deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed)).code,
-        "not_current_step"
-    );
+    assert_eq!(h.refused(&ci(), healthy_production(DIGEST)).code, "not_current_step");
 }
 
 #[test]
@@ -1122,11 +1100,7 @@ fn production_health_failing_later_rolls_back() {
 fn a_production_deploy_says_how_it_was_rolled_out() {
     let mut h = Harness::start();
     h.drive_to_production_step();
-    let Command::RecordDeployment(mut report) =
-        deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed)
-    else {
-        unreachable!()
-    };
+    let mut report = deployment_report(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed);
     report.strategy = None;
     assert_eq!(h.refused(&ci(), Command::RecordDeployment(report.clone())).code, "strategy_required");
     report.strategy = Some(DeployStrategy::Canary);
@@ -1164,12 +1138,6 @@ fn production_gets_only_the_digest_that_passed_the_smoke_test() {
     h.release.steps[4].smoke_passed = Some(digest(OTHER_DIGEST));
     let policy = Policy::default();
     let ctx = Context { now: h.now, freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
-    let r = apply(
-        &h.release,
-        deploy(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed),
-        &ci(),
-        &ctx,
-    )
-    .unwrap_err();
+    let r = apply(&h.release, healthy_production(DIGEST), &ci(), &ctx).unwrap_err();
     assert_eq!(r.code, "wrong_artifact");
 }
