@@ -15,7 +15,10 @@
 //!   the listing projection, the outbox, answered requests, production holds.
 //! - [`app`] — orchestration: one command at a time per release, decided by the domain
 //!   and written in one transaction, with group commit across releases.
-//! - [`http`] — the axum edge: the CI API with token auth, health, metrics, OpenAPI.
+//! - [`http`] — the axum edge: the CI API with token auth, health, metrics, OpenAPI. It
+//!   builds routes only.
+//! - [`runtime`] — the one wiring place: builds everything from config, starts every
+//!   long-running task and stops them in order.
 //! - [`config`] — the TOML file layered with environment variables; secrets wrapped.
 //! - [`cli`] — the command line: `serve`, `migrate`, `playbook`, and the API client.
 //! - [`telemetry`] — logging setup.
@@ -25,5 +28,6 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod runtime;
 pub mod store;
 pub mod telemetry;

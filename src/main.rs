@@ -33,7 +33,7 @@ async fn run_server(config: Option<&std::path::Path>, log_json: bool) -> anyhow:
     let config = Config::load(config)?;
     let json = log_json || config.log.format == shipgate::config::LogFormat::Json;
     shipgate::telemetry::init_logging(json, &config.log.level)?;
-    shipgate::http::server::serve(config).await?;
+    shipgate::runtime::serve(config).await?;
     Ok(0)
 }
 

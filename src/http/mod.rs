@@ -3,7 +3,6 @@
 pub mod api;
 pub mod auth;
 pub mod error;
-pub mod server;
 
 use crate::app::App;
 use crate::config::ApiConfig;

@@ -1,12 +1,16 @@
-//! `shipgate serve`: wires config, store, app and router, and stops gracefully.
+//! The one wiring place: `shipgate serve` builds the store, calendars and app from config,
+//! starts every long-running task (the committer, calendar refreshes, the HTTP server, and
+//! each chat platform's tasks) and stops them in order on SIGTERM or ctrl-c.
+//!
+//! `http` only builds routes; nothing else starts tasks.
 
-use super::{router, AppState};
 use crate::app::clock::SystemClock;
 use crate::app::freeze::load_calendars;
 use crate::app::playbooks::Playbooks;
 use crate::app::{App, AppParts};
 use crate::config::Config;
 use crate::domain::freeze::{FreezeCalendar, NoFreeze};
+use crate::http::{router, AppState};
 use crate::store::Store;
 use anyhow::Context as _;
 use std::collections::HashMap;
