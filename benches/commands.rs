@@ -123,7 +123,7 @@ fn durable(c: &mut Criterion) {
             )
             .await
             .unwrap();
-        (app, answer.release_id)
+        (app, answer.release.id)
     });
     let counter = AtomicU64::new(0);
     c.bench_function("app: one durable command at a time (SQLite, synchronous=FULL)", |b| {

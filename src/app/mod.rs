@@ -15,9 +15,9 @@ pub mod playbooks;
 
 use crate::domain::freeze::FreezeCalendar;
 use crate::domain::release::{
-    self, Command, Context, Event, LiveDeployment, Policy, ProductionHolder, Recorded, Rejection, Release,
+    self, Command, Context, Event, LiveDeployment, Policy, ProductionHolder, Recorded, Rejection, RejectionCode,
+    Release,
 };
-use crate::domain::view::{HistoryEntry, ReleaseView};
 use crate::domain::{Actor, GitSha, ReleaseId, RequestId, ServiceName, Version};
 use crate::store::{
     Commit, CommitError, Conflict, HoldChange, LiveChange, ReleaseFilter, ReleaseRow, Store, StoreError, StoredResponse,
@@ -25,7 +25,7 @@ use crate::store::{
 use clock::Clock;
 use playbooks::Playbooks;
 use serde::{Deserialize, Serialize};
-use serde_json::value::{to_raw_value, RawValue};
+use serde_json::value::to_raw_value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,15 +49,30 @@ pub struct StartRelease {
     pub channel: Option<String>,
 }
 
-/// The answer to a command: what the API returns, the same for every repeat of it.
+/// What a request did, the same for every repeat of it: the release as the request left
+/// it and the events it caused. Each edge renders it its own way (JSON for the API, a
+/// card for chat).
 #[derive(Debug, Clone)]
-pub struct Answer {
-    pub release_id: ReleaseId,
-    pub status: u16,
-    /// The JSON answer, serialised once.
-    pub body: Box<RawValue>,
-    /// True when this is the stored answer to an earlier identical request.
+pub struct Outcome {
+    /// The release as of the request's last event (for a replay: as the first answer saw it,
+    /// not as it is now).
+    pub release: Release,
+    /// The events the request caused, in order; a start's first event is `started`.
+    pub events: Vec<Recorded>,
+    /// True when this is the answer to an earlier identical request, given again.
     pub replayed: bool,
+}
+
+impl Outcome {
+    /// Whether the request opened the release.
+    pub fn started(&self) -> bool {
+        self.events.first().is_some_and(|r| r.seq == 1)
+    }
+
+    /// The time the outcome is seen at: its last event's, so rendering it again gives the same.
+    pub fn at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.events.last().map_or(self.release.started.at, |r| r.at)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +88,7 @@ pub enum AppError {
 
 impl From<Rejection> for AppError {
     fn from(rejection: Rejection) -> Self {
-        if rejection.code == release::INTERNAL {
+        if rejection.code == RejectionCode::Internal {
             return AppError::Internal(anyhow::anyhow!(rejection.message));
         }
         AppError::Rejected(rejection)
@@ -86,33 +101,12 @@ impl From<StoreError> for AppError {
     }
 }
 
-/// The answer to a command on a release: where it stands now and what just happened.
-#[derive(Serialize)]
-struct CommandAnswer {
-    release: ReleaseView,
-    events: Vec<HistoryEntry>,
-}
-
 /// What is stored as a request's first answer: the events it caused.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AnswerRecipe {
     first_seq: u64,
     last_seq: u64,
-}
-
-/// The JSON answer for `recorded`, the events one request caused, leaving `release` as it
-/// is: a start answers with the release's view (201), a command with the view and the
-/// events (200). Seen as of the events' own time, so rendering it again gives the same.
-fn answer_body(status: u16, release: &Release, recorded: &[Recorded]) -> Result<Box<RawValue>, serde_json::Error> {
-    let now = recorded.last().map_or(release.started.at, |r| r.at);
-    if status == 201 {
-        return to_raw_value(&ReleaseView::of(release, now));
-    }
-    to_raw_value(&CommandAnswer {
-        release: ReleaseView::of(release, now),
-        events: recorded.iter().map(HistoryEntry::from_recorded).collect(),
-    })
 }
 
 /// Settings the app runs with.
@@ -185,13 +179,13 @@ impl App {
         self.inner.clock.now()
     }
 
-    /// Opens a release. Answers 201 with the release's view.
+    /// Opens a release.
     pub async fn start_release(
         &self,
         start: StartRelease,
         actor: Actor,
         request_id: RequestId,
-    ) -> Result<Answer, AppError> {
+    ) -> Result<Outcome, AppError> {
         let started = Instant::now();
         // A repeated request is not looked up first: its commit meets the stored answer's
         // key and fails as a duplicate, and the first answer is returned then. That spares
@@ -199,7 +193,11 @@ impl App {
         let Some(playbook) = self.inner.playbooks.get(start.playbook.as_deref()) else {
             let known = self.inner.playbooks.names().join(", ");
             let name = start.playbook.unwrap_or_default();
-            return Err(Rejection::new("unknown_playbook", format!("no playbook named {name}; known: {known}")).into());
+            return Err(Rejection::new(
+                RejectionCode::UnknownPlaybook,
+                format!("no playbook named {name}; known: {known}"),
+            )
+            .into());
         };
         let id = ReleaseId::generate();
         let now = self.now();
@@ -223,9 +221,7 @@ impl App {
             release::start(command, &actor, &ctx).inspect_err(|_| record_metrics("start", "rejected", started))?;
         let recorded = record(events, 0, now, &actor, &request_id);
         let release = Release::fold(id.clone(), &recorded).map_err(anyhow::Error::from)?;
-        let body = answer_body(201, &release, &recorded).map_err(anyhow::Error::from)?;
-        let answer = Answer { release_id: id.clone(), status: 201, body, replayed: false };
-        let commit = self.commit_for(&release, None, recorded, &answer, &request_id, now);
+        let commit = self.commit_for(&release, None, recorded.clone(), &request_id, now);
         match self.send(commit).await {
             Ok(()) => {}
             Err(CommitError::Conflict(Conflict::Duplicate(_))) => {
@@ -237,18 +233,17 @@ impl App {
             Err(e) => return Err(anyhow::Error::from(e).context("writing a new release").into()),
         }
         record_metrics("start", "accepted", started);
-        Ok(answer)
+        Ok(Outcome { release, events: recorded, replayed: false })
     }
 
-    /// Decides and records one command on a release. Answers 200 with the release's view
-    /// and the events the command caused.
+    /// Decides and records one command on a release.
     pub async fn execute(
         &self,
         id: &ReleaseId,
         command: Command,
         actor: Actor,
         request_id: RequestId,
-    ) -> Result<Answer, AppError> {
+    ) -> Result<Outcome, AppError> {
         self.execute_if(id, command, actor, request_id, None).await
     }
 
@@ -261,7 +256,7 @@ impl App {
         actor: Actor,
         request_id: RequestId,
         expected_seq: Option<u64>,
-    ) -> Result<Answer, AppError> {
+    ) -> Result<Outcome, AppError> {
         let started = Instant::now();
         let name = command.name();
         let slot = self.slot(id);
@@ -326,20 +321,18 @@ impl App {
                 }
             };
             let recorded = record(events, release.seq, now, &actor, &request_id);
-            let body = answer_body(200, &after, &recorded).map_err(anyhow::Error::from)?;
-            let answer = Answer { release_id: id.clone(), status: 200, body, replayed: false };
-            let commit = self.commit_for(&after, Some(&release), recorded, &answer, &request_id, now);
+            let commit = self.commit_for(&after, Some(&release), recorded.clone(), &request_id, now);
             drop(deciding);
             match self.send(commit).await {
                 Ok(()) => {
                     let finished = after.status.is_finished();
-                    *cached = Some(after);
+                    *cached = Some(after.clone());
                     drop(cached);
                     if finished {
                         self.forget(id);
                     }
                     record_metrics(name, "accepted", started);
-                    return Ok(answer);
+                    return Ok(Outcome { release: after, events: recorded, replayed: false });
                 }
                 // Another writer moved first: decide again on what is stored now.
                 Err(CommitError::Conflict(Conflict::Sequence | Conflict::ProductionHeld)) => {
@@ -382,29 +375,25 @@ impl App {
         Ok(self.inner.store.release_row(id).await?.map(|row| row.seq) == Some(release.seq))
     }
 
-    async fn replay(&self, request_id: &RequestId) -> Result<Option<Answer>, AppError> {
+    /// The first outcome of an answered request, rebuilt from the events it caused: the
+    /// outcome is a pure function of the history up to them.
+    async fn replay(&self, request_id: &RequestId) -> Result<Option<Outcome>, AppError> {
         if request_id.as_str().starts_with("gen:") {
             return Ok(None);
         }
         let Some(stored) = self.inner.store.stored_response(request_id).await? else {
             return Ok(None);
         };
-        let body = match serde_json::from_str::<AnswerRecipe>(stored.body.get()) {
-            Ok(recipe) => self.render_again(&stored.release_id, stored.status, recipe).await?,
-            // Not a recipe: the answer itself was stored.
-            Err(_) => stored.body,
-        };
-        Ok(Some(Answer { release_id: stored.release_id, status: stored.status, body, replayed: true }))
-    }
-
-    /// The first answer to a request, rendered again from the events it caused: the
-    /// answer is a pure function of the history up to them and of their time.
-    async fn render_again(&self, id: &ReleaseId, status: u16, recipe: AnswerRecipe) -> Result<Box<RawValue>, AppError> {
-        let events = self.inner.store.load_events(id).await?;
+        let id = &stored.release_id;
+        let recipe = serde_json::from_str::<AnswerRecipe>(stored.body.get())
+            .map_err(|e| anyhow::anyhow!("the stored answer to request {request_id} is unreadable: {e}"))?;
+        let mut events = self.inner.store.load_events(id).await?;
         let upto = usize::try_from(recipe.last_seq).unwrap_or(usize::MAX).min(events.len());
         let from = usize::try_from(recipe.first_seq.saturating_sub(1)).unwrap_or(usize::MAX).min(upto);
-        let release = Release::fold(id.clone(), &events[..upto]).map_err(|e| anyhow::anyhow!("release {id}: {e}"))?;
-        Ok(answer_body(status, &release, &events[from..upto]).map_err(anyhow::Error::from)?)
+        events.truncate(upto);
+        let release = Release::fold(id.clone(), &events).map_err(|e| anyhow::anyhow!("release {id}: {e}"))?;
+        let events = events.split_off(from);
+        Ok(Some(Outcome { release, events, replayed: true }))
     }
 
     /// The freeze calendar of a release in `channel`: its team's, or the default.
@@ -471,7 +460,6 @@ impl App {
         after: &Release,
         before: Option<&Release>,
         recorded: Vec<Recorded>,
-        answer: &Answer,
         request_id: &RequestId,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Commit {
@@ -496,7 +484,8 @@ impl App {
                 StoredResponse {
                     request_id: request_id.clone(),
                     release_id: after.id.clone(),
-                    status: answer.status,
+                    // Kept for the rows' shape; the outcome's kind is read off its events.
+                    status: if before.is_none() { 201 } else { 200 },
                     body,
                 }
             });
@@ -524,7 +513,7 @@ impl App {
 
 fn stale(expected: u64) -> Rejection {
     Rejection::new(
-        "stale_state",
+        RejectionCode::StaleState,
         format!("the release changed since you looked (you saw it after event {expected}); reload it and try again"),
     )
 }

@@ -17,9 +17,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
-/// The rejection code of a defect in the engine itself: not the user's doing.
-pub const INTERNAL: &str = "internal";
-
 /// The step id that names the rollback procedure in commands (`tick rollback deploy-reverted`).
 pub const ROLLBACK_STEP: &str = "rollback";
 
@@ -389,17 +386,165 @@ pub enum AfterRollback {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{message}")]
 pub struct Rejection {
-    pub code: &'static str,
+    pub code: RejectionCode,
     pub message: String,
 }
 
 impl Rejection {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: RejectionCode, message: impl Into<String>) -> Self {
         Self { code, message: message.into() }
     }
 }
 
-fn reject<T>(code: &'static str, message: impl Into<String>) -> Result<T, Rejection> {
+/// The stable code of a rejection. Every edge maps each code to its own answer (an HTTP
+/// status, an ephemeral chat reply) with an exhaustive match, so a new code does not
+/// compile until every edge says how it answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectionCode {
+    AlreadyAborting,
+    AlreadyApproved,
+    AlreadyDeployed,
+    AlreadyRecorded,
+    AlreadyRollingBack,
+    AlreadyStarted,
+    AlreadyTicked,
+    ArtifactAlreadyRecorded,
+    Downgrade,
+    DowntimeStrategy,
+    EvidenceMissing,
+    Frozen,
+    GateNotReady,
+    InvalidInput,
+    InvalidPlaybook,
+    NoApprovalNeeded,
+    NoOverrideRequested,
+    NotAllowed,
+    NotCurrentStep,
+    NotHotfix,
+    NotRollingBack,
+    NotStarted,
+    NotTicked,
+    NoteRequired,
+    NothingToRollBack,
+    OverrideActive,
+    OverridePending,
+    ProductionDeployed,
+    ProductionHeld,
+    ReleaseFinished,
+    SelfApproval,
+    StaleState,
+    StrategyRequired,
+    UnknownFailurePath,
+    UnknownItem,
+    UnknownPlaybook,
+    UnknownStep,
+    WrongArtifact,
+    Internal,
+}
+
+impl RejectionCode {
+    pub const ALL: &'static [RejectionCode] = &[
+        RejectionCode::AlreadyAborting,
+        RejectionCode::AlreadyApproved,
+        RejectionCode::AlreadyDeployed,
+        RejectionCode::AlreadyRecorded,
+        RejectionCode::AlreadyRollingBack,
+        RejectionCode::AlreadyStarted,
+        RejectionCode::AlreadyTicked,
+        RejectionCode::ArtifactAlreadyRecorded,
+        RejectionCode::Downgrade,
+        RejectionCode::DowntimeStrategy,
+        RejectionCode::EvidenceMissing,
+        RejectionCode::Frozen,
+        RejectionCode::GateNotReady,
+        RejectionCode::InvalidInput,
+        RejectionCode::InvalidPlaybook,
+        RejectionCode::NoApprovalNeeded,
+        RejectionCode::NoOverrideRequested,
+        RejectionCode::NotAllowed,
+        RejectionCode::NotCurrentStep,
+        RejectionCode::NotHotfix,
+        RejectionCode::NotRollingBack,
+        RejectionCode::NotStarted,
+        RejectionCode::NotTicked,
+        RejectionCode::NoteRequired,
+        RejectionCode::NothingToRollBack,
+        RejectionCode::OverrideActive,
+        RejectionCode::OverridePending,
+        RejectionCode::ProductionDeployed,
+        RejectionCode::ProductionHeld,
+        RejectionCode::ReleaseFinished,
+        RejectionCode::SelfApproval,
+        RejectionCode::StaleState,
+        RejectionCode::StrategyRequired,
+        RejectionCode::UnknownFailurePath,
+        RejectionCode::UnknownItem,
+        RejectionCode::UnknownPlaybook,
+        RejectionCode::UnknownStep,
+        RejectionCode::WrongArtifact,
+        RejectionCode::Internal,
+    ];
+
+    /// The code as the API and logs spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectionCode::AlreadyAborting => "already_aborting",
+            RejectionCode::AlreadyApproved => "already_approved",
+            RejectionCode::AlreadyDeployed => "already_deployed",
+            RejectionCode::AlreadyRecorded => "already_recorded",
+            RejectionCode::AlreadyRollingBack => "already_rolling_back",
+            RejectionCode::AlreadyStarted => "already_started",
+            RejectionCode::AlreadyTicked => "already_ticked",
+            RejectionCode::ArtifactAlreadyRecorded => "artifact_already_recorded",
+            RejectionCode::Downgrade => "downgrade",
+            RejectionCode::DowntimeStrategy => "downtime_strategy",
+            RejectionCode::EvidenceMissing => "evidence_missing",
+            RejectionCode::Frozen => "frozen",
+            RejectionCode::GateNotReady => "gate_not_ready",
+            RejectionCode::InvalidInput => "invalid_input",
+            RejectionCode::InvalidPlaybook => "invalid_playbook",
+            RejectionCode::NoApprovalNeeded => "no_approval_needed",
+            RejectionCode::NoOverrideRequested => "no_override_requested",
+            RejectionCode::NotAllowed => "not_allowed",
+            RejectionCode::NotCurrentStep => "not_current_step",
+            RejectionCode::NotHotfix => "not_hotfix",
+            RejectionCode::NotRollingBack => "not_rolling_back",
+            RejectionCode::NotStarted => "not_started",
+            RejectionCode::NotTicked => "not_ticked",
+            RejectionCode::NoteRequired => "note_required",
+            RejectionCode::NothingToRollBack => "nothing_to_roll_back",
+            RejectionCode::OverrideActive => "override_active",
+            RejectionCode::OverridePending => "override_pending",
+            RejectionCode::ProductionDeployed => "production_deployed",
+            RejectionCode::ProductionHeld => "production_held",
+            RejectionCode::ReleaseFinished => "release_finished",
+            RejectionCode::SelfApproval => "self_approval",
+            RejectionCode::StaleState => "stale_state",
+            RejectionCode::StrategyRequired => "strategy_required",
+            RejectionCode::UnknownFailurePath => "unknown_failure_path",
+            RejectionCode::UnknownItem => "unknown_item",
+            RejectionCode::UnknownPlaybook => "unknown_playbook",
+            RejectionCode::UnknownStep => "unknown_step",
+            RejectionCode::WrongArtifact => "wrong_artifact",
+            RejectionCode::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for RejectionCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for RejectionCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+fn reject<T>(code: RejectionCode, message: impl Into<String>) -> Result<T, Rejection> {
     Err(Rejection::new(code, message))
 }
 
@@ -909,17 +1054,17 @@ pub enum FoldError {
 /// Decides the `Start` command: a release that does not exist yet.
 pub fn start(command: Command, actor: &Actor, ctx: &Context<'_>) -> Result<Vec<Event>, Rejection> {
     let Command::Start { service, version, git_sha, playbook, hotfix, channel } = command else {
-        return reject("not_started", "this release does not exist yet; start it first");
+        return reject(RejectionCode::NotStarted, "this release does not exist yet; start it first");
     };
     if service.as_str().trim().is_empty() || service.as_str().len() > 100 {
-        return reject("invalid_input", "service must be 1 to 100 characters, e.g. api");
+        return reject(RejectionCode::InvalidInput, "service must be 1 to 100 characters, e.g. api");
     }
     if playbook.steps.is_empty() {
-        return reject("invalid_playbook", format!("playbook {} has no steps", playbook.name));
+        return reject(RejectionCode::InvalidPlaybook, format!("playbook {} has no steps", playbook.name));
     }
     if !playbook.start_roles.is_empty() && !actor.has_any_role(&playbook.start_roles) {
         return reject(
-            "not_allowed",
+            RejectionCode::NotAllowed,
             format!(
                 "starting a {} release needs one of the roles {}; you have {}",
                 playbook.title,
@@ -954,11 +1099,11 @@ pub fn decide(
     ctx: &Context<'_>,
 ) -> Result<(Vec<Event>, Release), Rejection> {
     if let Command::Start { .. } = command {
-        return reject("already_started", format!("release {} already exists", release.id));
+        return reject(RejectionCode::AlreadyStarted, format!("release {} already exists", release.id));
     }
     if release.status.is_finished() {
         return reject(
-            "release_finished",
+            RejectionCode::ReleaseFinished,
             format!(
                 "release {} {} is {}; start a new release",
                 release.service,
@@ -970,7 +1115,10 @@ pub fn decide(
     let mut decision = Decision { release: release.clone(), events: Vec::new(), defect: None, ctx, actor };
     decision.decide(command)?;
     if let Some(defect) = decision.defect {
-        return reject(INTERNAL, format!("a decided event does not fit release {}: {defect}", release.id));
+        return reject(
+            RejectionCode::Internal,
+            format!("a decided event does not fit release {}: {defect}", release.id),
+        );
     }
     Ok((decision.events, decision.release))
 }
@@ -1004,7 +1152,7 @@ impl Decision<'_, '_> {
 
     fn decide(&mut self, command: Command) -> Result<(), Rejection> {
         match command {
-            Command::Start { .. } => reject("already_started", "this release already exists"),
+            Command::Start { .. } => reject(RejectionCode::AlreadyStarted, "this release already exists"),
             Command::Tick { step, item } => self.tick(step, item),
             Command::Untick { step, item } => self.untick(step, item),
             Command::Approve { step } => self.approve(step),
@@ -1033,18 +1181,18 @@ impl Decision<'_, '_> {
             return if self.rolling_back() {
                 Ok((r.playbook.rollback.items.clone(), r.playbook.rollback.tick_roles.clone()))
             } else {
-                reject("not_current_step", "no rollback is in progress")
+                reject(RejectionCode::NotCurrentStep, "no rollback is in progress")
             };
         }
         let Some((index, found)) = r.playbook.step(step) else {
             return reject(
-                "unknown_step",
+                RejectionCode::UnknownStep,
                 format!("{} has no step {step}; its steps are {}", r.playbook.title, step_list(&r.playbook)),
             );
         };
         if self.rolling_back() {
             return reject(
-                "not_current_step",
+                RejectionCode::NotCurrentStep,
                 format!("the release is rolling back; finish the rollback procedure (step `{ROLLBACK_STEP}`) first"),
             );
         }
@@ -1052,7 +1200,7 @@ impl Decision<'_, '_> {
             let current = r.current_step();
             let when = if index < r.current { "is done" } else { "is not reached yet" };
             return reject(
-                "not_current_step",
+                RejectionCode::NotCurrentStep,
                 format!(
                     "Step {} ({}) {when}; the release is at Step {} ({})",
                     index + 1,
@@ -1068,7 +1216,10 @@ impl Decision<'_, '_> {
     fn require_evidence_step(&self, evidence: Evidence, what: &str) -> Result<StepId, Rejection> {
         let r = &self.release;
         if self.rolling_back() {
-            return reject("not_current_step", format!("the release is rolling back; {what} is not taken now"));
+            return reject(
+                RejectionCode::NotCurrentStep,
+                format!("the release is rolling back; {what} is not taken now"),
+            );
         }
         let step = r.current_step();
         if step.requires == evidence {
@@ -1076,7 +1227,7 @@ impl Decision<'_, '_> {
         }
         match r.playbook.step_requiring(evidence) {
             Some(index) => reject(
-                "not_current_step",
+                RejectionCode::NotCurrentStep,
                 format!(
                     "{what} belongs to Step {} ({}); the release is at Step {} ({})",
                     index + 1,
@@ -1085,7 +1236,7 @@ impl Decision<'_, '_> {
                     step.title
                 ),
             ),
-            None => reject("not_current_step", format!("the {} playbook takes no {what}", r.playbook.title)),
+            None => reject(RejectionCode::NotCurrentStep, format!("the {} playbook takes no {what}", r.playbook.title)),
         }
     }
 
@@ -1097,7 +1248,10 @@ impl Decision<'_, '_> {
         self.require_role(&roles, "tick items in this step")?;
         let state = self.release.state_in_play();
         if let Some(mark) = state.ticked.get(&item) {
-            return reject("already_ticked", format!("{item} was already ticked by {}", mark.by.display_name));
+            return reject(
+                RejectionCode::AlreadyTicked,
+                format!("{item} was already ticked by {}", mark.by.display_name),
+            );
         }
         self.emit(Event::ItemTicked { step, item });
         self.pass_gate_if_ready()
@@ -1109,7 +1263,7 @@ impl Decision<'_, '_> {
         self.require_role(&roles, "untick items in this step")?;
         let state = self.release.state_in_play();
         if !state.ticked.contains_key(&item) {
-            return reject("not_ticked", format!("{item} is not ticked"));
+            return reject(RejectionCode::NotTicked, format!("{item} is not ticked"));
         }
         let approvals_withdrawn = state.approvals.len() as u32;
         self.emit(Event::ItemUnticked { step, item, approvals_withdrawn });
@@ -1122,7 +1276,7 @@ impl Decision<'_, '_> {
         }
         let known: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
         reject(
-            "unknown_item",
+            RejectionCode::UnknownItem,
             if known.is_empty() {
                 format!("step {step} has no checklist items")
             } else {
@@ -1136,7 +1290,7 @@ impl Decision<'_, '_> {
             return Ok(());
         }
         reject(
-            "not_allowed",
+            RejectionCode::NotAllowed,
             format!(
                 "to {to} you need one of the roles {}; you have {}",
                 roles_list(roles),
@@ -1151,22 +1305,21 @@ impl Decision<'_, '_> {
         self.require_current(&step)?;
         let gate = self.release.gate_in_play().0.clone();
         if gate.approvals == 0 {
-            return reject(
-                "no_approval_needed",
+            return reject(RejectionCode::NoApprovalNeeded,
                 "this gate needs no approval: it passes by itself once every item is ticked and the evidence is recorded",
             );
         }
         self.require_role(&gate.roles, "approve this gate")?;
         if !gate.starter_may_approve && self.actor.is_same_person(&self.release.started.by) {
             return reject(
-                "self_approval",
+                RejectionCode::SelfApproval,
                 "you started this release, and this gate needs someone else's approval; ask another approver",
             );
         }
         let status = self.release.gate_status(self.ctx.now);
         if let Some(mark) = self.release.state_in_play().approvals.iter().find(|m| m.by.is_same_person(self.actor)) {
             return reject(
-                "already_approved",
+                RejectionCode::AlreadyApproved,
                 format!(
                     "you already approved this gate at {}; it needs {} distinct approvers ({} so far)",
                     mark.at.format("%H:%M UTC"),
@@ -1178,7 +1331,7 @@ impl Decision<'_, '_> {
         if !status.unticked.is_empty() {
             let list: Vec<&str> = status.unticked.iter().map(ItemId::as_str).collect();
             return reject(
-                "gate_not_ready",
+                RejectionCode::GateNotReady,
                 format!(
                     "the gate cannot pass with unchecked boxes: {} — resolve the gap before proceeding",
                     list.join(", ")
@@ -1186,7 +1339,7 @@ impl Decision<'_, '_> {
             );
         }
         if let Some(missing) = status.evidence_missing {
-            return reject("evidence_missing", format!("the gate is waiting for {missing}"));
+            return reject(RejectionCode::EvidenceMissing, format!("the gate is waiting for {missing}"));
         }
         if status.approvals + 1 >= status.approvals_required {
             // The last approval moves the release: check where it moves to first.
@@ -1239,8 +1392,7 @@ impl Decision<'_, '_> {
 
     fn check_production_free(&self) -> Result<(), Rejection> {
         match &self.ctx.production_holder {
-            Some(holder) if holder.release_id != self.release.id => reject(
-                "production_held",
+            Some(holder) if holder.release_id != self.release.id => reject(RejectionCode::ProductionHeld,
                 format!(
                     "production for {} is held by release {} ({}, started by {}, at {}); wait until its watch ends, it rolls back or it is aborted",
                     self.release.service, holder.release_id, holder.version, holder.started_by, holder.step_title
@@ -1265,7 +1417,7 @@ impl Decision<'_, '_> {
             "only an emergency hotfix may deploy during a freeze (start the release as a hotfix and request an override)".to_string()
         };
         reject(
-            "frozen",
+            RejectionCode::Frozen,
             format!(
                 "production is frozen: {}. You cannot {to} now; {how}",
                 verdict.describe_in(self.ctx.freeze.timezone())
@@ -1288,11 +1440,14 @@ impl Decision<'_, '_> {
     fn record_test_result(&mut self, result: TestResult) -> Result<(), Rejection> {
         let step = self.require_evidence_step(Evidence::TestsPassed, "a test result")?;
         if result.suite.trim().is_empty() {
-            return reject("invalid_input", "a test result needs a suite name, e.g. unit, integration or e2e");
+            return reject(
+                RejectionCode::InvalidInput,
+                "a test result needs a suite name, e.g. unit, integration or e2e",
+            );
         }
         if result.passed == 0 && result.failed == 0 {
             return reject(
-                "invalid_input",
+                RejectionCode::InvalidInput,
                 "a test result with no tests run is not a passing suite; report passed and failed counts",
             );
         }
@@ -1309,7 +1464,7 @@ impl Decision<'_, '_> {
         let r = &self.release;
         if !artifact.git_sha.same_commit(&r.git_sha) {
             return reject(
-                "wrong_artifact",
+                RejectionCode::WrongArtifact,
                 format!(
                     "the artifact is tagged with git SHA {}, but this release ships {}; build the release's commit",
                     artifact.git_sha, r.git_sha
@@ -1318,7 +1473,7 @@ impl Decision<'_, '_> {
         }
         if artifact.version != r.version && artifact.version.semver() != r.version.semver() {
             return reject(
-                "wrong_artifact",
+                RejectionCode::WrongArtifact,
                 format!(
                     "the artifact is tagged {}, but this release is version {}; tag it with the release's version",
                     artifact.version, r.version
@@ -1326,16 +1481,18 @@ impl Decision<'_, '_> {
             );
         }
         if artifact.size_bytes == 0 {
-            return reject("invalid_input", "the artifact's size is 0 bytes; report its real size");
+            return reject(RejectionCode::InvalidInput, "the artifact's size is 0 bytes; report its real size");
         }
         if let Some(existing) = r.state_in_play().artifact.as_ref() {
             if existing.digest != artifact.digest {
-                return reject(
-                    "artifact_already_recorded",
+                return reject(RejectionCode::ArtifactAlreadyRecorded,
                     format!("artifact {} is already recorded for this attempt; a rebuild restarts from Step 2 via the build failure path", existing.digest.short()),
                 );
             }
-            return reject("already_recorded", format!("artifact {} is already recorded", existing.digest.short()));
+            return reject(
+                RejectionCode::AlreadyRecorded,
+                format!("artifact {} is already recorded", existing.digest.short()),
+            );
         }
         self.emit(Event::ArtifactRecorded { step, artifact });
         self.pass_gate_if_ready()
@@ -1344,7 +1501,7 @@ impl Decision<'_, '_> {
     fn record_deployment(&mut self, report: DeploymentReport) -> Result<(), Rejection> {
         if let Some(percent) = report.canary_percent {
             if percent == 0 || percent > 100 {
-                return reject("invalid_input", "canary_percent must be between 1 and 100");
+                return reject(RejectionCode::InvalidInput, "canary_percent must be between 1 and 100");
             }
         }
         if self.rolling_back() {
@@ -1360,11 +1517,14 @@ impl Decision<'_, '_> {
         let step = self.require_evidence_step(Evidence::StagingDeploy, "a staging deploy")?;
         match self.release.artifact() {
             None => {
-                return reject("wrong_artifact", "no artifact is recorded for this release; record the build first")
+                return reject(
+                    RejectionCode::WrongArtifact,
+                    "no artifact is recorded for this release; record the build first",
+                )
             }
             Some(a) if a.digest != report.digest => {
                 return reject(
-                    "wrong_artifact",
+                    RejectionCode::WrongArtifact,
                     format!("staging must get the tagged artifact {}, not {}", a.digest.short(), report.digest.short()),
                 )
             }
@@ -1389,16 +1549,18 @@ impl Decision<'_, '_> {
                 return self.record_production_health(step, report);
             }
             return reject(
-                "already_deployed",
+                RejectionCode::AlreadyDeployed,
                 format!("{} is already deployed to production for this release", existing.digest.short()),
             );
         }
         let (Some(staged), Some(smoked)) = (r.staging_passed(), r.smoke_passed()) else {
-            return reject("wrong_artifact", "no artifact has passed staging and the smoke test in this attempt");
+            return reject(
+                RejectionCode::WrongArtifact,
+                "no artifact has passed staging and the smoke test in this attempt",
+            );
         };
         if &report.digest != staged || &report.digest != smoked {
-            return reject(
-                "wrong_artifact",
+            return reject(RejectionCode::WrongArtifact,
                 format!(
                     "production gets only the exact artifact that passed staging and the smoke test ({}); {} is a different artifact — never rebuild",
                     staged.short(),
@@ -1409,13 +1571,13 @@ impl Decision<'_, '_> {
         match report.strategy {
             None => {
                 return reject(
-                    "strategy_required",
+                    RejectionCode::StrategyRequired,
                     "say how production was deployed: strategy rolling, blue-green or canary (with canary_percent)",
                 )
             }
             Some(DeployStrategy::Recreate) => {
                 return reject(
-                    "downtime_strategy",
+                    RejectionCode::DowntimeStrategy,
                     "a recreate deploy takes production down; use a rolling, blue-green or canary deploy",
                 )
             }
@@ -1427,8 +1589,7 @@ impl Decision<'_, '_> {
             if live.release_id != r.id && r.version.is_older_than(&live.version) {
                 let reason = report.downgrade_reason.as_deref().map(str::trim).unwrap_or_default();
                 if reason.is_empty() {
-                    return reject(
-                        "downgrade",
+                    return reject(RejectionCode::Downgrade,
                         format!(
                             "{} {} is older than {} live in production; give a downgrade reason to deploy it anyway, or use the rollback procedure to go back",
                             r.service, r.version, live.version
@@ -1484,16 +1645,19 @@ impl Decision<'_, '_> {
 
     fn record_rollback_deployment(&mut self, report: DeploymentReport) -> Result<(), Rejection> {
         let Some(rollback) = &self.release.rollback else {
-            return reject("not_rolling_back", "no rollback is in progress");
+            return reject(RejectionCode::NotRollingBack, "no rollback is in progress");
         };
         if report.environment != Environment::Production {
-            return reject("not_current_step", "the release is rolling back production; record the production revert");
+            return reject(
+                RejectionCode::NotCurrentStep,
+                "the release is rolling back production; record the production revert",
+            );
         }
         let failed_digest = rollback.deployed.as_ref().map(|d| &d.digest);
         match &rollback.target {
             Some(target) if target.digest != report.digest => {
                 return reject(
-                    "wrong_artifact",
+                    RejectionCode::WrongArtifact,
                     format!(
                         "the rollback reverts production to the previous artifact {} ({}), not {}",
                         target.digest.short(),
@@ -1504,7 +1668,7 @@ impl Decision<'_, '_> {
             }
             None if failed_digest == Some(&report.digest) => {
                 return reject(
-                    "wrong_artifact",
+                    RejectionCode::WrongArtifact,
                     "that is the artifact being rolled back; deploy the previous known-good one",
                 );
             }
@@ -1530,20 +1694,26 @@ impl Decision<'_, '_> {
     ) -> Result<(), Rejection> {
         self.require_current(&step)?;
         if step.as_str() == ROLLBACK_STEP {
-            return reject("unknown_failure_path", "the rollback procedure has no failure paths; finish it, or abort");
+            return reject(
+                RejectionCode::UnknownFailurePath,
+                "the rollback procedure has no failure paths; finish it, or abort",
+            );
         }
         let current = self.release.current_step().clone();
         let Some(path) = current.failure_paths.iter().find(|p| p.id == path_id).cloned() else {
             let known: Vec<&str> = current.failure_paths.iter().map(|p| p.id.as_str()).collect();
             return reject(
-                "unknown_failure_path",
+                RejectionCode::UnknownFailurePath,
                 format!("step {step} has no failure path {path_id}; its paths are {}", known.join(", ")),
             );
         };
         self.require_role(&path.roles, &format!("take \"{}\"", path.label))?;
         let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
         if path.note_required && note.is_none() {
-            return reject("note_required", format!("\"{}\" needs a note saying what happened", path.label));
+            return reject(
+                RejectionCode::NoteRequired,
+                format!("\"{}\" needs a note saying what happened", path.label),
+            );
         }
         match path.action {
             FailureAction::Restart => {
@@ -1571,8 +1741,7 @@ impl Decision<'_, '_> {
             }
             FailureAction::Rollback => {
                 if !self.release.production_attempted {
-                    return reject(
-                        "nothing_to_roll_back",
+                    return reject(RejectionCode::NothingToRollBack,
                         "nothing of this release reached production, so there is nothing to roll back; restart or abort instead",
                     );
                 }
@@ -1608,7 +1777,7 @@ impl Decision<'_, '_> {
     fn require_not_in_production(&self) -> Result<(), Rejection> {
         if self.release.production_attempted {
             return reject(
-                "production_deployed",
+                RejectionCode::ProductionDeployed,
                 "this release reached production; roll it back before redoing a step",
             );
         }
@@ -1622,8 +1791,7 @@ impl Decision<'_, '_> {
             return Ok(());
         }
         match &self.ctx.production_holder {
-            Some(holder) if holder.release_id != self.release.id => reject(
-                "production_held",
+            Some(holder) if holder.release_id != self.release.id => reject(RejectionCode::ProductionHeld,
                 format!(
                     "production for {} is now held by release {} ({}, started by {}, at {}); rolling back this release would undo its deploy — roll back that release instead, or wait until it ends",
                     self.release.service, holder.release_id, holder.version, holder.started_by, holder.step_title
@@ -1656,14 +1824,13 @@ impl Decision<'_, '_> {
     fn trigger_rollback(&mut self, reason: String) -> Result<(), Rejection> {
         let reason = reason.trim().to_owned();
         if reason.is_empty() {
-            return reject("note_required", "say what broke: a rollback needs a reason");
+            return reject(RejectionCode::NoteRequired, "say what broke: a rollback needs a reason");
         }
         if self.rolling_back() {
-            return reject("already_rolling_back", "a rollback is already in progress");
+            return reject(RejectionCode::AlreadyRollingBack, "a rollback is already in progress");
         }
         if !self.release.production_attempted {
-            return reject(
-                "nothing_to_roll_back",
+            return reject(RejectionCode::NothingToRollBack,
                 "nothing of this release reached production, so there is nothing to roll back; restart or abort instead",
             );
         }
@@ -1691,11 +1858,14 @@ impl Decision<'_, '_> {
     fn abort(&mut self, reason: String) -> Result<(), Rejection> {
         let reason = reason.trim().to_owned();
         if reason.is_empty() {
-            return reject("note_required", "say why: an abort needs a reason");
+            return reject(RejectionCode::NoteRequired, "say why: an abort needs a reason");
         }
         if self.rolling_back() {
             if self.release.rollback.as_ref().is_some_and(|r| r.then == AfterRollback::Abort) {
-                return reject("already_aborting", "the release is already aborting; finish the rollback procedure");
+                return reject(
+                    RejectionCode::AlreadyAborting,
+                    "the release is already aborting; finish the rollback procedure",
+                );
             }
             self.emit(Event::AbortRequested { reason });
             return Ok(());
@@ -1722,25 +1892,25 @@ impl Decision<'_, '_> {
         let reason = reason.trim().to_owned();
         if !self.release.hotfix {
             return reject(
-                "not_hotfix",
+                RejectionCode::NotHotfix,
                 "only an emergency hotfix may override a freeze; this release was not started as a hotfix",
             );
         }
         if reason.is_empty() {
-            return reject("note_required", "a freeze override needs a reason: say what the emergency is");
+            return reject(RejectionCode::NoteRequired, "a freeze override needs a reason: say what the emergency is");
         }
         if self.release.production.is_some() {
-            return reject("already_deployed", "this release is already deployed to production");
+            return reject(RejectionCode::AlreadyDeployed, "this release is already deployed to production");
         }
         if let Some(o) = &self.release.freeze_override {
             if o.approved.is_none() {
                 return reject(
-                    "override_pending",
+                    RejectionCode::OverridePending,
                     format!("an override requested by {} is waiting for approval", o.requested.by.display_name),
                 );
             }
             if o.expires_at.is_some_and(|e| self.ctx.now < e) {
-                return reject("override_active", "an approved override is already in force");
+                return reject(RejectionCode::OverrideActive, "an approved override is already in force");
             }
         }
         self.emit(Event::FreezeOverrideRequested { reason });
@@ -1749,13 +1919,16 @@ impl Decision<'_, '_> {
 
     fn approve_freeze_override(&mut self) -> Result<(), Rejection> {
         let Some(o) = self.release.freeze_override.clone() else {
-            return reject("no_override_requested", "no freeze override has been requested for this release");
+            return reject(
+                RejectionCode::NoOverrideRequested,
+                "no freeze override has been requested for this release",
+            );
         };
         if o.approved.is_some() {
-            return reject("override_active", "this override was already approved");
+            return reject(RejectionCode::OverrideActive, "this override was already approved");
         }
         if o.requested.by.is_same_person(self.actor) {
-            return reject("self_approval", "you requested this override; a second person must approve it");
+            return reject(RejectionCode::SelfApproval, "you requested this override; a second person must approve it");
         }
         let roles = self.ctx.policy.override_approver_roles.clone();
         self.require_role(&roles, "approve a freeze override")?;

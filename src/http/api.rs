@@ -3,7 +3,7 @@
 use super::auth::{ApiActor, IdempotencyKey};
 use super::error::ApiError;
 use super::AppState;
-use crate::app::{Answer, StartRelease};
+use crate::app::{Outcome, StartRelease};
 use crate::domain::release::{Artifact, Command, DeploymentReport, TestResult};
 use crate::domain::view::{HistoryEntry, ReleaseView};
 use crate::domain::{FailurePathId, GitSha, ItemId, ReleaseId, ServiceName, StepId, Version};
@@ -89,11 +89,29 @@ fn json_error(rejection: JsonRejection) -> ApiError {
     }
 }
 
-fn answer(answer: Answer) -> Response {
-    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
-    let body = String::from(Box::<str>::from(answer.body));
+/// The answer to a command on a release: where it stands now and what just happened.
+#[derive(serde::Serialize)]
+struct CommandAnswer {
+    release: ReleaseView,
+    events: Vec<HistoryEntry>,
+}
+
+/// A start answers 201 with the release's view, a command 200 with the view and the events
+/// it caused; both seen as of the events' own time, so a replay renders the same bytes.
+fn answer(outcome: Outcome) -> Response {
+    let view = ReleaseView::of(&outcome.release, outcome.at());
+    let (status, body) = if outcome.started() {
+        (StatusCode::CREATED, serde_json::to_vec(&view))
+    } else {
+        let events = outcome.events.iter().map(HistoryEntry::from_recorded).collect();
+        (StatusCode::OK, serde_json::to_vec(&CommandAnswer { release: view, events }))
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => return ApiError::internal(&anyhow::Error::from(e).context("rendering an answer")).into_response(),
+    };
     let mut response = (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
-    if answer.replayed {
+    if outcome.replayed {
         response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     response

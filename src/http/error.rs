@@ -1,7 +1,7 @@
 //! Errors the API answers with: JSON `{code, message}` with a stable code.
 
 use crate::app::AppError;
-use crate::domain::release::Rejection;
+use crate::domain::release::RejectionCode;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -36,25 +36,56 @@ impl ApiError {
 
 /// How each rule violation maps onto HTTP: bad input 422, not yours to do 403,
 /// everything else is "not now, given the release's state" 409.
-fn status_for(rejection: &Rejection) -> StatusCode {
-    match rejection.code {
-        "invalid_input"
-        | "note_required"
-        | "unknown_step"
-        | "unknown_item"
-        | "unknown_failure_path"
-        | "unknown_playbook"
-        | "invalid_playbook"
-        | "downtime_strategy" => StatusCode::UNPROCESSABLE_ENTITY,
-        "not_allowed" | "self_approval" => StatusCode::FORBIDDEN,
-        _ => StatusCode::CONFLICT,
+fn status_for(code: RejectionCode) -> StatusCode {
+    use RejectionCode as C;
+    match code {
+        C::InvalidInput
+        | C::NoteRequired
+        | C::UnknownStep
+        | C::UnknownItem
+        | C::UnknownFailurePath
+        | C::UnknownPlaybook
+        | C::InvalidPlaybook
+        | C::DowntimeStrategy => StatusCode::UNPROCESSABLE_ENTITY,
+        C::NotAllowed | C::SelfApproval => StatusCode::FORBIDDEN,
+        C::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        C::AlreadyAborting
+        | C::AlreadyApproved
+        | C::AlreadyDeployed
+        | C::AlreadyRecorded
+        | C::AlreadyRollingBack
+        | C::AlreadyStarted
+        | C::AlreadyTicked
+        | C::ArtifactAlreadyRecorded
+        | C::Downgrade
+        | C::EvidenceMissing
+        | C::Frozen
+        | C::GateNotReady
+        | C::NoApprovalNeeded
+        | C::NoOverrideRequested
+        | C::NotCurrentStep
+        | C::NotHotfix
+        | C::NotRollingBack
+        | C::NotStarted
+        | C::NotTicked
+        | C::NothingToRollBack
+        | C::OverrideActive
+        | C::OverridePending
+        | C::ProductionDeployed
+        | C::ProductionHeld
+        | C::ReleaseFinished
+        | C::StaleState
+        | C::StrategyRequired
+        | C::WrongArtifact => StatusCode::CONFLICT,
     }
 }
 
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
         match error {
-            AppError::Rejected(rejection) => ApiError::new(status_for(&rejection), rejection.code, rejection.message),
+            AppError::Rejected(rejection) => {
+                ApiError::new(status_for(rejection.code), rejection.code.as_str(), rejection.message)
+            }
             AppError::NotFound(id) => ApiError::new(
                 StatusCode::NOT_FOUND,
                 "unknown_release",
