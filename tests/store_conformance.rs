@@ -99,7 +99,7 @@ fn started_event(service: &str) -> Event {
         version: Version::parse("1.4.0").expect("version"),
         git_sha: GitSha::parse("3f9c2e1").expect("git sha"),
         hotfix: false,
-        channel: Some("#releases".to_owned()),
+        channel: Some(shipgate::domain::ChatChannel::new(shipgate::domain::ChatPlatform::Discord, "100")),
         playbook: Box::new(Playbook::ship_to_production()),
         freeze_at_start: Some(FreezeVerdict::Open),
     }

@@ -18,7 +18,7 @@ use crate::domain::release::{
     self, Command, Context, Event, LiveDeployment, Policy, ProductionHolder, Recorded, Rejection, RejectionCode,
     Release,
 };
-use crate::domain::{Actor, GitSha, ReleaseId, RequestId, ServiceName, Version};
+use crate::domain::{Actor, ChatChannel, GitSha, ReleaseId, RequestId, ServiceName, Version};
 use crate::store::{
     Commit, CommitError, Conflict, HoldChange, LiveChange, ReleaseFilter, ReleaseRow, Store, StoreError, StoredResponse,
 };
@@ -46,7 +46,7 @@ pub struct StartRelease {
     /// The playbook's name; the configured default when absent.
     pub playbook: Option<String>,
     pub hotfix: bool,
-    pub channel: Option<String>,
+    pub channel: Option<ChatChannel>,
 }
 
 /// What a request did, the same for every repeat of it: the release as the request left
@@ -212,7 +212,7 @@ impl App {
         };
         let ctx = Context {
             now,
-            freeze: self.freeze_for(channel.as_deref()),
+            freeze: self.freeze_for(channel.as_ref()),
             production_holder: None,
             live: None,
             policy: &self.inner.policy,
@@ -295,7 +295,7 @@ impl App {
                 if release.consults_production_facts() { self.production_facts(&release).await? } else { (None, None) };
             let ctx = Context {
                 now,
-                freeze: self.freeze_for(release.channel.as_deref()),
+                freeze: self.freeze_for(release.channel.as_ref()),
                 production_holder: holder,
                 live,
                 policy: &self.inner.policy,
@@ -397,8 +397,8 @@ impl App {
     }
 
     /// The freeze calendar of a release in `channel`: its team's, or the default.
-    fn freeze_for(&self, channel: Option<&str>) -> &dyn FreezeCalendar {
-        channel.and_then(|c| self.inner.channel_freeze.get(c)).unwrap_or(&self.inner.freeze).as_ref()
+    pub fn freeze_for(&self, channel: Option<&ChatChannel>) -> &dyn FreezeCalendar {
+        channel.and_then(|c| self.inner.channel_freeze.get(&c.id)).unwrap_or(&self.inner.freeze).as_ref()
     }
 
     fn slot(&self, id: &ReleaseId) -> Arc<tokio::sync::Mutex<Option<Release>>> {

@@ -53,10 +53,58 @@ string_id!(
     /// A role as named in config (`release-manager`); platforms map their roles onto these.
     RoleName
 );
-string_id!(
-    /// The service a release ships (`api`); production is held per service.
-    ServiceName
-);
+/// The service a release ships (`api`); production is held per service. 1 to 100
+/// letters, digits, `-`, `_` or `.`: it appears in chat thread names, URLs and metrics.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ServiceName(String);
+
+impl ServiceName {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let value = value.trim();
+        if value.is_empty()
+            || value.len() > 100
+            || !value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(format!("service {value:?} must be 1 to 100 letters, digits, '-', '_' or '.', e.g. api"));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// A name known to be valid (a literal in code or tests).
+    ///
+    /// # Panics
+    /// If `value` is not a valid service name.
+    pub fn new(value: &str) -> Self {
+        match Self::parse(value) {
+            Ok(name) => name,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ServiceName {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        Self::parse(&value)
+    }
+}
+
+impl From<ServiceName> for String {
+    fn from(value: ServiceName) -> String {
+        value.0
+    }
+}
+
+impl fmt::Display for ServiceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 string_id!(
     /// A playbook's name (`ship-to-production`).
     PlaybookName

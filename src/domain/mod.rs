@@ -1,6 +1,7 @@
 //! Pure domain logic: no I/O, no clock. Given `now`, it decides.
 
 pub mod actor;
+pub mod channel;
 pub mod freeze;
 pub mod ids;
 pub mod playbook;
@@ -8,4 +9,5 @@ pub mod release;
 pub mod view;
 
 pub use actor::{Actor, Platform};
+pub use channel::{ChatChannel, ChatPlatform};
 pub use ids::*;

@@ -6,6 +6,7 @@
 //! only here; nothing in this module does I/O or reads the clock.
 
 use super::actor::Actor;
+use super::channel::ChatChannel;
 use super::freeze::{FreezeCalendar, FreezeVerdict};
 use super::ids::{
     ArtifactDigest, FailurePathId, GitSha, ItemId, ReleaseId, RequestId, RoleName, ServiceName, StepId, Version,
@@ -35,9 +36,9 @@ pub enum Command {
         playbook: Box<Playbook>,
         #[serde(default)]
         hotfix: bool,
-        /// Where the release lives in chat (a channel id), if it was started from chat.
+        /// Where the release lives in chat, if it was started from chat.
         #[serde(default)]
-        channel: Option<String>,
+        channel: Option<ChatChannel>,
     },
     Tick {
         step: StepId,
@@ -251,7 +252,7 @@ pub enum Event {
         version: Version,
         git_sha: GitSha,
         hotfix: bool,
-        channel: Option<String>,
+        channel: Option<ChatChannel>,
         /// The playbook as it was when the release started: editing the file later does
         /// not change a running release.
         playbook: Box<Playbook>,
@@ -632,7 +633,7 @@ pub struct Release {
     pub version: Version,
     pub git_sha: GitSha,
     pub hotfix: bool,
-    pub channel: Option<String>,
+    pub channel: Option<ChatChannel>,
     pub playbook: Arc<Playbook>,
     pub started: Mark,
     pub freeze_at_start: Option<FreezeVerdict>,

@@ -6,7 +6,7 @@ use super::AppState;
 use crate::app::{Outcome, StartRelease};
 use crate::domain::release::{Artifact, Command, DeploymentReport, TestResult};
 use crate::domain::view::{HistoryEntry, ReleaseView};
-use crate::domain::{FailurePathId, GitSha, ItemId, ReleaseId, ServiceName, StepId, Version};
+use crate::domain::{ChatChannel, FailurePathId, GitSha, ItemId, ReleaseId, ServiceName, StepId, Version};
 use crate::store::ReleaseFilter;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
@@ -135,7 +135,7 @@ struct StartBody {
     #[serde(default)]
     hotfix: bool,
     #[serde(default)]
-    channel: Option<String>,
+    channel: Option<ChatChannel>,
 }
 
 async fn start_release(
@@ -144,17 +144,8 @@ async fn start_release(
     key: IdempotencyKey,
     ApiJson(body): ApiJson<StartBody>,
 ) -> Result<Response, ApiError> {
-    let service = body.service.trim();
-    if service.is_empty()
-        || service.len() > 100
-        || !service.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
-        return Err(ApiError::invalid(format!(
-            "service {service:?} must be 1 to 100 letters, digits, '-', '_' or '.', e.g. api"
-        )));
-    }
     let start = StartRelease {
-        service: ServiceName::new(service),
+        service: ServiceName::parse(&body.service).map_err(ApiError::invalid)?,
         version: Version::parse(&body.version).map_err(ApiError::invalid)?,
         git_sha: GitSha::parse(&body.git_sha).map_err(ApiError::invalid)?,
         playbook: body.playbook,
@@ -189,8 +180,11 @@ async fn list_releases(
     if query.limit.is_some_and(|l| l == 0 || l > 500) {
         return Err(ApiError::invalid("limit must be between 1 and 500"));
     }
-    let filter =
-        ReleaseFilter { service: query.service.map(ServiceName::new), status: query.status, limit: query.limit };
+    let filter = ReleaseFilter {
+        service: query.service.as_deref().map(ServiceName::parse).transpose().map_err(ApiError::invalid)?,
+        status: query.status,
+        limit: query.limit,
+    };
     let releases = state.app.list(&filter).await?;
     Ok(axum::Json(json!({ "releases": releases })).into_response())
 }

@@ -68,7 +68,7 @@ impl ReleaseRecord {
                 .map_err(|_| corrupt("current_step out of range:", self.current_step))?,
             seq: u64::try_from(self.seq).map_err(|_| corrupt("negative seq", self.seq))?,
             id: ReleaseId::new(self.id),
-            service: ServiceName::new(self.service),
+            service: ServiceName::parse(&self.service).map_err(StoreError::Corrupt)?,
             version: self.version,
             git_sha: self.git_sha,
             playbook: self.playbook,
