@@ -66,6 +66,8 @@ pub struct Config {
     /// The `[freeze]` calendar as written; checked when the calendar is built, since its
     /// holiday files and URLs are read then.
     pub freeze: Option<crate::domain::freeze::calendar::FreezeConfig>,
+    /// The `[discord]` section: the Discord bot, when configured.
+    pub discord: Option<DiscordConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,6 +246,56 @@ impl PolicyConfig {
         }
     }
 }
+
+/// How Discord delivers interactions to shipgate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiscordMode {
+    /// A gateway (WebSocket) connection: no public URL needed.
+    #[default]
+    Gateway,
+    /// Discord POSTs to `/discord/interactions` on shipgate's HTTP server.
+    Http,
+}
+
+/// The Discord bot. Ids are Discord snowflakes (digits).
+#[derive(Debug, Clone)]
+pub struct DiscordConfig {
+    pub mode: DiscordMode,
+    pub application_id: String,
+    /// The application's Ed25519 public key (32 bytes), required in HTTP mode.
+    pub public_key: Option<[u8; 32]>,
+    /// Slash commands are registered in this guild (guild commands update at once).
+    pub guild_id: String,
+    /// Release threads are opened under this channel.
+    pub release_channel_id: String,
+    /// Rollback notices are broadcast to these channels.
+    pub incident_channel_ids: Vec<String>,
+    /// `https://discord.com`, or a proxy's (or a test fake's) base; `/api/v10` is appended.
+    pub api_base: String,
+    /// From `SHIPGATE_DISCORD_TOKEN` or `discord.token_file`; `Debug` prints `[REDACTED]`.
+    pub token: SecretString,
+    /// The playbook's role names -> Discord role ids. Empty: every member holds every role.
+    pub roles: BTreeMap<String, Vec<String>>,
+}
+
+impl DiscordConfig {
+    /// The shipgate roles a member with these Discord roles holds. With no role mapping,
+    /// every member holds every role in `all`.
+    pub fn roles_of<'a>(&'a self, member_roles: &[String], all: impl IntoIterator<Item = &'a str>) -> Vec<RoleName> {
+        if self.roles.is_empty() {
+            return all.into_iter().map(RoleName::new).collect();
+        }
+        self.roles
+            .iter()
+            .filter(|(_, ids)| ids.iter().any(|id| member_roles.contains(id)))
+            .map(|(role, _)| RoleName::new(role.as_str()))
+            .collect()
+    }
+}
+
+/// The variable holding the Discord bot token.
+pub const ENV_DISCORD_TOKEN: &str = "SHIPGATE_DISCORD_TOKEN";
 
 // ----------------------------------------------------------------------------------------
 // Errors
@@ -459,6 +511,20 @@ const SECTION_KEYS: &[(&str, &[&str])] = &[
     ("playbooks", &["dir", "default"]),
     ("policy", &["override_approver_roles", "override_ttl_minutes"]),
     ("freeze", &["timezone", "working_days", "weekly", "holidays", "windows", "cron"]),
+    (
+        "discord",
+        &[
+            "mode",
+            "application_id",
+            "public_key",
+            "guild_id",
+            "release_channel_id",
+            "incident_channel_ids",
+            "api_base",
+            "token_file",
+            "roles",
+        ],
+    ),
 ];
 
 impl EnvLayer {
@@ -606,6 +672,31 @@ mod raw {
         pub playbooks: Playbooks,
         pub policy: Policy,
         pub freeze: Option<crate::domain::freeze::calendar::FreezeConfig>,
+        pub discord: Option<Discord>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Discord {
+        #[serde(default)]
+        pub mode: DiscordMode,
+        pub application_id: String,
+        #[serde(default)]
+        pub public_key: Option<String>,
+        pub guild_id: String,
+        pub release_channel_id: String,
+        #[serde(default)]
+        pub incident_channel_ids: Vec<String>,
+        #[serde(default = "discord_api_base")]
+        pub api_base: String,
+        #[serde(default)]
+        pub token_file: Option<PathBuf>,
+        #[serde(default)]
+        pub roles: BTreeMap<String, Vec<String>>,
+    }
+
+    fn discord_api_base() -> String {
+        "https://discord.com".to_owned()
     }
 
     #[derive(Debug, Deserialize)]
@@ -851,6 +942,8 @@ impl raw::File {
             Clients::Skip => Vec::new(),
         };
 
+        let discord = self.discord.and_then(|d| discord(d, sources, env, &mut problems));
+
         ConfigError::from_list(problems)?;
         Ok(Config {
             server: ServerConfig {
@@ -872,8 +965,144 @@ impl raw::File {
                 override_ttl_minutes: self.policy.override_ttl_minutes,
             },
             freeze: self.freeze,
+            discord,
         })
     }
+}
+
+/// The `[discord]` section, checked: ids are snowflakes, the public key is 32 bytes of hex
+/// (required in HTTP mode), the token is read from its variable or file.
+fn discord(
+    raw: raw::Discord,
+    sources: &Sources<'_>,
+    env: &BTreeMap<String, String>,
+    problems: &mut Vec<ConfigError>,
+) -> Option<DiscordConfig> {
+    let before = problems.len();
+    let snowflake = |key: &str, value: &str, problems: &mut Vec<ConfigError>| {
+        let value = value.trim();
+        if value.is_empty() || value.len() > 20 || !value.chars().all(|c| c.is_ascii_digit()) {
+            problems.push(sources.invalid(
+                key,
+                format!(
+                    "{value:?} is not a Discord id; copy it with Developer Mode on (digits, like 1234567890123456789)"
+                ),
+            ));
+        }
+        value.to_owned()
+    };
+    let application_id = snowflake("discord.application_id", &raw.application_id, problems);
+    let guild_id = snowflake("discord.guild_id", &raw.guild_id, problems);
+    let release_channel_id = snowflake("discord.release_channel_id", &raw.release_channel_id, problems);
+    let incident_channel_ids: Vec<String> = raw
+        .incident_channel_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| snowflake(&format!("discord.incident_channel_ids[{i}]"), id, problems))
+        .collect();
+    let public_key = match raw.public_key.as_deref().map(str::trim) {
+        None | Some("") => {
+            if raw.mode == DiscordMode::Http {
+                problems.push(sources.invalid(
+                    "discord.public_key",
+                    "is required in HTTP mode: copy the application's public key from the Developer Portal (General Information)",
+                ));
+            }
+            None
+        }
+        Some(hex) => {
+            let bytes = (hex.len() == 64 && hex.is_ascii())
+                .then(|| {
+                    (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()).collect::<Option<Vec<u8>>>()
+                })
+                .flatten()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok());
+            if bytes.is_none() {
+                problems.push(sources.invalid(
+                    "discord.public_key",
+                    "must be the application's public key: 64 hex characters, from the Developer Portal (General Information)",
+                ));
+            }
+            bytes
+        }
+    };
+    let api_base = raw.api_base.trim().trim_end_matches('/').to_owned();
+    if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
+        problems.push(
+            sources
+                .invalid("discord.api_base", format!("{api_base:?} must be an http(s) URL, like https://discord.com")),
+        );
+    }
+    for (role, ids) in &raw.roles {
+        if let Some(message) = role_problem(role) {
+            problems.push(sources.invalid(&format!("discord.roles.{role}"), message));
+        }
+        if ids.is_empty() {
+            problems.push(sources.invalid(
+                &format!("discord.roles.{role}"),
+                "names no Discord role id; list at least one, or leave the role out",
+            ));
+        }
+        for (i, id) in ids.iter().enumerate() {
+            snowflake(&format!("discord.roles.{role}[{i}]"), id, problems);
+        }
+    }
+    let token = match (env.get(ENV_DISCORD_TOKEN), &raw.token_file) {
+        (Some(_), Some(_)) => {
+            problems.push(
+                sources.invalid(
+                    "discord.token_file",
+                    format!("is set together with {ENV_DISCORD_TOKEN}; keep exactly one"),
+                ),
+            );
+            None
+        }
+        (Some(token), None) if !token.trim().is_empty() => Some(SecretString::from(token.trim().to_owned())),
+        (None, Some(path)) => match read_secret_file(path) {
+            Ok(token) => Some(token),
+            Err(message) => {
+                problems.push(sources.invalid("discord.token_file", message));
+                None
+            }
+        },
+        _ => {
+            problems.push(sources.invalid(
+                "discord",
+                format!(
+                    "needs the bot token: export it in {ENV_DISCORD_TOKEN}, or name its file with discord.token_file"
+                ),
+            ));
+            None
+        }
+    };
+    if problems.len() != before {
+        return None;
+    }
+    Some(DiscordConfig {
+        mode: raw.mode,
+        application_id,
+        public_key,
+        guild_id,
+        release_channel_id,
+        incident_channel_ids,
+        api_base,
+        token: token?,
+        roles: raw
+            .roles
+            .into_iter()
+            .map(|(role, ids)| (role.trim().to_owned(), ids.iter().map(|id| id.trim().to_owned()).collect()))
+            .collect(),
+    })
+}
+
+/// Reads a secret from a file: trimmed and non-empty; errors never show the content.
+fn read_secret_file(path: &Path) -> Result<SecretString, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(SecretString::from(secret.to_owned()))
 }
 
 /// The file's clients plus the `default` client from `SHIPGATE_API_TOKEN`, every token
@@ -1042,6 +1271,9 @@ impl Config {
     pub fn roles(&self) -> BTreeSet<String> {
         let mut roles: BTreeSet<String> = self.api.clients.iter().flat_map(|c| c.roles.iter().cloned()).collect();
         roles.extend(self.policy.override_approver_roles.iter().cloned());
+        if let Some(discord) = &self.discord {
+            roles.extend(discord.roles.keys().cloned());
+        }
         roles
     }
 }

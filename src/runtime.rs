@@ -36,6 +36,24 @@ pub async fn build(config: &Config) -> anyhow::Result<AppState> {
         }
     };
     let app = App::new(AppParts { store, playbooks, freeze, channel_freeze, policy, clock: Arc::new(SystemClock) });
+    warn_about_unheld_roles(config, &app);
+    Ok(AppState {
+        app,
+        api: Arc::new(config.api.clone()),
+        metrics: crate::telemetry::metrics_handle(),
+        ready: Arc::new(AtomicBool::new(false)),
+    })
+}
+
+/// Roles a playbook's gates need that nobody can hold stop those gates for good; say so.
+fn warn_about_unheld_roles(config: &Config, app: &App) {
+    if let Some(discord) = config.discord.as_ref().filter(|d| d.roles.is_empty()) {
+        tracing::warn!(
+            guild = %discord.guild_id,
+            "discord.roles is empty: every member of the Discord server holds every role; map the playbooks' roles to Discord role ids in [discord.roles]"
+        );
+        return;
+    }
     let granted = config.roles();
     let missing: Vec<String> = app
         .playbooks()
@@ -47,15 +65,9 @@ pub async fn build(config: &Config) -> anyhow::Result<AppState> {
     if !missing.is_empty() {
         tracing::warn!(
             roles = ?missing,
-            "playbooks name roles that no API client holds; those gates can only be approved from chat"
+            "playbooks name roles that no API client and no [discord.roles] entry grants; gates that need only those roles cannot pass"
         );
     }
-    Ok(AppState {
-        app,
-        api: Arc::new(config.api.clone()),
-        metrics: crate::telemetry::metrics_handle(),
-        ready: Arc::new(AtomicBool::new(false)),
-    })
 }
 
 /// Serves until SIGTERM or ctrl-c, then stops accepting, finishes in-flight requests

@@ -133,7 +133,7 @@ fn unknown_top_level_section() {
     assert_eq!(
         err.to_string(),
         format!(
-            "unknown key sever in {}; expected one of server, database, log, api, playbooks, policy, freeze",
+            "unknown key sever in {}; expected one of server, database, log, api, playbooks, policy, freeze, discord",
             path.display()
         )
     );
@@ -379,4 +379,73 @@ fn client_lookup_by_token() {
     let config = load(&path, &[("SHIPGATE_CI_TOKEN", CI_TOKEN)]).unwrap();
     assert_eq!(config.api.client_for_token(CI_TOKEN).map(|c| c.name.as_str()), Some("ci"));
     assert!(config.api.client_for_token("not-the-token-at-all").is_none());
+}
+
+const DISCORD_HTTP: &str = r#"
+[discord]
+mode = "http"
+application_id = "100000000000000001"
+public_key = "6a3c1e4a1f2d8a3a2d5b0c1e4f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6"
+guild_id = "200000000000000002"
+release_channel_id = "300000000000000003"
+incident_channel_ids = ["400000000000000004", "400000000000000005"]
+api_base = "http://127.0.0.1:9999/"
+
+[discord.roles]
+release-manager = ["500000000000000005"]
+engineer = ["500000000000000005", "600000000000000006"]
+"#;
+
+#[test]
+fn discord_section_loads_with_its_token_and_maps_roles() {
+    let dir = Dir::new();
+    let path = dir.write("shipgate.toml", DISCORD_HTTP);
+    let config = load(&path, &[("SHIPGATE_DISCORD_TOKEN", "bot-token-123")]).expect("discord config loads");
+    assert!(config.api.clients.is_empty(), "a Discord-only setup needs no API client");
+    let discord = config.discord.expect("discord section");
+    assert_eq!(discord.mode, shipgate::config::DiscordMode::Http);
+    assert_eq!(discord.api_base, "http://127.0.0.1:9999");
+    assert_eq!(discord.incident_channel_ids.len(), 2);
+    assert_eq!(discord.public_key.map(|k| k[0]), Some(0x6a));
+    assert_eq!(discord.token.expose_secret(), "bot-token-123");
+    assert!(!format!("{discord:?}").contains("bot-token-123"), "the token is redacted in Debug");
+    let all = ["release-manager", "engineer"];
+    let engineer_only = discord.roles_of(&["600000000000000006".to_owned()], all);
+    assert_eq!(engineer_only.iter().map(|r| r.as_str()).collect::<Vec<_>>(), ["engineer"]);
+    assert!(discord.roles_of(&["999".to_owned()], all).is_empty(), "an unmapped member holds no role");
+}
+
+#[test]
+fn discord_without_role_mapping_gives_every_member_every_role() {
+    let dir = Dir::new();
+    let text = DISCORD_HTTP.split("[discord.roles]").next().expect("section");
+    let path = dir.write("shipgate.toml", text);
+    let discord = load(&path, &[("SHIPGATE_DISCORD_TOKEN", "bot-token-123")]).expect("loads").discord.expect("discord");
+    let roles = discord.roles_of(&[], ["release-manager", "engineer"]);
+    assert_eq!(roles.len(), 2);
+}
+
+#[test]
+fn discord_section_names_every_bad_key_and_the_missing_token() {
+    let dir = Dir::new();
+    let text = DISCORD_HTTP
+        .replace("100000000000000001", "my-app")
+        .replace("6a3c1e4a", "zz")
+        .replace("\"400000000000000005\"", "\"#incidents\"");
+    let path = dir.write("shipgate.toml", &text);
+    let error = load(&path, &[]).expect_err("bad discord section").to_string();
+    for needle in
+        ["discord.application_id", "discord.public_key", "discord.incident_channel_ids[1]", "SHIPGATE_DISCORD_TOKEN"]
+    {
+        assert!(error.contains(needle), "{needle} missing from: {error}");
+    }
+}
+
+#[test]
+fn discord_http_mode_needs_the_public_key() {
+    let dir = Dir::new();
+    let text: String = DISCORD_HTTP.lines().filter(|l| !l.starts_with("public_key")).collect::<Vec<_>>().join("\n");
+    let path = dir.write("shipgate.toml", &text);
+    let error = load(&path, &[("SHIPGATE_DISCORD_TOKEN", "bot-token-123")]).expect_err("no key").to_string();
+    assert!(error.contains("discord.public_key") && error.contains("HTTP mode"), "{error}");
 }
