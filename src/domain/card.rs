@@ -87,6 +87,7 @@ pub struct Card {
     pub banners: Vec<Banner>,
     /// With the rollback procedure's card: what is rolled back, why, and what follows.
     pub rollback: Option<RollbackInfo>,
+    /// What the card lets people record; nothing on a closed card.
     pub inputs: Inputs,
     pub state: CardState,
 }
@@ -384,11 +385,11 @@ impl Card {
         self.state == CardState::Open
     }
 
-    /// The card frozen as it is: nothing on it can be changed, and the warnings that
-    /// concerned what was still to do are gone.
+    /// The card frozen as it is: nothing on it can be changed, and the forms and
+    /// warnings that concerned what was still to do are gone, as on any closed card.
     pub fn closed(mut self, why: ClosedWhy) -> Card {
         self.state = CardState::Closed { why };
-        self.inputs.approve_override = false;
+        self.inputs = Inputs::default();
         self.banners.clear();
         if let Some(evidence) = &mut self.gate.evidence {
             evidence.waiting_for = None;

@@ -133,7 +133,7 @@ fn a_restart_supersedes_the_card_and_opens_a_new_attempt() {
         .closed(ClosedWhy::Superseded);
     assert_eq!(closed_why(&frozen).text(), "Superseded by a restart · a newer card replaces this one");
     assert_eq!(frozen.evidence[0].text(), "Tests unit: 117 passed, 3 failed");
-    assert!(!frozen.inputs.approve_override);
+    assert_eq!(frozen.inputs, Inputs::default());
     assert_eq!(frozen.gate.evidence.as_ref().and_then(|e| e.waiting_for.as_ref()), None);
 
     let fresh = card(&walk, StepRef::Step(0));
