@@ -71,14 +71,23 @@ impl Walk {
         Self::start_as(true)
     }
 
+    /// A release of another playbook (built in code: it is not validated).
+    pub fn start_with(playbook: Playbook) -> Walk {
+        Self::start_of(playbook, false)
+    }
+
     fn start_as(hotfix: bool) -> Walk {
+        Self::start_of(Playbook::ship_to_production(), hotfix)
+    }
+
+    fn start_of(playbook: Playbook, hotfix: bool) -> Walk {
         let policy = Policy::default();
         let now = wednesday();
         let command = Command::Start {
             service: ServiceName::new("api"),
             version: Version::parse("1.4.0").unwrap_or_else(|e| panic!("{e}")),
             git_sha: GitSha::parse("3f9c2e1aa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5").unwrap_or_else(|e| panic!("{e}")),
-            playbook: Box::new(Playbook::ship_to_production()),
+            playbook: Box::new(playbook),
             hotfix,
             channel: Some("thread-1".into()),
         };
