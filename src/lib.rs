@@ -13,6 +13,8 @@
 //!   ([`domain::view`]).
 //! - [`store`] — sqlx persistence on SQLite (default) or PostgreSQL: append-only events,
 //!   the listing projection, the outbox, answered requests, production holds.
+//! - [`chat`] — chat platforms, one folder each ([`chat::discord`]): the platform-neutral
+//!   card of a step ([`domain::card`]) rendered as the platform's message. No I/O.
 //! - [`app`] — orchestration: one command at a time per release, decided by the domain
 //!   and written in one transaction, with group commit across releases.
 //! - [`http`] — the axum edge: the CI API with token auth, health, metrics, OpenAPI. It
@@ -24,6 +26,7 @@
 //! - [`telemetry`] — logging setup.
 
 pub mod app;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod domain;

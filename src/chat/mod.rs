@@ -1,0 +1,4 @@
+//! Chat platforms, one folder each: render a card into the platform's payload and read
+//! its interactions back. Imports the domain, never the store.
+
+pub mod discord;
