@@ -1,5 +1,5 @@
 //! Tests of the fake Discord itself: schema checks, Discord's behaviour, rate limits,
-//! faults and the gateway.
+//! faults and the gateway, including a real serenity client against it.
 
 mod common;
 
@@ -848,4 +848,91 @@ async fn the_gateway_says_hello_readies_acks_and_dispatches_in_sequence() {
         matches!(closed, Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(ref frame)))) if u16::from(frame.code) == 4000),
         "{closed:?}"
     );
+}
+
+// ----- a real serenity client -----
+
+mod with_serenity {
+    use super::*;
+    use serenity::all::{
+        ClientBuilder, Context, CreateInteractionResponse, CreateInteractionResponseMessage, EventHandler,
+        GatewayIntents, HttpBuilder, Interaction, Ready,
+    };
+    use tokio::sync::mpsc;
+
+    struct Handler {
+        events: mpsc::UnboundedSender<String>,
+    }
+
+    #[serenity::async_trait]
+    impl EventHandler for Handler {
+        async fn ready(&self, _ctx: Context, ready: Ready) {
+            let _ = self.events.send(format!("ready {}", ready.user.name));
+        }
+
+        async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+            let Interaction::Component(click) = interaction else {
+                let _ = self.events.send("unexpected interaction".to_string());
+                return;
+            };
+            let update = CreateInteractionResponse::UpdateMessage(
+                CreateInteractionResponseMessage::new()
+                    .content(format!("Approved by {}", click.user.name))
+                    .components(vec![]),
+            );
+            let outcome = match click.create_response(&ctx.http, update).await {
+                Ok(()) => "answered".to_string(),
+                Err(e) => format!("answer failed: {e}"),
+            };
+            let _ = self.events.send(format!("clicked {} {outcome}", click.data.custom_id));
+        }
+    }
+
+    async fn next_event(events: &mut mpsc::UnboundedReceiver<String>) -> String {
+        tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("an event within 10 s")
+            .expect("the handler lives")
+    }
+
+    #[tokio::test]
+    async fn a_serenity_client_receives_a_click_and_answers_it() {
+        let (fake, api) = started().await;
+        let posted = api.post(&format!("/channels/{CHANNEL}/messages"), &announcement("n-1")).await;
+        let message_id = posted.body["id"].as_str().expect("id").to_string();
+
+        let http = HttpBuilder::new(fake.token()).proxy(fake.api_base()).ratelimiter_disabled(true).build();
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let mut client = ClientBuilder::new_with_http(http, GatewayIntents::empty())
+            .event_handler(Handler { events: tx })
+            .await
+            .expect("the client builds (GET /gateway)");
+        assert_eq!(fake.requests_to(Route::GetGateway).len(), 1, "the gateway URL came from the fake");
+        let shards = client.shard_manager.clone();
+        let run = tokio::spawn(async move { client.start().await });
+
+        fake.wait_identified().await;
+        assert_eq!(next_event(&mut events).await, format!("ready {}", fake.config().bot_username));
+
+        let member = Member::new("1400000000000000001", "alice", &["1500000000000000001"]);
+        let click = fake.button_interaction(CHANNEL, &message_id, "approve:42", &member);
+        serde_json::from_value::<Interaction>(click.clone()).expect("the fixture fits serenity's model");
+        fake.dispatch_interaction(click.clone());
+        assert_eq!(next_event(&mut events).await, "clicked approve:42 answered");
+
+        let callbacks = fake.interaction_callbacks(click["id"].as_str().expect("id"));
+        assert_eq!(callbacks.len(), 1);
+        assert_eq!(callbacks[0]["type"], 7);
+        assert_eq!(fake.message(CHANNEL, &message_id).expect("message")["content"], "Approved by alice");
+        let identify = &fake.gateway_identifies()[0];
+        assert!(identify["d"]["token"].as_str().expect("token").ends_with(fake.token()), "{identify}");
+        fake.assert_no_violations();
+
+        shards.shutdown_all().await;
+        tokio::time::timeout(Duration::from_secs(10), run)
+            .await
+            .expect("the client stops")
+            .expect("the task joins")
+            .expect("a clean stop");
+    }
 }
