@@ -292,4 +292,5 @@ macro_rules! on_both_backends {
         }
     };
 }
+pub mod fake_discord;
 pub mod process;
