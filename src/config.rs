@@ -1047,34 +1047,33 @@ fn discord(
             snowflake(&format!("discord.roles.{role}[{i}]"), id, problems);
         }
     }
-    let token = match (env.get(ENV_DISCORD_TOKEN), &raw.token_file) {
-        (Some(_), Some(_)) => {
-            problems.push(
-                sources.invalid(
+    let token =
+        match (env.get(ENV_DISCORD_TOKEN), &raw.token_file) {
+            (Some(_), Some(_)) => {
+                problems.push(sources.invalid(
                     "discord.token_file",
                     format!("is set together with {ENV_DISCORD_TOKEN}; keep exactly one"),
-                ),
-            );
-            None
-        }
-        (Some(token), None) if !token.trim().is_empty() => Some(SecretString::from(token.trim().to_owned())),
-        (None, Some(path)) => match read_secret_file(path) {
-            Ok(token) => Some(token),
-            Err(message) => {
-                problems.push(sources.invalid("discord.token_file", message));
+                ));
                 None
             }
-        },
-        _ => {
-            problems.push(sources.invalid(
-                "discord",
-                format!(
+            (Some(token), None) if !token.trim().is_empty() => Some(SecretString::from(token.trim().to_owned())),
+            (None, Some(path)) => match read_secret_file(path) {
+                Ok(token) => Some(token),
+                Err(message) => {
+                    problems.push(sources.invalid("discord.token_file", message));
+                    None
+                }
+            },
+            _ => {
+                problems.push(sources.invalid(
+                    "discord",
+                    format!(
                     "needs the bot token: export it in {ENV_DISCORD_TOKEN}, or name its file with discord.token_file"
                 ),
-            ));
-            None
-        }
-    };
+                ));
+                None
+            }
+        };
     if problems.len() != before {
         return None;
     }

@@ -5,11 +5,19 @@
 //! `http` only builds routes; nothing else starts tasks.
 
 use crate::app::clock::SystemClock;
+use crate::app::delivery::{self, Sender};
 use crate::app::freeze::load_calendars;
 use crate::app::playbooks::Playbooks;
 use crate::app::{App, AppParts};
+use crate::chat::discord::deliver::DiscordSender;
+use crate::chat::discord::handler::{FollowUp, Handler};
+use crate::chat::discord::rest::Rest;
+use crate::chat::discord::verify::Verifier;
 use crate::config::Config;
+use crate::config::{DiscordConfig, DiscordMode};
 use crate::domain::freeze::{FreezeCalendar, NoFreeze};
+use crate::domain::ChatPlatform;
+use crate::http::discord::DiscordEdge;
 use crate::http::{router, AppState};
 use crate::store::Store;
 use anyhow::Context as _;
@@ -19,8 +27,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// Everything `serve` builds before it listens; tests use it to run the real thing.
-pub async fn build(config: &Config) -> anyhow::Result<AppState> {
+/// What `serve` runs: the HTTP state, and the background tasks to stop after it.
+pub struct Running {
+    pub state: AppState,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Tells every background task to stop and waits for them (a delivery in flight ends).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Everything `serve` builds before it listens, with its background tasks started; tests
+/// use it to run the real thing.
+pub async fn build(config: &Config) -> anyhow::Result<Running> {
     let store = Store::connect_with(&config.database.url, config.database.max_connections)
         .await
         .with_context(|| format!("opening the database at {}", config.database.redacted_url()))?;
@@ -37,11 +63,94 @@ pub async fn build(config: &Config) -> anyhow::Result<AppState> {
     };
     let app = App::new(AppParts { store, playbooks, freeze, channel_freeze, policy, clock: Arc::new(SystemClock) });
     warn_about_unheld_roles(config, &app);
-    Ok(AppState {
-        app,
-        api: Arc::new(config.api.clone()),
-        metrics: crate::telemetry::metrics_handle(),
-        ready: Arc::new(AtomicBool::new(false)),
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    let mut senders: Vec<Arc<dyn Sender>> = Vec::new();
+    let mut discord_edge = None;
+    if let Some(discord) = &config.discord {
+        let discord = Arc::new(discord.clone());
+        let rest = Arc::new(Rest::new(&discord.api_base, discord.token.clone()));
+        senders.push(Arc::new(DiscordSender::new(rest.clone(), discord.clone())));
+        tasks.push(tokio::spawn(register_commands(rest.clone(), discord.clone())));
+        let handler = Handler::new(app.clone(), discord.clone());
+        match discord.mode {
+            DiscordMode::Http => {
+                let key = discord.public_key.context("discord.public_key is required in HTTP mode")?;
+                let verifier = Verifier::new(&key).context("discord.public_key is not a valid Ed25519 public key")?;
+                let follow_ups = follow_ups(app.clone(), rest, discord.application_id.clone());
+                discord_edge = Some(DiscordEdge { handler, verifier, follow_ups });
+            }
+            DiscordMode::Gateway => anyhow::bail!(
+                "discord.mode = \"gateway\" is not available in this build yet; set discord.mode = \"http\" and point the application's Interactions Endpoint URL at /discord/interactions"
+            ),
+        }
+    }
+    if !senders.is_empty() {
+        let holder = format!("{}-{}", hostname(), uuid::Uuid::new_v4());
+        let stop_signal = wait_for(stopping.clone());
+        tasks.push(tokio::spawn(delivery::run(app.clone(), senders, holder, stop_signal)));
+    }
+    Ok(Running {
+        state: AppState {
+            app,
+            api: Arc::new(config.api.clone()),
+            metrics: crate::telemetry::metrics_handle(),
+            ready: Arc::new(AtomicBool::new(false)),
+            discord: discord_edge,
+        },
+        stop,
+        tasks,
+    })
+}
+
+async fn wait_for(mut stopping: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stop| *stop).await;
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME").unwrap_or_else(|_| "shipgate".to_owned())
+}
+
+/// Registers the slash commands in the guild (bulk overwrite: idempotent).
+async fn register_commands(rest: Arc<Rest>, discord: Arc<DiscordConfig>) {
+    let path = format!("/applications/{}/guilds/{}/commands", discord.application_id, discord.guild_id);
+    match rest.call(reqwest::Method::PUT, &path, Some(&crate::chat::discord::commands::definitions())).await {
+        Ok(_) => tracing::info!(guild = %discord.guild_id, "registered the /release and /freeze commands"),
+        Err(e) => tracing::warn!(error = %e, "could not register the slash commands; run `shipgate discord register`"),
+    }
+}
+
+/// Completes a deferred `/release start` reply with the link to the release's thread, once
+/// the delivery worker has opened it (polling: the worker may run in another instance).
+fn follow_ups(app: App, rest: Arc<Rest>, application_id: String) -> Arc<dyn Fn(FollowUp) + Send + Sync> {
+    Arc::new(move |follow_up| {
+        let (app, rest, application_id) = (app.clone(), rest.clone(), application_id.clone());
+        tokio::spawn(async move {
+            let FollowUp::ThreadLink { release, token, text } = follow_up;
+            let mut thread = None;
+            // The reply's token is good for 15 minutes; a thread normally opens in well under a second.
+            for _ in 0..600 {
+                match app.store().chat_messages(&release, ChatPlatform::Discord.as_str()).await {
+                    Ok(messages) => {
+                        thread = messages.into_iter().find(|m| m.key == crate::app::THREAD_KEY).map(|m| m.message_id);
+                        if thread.is_some() {
+                            break;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "reading the thread of a new release"),
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            let content = match thread {
+                Some(thread) => format!("{text}: <#{thread}>"),
+                None => format!("{text}; its thread is still being opened (the release is `{release}`)"),
+            };
+            let path = format!("/webhooks/{application_id}/{token}/messages/@original");
+            let body = serde_json::json!({ "content": content, "allowed_mentions": { "parse": [] } });
+            if let Err(e) = rest.call(reqwest::Method::PATCH, &path, Some(&body)).await {
+                tracing::warn!(error = %e, %release, "could not complete the /release start reply");
+            }
+        });
     })
 }
 
@@ -73,7 +182,8 @@ fn warn_about_unheld_roles(config: &Config, app: &App) {
 /// Serves until SIGTERM or ctrl-c, then stops accepting, finishes in-flight requests
 /// (their commits included) and returns.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let state = build(&config).await?;
+    let running = build(&config).await?;
+    let state = running.state.clone();
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("listening on {} (server.listen)", config.server.listen))?;
@@ -110,6 +220,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             tracing::warn!(grace_seconds = grace.as_secs(), "requests still in flight after the grace period; stopping anyway");
         }
     }
+    running.stop().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -10,9 +10,10 @@ use shipgate::domain::release::{Event, LiveDeployment, Recorded};
 use shipgate::domain::{Actor, ArtifactDigest, GitSha, Platform, ReleaseId, RequestId, ServiceName, Version};
 use shipgate::store::testing::{fresh_postgres, fresh_sqlite, postgres_url_from_env};
 use shipgate::store::{
-    Commit, CommitError, Conflict, HoldChange, LiveChange, NewOutboxMessage, OutboxMessage, ReleaseFilter, ReleaseRow,
-    Store, StoreError, StoredResponse,
+    ChatMessageRef, Commit, CommitError, Conflict, HoldChange, LiveChange, NewOutboxMessage, OutboxMessage,
+    ReleaseFilter, ReleaseRow, Store, StoreError, StoredResponse,
 };
+use std::sync::Arc;
 
 /// Generates, for each case, one test per backend: `sqlite_file::case`,
 /// `sqlite_memory::case` and `postgres::case`.
@@ -72,6 +73,13 @@ conformance!(
     live_set_keep_and_clear,
     list_releases_filters_and_orders,
     outbox_delivery_bookkeeping,
+    outbox_message_without_lane_fails_only_its_commit,
+    lanes_keep_order_and_a_waiting_first_message_blocks_its_lane,
+    lane_leases_exclude_renew_expire_and_release,
+    racing_claims_of_one_lane_one_wins,
+    mark_delivered_many_is_all_or_nothing,
+    chat_message_ids_round_trip_and_the_first_is_kept,
+    racing_records_of_one_chat_message_keep_one,
     stored_response_round_trip,
     migrate_twice_and_ping,
 );
@@ -164,6 +172,7 @@ fn commit_with(
         outbox: vec![NewOutboxMessage {
             idempotency_key: format!("{release}:{seq}:{request}"),
             release_id: release.clone(),
+            lane: release.to_string(),
             kind: "step_card".to_owned(),
             payload: json!({ "release": release.as_str(), "seq": seq }),
         }],
@@ -618,6 +627,7 @@ async fn outbox_delivery_bookkeeping(store: &Store) {
     commit.outbox.push(NewOutboxMessage {
         idempotency_key: format!("{release}:announce"),
         release_id: release.clone(),
+        lane: "channel:100".to_owned(),
         kind: "release_started".to_owned(),
         payload: json!({ "content": "Release 1.4.0 started", "embeds": [] }),
     });
@@ -631,6 +641,7 @@ async fn outbox_delivery_bookkeeping(store: &Store) {
     for (message, made) in pending.iter().zip(&made) {
         assert_eq!(message.idempotency_key, made.idempotency_key);
         assert_eq!(message.release_id, made.release_id);
+        assert_eq!(message.lane, made.lane);
         assert_eq!(message.kind, made.kind);
         assert_eq!(message.payload, made.payload);
         assert_eq!((message.attempts, message.created_at, message.next_attempt_at), (0, at(100), at(100)));
@@ -664,6 +675,244 @@ async fn outbox_delivery_bookkeeping(store: &Store) {
         store.mark_failed(first + second + 1000, "gone", at(223)).await,
         Err(StoreError::Database(sqlx::Error::RowNotFound))
     ));
+}
+
+async fn outbox_message_without_lane_fails_only_its_commit(store: &Store) {
+    let (good, bad) = (new_release(), new_release());
+    let mut laneless = start(&bad, "api", at(0));
+    laneless.outbox[0].lane = String::new();
+
+    let results = store.commit(vec![start(&good, "api", at(0)), laneless]).await;
+
+    assert!(results[0].is_ok());
+    assert!(matches!(&results[1], Err(CommitError::Database(_))), "{:?}", results[1]);
+    assert!(store.load_events(&bad).await.expect("events").is_empty());
+    assert_eq!(all_pending(store).await.len(), 1);
+}
+
+/// A message for `lane`, named `name` (its idempotency key).
+fn lane_message(release: &ReleaseId, lane: &str, name: &str) -> NewOutboxMessage {
+    NewOutboxMessage {
+        idempotency_key: format!("{release}:{name}"),
+        release_id: release.clone(),
+        lane: lane.to_owned(),
+        kind: "step_card".to_owned(),
+        payload: json!({ "name": name }),
+    }
+}
+
+/// Starts a release at `when` whose commit queues `messages` ((lane, name) pairs), in
+/// that order; answers the messages as stored, in the same order.
+async fn queue(store: &Store, when: DateTime<Utc>, messages: &[(&str, &str)]) -> Vec<OutboxMessage> {
+    let release = new_release();
+    let mut commit = start(&release, "api", when);
+    commit.outbox = messages.iter().map(|(lane, name)| lane_message(&release, lane, name)).collect();
+    let keys: Vec<String> = commit.outbox.iter().map(|message| message.idempotency_key.clone()).collect();
+    commit_ok(store, vec![commit]).await;
+    let pending = all_pending(store).await;
+    keys.iter()
+        .map(|key| pending.iter().find(|message| &message.idempotency_key == key).expect("queued message").clone())
+        .collect()
+}
+
+async fn due(store: &Store, now: DateTime<Utc>) -> Vec<String> {
+    store.due_lanes(now, 100).await.expect("due lanes")
+}
+
+async fn backlog_names(store: &Store, lane: &str) -> Vec<String> {
+    let backlog = store.lane_backlog(lane, 100).await.expect("lane backlog");
+    assert!(backlog.iter().all(|message| message.lane == lane && message.delivered_at.is_none()));
+    backlog.into_iter().map(|message| message.payload["name"].as_str().expect("name").to_owned()).collect()
+}
+
+async fn lanes_keep_order_and_a_waiting_first_message_blocks_its_lane(store: &Store) {
+    let (a, b, c) = ("release-a", "channel:200", "channel:300");
+    let queued = queue(store, at(100), &[(a, "a1"), (b, "b1"), (a, "a2"), (c, "c1")]).await;
+    let [a1, b1, a2, c1] = [0, 1, 2, 3].map(|index| queued[index].id);
+    assert!(a1 < b1 && b1 < a2 && a2 < c1);
+
+    // Due from the commit's time; the lane with the oldest message first.
+    assert!(due(store, at(99)).await.is_empty());
+    assert_eq!(due(store, at(100)).await, [a, b, c]);
+    assert_eq!(store.due_lanes(at(100), 2).await.expect("due lanes"), [a, b]);
+    assert_eq!(backlog_names(store, a).await, ["a1", "a2"]);
+    assert_eq!(store.lane_backlog(a, 1).await.expect("lane backlog"), queued[..1].to_vec());
+    assert!(store.lane_backlog("no-such-lane", 10).await.expect("lane backlog").is_empty());
+
+    // a1 waits for a retry: lane a waits with it, though a2 is due.
+    store.mark_failed(a1, "503 Service Unavailable", at(300)).await.expect("mark failed");
+    assert_eq!(due(store, at(200)).await, [b, c]);
+    assert_eq!(backlog_names(store, a).await, ["a1", "a2"]);
+    assert_eq!(due(store, at(300)).await, [a, b, c]);
+
+    // Once a1 is out, lane a's oldest message is a2, made after b1.
+    store.mark_delivered(a1, at(301), Some("m-a1")).await.expect("mark delivered");
+    assert_eq!(backlog_names(store, a).await, ["a2"]);
+    assert_eq!(due(store, at(301)).await, [b, a, c]);
+
+    // A lane with nothing left to deliver is never due.
+    store.mark_delivered(b1, at(302), Some("m-b1")).await.expect("mark delivered");
+    assert_eq!(due(store, at(302)).await, [a, c]);
+    assert!(backlog_names(store, b).await.is_empty());
+    let pending: Vec<i64> = all_pending(store).await.iter().map(|message| message.id).collect();
+    assert_eq!(pending, [a2, c1]);
+}
+
+async fn lane_leases_exclude_renew_expire_and_release(store: &Store) {
+    let lane = "release-leased";
+    let other = "channel:400";
+    queue(store, at(0), &[(lane, "first"), (other, "elsewhere")]).await;
+
+    // A held lane is not due, not even to its holder; other lanes are.
+    assert!(store.claim_lane(lane, "one", at(10), at(40)).await.expect("claim"));
+    assert_eq!(due(store, at(10)).await, [other]);
+    assert!(!store.claim_lane(lane, "two", at(20), at(50)).await.expect("claim"));
+
+    // The holder renews; the lease runs to the new time.
+    assert!(store.claim_lane(lane, "one", at(30), at(60)).await.expect("renew"));
+    assert!(!store.claim_lane(lane, "two", at(45), at(75)).await.expect("claim"));
+    assert_eq!(due(store, at(59)).await, [other]);
+
+    // Only the holder lets go.
+    store.release_lane(lane, "two").await.expect("release someone else's lease");
+    assert!(!store.claim_lane(lane, "two", at(50), at(80)).await.expect("claim"));
+
+    // At its end the lease is free: the lane is due and another holder takes it over,
+    // after which the old holder can no longer renew.
+    assert_eq!(due(store, at(60)).await, [lane, other]);
+    assert!(store.claim_lane(lane, "two", at(60), at(90)).await.expect("take over"));
+    assert!(!store.claim_lane(lane, "one", at(61), at(91)).await.expect("stale renew"));
+    assert_eq!(due(store, at(61)).await, [other]);
+
+    // Released, the lane is free at once.
+    store.release_lane(lane, "two").await.expect("release");
+    assert_eq!(due(store, at(62)).await, [lane, other]);
+    assert!(store.claim_lane(lane, "one", at(62), at(92)).await.expect("claim"));
+    store.release_lane("never-leased", "one").await.expect("release an unknown lane");
+}
+
+async fn racing_claims_of_one_lane_one_wins(store: &Store) {
+    for round in 0..40 {
+        let lane = format!("race-{round}");
+        // Every other round races for an expired lease rather than a free lane.
+        if round % 2 == 1 {
+            assert!(store.claim_lane(&lane, "crashed", at(0), at(5)).await.expect("first claim"));
+        }
+        let gate = Arc::new(tokio::sync::Barrier::new(2));
+        let racers: Vec<_> = ["left", "right"]
+            .into_iter()
+            .map(|holder| {
+                let (store, lane, gate) = (store.clone(), lane.clone(), gate.clone());
+                tokio::spawn(async move {
+                    gate.wait().await;
+                    let won = store.claim_lane(&lane, holder, at(10), at(40)).await.expect("claim");
+                    (holder, won)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for racer in racers {
+            let (holder, won) = racer.await.expect("racer task");
+            if won {
+                winners.push(holder);
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
+        let loser = if winners[0] == "left" { "right" } else { "left" };
+        assert!(!store.claim_lane(&lane, loser, at(11), at(41)).await.expect("claim"), "round {round}");
+        assert!(store.claim_lane(&lane, winners[0], at(11), at(41)).await.expect("renew"), "round {round}");
+    }
+}
+
+async fn mark_delivered_many_is_all_or_nothing(store: &Store) {
+    let lane = "release-coalesced";
+    let queued = queue(store, at(0), &[(lane, "card-1"), (lane, "card-2"), (lane, "card-3"), (lane, "card-4")]).await;
+    let ids: Vec<i64> = queued.iter().map(|message| message.id).collect();
+
+    // Superseded card edits are marked delivered without being sent; repeats are harmless.
+    store.mark_delivered_many(&[ids[1], ids[0], ids[1]], at(5)).await.expect("mark delivered");
+    assert_eq!(backlog_names(store, lane).await, ["card-3", "card-4"]);
+    store.mark_delivered_many(&[], at(5)).await.expect("mark nothing");
+
+    // An unknown id fails the call and marks none.
+    let unknown = ids.iter().sum::<i64>() + 1000;
+    assert!(matches!(
+        store.mark_delivered_many(&[ids[2], unknown], at(6)).await,
+        Err(StoreError::Database(sqlx::Error::RowNotFound))
+    ));
+    assert_eq!(backlog_names(store, lane).await, ["card-3", "card-4"]);
+
+    store.mark_delivered_many(&ids[2..], at(7)).await.expect("mark delivered");
+    assert!(backlog_names(store, lane).await.is_empty());
+    assert!(all_pending(store).await.is_empty());
+    assert!(due(store, at(7)).await.is_empty());
+}
+
+fn chat_ref(key: &str, channel_id: &str, message_id: &str) -> ChatMessageRef {
+    ChatMessageRef { key: key.to_owned(), channel_id: channel_id.to_owned(), message_id: message_id.to_owned() }
+}
+
+async fn chat_message_ids_round_trip_and_the_first_is_kept(store: &Store) {
+    let (release, other) = (new_release(), new_release());
+    assert!(store.chat_messages(&release, "discord").await.expect("chat messages").is_empty());
+
+    let thread = store.record_chat_message(&release, "discord", "thread", "100", "5001", at(0)).await;
+    assert_eq!(thread.expect("record"), chat_ref("thread", "100", "5001"));
+    let card = store.record_chat_message(&release, "discord", "card:3:1", "5001", "5002", at(1)).await;
+    assert_eq!(card.expect("record"), chat_ref("card:3:1", "5001", "5002"));
+    let rollback = store.record_chat_message(&release, "discord", "rollback:17:100", "100", "5003", at(2)).await;
+    assert_eq!(rollback.expect("record"), chat_ref("rollback:17:100", "100", "5003"));
+    let recorded = vec![
+        chat_ref("thread", "100", "5001"),
+        chat_ref("card:3:1", "5001", "5002"),
+        chat_ref("rollback:17:100", "100", "5003"),
+    ];
+    assert_eq!(store.chat_messages(&release, "discord").await.expect("chat messages"), recorded);
+
+    // A second message for the same key (a delivery that lost a race) gets the first back.
+    let again = store.record_chat_message(&release, "discord", "thread", "101", "9999", at(3)).await;
+    assert_eq!(again.expect("record"), chat_ref("thread", "100", "5001"));
+    assert_eq!(store.chat_messages(&release, "discord").await.expect("chat messages"), recorded);
+
+    // Keys are per release and per platform.
+    let slack = store.record_chat_message(&release, "slack", "thread", "C042", "1700000000.000100", at(4)).await;
+    assert_eq!(slack.expect("record"), chat_ref("thread", "C042", "1700000000.000100"));
+    let elsewhere = store.record_chat_message(&other, "discord", "thread", "100", "6001", at(5)).await;
+    assert_eq!(elsewhere.expect("record"), chat_ref("thread", "100", "6001"));
+    assert_eq!(store.chat_messages(&release, "discord").await.expect("chat messages"), recorded);
+    assert_eq!(
+        store.chat_messages(&release, "slack").await.expect("chat messages"),
+        [chat_ref("thread", "C042", "1700000000.000100")]
+    );
+    assert_eq!(
+        store.chat_messages(&other, "discord").await.expect("chat messages"),
+        [chat_ref("thread", "100", "6001")]
+    );
+    assert!(store.chat_messages(&other, "slack").await.expect("chat messages").is_empty());
+}
+
+async fn racing_records_of_one_chat_message_keep_one(store: &Store) {
+    for round in 0..10 {
+        let release = new_release();
+        let gate = Arc::new(tokio::sync::Barrier::new(4));
+        let racers: Vec<_> = (0..4)
+            .map(|racer| {
+                let (store, release, gate) = (store.clone(), release.clone(), gate.clone());
+                tokio::spawn(async move {
+                    gate.wait().await;
+                    let message_id = format!("msg-{racer}");
+                    store.record_chat_message(&release, "discord", "thread", "100", &message_id, at(racer)).await
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for racer in racers {
+            answers.push(racer.await.expect("racer task").expect("record"));
+        }
+        let kept = store.chat_messages(&release, "discord").await.expect("chat messages");
+        assert_eq!(kept.len(), 1, "round {round}");
+        assert!(answers.iter().all(|answer| *answer == kept[0]), "round {round}: {answers:?} kept {kept:?}");
+    }
 }
 
 async fn stored_response_round_trip(store: &Store) {

@@ -9,16 +9,19 @@
 //! command is then decided again on fresh state.
 
 pub mod clock;
+pub mod delivery;
 pub mod freeze;
 pub mod notices;
 pub mod playbooks;
 
+use crate::domain::card::CardContext;
 use crate::domain::freeze::FreezeCalendar;
+use crate::domain::playbook::Evidence;
 use crate::domain::release::{
     self, Command, Context, Event, LiveDeployment, Policy, ProductionHolder, Recorded, Rejection, RejectionCode,
     Release,
 };
-use crate::domain::{Actor, ChatChannel, GitSha, ReleaseId, RequestId, ServiceName, Version};
+use crate::domain::{Actor, ChatChannel, ChatPlatform, GitSha, ReleaseId, RequestId, ServiceName, Version};
 use crate::store::{
     Commit, CommitError, Conflict, HoldChange, LiveChange, ReleaseFilter, ReleaseRow, Store, StoreError, StoredResponse,
 };
@@ -31,6 +34,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
+
+/// The key under which a release's chat thread id is kept.
+pub const THREAD_KEY: &str = "thread";
+/// How long a step may go without activity before it counts as stalled.
+pub const STALL_AFTER: chrono::Duration = chrono::Duration::hours(2);
 
 /// Most commits grouped into one transaction.
 const MAX_BATCH: usize = 256;
@@ -396,6 +404,57 @@ impl App {
         Ok(Some(Outcome { release, events, replayed: true }))
     }
 
+    /// What a card of `release` shows besides the release itself, at `now`: the team's
+    /// time zone and the freeze verdict of the release's calendar.
+    pub fn card_context(&self, release: &Release, now: chrono::DateTime<chrono::Utc>) -> CardContext {
+        let calendar = self.freeze_for(release.channel.as_ref());
+        let verdict = calendar.verdict(now);
+        CardContext {
+            now,
+            time_zone: calendar.timezone(),
+            freeze: verdict.is_frozen().then_some(verdict),
+            locks: Vec::new(),
+            stalled: false,
+        }
+    }
+
+    /// The release as it stood after event `as_of` (its whole history when `as_of` is past
+    /// the end); `None` for an unknown release.
+    pub async fn release_as_of(&self, id: &ReleaseId, as_of: u64) -> Result<Option<Release>, AppError> {
+        let mut events = self.inner.store.load_events(id).await?;
+        if events.is_empty() {
+            return Ok(None);
+        }
+        events.truncate(usize::try_from(as_of).unwrap_or(usize::MAX).max(1));
+        Ok(Some(Release::fold(id.clone(), &events).map_err(|e| anyhow::anyhow!("release {id}: {e}"))?))
+    }
+
+    /// The release whose chat thread is `thread_id` on `platform`, if any.
+    pub async fn release_in_thread(
+        &self,
+        platform: ChatPlatform,
+        thread_id: &str,
+    ) -> Result<Option<ReleaseId>, AppError> {
+        Ok(self.inner.store.release_for_chat_message(platform.as_str(), THREAD_KEY, thread_id).await?)
+    }
+
+    /// Of `rows`, the releases whose current step has had no activity for longer than
+    /// [`STALL_AFTER`]; a step that waits out a watch is never stalled.
+    pub async fn stalled_releases(&self, rows: &[ReleaseRow]) -> Result<Vec<ReleaseId>, AppError> {
+        let now = self.now();
+        Ok(rows
+            .iter()
+            .filter(|row| now - row.updated_at > STALL_AFTER)
+            .filter(|row| {
+                let watching = self.inner.playbooks.get(Some(&row.playbook)).and_then(|p| {
+                    p.steps.iter().find(|s| s.id.as_str() == row.current_step_id).map(|s| s.requires == Evidence::Watch)
+                });
+                !watching.unwrap_or(false)
+            })
+            .map(|row| row.id.clone())
+            .collect())
+    }
+
     /// The freeze calendar of a release in `channel`: its team's, or the default.
     pub fn freeze_for(&self, channel: Option<&ChatChannel>) -> &dyn FreezeCalendar {
         channel.and_then(|c| self.inner.channel_freeze.get(&c.id)).unwrap_or(&self.inner.freeze).as_ref()
@@ -472,7 +531,7 @@ impl App {
             _ => HoldChange::Keep,
         };
         let live = live_change(after, &recorded);
-        let outbox = notices::for_events(after, &recorded, now);
+        let outbox = notices::for_events(before, after, &recorded);
         // The answer is kept as the span of events it reports, not as its text: a few bytes
         // instead of kilobytes per command, and a replay renders it again exactly.
         let recipe = AnswerRecipe {

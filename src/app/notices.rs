@@ -1,81 +1,225 @@
-//! What a release tells its chat channel, decided with the events that cause it and
-//! written to the outbox in the same transaction.
+//! What the bot says, decided with the events that cause it and written to the outbox in
+//! the same transaction. A notice is typed and platform-neutral; each chat adapter turns
+//! it into its own words and calls.
+//!
+//! A notice names the point in the release's history it shows (`as_of`): the delivery
+//! worker folds the history up to there and renders that, so a retried or late delivery
+//! shows exactly what the notice meant, never a later state by accident.
 
-use crate::domain::release::{AfterRollback, Event, Recorded, Release};
-use crate::domain::view::ReleaseView;
+use crate::domain::card::{self, Card, CardContext, ClosedWhy, StepRef};
+use crate::domain::release::{Event, Recorded, Release, Status};
+use crate::domain::{ChatChannel, ReleaseId};
 use crate::store::NewOutboxMessage;
-use chrono::{DateTime, Utc};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
-/// The chat messages these events call for. Only releases that live in a chat channel
-/// get any: a release driven purely from CI has nobody to tell.
-pub fn for_events(release: &Release, recorded: &[Recorded], now: DateTime<Utc>) -> Vec<NewOutboxMessage> {
-    let Some(channel) = &release.channel else {
+/// One thing to tell a release's chat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub release_id: ReleaseId,
+    /// The release's channel: its platform says which adapter delivers the notice.
+    pub channel: ChatChannel,
+    /// The last event the notice shows.
+    pub as_of: u64,
+    pub what: NoticeKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// The release opened: a release message in the release channel and its thread.
+    ReleaseOpened,
+    /// A step attempt's card, as of `as_of`: posted the first time, edited after.
+    /// `closed` freezes it (every control disabled) for a reason the state alone does not
+    /// show, such as a restart that replaced the attempt.
+    Card {
+        step: CardStep,
+        attempt: u32,
+        closed: Option<CardClosed>,
+    },
+    /// A rollback began: said in the thread and broadcast to the incident channels with
+    /// what was deployed, what broke and what production goes back to.
+    RollbackStarted,
+    /// The rollback procedure finished: production runs the previous artifact again.
+    RollbackCompleted,
+    /// A freeze override was asked for, or approved.
+    FreezeOverrideRequested,
+    FreezeOverrideApproved,
+    /// The release completed, rolled back or was aborted.
+    ReleaseFinished,
+}
+
+/// Which card, in a form that stores well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardStep {
+    Step(usize),
+    Rollback,
+}
+
+impl From<StepRef> for CardStep {
+    fn from(step: StepRef) -> Self {
+        match step {
+            StepRef::Step(index) => CardStep::Step(index),
+            StepRef::Rollback => CardStep::Rollback,
+        }
+    }
+}
+
+impl From<CardStep> for StepRef {
+    fn from(step: CardStep) -> Self {
+        match step {
+            CardStep::Step(index) => StepRef::Step(index),
+            CardStep::Rollback => StepRef::Rollback,
+        }
+    }
+}
+
+/// Why a card was frozen when the release's state alone would not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardClosed {
+    Superseded,
+    RollingBack,
+}
+
+impl NoticeKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            NoticeKind::ReleaseOpened => "release_opened",
+            NoticeKind::Card { .. } => "card",
+            NoticeKind::RollbackStarted => "rollback_started",
+            NoticeKind::RollbackCompleted => "rollback_completed",
+            NoticeKind::FreezeOverrideRequested => "freeze_override_requested",
+            NoticeKind::FreezeOverrideApproved => "freeze_override_approved",
+            NoticeKind::ReleaseFinished => "release_finished",
+        }
+    }
+}
+
+/// The card people work on, as a `(step, attempt)` key: a change of key closes a card.
+fn live_card(release: &Release) -> (CardStep, u32) {
+    match &release.rollback {
+        Some(_) if release.status == Status::RollingBack => (CardStep::Rollback, 1),
+        _ => (CardStep::Step(release.current), release.steps[release.current].attempt),
+    }
+}
+
+/// The notices these events call for, in the order they must be delivered. Only releases
+/// whose channel is on a chat platform get any: a release driven purely from CI has
+/// nobody to tell. `before` is the release before the events (`None` for a start).
+pub fn for_events(before: Option<&Release>, after: &Release, recorded: &[Recorded]) -> Vec<NewOutboxMessage> {
+    let Some(channel) = after.channel.clone().filter(|c| c.platform.is_some()) else {
         return Vec::new();
     };
-    let mut messages = Vec::new();
-    let view = || serde_json::to_value(ReleaseView::of(release, now)).unwrap_or_default();
-    let mut card_updated = false;
+    let mut notices = Vec::new();
     for r in recorded {
-        let key = |kind: &str| format!("{}:{}:{kind}", release.id, r.seq);
-        let message = |kind: &str, payload: serde_json::Value| NewOutboxMessage {
-            idempotency_key: key(kind),
-            release_id: release.id.clone(),
-            kind: kind.to_owned(),
-            payload,
+        let what = match &r.event {
+            Event::Started { .. } => NoticeKind::ReleaseOpened,
+            Event::RollbackStarted { .. } => NoticeKind::RollbackStarted,
+            Event::RollbackCompleted { .. } => NoticeKind::RollbackCompleted,
+            Event::FreezeOverrideRequested { .. } => NoticeKind::FreezeOverrideRequested,
+            Event::FreezeOverrideApproved { .. } => NoticeKind::FreezeOverrideApproved,
+            Event::Completed | Event::Aborted { .. } => NoticeKind::ReleaseFinished,
+            _ => continue,
         };
-        match &r.event {
-            Event::Started { .. } => messages.push(message(
-                "release_started",
-                json!({ "channel": channel, "text": format!("Release {} {} ({}) started by {}", release.service, release.version, release.git_sha, r.actor.display_name), "release": view() }),
-            )),
-            Event::RollbackStarted { reason, deployed, target, .. } => messages.push(message(
-                "rollback_notice",
-                json!({
-                    "channel": channel,
-                    "text": format!(
-                        "Rolling back {} {}: {}",
-                        release.service, release.version, reason
-                    ),
-                    "deployed": deployed,
-                    "broke": reason,
-                    "rolling_back_to": target,
-                    "triggered_by": r.actor.display_name,
-                }),
-            )),
-            Event::RollbackCompleted { then } => messages.push(message(
-                "rollback_completed",
-                json!({
-                    "channel": channel,
-                    "text": format!("Rollback of {} {} done; production runs the previous artifact again", release.service, release.version),
-                    "then": then,
-                    "ended": !matches!(then, AfterRollback::Resume(_)),
-                }),
-            )),
-            Event::FreezeOverrideApproved { requested_by, reason, expires_at } => messages.push(message(
-                "freeze_override",
-                json!({
-                    "channel": channel,
-                    "text": format!("Freeze override for hotfix {} {} approved by {} (requested by {}: {}), in force until {}", release.service, release.version, r.actor.display_name, requested_by.display_name, reason, expires_at.to_rfc3339()),
-                }),
-            )),
-            Event::Completed | Event::Aborted { .. } => messages.push(message(
-                "release_finished",
-                json!({ "channel": channel, "text": format!("Release {} {} is {}", release.service, release.version, release.status.as_str().replace('_', " ")), "release": view() }),
-            )),
-            _ => {}
-        }
-        card_updated = true;
+        notices.push(Notice { release_id: after.id.clone(), channel: channel.clone(), as_of: r.seq, what });
     }
-    if card_updated {
-        // One card refresh per command: the card shows the state after all its events.
-        let last = recorded.last().map_or(0, |r| r.seq);
-        messages.push(NewOutboxMessage {
-            idempotency_key: format!("{}:{last}:card", release.id),
-            release_id: release.id.clone(),
-            kind: "step_card".into(),
-            payload: json!({ "channel": channel, "release": view() }),
-        });
+    // Cards: replay the events over `before`, one by one, to see every card the command
+    // closed on the way (a gate passed, a restart, a rollback), not only where it ended.
+    let mut cards = Vec::new();
+    let mut state = before.cloned();
+    for r in recorded {
+        let previous = state.as_ref().map(live_card);
+        let evolved = match state.as_mut() {
+            Some(release) => release.evolve(r).is_ok(),
+            None => {
+                state = Release::fold(after.id.clone(), std::slice::from_ref(r)).ok();
+                state.is_some()
+            }
+        };
+        if !evolved {
+            // Cannot happen for events the domain just decided; the end state still shows.
+            break;
+        }
+        let current = state.as_ref().map(live_card);
+        if let (Some(old), Some(new)) = (previous, current) {
+            if old != new {
+                // The old card as it was just before: a passed gate shows itself; a restart
+                // or a rollback has to be said.
+                let closed = match (&r.event, new.0) {
+                    (_, CardStep::Rollback) => Some(CardClosed::RollingBack),
+                    (Event::Restarted { .. }, _) => Some(CardClosed::Superseded),
+                    _ => None,
+                };
+                cards.push((r.seq - 1, old, closed));
+            }
+        }
+    }
+    let last = recorded.last().map_or(after.seq, |r| r.seq);
+    let (step, attempt) = live_card(after);
+    cards.push((last, (step, attempt), None));
+    let mut messages: Vec<NewOutboxMessage> = notices.iter().map(outbox_row).collect();
+    // The release must be opened before any card is posted in its thread; other notices
+    // come after the cards they speak of.
+    let opened = notices.iter().any(|n| n.what == NoticeKind::ReleaseOpened);
+    let cards: Vec<NewOutboxMessage> = cards
+        .into_iter()
+        .map(|(as_of, (step, attempt), closed)| {
+            outbox_row(&Notice {
+                release_id: after.id.clone(),
+                channel: channel.clone(),
+                as_of,
+                what: NoticeKind::Card { step, attempt, closed },
+            })
+        })
+        .collect();
+    if opened {
+        messages.extend(cards);
+    } else {
+        messages.splice(0..0, cards);
     }
     messages
+}
+
+fn outbox_row(notice: &Notice) -> NewOutboxMessage {
+    let key = match &notice.what {
+        NoticeKind::Card { step, attempt, .. } => {
+            let step = match step {
+                CardStep::Step(index) => index.to_string(),
+                CardStep::Rollback => "rollback".to_owned(),
+            };
+            format!("{}:{}:card:{step}:{attempt}", notice.release_id, notice.as_of)
+        }
+        other => format!("{}:{}:{}", notice.release_id, notice.as_of, other.name()),
+    };
+    NewOutboxMessage {
+        idempotency_key: key,
+        release_id: notice.release_id.clone(),
+        lane: notice.release_id.to_string(),
+        kind: notice.what.name().to_owned(),
+        // A notice always serialises: plain strings and numbers.
+        payload: serde_json::to_value(notice).unwrap_or_default(),
+    }
+}
+
+/// The card of `step` as `release` stands, for someone who clicked on it: a card of an
+/// attempt the release has left is shown closed.
+pub fn card_after(release: &Release, step: StepRef, ctx: &CardContext) -> Option<Card> {
+    card::step_card(release, step, ctx)
+}
+
+/// The card a `Card` notice shows: built from the release as of the notice, closed for the
+/// notice's reason when it has one.
+pub fn card_for(
+    release_as_of: &Release,
+    step: CardStep,
+    closed: Option<CardClosed>,
+    ctx: &CardContext,
+) -> Option<Card> {
+    let card = card::step_card(release_as_of, step.into(), ctx)?;
+    Some(match closed {
+        None => card,
+        Some(CardClosed::Superseded) => card.closed(ClosedWhy::Superseded),
+        Some(CardClosed::RollingBack) => card.closed(ClosedWhy::RollingBack),
+    })
 }

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod discord;
 pub mod error;
 
 use crate::app::App;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// False until startup is done and again once shutdown begins.
     pub ready: Arc<AtomicBool>,
+    /// Discord's HTTP interactions endpoint, when `[discord] mode = "http"`.
+    pub discord: Option<discord::DiscordEdge>,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
@@ -36,6 +39,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi))
         .nest("/api/v1", api::routes())
+        .merge(discord::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -1,4 +1,5 @@
-//! Persistence: append-only release histories, the listing projection, the outbox,
+//! Persistence: append-only release histories, the listing projection, the outbox (with
+//! its delivery lanes and their leases), the platform ids of posted chat messages,
 //! answered requests, production holds and what is live, on SQLite (one instance, the
 //! default) or PostgreSQL (several instances sharing one database).
 //!
@@ -23,7 +24,7 @@ pub use sqlite::SqliteStore;
 use crate::domain::release::{LiveDeployment, Recorded};
 use crate::domain::{ReleaseId, RequestId, ServiceName};
 use chrono::{DateTime, SubsecRound, Utc};
-use records::{EventRecord, LiveRecord, OutboxRecord, ReleaseRecord, ResponseRecord};
+use records::{ChatMessageRecord, EventRecord, LiveRecord, OutboxRecord, ReleaseRecord, ResponseRecord};
 use write_set::WriteSet;
 
 /// Releases listed when a filter names no limit.
@@ -237,6 +238,130 @@ impl Store {
     }
 }
 
+/// Chat delivery: outbox rows are delivered lane by lane. A worker asks for
+/// [`Store::due_lanes`], takes each with [`Store::claim_lane`] (only one holder wins),
+/// delivers its [`Store::lane_backlog`] in order while renewing the lease with
+/// `claim_lane`, and lets go with [`Store::release_lane`]. A holder that dies loses its
+/// lanes when its leases run out.
+impl Store {
+    /// Lanes ready for delivery at `now`, at most `limit`, the lane with the oldest
+    /// undelivered message first. A lane is ready when its first undelivered message is
+    /// due (`next_attempt_at <= now`; later messages wait behind it, so order is kept) and
+    /// no lease on it runs past `now`, ours included.
+    pub async fn due_lanes(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<String>, StoreError> {
+        let now = row_time(now);
+        let limit = i64::from(limit);
+        match self {
+            Store::Sqlite(store) => store.due_lanes(now, limit).await,
+            Store::Postgres(store) => store.due_lanes(now, limit).await,
+        }
+    }
+
+    /// Takes the lease on `lane` for `holder` until `until`, if no other holder's lease
+    /// runs past `now`; renews it if `holder` has it. `true` if `holder` now holds the
+    /// lane. Atomic: of racing holders, exactly one wins.
+    pub async fn claim_lane(
+        &self,
+        lane: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let (now, until) = (row_time(now), row_time(until));
+        match self {
+            Store::Sqlite(store) => store.claim_lane(lane, holder, now, until).await,
+            Store::Postgres(store) => store.claim_lane(lane, holder, now, until).await,
+        }
+    }
+
+    /// Gives up `holder`'s lease on `lane`; nothing happens if `holder` does not have it.
+    pub async fn release_lane(&self, lane: &str, holder: &str) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(store) => store.release_lane(lane, holder).await,
+            Store::Postgres(store) => store.release_lane(lane, holder).await,
+        }
+    }
+
+    /// The lane's undelivered messages in delivery order (by id), due or not; at most `limit`.
+    pub async fn lane_backlog(&self, lane: &str, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
+        let limit = i64::from(limit);
+        let records = match self {
+            Store::Sqlite(store) => store.lane_backlog(lane, limit).await?,
+            Store::Postgres(store) => store.lane_backlog(lane, limit).await?,
+        };
+        records.into_iter().map(OutboxRecord::into_message).collect()
+    }
+
+    /// Records messages `ids` as delivered at `at` without a platform message id (a card
+    /// edit superseded by a later one of the same lane is never sent). All or nothing: an
+    /// unknown id fails the call and marks none.
+    pub async fn mark_delivered_many(&self, ids: &[i64], at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let at = row_time(at);
+        match self {
+            Store::Sqlite(store) => store.mark_delivered_many(&ids, at).await,
+            Store::Postgres(store) => store.mark_delivered_many(&ids, at).await,
+        }
+    }
+
+    /// The messages posted for `release_id` on `platform`, oldest first.
+    pub async fn chat_messages(
+        &self,
+        release_id: &ReleaseId,
+        platform: &str,
+    ) -> Result<Vec<ChatMessageRef>, StoreError> {
+        let records = match self {
+            Store::Sqlite(store) => store.chat_messages(release_id, platform).await?,
+            Store::Postgres(store) => store.chat_messages(release_id, platform).await?,
+        };
+        Ok(records.into_iter().map(ChatMessageRecord::into_ref).collect())
+    }
+
+    /// The release that posted `message_id` under `key` on `platform` (a thread: the release
+    /// whose thread it is), if any.
+    pub async fn release_for_chat_message(
+        &self,
+        platform: &str,
+        key: &str,
+        message_id: &str,
+    ) -> Result<Option<ReleaseId>, StoreError> {
+        let found = match self {
+            Store::Sqlite(store) => store.release_for_chat_message(platform, key, message_id).await?,
+            Store::Postgres(store) => store.release_for_chat_message(platform, key, message_id).await?,
+        };
+        Ok(found.map(ReleaseId::new))
+    }
+
+    /// Keeps the platform's ids for the message `key` of `release_id`, and answers the
+    /// ids stored for it: these, or the ones recorded first if `key` already has some
+    /// (a delivery that lost a race must edit or reply to the winner's message).
+    pub async fn record_chat_message(
+        &self,
+        release_id: &ReleaseId,
+        platform: &str,
+        key: &str,
+        channel_id: &str,
+        message_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ChatMessageRef, StoreError> {
+        let at = row_time(at);
+        let record = match self {
+            Store::Sqlite(store) => {
+                store.record_chat_message(release_id, platform, key, channel_id, message_id, at).await?
+            }
+            Store::Postgres(store) => {
+                store.record_chat_message(release_id, platform, key, channel_id, message_id, at).await?
+            }
+        };
+        Ok(record.into_ref())
+    }
+}
+
 impl Store {
     /// The last good copy of a remote calendar, and when it was fetched.
     pub async fn cached_calendar(&self, source: &str) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
@@ -265,6 +390,15 @@ fn row_time(at: DateTime<Utc>) -> DateTime<Utc> {
 /// caller's mistake, not a silent no-op.
 pub(crate) fn found(rows_affected: u64) -> Result<(), StoreError> {
     if rows_affected == 0 {
+        Err(StoreError::Database(sqlx::Error::RowNotFound))
+    } else {
+        Ok(())
+    }
+}
+
+/// Like [`found`], for an update of several distinct outbox rows by id.
+pub(crate) fn found_all(rows_affected: u64, ids: usize) -> Result<(), StoreError> {
+    if rows_affected < ids as u64 {
         Err(StoreError::Database(sqlx::Error::RowNotFound))
     } else {
         Ok(())

@@ -36,6 +36,10 @@ pub struct NewOutboxMessage {
     /// Unique per message: a retried delivery reuses it (Discord `nonce`).
     pub idempotency_key: String,
     pub release_id: ReleaseId,
+    /// The delivery lane: messages of one lane are delivered strictly in the order they
+    /// were made, by one instance at a time (the release id for a release's thread,
+    /// `channel:<id>` for channel-wide messages). Must not be empty.
+    pub lane: String,
     /// What the message is (`release_started`, `step_card`, `rollback_notice`, ...).
     pub kind: String,
     pub payload: serde_json::Value,
@@ -46,6 +50,7 @@ pub struct OutboxMessage {
     pub id: i64,
     pub idempotency_key: String,
     pub release_id: ReleaseId,
+    pub lane: String,
     pub kind: String,
     pub payload: serde_json::Value,
     pub attempts: u32,
@@ -53,6 +58,16 @@ pub struct OutboxMessage {
     pub next_attempt_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+}
+
+/// A message posted on a chat platform for a release: what it is (`key`: `thread`,
+/// `release`, `card:3:1`, `rollback:17:<channel>`) and the platform's ids for it, so
+/// later deliveries edit or reply to it instead of posting again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessageRef {
+    pub key: String,
+    pub channel_id: String,
+    pub message_id: String,
 }
 
 /// The first answer to an inbound request, returned again to every repeat of it.

@@ -6,9 +6,11 @@
 //! one round trip and one prepared statement per table, whatever the batch size.
 
 use super::model::{CommitError, Conflict, HoldChange, LiveChange, ReleaseFilter};
-use super::records::{EventRecord, LiveRecord, OutboxRecord, ReleaseRecord, ResponseRecord, RELEASE_COLUMNS};
+use super::records::{
+    ChatMessageRecord, EventRecord, LiveRecord, OutboxRecord, ReleaseRecord, ResponseRecord, RELEASE_COLUMNS,
+};
 use super::write_set::{EventRow, OutboxRow, ProjectionRow, ResponseRow, WriteSet};
-use super::{found, is_unique_violation_of, StoreError};
+use super::{found, found_all, is_unique_violation_of, StoreError};
 use crate::domain::{ReleaseId, RequestId, ServiceName};
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
@@ -20,8 +22,8 @@ use std::str::FromStr;
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// JSON columns are read as text; see `records`.
-const OUTBOX_COLUMNS: &str = "id, idempotency_key, release_id, kind, payload::text AS payload, attempts, \
-                              created_at, next_attempt_at, delivered_at, last_error";
+const OUTBOX_COLUMNS: &str = "id, idempotency_key, release_id, lane, kind, payload::text AS payload, \
+                              attempts, created_at, next_attempt_at, delivered_at, last_error";
 
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
@@ -143,6 +145,149 @@ impl PostgresStore {
             .execute(&self.pool)
             .await?;
         found(done.rows_affected())
+    }
+
+    /// `ids` are distinct. All or nothing: if one is unknown, none is marked.
+    pub(crate) async fn mark_delivered_many(&self, ids: &[i64], at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE outbox SET delivered_at = $2 WHERE id = ANY($1)")
+            .bind(ids)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        // Dropping the transaction on the error path rolls it back.
+        found_all(done.rows_affected(), ids.len())?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn due_lanes(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>, StoreError> {
+        // Each lane's first undelivered row (one pass over the partial index on
+        // (lane, id)) decides whether the lane is due: later rows wait behind it. This
+        // read takes no locks; `claim_lane` decides who delivers.
+        Ok(sqlx::query_scalar(
+            "SELECT first.lane \
+             FROM (SELECT lane, MIN(id) AS id FROM outbox WHERE delivered_at IS NULL GROUP BY lane) AS first \
+             JOIN outbox ON outbox.id = first.id \
+             WHERE outbox.next_attempt_at <= $1 \
+               AND NOT EXISTS (SELECT 1 FROM outbox_leases \
+                               WHERE outbox_leases.lane = first.lane AND outbox_leases.until > $1) \
+             ORDER BY first.id LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// A lease is a row rather than a row lock (`FOR UPDATE SKIP LOCKED`): a row lock
+    /// lasts only as long as its transaction, so it would hold a transaction and a pooled
+    /// connection open across every Discord/Slack call and 429 back-off of the lane, and a
+    /// hung instance would keep its lanes for as long as its connection lives. A lease row
+    /// lets delivery run outside any transaction, frees a dead holder's lanes at a known
+    /// time, and is the same statement on SQLite.
+    ///
+    /// Race-free by `outbox_leases_pkey`: of two racing inserts of a free lane, one inserts
+    /// and the other waits for it, then takes the conflict path. The conflict path locks
+    /// the existing row and evaluates its `WHERE` on the latest committed version (also
+    /// under READ COMMITTED), so of two holders taking over an expired lease, the second
+    /// sees the first one's fresh lease and updates nothing. RETURNING yields a row only
+    /// when this call inserted or updated.
+    pub(crate) async fn claim_lane(
+        &self,
+        lane: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let claimed: Option<String> = sqlx::query_scalar(
+            "INSERT INTO outbox_leases (lane, holder, until) VALUES ($1, $2, $4) \
+             ON CONFLICT (lane) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until \
+             WHERE outbox_leases.holder = EXCLUDED.holder OR outbox_leases.until <= $3 \
+             RETURNING holder",
+        )
+        .bind(lane)
+        .bind(holder)
+        .bind(now)
+        .bind(until)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(claimed.is_some())
+    }
+
+    pub(crate) async fn release_lane(&self, lane: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM outbox_leases WHERE lane = $1 AND holder = $2")
+            .bind(lane)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn lane_backlog(&self, lane: &str, limit: i64) -> Result<Vec<OutboxRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE lane = $1 AND delivered_at IS NULL ORDER BY id LIMIT $2"
+        );
+        Ok(sqlx::query_as(&sql).bind(lane).bind(limit).fetch_all(&self.pool).await?)
+    }
+
+    pub(crate) async fn release_for_chat_message(
+        &self,
+        platform: &str,
+        key: &str,
+        message_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT release_id FROM chat_messages WHERE platform = $1 AND key = $2 AND message_id = $3 LIMIT 1",
+        )
+        .bind(platform)
+        .bind(key)
+        .bind(message_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(id,)| id))
+    }
+
+    pub(crate) async fn chat_messages(
+        &self,
+        release_id: &ReleaseId,
+        platform: &str,
+    ) -> Result<Vec<ChatMessageRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT key, channel_id, message_id FROM chat_messages \
+             WHERE release_id = $1 AND platform = $2 ORDER BY created_at, key",
+        )
+        .bind(release_id.as_str())
+        .bind(platform)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub(crate) async fn record_chat_message(
+        &self,
+        release_id: &ReleaseId,
+        platform: &str,
+        key: &str,
+        channel_id: &str,
+        message_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ChatMessageRecord, StoreError> {
+        // The no-op update on a taken key locks the row there (waiting for a racing
+        // insert to commit) and makes RETURNING answer it; the first id is never replaced.
+        Ok(sqlx::query_as(
+            "INSERT INTO chat_messages (release_id, platform, key, channel_id, message_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (release_id, platform, key) DO UPDATE SET message_id = chat_messages.message_id \
+             RETURNING key, channel_id, message_id",
+        )
+        .bind(release_id.as_str())
+        .bind(platform)
+        .bind(key)
+        .bind(channel_id)
+        .bind(message_id)
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     pub(crate) async fn cached_calendar(&self, source: &str) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
@@ -378,18 +523,56 @@ async fn insert_outbox(conn: &mut PgConnection, messages: &[OutboxRow<'_>]) -> R
     // Not sorted, and ORDER BY position: ids (and so delivery order) follow the order the
     // messages were made in.
     sqlx::query(
-        "INSERT INTO outbox (idempotency_key, release_id, kind, payload, created_at, next_attempt_at) \
-         SELECT idempotency_key, release_id, kind, payload::jsonb, created_at, created_at \
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) WITH ORDINALITY \
-         AS batch (idempotency_key, release_id, kind, payload, created_at, position) \
+        "INSERT INTO outbox (idempotency_key, release_id, lane, kind, payload, created_at, next_attempt_at) \
+         SELECT idempotency_key, release_id, lane, kind, payload::jsonb, created_at, created_at \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[]) \
+         WITH ORDINALITY AS batch (idempotency_key, release_id, lane, kind, payload, created_at, position) \
          ORDER BY position",
     )
     .bind(messages.iter().map(|m| m.idempotency_key).collect::<Vec<_>>())
     .bind(messages.iter().map(|m| m.release_id).collect::<Vec<_>>())
+    .bind(messages.iter().map(|m| m.lane).collect::<Vec<_>>())
     .bind(messages.iter().map(|m| m.kind).collect::<Vec<_>>())
     .bind(messages.iter().map(|m| m.payload.as_str()).collect::<Vec<_>>())
     .bind(messages.iter().map(|m| m.created_at).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Connection;
+
+    #[tokio::test]
+    async fn messages_from_before_lanes_get_their_release_as_lane() {
+        let Some(admin_url) = crate::store::testing::postgres_url_from_env() else {
+            eprintln!("skipped: set TEST_DATABASE_URL to run the PostgreSQL store tests");
+            return;
+        };
+        let admin_options = PgConnectOptions::from_str(&admin_url).expect("admin URL");
+        let name = format!("shipgate_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect_with(&admin_options).await.expect("admin connection");
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
+        let mut conn = PgConnection::connect_with(&admin_options.database(&name)).await.expect("test database");
+
+        for migration in MIGRATOR.iter() {
+            if migration.version == 3 {
+                sqlx::query(
+                    "INSERT INTO outbox (idempotency_key, release_id, kind, payload, created_at, next_attempt_at) \
+                     VALUES ('old', 'rel-1', 'step_card', '{}', now(), now())",
+                )
+                .execute(&mut conn)
+                .await
+                .expect("insert a message the old way");
+            }
+            sqlx::raw_sql(&migration.sql).execute(&mut conn).await.expect("migration");
+        }
+        let lane: String = sqlx::query_scalar("SELECT lane FROM outbox WHERE idempotency_key = 'old'")
+            .fetch_one(&mut conn)
+            .await
+            .expect("lane");
+        assert_eq!(lane, "rel-1");
+    }
 }

@@ -2,7 +2,7 @@
 //! columns are read as text (PostgreSQL casts `jsonb` to `text` in the query) so that a
 //! value that no longer parses is reported as corrupt data naming the row.
 
-use super::model::{OutboxMessage, ReleaseRow, StoredResponse};
+use super::model::{ChatMessageRef, OutboxMessage, ReleaseRow, StoredResponse};
 use super::StoreError;
 use crate::domain::release::{LiveDeployment, Recorded};
 use crate::domain::{ArtifactDigest, ReleaseId, RequestId, ServiceName, Version};
@@ -88,6 +88,7 @@ pub(crate) struct OutboxRecord {
     pub id: i64,
     pub idempotency_key: String,
     pub release_id: String,
+    pub lane: String,
     pub kind: String,
     pub payload: String,
     pub attempts: i64,
@@ -107,12 +108,26 @@ impl OutboxRecord {
             id: self.id,
             idempotency_key: self.idempotency_key,
             release_id: ReleaseId::new(self.release_id),
+            lane: self.lane,
             kind: self.kind,
             created_at: self.created_at,
             next_attempt_at: self.next_attempt_at,
             delivered_at: self.delivered_at,
             last_error: self.last_error,
         })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ChatMessageRecord {
+    pub key: String,
+    pub channel_id: String,
+    pub message_id: String,
+}
+
+impl ChatMessageRecord {
+    pub fn into_ref(self) -> ChatMessageRef {
+        ChatMessageRef { key: self.key, channel_id: self.channel_id, message_id: self.message_id }
     }
 }
 

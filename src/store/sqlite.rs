@@ -3,9 +3,11 @@
 //! reads use a pool of their own, which WAL lets run beside the writer.
 
 use super::model::{CommitError, Conflict, HoldChange, LiveChange, ReleaseFilter};
-use super::records::{EventRecord, LiveRecord, OutboxRecord, ReleaseRecord, ResponseRecord, RELEASE_COLUMNS};
+use super::records::{
+    ChatMessageRecord, EventRecord, LiveRecord, OutboxRecord, ReleaseRecord, ResponseRecord, RELEASE_COLUMNS,
+};
 use super::write_set::WriteSet;
-use super::{found, is_unique_violation_of, StoreError};
+use super::{found, found_all, is_unique_violation_of, StoreError};
 use crate::domain::{ReleaseId, RequestId, ServiceName};
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::migrate::Migrator;
@@ -27,7 +29,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// of statement shapes that stay in sqlx's prepared-statement cache, whatever the batch size.
 const CHUNK_SIZES: [usize; 4] = [128, 32, 8, 1];
 
-const OUTBOX_COLUMNS: &str = "id, idempotency_key, release_id, kind, payload, attempts, created_at, \
+const OUTBOX_COLUMNS: &str = "id, idempotency_key, release_id, lane, kind, payload, attempts, created_at, \
                               next_attempt_at, delivered_at, last_error";
 
 #[derive(Clone, Debug)]
@@ -186,6 +188,139 @@ impl SqliteStore {
             .execute(&self.writer)
             .await?;
         found(done.rows_affected())
+    }
+
+    /// `ids` are distinct. All or nothing: if one is unknown, none is marked.
+    pub(crate) async fn mark_delivered_many(&self, ids: &[i64], at: DateTime<Utc>) -> Result<(), StoreError> {
+        let json_ids = serde_json::to_string(ids).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query("UPDATE outbox SET delivered_at = ?2 WHERE id IN (SELECT value FROM json_each(?1))")
+            .bind(json_ids)
+            .bind(stored_time(at))
+            .execute(&mut *tx)
+            .await?;
+        // Dropping the transaction on the error path rolls it back.
+        found_all(done.rows_affected(), ids.len())?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn due_lanes(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>, StoreError> {
+        // Each lane's first undelivered row (one pass over the partial index on
+        // (lane, id)) decides whether the lane is due: later rows wait behind it.
+        Ok(sqlx::query_scalar(
+            "SELECT first.lane \
+             FROM (SELECT lane, MIN(id) AS id FROM outbox WHERE delivered_at IS NULL GROUP BY lane) AS first \
+             JOIN outbox ON outbox.id = first.id \
+             WHERE outbox.next_attempt_at <= ?1 \
+               AND NOT EXISTS (SELECT 1 FROM outbox_leases \
+                               WHERE outbox_leases.lane = first.lane AND outbox_leases.until > ?1) \
+             ORDER BY first.id LIMIT ?2",
+        )
+        .bind(stored_time(now))
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
+    pub(crate) async fn claim_lane(
+        &self,
+        lane: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        // One statement, so atomic: the insert takes a free lane, the conditional update
+        // an expired lease or our own, and RETURNING yields a row only if either happened.
+        // Writes of this process queue on the one writer connection; other processes
+        // wait on the database's write lock.
+        let claimed: Option<String> = sqlx::query_scalar(
+            "INSERT INTO outbox_leases (lane, holder, until) VALUES (?1, ?2, ?4) \
+             ON CONFLICT (lane) DO UPDATE SET holder = excluded.holder, until = excluded.until \
+             WHERE outbox_leases.holder = excluded.holder OR outbox_leases.until <= ?3 \
+             RETURNING holder",
+        )
+        .bind(lane)
+        .bind(holder)
+        .bind(stored_time(now))
+        .bind(stored_time(until))
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(claimed.is_some())
+    }
+
+    pub(crate) async fn release_lane(&self, lane: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM outbox_leases WHERE lane = ?1 AND holder = ?2")
+            .bind(lane)
+            .bind(holder)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn lane_backlog(&self, lane: &str, limit: i64) -> Result<Vec<OutboxRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE lane = ?1 AND delivered_at IS NULL ORDER BY id LIMIT ?2"
+        );
+        Ok(sqlx::query_as(&sql).bind(lane).bind(limit).fetch_all(&self.reader).await?)
+    }
+
+    pub(crate) async fn release_for_chat_message(
+        &self,
+        platform: &str,
+        key: &str,
+        message_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT release_id FROM chat_messages WHERE platform = ?1 AND key = ?2 AND message_id = ?3 LIMIT 1",
+        )
+        .bind(platform)
+        .bind(key)
+        .bind(message_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(|(id,)| id))
+    }
+
+    pub(crate) async fn chat_messages(
+        &self,
+        release_id: &ReleaseId,
+        platform: &str,
+    ) -> Result<Vec<ChatMessageRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT key, channel_id, message_id FROM chat_messages \
+             WHERE release_id = ?1 AND platform = ?2 ORDER BY created_at, key",
+        )
+        .bind(release_id.as_str())
+        .bind(platform)
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
+    pub(crate) async fn record_chat_message(
+        &self,
+        release_id: &ReleaseId,
+        platform: &str,
+        key: &str,
+        channel_id: &str,
+        message_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ChatMessageRecord, StoreError> {
+        // The no-op update on a taken key makes RETURNING answer the row already there.
+        Ok(sqlx::query_as(
+            "INSERT INTO chat_messages (release_id, platform, key, channel_id, message_id, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (release_id, platform, key) DO UPDATE SET message_id = chat_messages.message_id \
+             RETURNING key, channel_id, message_id",
+        )
+        .bind(release_id.as_str())
+        .bind(platform)
+        .bind(key)
+        .bind(channel_id)
+        .bind(message_id)
+        .bind(stored_time(at))
+        .fetch_one(&self.writer)
+        .await?)
     }
 
     pub(crate) async fn cached_calendar(&self, source: &str) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
@@ -349,13 +484,14 @@ async fn write_rows(conn: &mut SqliteConnection, set: &WriteSet<'_>) -> Result<(
     // Input order, so ids (and delivery order) follow the order the messages were made in.
     insert_chunked(
         conn,
-        "INSERT INTO outbox (idempotency_key, release_id, kind, payload, created_at, next_attempt_at) ",
+        "INSERT INTO outbox (idempotency_key, release_id, lane, kind, payload, created_at, next_attempt_at) ",
         "",
         &set.outbox,
         |mut row, message| {
             let due = stored_time(message.created_at);
             row.push_bind(message.idempotency_key)
                 .push_bind(message.release_id)
+                .push_bind(message.lane)
                 .push_bind(message.kind)
                 .push_bind(message.payload.as_str())
                 .push_bind(due.clone())
@@ -461,5 +597,28 @@ mod tests {
         .map(|at| stored_time(at.expect("valid timestamp")));
         assert!(times.windows(2).all(|pair| pair[0] < pair[1]), "{times:?}");
         assert_eq!(times[1], "2023-11-14T22:13:20.000001Z");
+    }
+
+    #[tokio::test]
+    async fn messages_from_before_lanes_get_their_release_as_lane() {
+        let store = SqliteStore::connect("sqlite::memory:", 1).await.expect("in-memory store");
+        for migration in MIGRATOR.iter() {
+            if migration.version == 3 {
+                sqlx::query(
+                    "INSERT INTO outbox (idempotency_key, release_id, kind, payload, created_at, next_attempt_at) \
+                     VALUES ('old', 'rel-1', 'step_card', '{}', ?1, ?1)",
+                )
+                .bind(stored_time(Utc::now()))
+                .execute(&store.writer)
+                .await
+                .expect("insert a message the old way");
+            }
+            sqlx::raw_sql(&migration.sql).execute(&store.writer).await.expect("migration");
+        }
+        let lane: String = sqlx::query_scalar("SELECT lane FROM outbox WHERE idempotency_key = 'old'")
+            .fetch_one(&store.writer)
+            .await
+            .expect("lane");
+        assert_eq!(lane, "rel-1");
     }
 }

@@ -35,6 +35,7 @@ pub(crate) struct ProjectionRow<'a> {
 pub(crate) struct OutboxRow<'a> {
     pub idempotency_key: &'a str,
     pub release_id: &'a str,
+    pub lane: &'a str,
     pub kind: &'a str,
     pub payload: String,
     pub created_at: DateTime<Utc>,
@@ -131,9 +132,17 @@ impl<'a> WriteSet<'a> {
 
         let mut outbox = Vec::with_capacity(commit.outbox.len());
         for message in &commit.outbox {
+            // An empty lane would quietly chain unrelated messages behind each other.
+            if message.lane.is_empty() {
+                return Err(invalid(format!(
+                    "release {release_id}: outbox message {} names no lane",
+                    message.idempotency_key
+                )));
+            }
             outbox.push(OutboxRow {
                 idempotency_key: &message.idempotency_key,
                 release_id: message.release_id.as_str(),
+                lane: &message.lane,
                 kind: &message.kind,
                 payload: json(&message.payload)?,
                 created_at: now,

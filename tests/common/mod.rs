@@ -119,6 +119,7 @@ async fn spawn_full(
         api: Arc::new(clients()),
         metrics: shipgate::telemetry::metrics_handle(),
         ready: Arc::new(AtomicBool::new(true)),
+        discord: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));

@@ -1,4 +1,12 @@
-//! Discord: cards as messages with buttons, and the custom ids those buttons carry.
+//! Discord: the card rendered as messages with buttons, interactions decoded into engine
+//! commands, and the outbox's notices delivered over Discord's REST API. Every Discord
+//! detail lives in this folder.
 
+pub mod commands;
 pub mod custom_id;
+pub mod deliver;
+pub mod handler;
+pub mod interaction;
 pub mod render;
+pub mod rest;
+pub mod verify;

@@ -69,7 +69,7 @@ pub mod style {
 const UPDATE_MESSAGE: u8 = 7;
 const CHANNEL_MESSAGE: u8 = 4;
 const MODAL: u8 = 9;
-const EPHEMERAL: u32 = 64;
+pub const EPHEMERAL: u32 = 64;
 
 const COLOR_OPEN: u32 = 0x5865F2;
 const COLOR_PASSED: u32 = 0x57F287;

@@ -89,7 +89,7 @@ impl Walk {
             git_sha: GitSha::parse("3f9c2e1aa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5").unwrap_or_else(|e| panic!("{e}")),
             playbook: Box::new(playbook),
             hotfix,
-            channel: Some("thread-1".into()),
+            channel: Some(crate::domain::ChatChannel::new(crate::domain::ChatPlatform::Discord, "1000")),
         };
         let ctx = Context { now, freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
         let events = start(command, &alice(), &ctx).unwrap_or_else(|r| panic!("start refused: {r}"));

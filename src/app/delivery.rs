@@ -1,0 +1,262 @@
+//! The outbox worker: delivers notices to chat platforms, lane by lane (a lane is one
+//! release's thread, kept in order), under a lease so that several instances on one
+//! PostgreSQL never deliver the same row, retrying with backoff until it goes through.
+//!
+//! Nothing is posted twice: a platform message id is recorded as soon as it is known, and
+//! a retry edits what was posted instead of posting again; creates also carry a nonce the
+//! platform deduplicates on (Discord `enforce_nonce`).
+
+use super::notices::{self, Notice, NoticeKind};
+use super::App;
+use crate::domain::card::Card;
+use crate::domain::release::Release;
+use crate::domain::ChatPlatform;
+use crate::store::{ChatMessageRef, OutboxMessage};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a lane's lease lasts; renewed for every row delivered.
+const LEASE: Duration = Duration::from_secs(60);
+/// Lanes looked at per round, and rows per lane per round.
+const LANES_PER_ROUND: u32 = 32;
+const ROWS_PER_LANE: u32 = 50;
+/// How often the worker looks for due rows when it was not woken.
+const POLL: Duration = Duration::from_millis(250);
+/// The longest wait between retries of one row.
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+
+/// What an adapter is handed to deliver one notice.
+pub struct Delivery<'a> {
+    pub notice: &'a Notice,
+    /// The release as of the notice.
+    pub release: &'a Release,
+    /// For a card notice: the card to post or edit.
+    pub card: Option<Card>,
+    /// Messages already posted for this release on this platform, by key.
+    pub known: &'a HashMap<String, ChatMessageRef>,
+    /// Unique per outbox row, stable across retries: the source of create nonces.
+    pub idempotency_key: &'a str,
+}
+
+/// A message the platform now holds, to be remembered under `key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    pub key: String,
+    pub channel_id: String,
+    pub message_id: String,
+}
+
+/// What came of one delivery: the messages posted (even when a later call failed, so a
+/// retry does not post them again), and whether it is done.
+pub struct Report {
+    pub posted: Vec<Posted>,
+    pub result: Result<(), Failure>,
+}
+
+#[derive(Debug)]
+pub struct Failure {
+    pub reason: String,
+    /// When the platform said to come back; else the worker's backoff.
+    pub retry_after: Option<Duration>,
+}
+
+pub type ReportFuture<'a> = Pin<Box<dyn Future<Output = Report> + Send + 'a>>;
+
+/// A chat platform's side of delivery.
+pub trait Sender: Send + Sync {
+    fn platform(&self) -> ChatPlatform;
+    fn deliver<'a>(&'a self, delivery: Delivery<'a>) -> ReportFuture<'a>;
+}
+
+/// Delivers until `stop` resolves; each row in a lane waits for the one before it.
+pub async fn run(app: App, senders: Vec<Arc<dyn Sender>>, holder: String, stop: impl Future<Output = ()>) {
+    let senders: HashMap<ChatPlatform, Arc<dyn Sender>> = senders.into_iter().map(|s| (s.platform(), s)).collect();
+    tokio::pin!(stop);
+    loop {
+        let delivered = match deliver_round(&app, &senders, &holder).await {
+            Ok(delivered) => delivered,
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "outbox: a delivery round failed; trying again");
+                0
+            }
+        };
+        if delivered > 0 {
+            continue;
+        }
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+/// One pass over the due lanes, lanes in parallel. Returns the rows delivered.
+pub async fn deliver_round(
+    app: &App,
+    senders: &HashMap<ChatPlatform, Arc<dyn Sender>>,
+    holder: &str,
+) -> anyhow::Result<usize> {
+    let store = app.store();
+    let now = app.now();
+    let lanes = store.due_lanes(now, LANES_PER_ROUND).await?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for lane in lanes {
+        let until = now + chrono::Duration::from_std(LEASE)?;
+        if !store.claim_lane(&lane, holder, now, until).await? {
+            continue;
+        }
+        let (app, senders, holder) = (app.clone(), senders.clone(), holder.to_owned());
+        tasks.spawn(async move {
+            let delivered = deliver_lane(&app, &senders, &lane).await;
+            if let Err(e) = app.store().release_lane(&lane, &holder).await {
+                tracing::warn!(%lane, error = %e, "outbox: could not let go of a lane; its lease expires by itself");
+            }
+            delivered
+        });
+    }
+    let mut delivered = 0;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(count)) => delivered += count,
+            Ok(Err(e)) => tracing::warn!(error = format!("{e:#}"), "outbox: a lane failed"),
+            Err(e) => tracing::error!(error = %e, "outbox: a lane's task panicked"),
+        }
+    }
+    Ok(delivered)
+}
+
+async fn deliver_lane(
+    app: &App,
+    senders: &HashMap<ChatPlatform, Arc<dyn Sender>>,
+    lane: &str,
+) -> anyhow::Result<usize> {
+    let store = app.store();
+    let backlog = store.lane_backlog(lane, ROWS_PER_LANE).await?;
+    let mut delivered = 0;
+    for (index, row) in backlog.iter().enumerate() {
+        let now = app.now();
+        if row.next_attempt_at > now {
+            break;
+        }
+        let notice: Notice = match serde_json::from_value(row.payload.clone()) {
+            Ok(notice) => notice,
+            Err(e) => {
+                fail(app, row, &format!("unreadable notice: {e}"), None, now).await?;
+                break;
+            }
+        };
+        // A card edited again later in the same lane: only the last edit is worth sending.
+        if superseded(&notice, &backlog[index + 1..]) {
+            store.mark_delivered(row.id, now, None).await?;
+            delivered += 1;
+            continue;
+        }
+        let Some(platform) = notice.channel.platform else {
+            store.mark_delivered(row.id, now, None).await?;
+            continue;
+        };
+        let Some(sender) = senders.get(&platform) else {
+            let reason = format!("no {platform} bot is configured; add a [{platform}] section to deliver this");
+            fail(app, row, &reason, Some(MAX_BACKOFF), now).await?;
+            break;
+        };
+        let Some(release) = app.release_as_of(&notice.release_id, notice.as_of).await? else {
+            fail(app, row, "the release is not in the store", Some(MAX_BACKOFF), now).await?;
+            break;
+        };
+        let card = match &notice.what {
+            NoticeKind::Card { step, closed, .. } => {
+                let ctx = app.card_context(&release, now);
+                notices::card_for(&release, *step, *closed, &ctx)
+            }
+            _ => None,
+        };
+        let known: HashMap<String, ChatMessageRef> = store
+            .chat_messages(&notice.release_id, platform.as_str())
+            .await?
+            .into_iter()
+            .map(|m| (m.key.clone(), m))
+            .collect();
+        let report = sender
+            .deliver(Delivery {
+                notice: &notice,
+                release: &release,
+                card,
+                known: &known,
+                idempotency_key: &row.idempotency_key,
+            })
+            .await;
+        for posted in &report.posted {
+            store
+                .record_chat_message(
+                    &notice.release_id,
+                    platform.as_str(),
+                    &posted.key,
+                    &posted.channel_id,
+                    &posted.message_id,
+                    now,
+                )
+                .await?;
+        }
+        match report.result {
+            Ok(()) => {
+                let message_id = report.posted.last().map(|p| p.message_id.as_str());
+                store.mark_delivered(row.id, app.now(), message_id).await?;
+                metrics::counter!("shipgate_outbox_delivered_total", "platform" => platform.as_str()).increment(1);
+                delivered += 1;
+            }
+            Err(failure) => {
+                metrics::counter!("shipgate_outbox_failures_total", "platform" => platform.as_str()).increment(1);
+                fail(app, row, &failure.reason, failure.retry_after, now).await?;
+                // Order is kept: the rest of the lane waits for this row.
+                break;
+            }
+        }
+    }
+    Ok(delivered)
+}
+
+/// Whether a later row of the lane edits the same card again: then this edit is moot.
+fn superseded(notice: &Notice, later: &[OutboxMessage]) -> bool {
+    let NoticeKind::Card { step, attempt, closed: None } = &notice.what else {
+        return false;
+    };
+    later.iter().any(|row| {
+        serde_json::from_value::<Notice>(row.payload.clone())
+            .is_ok_and(|n| matches!(&n.what, NoticeKind::Card { step: s, attempt: a, .. } if s == step && a == attempt))
+    })
+}
+
+async fn fail(
+    app: &App,
+    row: &OutboxMessage,
+    reason: &str,
+    retry_after: Option<Duration>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let wait = retry_after.unwrap_or_else(|| backoff(row.attempts)).min(MAX_BACKOFF);
+    tracing::warn!(outbox_id = row.id, kind = %row.kind, attempts = row.attempts + 1, retry_in_s = wait.as_secs_f64(), %reason, "outbox: delivery failed; will retry");
+    app.store().mark_failed(row.id, reason, now + chrono::Duration::from_std(wait)?).await?;
+    Ok(())
+}
+
+/// 1 s, 2 s, 4 s ... capped at [`MAX_BACKOFF`].
+fn backoff(attempts: u32) -> Duration {
+    Duration::from_secs(1u64 << attempts.min(10)).min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(0), Duration::from_secs(1));
+        assert_eq!(backoff(3), Duration::from_secs(8));
+        assert_eq!(backoff(30), MAX_BACKOFF);
+    }
+}

@@ -1,0 +1,308 @@
+//! Delivering notices to Discord: the release message and its thread, one card message per
+//! step attempt (posted once, edited after), lines in the thread, and the rollback notice
+//! broadcast to every incident channel.
+//!
+//! Creates carry `nonce` + `enforce_nonce`, so a create retried after a lost answer returns
+//! the message already made; every message id learned is handed back to be stored at once.
+
+use super::render;
+use super::rest::{Rest, RestError};
+use crate::app::delivery::{Delivery, Failure, Posted, Report, ReportFuture, Sender};
+use crate::app::notices::{CardStep, NoticeKind};
+use crate::app::THREAD_KEY;
+use crate::config::DiscordConfig;
+use crate::domain::release::Release;
+use crate::domain::ChatPlatform;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// The key of the release message the thread hangs off.
+const RELEASE_KEY: &str = "release";
+/// A week: Discord's longest auto-archive, so a release's thread stays open while it runs.
+const AUTO_ARCHIVE_MINUTES: u32 = 10080;
+/// Discord's answer when a message already has a thread.
+const THREAD_ALREADY_CREATED: u64 = 160004;
+
+pub struct DiscordSender {
+    rest: Arc<Rest>,
+    config: Arc<DiscordConfig>,
+}
+
+impl DiscordSender {
+    pub fn new(rest: Arc<Rest>, config: Arc<DiscordConfig>) -> Self {
+        Self { rest, config }
+    }
+}
+
+impl Sender for DiscordSender {
+    fn platform(&self) -> ChatPlatform {
+        ChatPlatform::Discord
+    }
+
+    fn deliver<'a>(&'a self, delivery: Delivery<'a>) -> ReportFuture<'a> {
+        Box::pin(async move {
+            let mut posted = Vec::new();
+            let result = self.deliver_into(&delivery, &mut posted).await.map_err(|e| Failure {
+                retry_after: match &e {
+                    RestError::Retry { after, .. } => *after,
+                    RestError::Refused { .. } => None,
+                },
+                reason: e.to_string(),
+            });
+            Report { posted, result }
+        })
+    }
+}
+
+impl DiscordSender {
+    async fn deliver_into(&self, d: &Delivery<'_>, posted: &mut Vec<Posted>) -> Result<(), RestError> {
+        let release = d.release;
+        match &d.notice.what {
+            NoticeKind::ReleaseOpened => self.open_thread(d, posted).await,
+            NoticeKind::Card { step, attempt, .. } => {
+                let Some(card) = &d.card else {
+                    return Ok(());
+                };
+                let thread = self.thread(d, posted).await?;
+                let step = match step {
+                    CardStep::Step(index) => index.to_string(),
+                    CardStep::Rollback => "rollback".to_owned(),
+                };
+                let key = format!("card:{step}:{attempt}");
+                self.post_or_edit(d, posted, &thread, &key, render::message(card)).await
+            }
+            NoticeKind::RollbackStarted => {
+                let text = rollback_notice(release, self.thread_link(d, posted));
+                let thread = self.thread(d, posted).await?;
+                self.post_once(d, posted, &thread, &format!("rollback:{}", d.notice.as_of), &text).await?;
+                for channel in &self.config.incident_channel_ids {
+                    let key = format!("rollback:{}:{channel}", d.notice.as_of);
+                    self.post_once(d, posted, channel, &key, &text).await?;
+                }
+                Ok(())
+            }
+            other => {
+                let text = line(other, release);
+                let thread = self.thread(d, posted).await?;
+                let key = format!("{}:{}", other.name(), d.notice.as_of);
+                self.post_once(d, posted, &thread, &key, &text).await?;
+                if matches!(other, NoticeKind::RollbackCompleted) {
+                    for channel in &self.config.incident_channel_ids {
+                        let key = format!("{key}:{channel}");
+                        self.post_once(d, posted, channel, &key, &text).await?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The release message in the release channel, and a public thread on it.
+    async fn open_thread(&self, d: &Delivery<'_>, posted: &mut Vec<Posted>) -> Result<(), RestError> {
+        let release = d.release;
+        let channel = &self.config.release_channel_id;
+        let text = format!(
+            "🚀 **{} {}** · `{}` · started by {} · {}",
+            release.service,
+            release.version,
+            short(release.git_sha.as_str()),
+            release.started.by.display_name,
+            if release.hotfix { "hotfix" } else { "release" }
+        );
+        let message_id = match known(d, posted, RELEASE_KEY) {
+            Some(id) => id,
+            None => {
+                let body = create_body(d.idempotency_key, RELEASE_KEY, json!({ "content": text }));
+                let message =
+                    self.rest.call(Method::POST, &format!("/channels/{channel}/messages"), Some(&body)).await?;
+                let id = id_of(&message)?;
+                posted.push(Posted { key: RELEASE_KEY.into(), channel_id: channel.clone(), message_id: id.clone() });
+                id
+            }
+        };
+        if known(d, posted, THREAD_KEY).is_none() {
+            let name: String = format!("{} {}", release.service, release.version).chars().take(100).collect();
+            let body = json!({ "name": name, "auto_archive_duration": AUTO_ARCHIVE_MINUTES });
+            let path = format!("/channels/{channel}/messages/{message_id}/threads");
+            let thread_id = match self.rest.call(Method::POST, &path, Some(&body)).await {
+                Ok(thread) => id_of(&thread)?,
+                // Made by an earlier try whose answer was lost: a thread's id is its message's.
+                Err(RestError::Refused { code: THREAD_ALREADY_CREATED, .. }) => message_id.clone(),
+                Err(e) => return Err(e),
+            };
+            posted.push(Posted { key: THREAD_KEY.into(), channel_id: thread_id.clone(), message_id: thread_id });
+        }
+        Ok(())
+    }
+
+    /// The release's thread id; opens it first if a card outran the opening.
+    async fn thread(&self, d: &Delivery<'_>, posted: &mut Vec<Posted>) -> Result<String, RestError> {
+        if let Some(thread) = known(d, posted, THREAD_KEY) {
+            return Ok(thread);
+        }
+        self.open_thread(d, posted).await?;
+        known(d, posted, THREAD_KEY).ok_or_else(|| RestError::Retry {
+            what: "opening the release thread".into(),
+            detail: "no thread id came back".into(),
+            after: None,
+        })
+    }
+
+    fn thread_link(&self, d: &Delivery<'_>, posted: &[Posted]) -> Option<String> {
+        known(d, posted, THREAD_KEY).map(|id| format!("<#{id}>"))
+    }
+
+    async fn post_or_edit(
+        &self,
+        d: &Delivery<'_>,
+        posted: &mut Vec<Posted>,
+        channel: &str,
+        key: &str,
+        message: Value,
+    ) -> Result<(), RestError> {
+        if let Some(id) = known(d, posted, key) {
+            let path = format!("/channels/{channel}/messages/{id}");
+            self.rest.call(Method::PATCH, &path, Some(&message)).await?;
+            return Ok(());
+        }
+        let body = create_body(d.idempotency_key, key, message);
+        let created = self.rest.call(Method::POST, &format!("/channels/{channel}/messages"), Some(&body)).await?;
+        posted.push(Posted { key: key.to_owned(), channel_id: channel.to_owned(), message_id: id_of(&created)? });
+        Ok(())
+    }
+
+    async fn post_once(
+        &self,
+        d: &Delivery<'_>,
+        posted: &mut Vec<Posted>,
+        channel: &str,
+        key: &str,
+        text: &str,
+    ) -> Result<(), RestError> {
+        if known(d, posted, key).is_some() {
+            return Ok(());
+        }
+        let body = create_body(d.idempotency_key, key, json!({ "content": clip(text, 2000) }));
+        let created = self.rest.call(Method::POST, &format!("/channels/{channel}/messages"), Some(&body)).await?;
+        posted.push(Posted { key: key.to_owned(), channel_id: channel.to_owned(), message_id: id_of(&created)? });
+        Ok(())
+    }
+}
+
+/// A message id already posted under `key`, by an earlier try or earlier in this one.
+fn known(d: &Delivery<'_>, posted: &[Posted], key: &str) -> Option<String> {
+    posted
+        .iter()
+        .rev()
+        .find(|p| p.key == key)
+        .map(|p| p.message_id.clone())
+        .or_else(|| d.known.get(key).map(|m| m.message_id.clone()))
+}
+
+/// A create body with a nonce Discord deduplicates on: the same row and key always give
+/// the same nonce, so a retried create returns the first message instead of a second.
+fn create_body(idempotency_key: &str, key: &str, mut message: Value) -> Value {
+    message["nonce"] = json!(nonce(&format!("{idempotency_key}/{key}")));
+    message["enforce_nonce"] = json!(true);
+    if message.get("allowed_mentions").is_none() {
+        message["allowed_mentions"] = json!({ "parse": [] });
+    }
+    message
+}
+
+/// 25 characters at most (Discord's limit): two FNV-1a hashes of the key, in hex.
+fn nonce(key: &str) -> String {
+    let fnv =
+        |seed: u64| key.bytes().fold(seed, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3));
+    let text = format!("{:016x}{:016x}", fnv(0xcbf2_9ce4_8422_2325), fnv(0x8422_2325_cbf2_9ce4));
+    text[..25].to_owned()
+}
+
+fn id_of(message: &Value) -> Result<String, RestError> {
+    message.get("id").and_then(Value::as_str).map(str::to_owned).ok_or_else(|| RestError::Retry {
+        what: "reading Discord's answer".into(),
+        detail: "it carries no id".into(),
+        after: None,
+    })
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}
+
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut clipped: String = text.chars().take(max - 1).collect();
+    clipped.push('…');
+    clipped
+}
+
+/// The rollback notice: what was deployed, what broke, what production goes back to, who
+/// started it and when, and where to follow it.
+fn rollback_notice(release: &Release, thread: Option<String>) -> String {
+    let Some(rollback) = &release.rollback else {
+        return format!("⏪ Rolling back **{} {}**", release.service, release.version);
+    };
+    let deployed = rollback.deployed.as_ref().map_or_else(
+        || "nothing had reached production".to_owned(),
+        |d| format!("`{}` to {} ({:?})", d.digest, d.environment, d.outcome).to_lowercase(),
+    );
+    let target = rollback.target.as_ref().map_or_else(
+        || "no earlier deployment is known: production is taken down to nothing shipgate deployed".to_owned(),
+        |t| format!("{} `{}`", t.version, t.digest),
+    );
+    let mut text = format!(
+        "⏪ **Rollback: {} {}**\n**Deployed:** {deployed}\n**What broke:** {}\n**Rolling back to:** {target}\n**By:** {} at {}",
+        release.service,
+        release.version,
+        rollback.reason,
+        rollback.started.by.display_name,
+        rollback.started.at.format("%Y-%m-%d %H:%M UTC"),
+    );
+    if let Some(thread) = thread {
+        text.push_str(&format!("\n**Thread:** {thread}"));
+    }
+    text
+}
+
+fn line(what: &NoticeKind, release: &Release) -> String {
+    let name = format!("{} {}", release.service, release.version);
+    match what {
+        NoticeKind::RollbackCompleted => {
+            format!("✅ Rollback of **{name}** done: production runs the previous artifact again; the failed deploy goes to bug triage.")
+        }
+        NoticeKind::FreezeOverrideRequested => format!(
+            "🧊 A freeze override was requested for hotfix **{name}**: {}. A second person with the right role approves it on the card.",
+            release.freeze_override.as_ref().map_or("", |o| o.reason.as_str())
+        ),
+        NoticeKind::FreezeOverrideApproved => format!(
+            "🧊 Freeze override for hotfix **{name}** approved{}.",
+            release
+                .freeze_override
+                .as_ref()
+                .and_then(|o| o.approved.as_ref())
+                .map_or_else(String::new, |m| format!(" by {}", m.by.display_name))
+        ),
+        NoticeKind::ReleaseFinished => match &release.abort_reason {
+            Some(reason) => format!("🛑 **{name}** is {}: {reason}", release.status.as_str().replace('_', " ")),
+            None => format!("🏁 **{name}** is {}.", release.status.as_str().replace('_', " ")),
+        },
+        NoticeKind::ReleaseOpened | NoticeKind::Card { .. } | NoticeKind::RollbackStarted => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonces_are_stable_short_and_distinct() {
+        let a = nonce("release-1:3:card/card:0:1");
+        assert_eq!(a, nonce("release-1:3:card/card:0:1"));
+        assert_eq!(a.len(), 25);
+        assert_ne!(a, nonce("release-1:4:card/card:0:1"));
+    }
+}

@@ -1,0 +1,582 @@
+//! One handler for every Discord interaction, however it arrived (HTTP endpoint or
+//! gateway): decide who is asking, turn the interaction into an engine command, run it,
+//! and answer within Discord's 3 seconds with the card re-rendered, a modal, or an
+//! ephemeral reply saying why nothing changed.
+
+use super::custom_id::{self, ClickTarget, Element, ModalForm, ModalTarget};
+use super::interaction::{self, Interaction, Person, SlashCommand};
+use super::render;
+use crate::app::{App, AppError, Outcome, StartRelease};
+use crate::config::DiscordConfig;
+use crate::domain::card::{self, Card, EvidenceForm, StepRef};
+use crate::domain::release::{
+    Artifact, Command, DeployStrategy, DeploymentReport, Environment, HealthCheck, Outcome as DeployOutcome, Rejection,
+    RejectionCode, Release, Status, TestResult,
+};
+use crate::domain::{
+    Actor, ArtifactDigest, ChatChannel, ChatPlatform, FailurePathId, GitSha, Platform, ReleaseId, RequestId, RoleName,
+    ServiceName, Version,
+};
+use crate::store::ReleaseFilter;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The interaction callback types shipgate answers with.
+const PONG: u8 = 1;
+const DEFERRED_CHANNEL_MESSAGE: u8 = 5;
+
+/// Everything a Discord interaction needs to be answered.
+#[derive(Clone)]
+pub struct Handler {
+    app: App,
+    config: Arc<DiscordConfig>,
+}
+
+/// What to do once the answer is sent: a deferred reply to complete.
+pub enum FollowUp {
+    /// Link the started release's thread in the original reply once it exists.
+    ThreadLink { release: ReleaseId, token: String, text: String },
+}
+
+/// The answer to an interaction, and what (if anything) follows it.
+pub struct Answer {
+    pub body: Value,
+    pub follow_up: Option<FollowUp>,
+}
+
+impl From<Value> for Answer {
+    fn from(body: Value) -> Self {
+        Answer { body, follow_up: None }
+    }
+}
+
+impl Handler {
+    pub fn new(app: App, config: Arc<DiscordConfig>) -> Self {
+        Self { app, config }
+    }
+
+    pub fn config(&self) -> &DiscordConfig {
+        &self.config
+    }
+
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// Answers one interaction. Never fails: a refusal or an internal error becomes an
+    /// ephemeral reply (an internal one logged with a correlation id).
+    pub async fn handle(&self, interaction: &Interaction) -> Answer {
+        if interaction.kind == interaction::PING {
+            return json!({ "type": PONG }).into();
+        }
+        match self.dispatch(interaction).await {
+            Ok(answer) => answer,
+            Err(Refusal::Rule(message)) => render::ephemeral(&message).into(),
+            Err(Refusal::Internal(error)) => {
+                let correlation_id = uuid::Uuid::new_v4();
+                tracing::error!(%correlation_id, interaction = %interaction.id, error = format!("{error:#}"), "internal error answering a Discord interaction");
+                render::ephemeral(&format!(
+                    "Sorry, shipgate failed to handle this; nothing you did was lost. It is logged with correlation id {correlation_id}."
+                ))
+                .into()
+            }
+        }
+    }
+
+    async fn dispatch(&self, interaction: &Interaction) -> Result<Answer, Refusal> {
+        if interaction.application_id != self.config.application_id {
+            return Err(Refusal::rule("This interaction is for another application."));
+        }
+        if interaction.guild_id.as_deref() != Some(self.config.guild_id.as_str()) {
+            return Err(Refusal::rule(
+                "shipgate runs releases in its own Discord server only; use it there, not in DMs or other servers.",
+            ));
+        }
+        let person = interaction.person().ok_or_else(|| Refusal::rule("Discord did not say who you are."))?;
+        let actor = self.actor(&person);
+        // The interaction id is the command's idempotency key: Discord may deliver it twice.
+        let request = RequestId::new(format!("discord:{}", interaction.id));
+        match interaction.kind {
+            interaction::APPLICATION_COMMAND => {
+                let command = interaction.command().ok_or_else(|| Refusal::rule("That command has no name."))?;
+                self.slash_command(interaction, &command, actor, request).await
+            }
+            interaction::MESSAGE_COMPONENT => {
+                let custom_id = interaction.custom_id().unwrap_or_default();
+                let target = ClickTarget::decode(custom_id).map_err(|e| {
+                    Refusal::rule(format!("That button is not one shipgate can act on ({e}). Use the buttons on the release's latest card."))
+                })?;
+                self.click(target, actor, request).await
+            }
+            interaction::MODAL_SUBMIT => {
+                let custom_id = interaction.custom_id().unwrap_or_default();
+                let target = ModalTarget::decode(custom_id).map_err(|e| {
+                    Refusal::rule(format!(
+                        "That form is not one shipgate can act on ({e}). Open it again from the release's latest card."
+                    ))
+                })?;
+                self.modal_submit(target, &interaction.modal_values(), actor, request).await
+            }
+            interaction::AUTOCOMPLETE => Ok(json!({ "type": 8, "data": { "choices": [] } }).into()),
+            other => Err(Refusal::rule(format!("shipgate does not handle interactions of type {other}."))),
+        }
+    }
+
+    /// The person as an engine actor, with the shipgate roles their Discord roles map to.
+    fn actor(&self, person: &Person) -> Actor {
+        let all = self.app.playbooks().roles();
+        let roles = self.config.roles_of(&person.roles, all.iter().map(RoleName::as_str));
+        Actor::new(Platform::Discord, person.user_id.clone(), person.display_name.clone()).with_roles(roles)
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Slash commands
+    // ------------------------------------------------------------------------------------
+
+    async fn slash_command(
+        &self,
+        interaction: &Interaction,
+        command: &SlashCommand,
+        actor: Actor,
+        request: RequestId,
+    ) -> Result<Answer, Refusal> {
+        match (command.name.as_str(), command.subcommand.as_deref()) {
+            ("release", Some("start")) => self.start(interaction, command, actor, request).await,
+            ("release", Some("status")) => self.status(interaction, command).await,
+            ("release", Some("list")) => self.list().await,
+            ("release", Some("abort")) => {
+                let reason = required(command, "reason")?;
+                let id = self.release_here(interaction).await?;
+                self.run_and_say(&id, Command::Abort { reason }, actor, request).await
+            }
+            ("release", Some("rollback")) => {
+                let reason = required(command, "reason")?;
+                let id = self.release_here(interaction).await?;
+                self.run_and_say(&id, Command::TriggerRollback { reason }, actor, request).await
+            }
+            ("freeze", Some("status")) => self.freeze_status(interaction, command),
+            ("freeze", Some("override")) => {
+                let reason = required(command, "reason")?;
+                let id = self.release_here(interaction).await?;
+                self.run_and_say(&id, Command::RequestFreezeOverride { reason }, actor, request).await
+            }
+            (name, sub) => Err(Refusal::rule(format!(
+                "shipgate does not know /{name} {}; run `shipgate discord register` to refresh the commands.",
+                sub.unwrap_or_default()
+            ))),
+        }
+    }
+
+    async fn start(
+        &self,
+        interaction: &Interaction,
+        command: &SlashCommand,
+        actor: Actor,
+        request: RequestId,
+    ) -> Result<Answer, Refusal> {
+        let service = ServiceName::parse(&required(command, "service")?).map_err(Refusal::rule)?;
+        let version = Version::parse(&required(command, "version")?).map_err(Refusal::rule)?;
+        let sha = command.text("sha").unwrap_or("0000000");
+        let git_sha = GitSha::parse(sha).map_err(Refusal::rule)?;
+        // The channel the command was typed in picks the team's freeze calendar; the
+        // thread itself opens under the configured release channel.
+        let channel = interaction.channel_id().map(|id| ChatChannel::new(ChatPlatform::Discord, id));
+        let start = StartRelease {
+            service,
+            version,
+            git_sha,
+            playbook: command.text("playbook").map(str::to_owned),
+            hotfix: command.flag("hotfix").unwrap_or(false),
+            channel: Some(
+                channel
+                    .unwrap_or_else(|| ChatChannel::new(ChatPlatform::Discord, self.config.release_channel_id.clone())),
+            ),
+        };
+        let outcome = self.app.start_release(start, actor, request).await.map_err(Refusal::from)?;
+        let release = &outcome.release;
+        let text = format!(
+            "Release **{} {}** started by {}: {} steps, one card each, in its thread",
+            release.service,
+            release.version,
+            release.started.by.display_name,
+            release.playbook.steps.len()
+        );
+        // The thread is opened by the delivery worker; the reply is completed with its link.
+        Ok(Answer {
+            body: json!({ "type": DEFERRED_CHANNEL_MESSAGE }),
+            follow_up: Some(FollowUp::ThreadLink {
+                release: release.id.clone(),
+                token: interaction.token.clone(),
+                text,
+            }),
+        })
+    }
+
+    async fn status(&self, interaction: &Interaction, command: &SlashCommand) -> Result<Answer, Refusal> {
+        let id = match command.text("release") {
+            Some(id) => ReleaseId::new(id.trim()),
+            None => self.release_here(interaction).await?,
+        };
+        let (release, _) = self.app.release_with_history(&id).await.map_err(Refusal::from)?.ok_or_else(|| {
+            Refusal::rule(format!("There is no release {id}. `/release list` shows the releases in progress."))
+        })?;
+        let card = card::current_card(&release, &self.app.card_context(&release, self.app.now()));
+        let mut message = render::message(&card);
+        message["flags"] = json!(render::EPHEMERAL);
+        Ok(json!({ "type": 4, "data": message }).into())
+    }
+
+    async fn list(&self) -> Result<Answer, Refusal> {
+        let filter = ReleaseFilter { status: Some("active".into()), limit: Some(25), ..ReleaseFilter::default() };
+        let mut rows = self.app.list(&filter).await.map_err(Refusal::from)?;
+        let rolling =
+            ReleaseFilter { status: Some("rolling_back".into()), limit: Some(25), ..ReleaseFilter::default() };
+        rows.extend(self.app.list(&rolling).await.map_err(Refusal::from)?);
+        if rows.is_empty() {
+            return Ok(render::ephemeral("No release is in progress. Start one with `/release start`.").into());
+        }
+        let stalled = self.app.stalled_releases(&rows).await.map_err(Refusal::from)?;
+        let lines: Vec<String> = rows
+            .iter()
+            .map(|row| {
+                let mark = if stalled.contains(&row.id) { " · ⏳ stalled" } else { "" };
+                format!(
+                    "**{} {}** · Step {} — {} · {} · started by {}{mark} · `{}`",
+                    row.service,
+                    row.version,
+                    row.current_step,
+                    row.current_step_title,
+                    row.status.replace('_', " "),
+                    row.started_by,
+                    row.id
+                )
+            })
+            .collect();
+        Ok(render::ephemeral(&lines.join("\n")).into())
+    }
+
+    fn freeze_status(&self, interaction: &Interaction, command: &SlashCommand) -> Result<Answer, Refusal> {
+        let at = match command.text("at") {
+            None => self.app.now(),
+            Some(text) => chrono::DateTime::parse_from_rfc3339(text.trim())
+                .map_err(|_| Refusal::rule(format!("{text:?} is not a time like 2026-12-04T17:00:00Z.")))?
+                .with_timezone(&chrono::Utc),
+        };
+        let channel = interaction.channel_id().map(|id| ChatChannel::new(ChatPlatform::Discord, id));
+        let calendar = self.app.freeze_for(channel.as_ref());
+        let tz = calendar.timezone();
+        let verdict = calendar.verdict(at);
+        let when = at.with_timezone(&tz).format("%a %-d %b %Y %H:%M %Z");
+        let text = if verdict.is_frozen() {
+            format!("🧊 Production is **frozen** at {when}: {}", verdict.describe_in(tz))
+        } else {
+            format!("✅ Production is **open** at {when} ({tz}).")
+        };
+        Ok(render::ephemeral(&text).into())
+    }
+
+    /// The release whose thread the interaction happened in.
+    async fn release_here(&self, interaction: &Interaction) -> Result<ReleaseId, Refusal> {
+        let thread = interaction.channel_id().unwrap_or_default();
+        self.app.release_in_thread(ChatPlatform::Discord, thread).await.map_err(Refusal::from)?.ok_or_else(|| {
+            Refusal::rule("Run this in a release's thread (or name the release with `/release status release:<id>`).")
+        })
+    }
+
+    /// Runs a command from a slash command and says what happened, to everyone.
+    async fn run_and_say(
+        &self,
+        id: &ReleaseId,
+        command: Command,
+        actor: Actor,
+        request: RequestId,
+    ) -> Result<Answer, Refusal> {
+        let name = command.name();
+        let outcome = self.app.execute(id, command, actor, request).await.map_err(Refusal::from)?;
+        let release = &outcome.release;
+        let by = outcome.events.first().map_or("someone", |r| r.actor.display_name.as_str());
+        let text = match name {
+            "abort" if release.status == Status::Aborted => {
+                format!("Release {} {} aborted by {by}.", release.service, release.version)
+            }
+            "abort" => format!(
+                "Abort of {} {} requested by {by}: production is rolled back first.",
+                release.service, release.version
+            ),
+            "trigger_rollback" => format!(
+                "Rollback of {} {} started by {by}; follow the rollback card.",
+                release.service, release.version
+            ),
+            "request_freeze_override" => format!(
+                "Freeze override requested by {by} for hotfix {} {}; a second person approves it on the card.",
+                release.service, release.version
+            ),
+            _ => format!("Done: {name}."),
+        };
+        Ok(json!({ "type": 4, "data": { "content": text, "allowed_mentions": { "parse": [] } } }).into())
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Buttons and forms
+    // ------------------------------------------------------------------------------------
+
+    async fn click(&self, target: ClickTarget, actor: Actor, request: RequestId) -> Result<Answer, Refusal> {
+        let release = self.current_release(&target.release).await?;
+        let card = self.card_clicked(&release, target.step, target.attempt)?;
+        let step_id = || card.step_id.clone();
+        let command = match target.element {
+            Element::Item(index) => {
+                let item = card.items.get(index).ok_or_else(|| Refusal::rule(stale_card()))?;
+                if item.is_ticked() {
+                    Command::Untick { step: step_id(), item: item.id.clone() }
+                } else {
+                    Command::Tick { step: step_id(), item: item.id.clone() }
+                }
+            }
+            Element::Gate => Command::Approve { step: step_id() },
+            Element::ApproveOverride => Command::ApproveFreezeOverride,
+            Element::FailurePath(index) => {
+                let path = card.failure_paths.get(index).ok_or_else(|| Refusal::rule(stale_card()))?;
+                if path.note_required {
+                    return self.open_modal(&card, ModalForm::FailureNote(index));
+                }
+                Command::TakeFailurePath { step: step_id(), path: path.id.clone(), note: None }
+            }
+            Element::Reject | Element::Evidence(_) => {
+                let form = target.element.modal().ok_or_else(|| Refusal::rule(stale_card()))?;
+                return self.open_modal(&card, form);
+            }
+        };
+        self.run_on_card(&release.id, target.step, command, actor, request).await
+    }
+
+    async fn modal_submit(
+        &self,
+        target: ModalTarget,
+        values: &BTreeMap<String, String>,
+        actor: Actor,
+        request: RequestId,
+    ) -> Result<Answer, Refusal> {
+        let release = self.current_release(&target.release).await?;
+        let card = self.card_clicked(&release, target.step, target.attempt)?;
+        let field = |name: &str| values.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
+        let note = |name: &str| Some(field(name)).filter(|n| !n.is_empty());
+        let command = match target.form {
+            ModalForm::RejectReason => {
+                let path = card
+                    .gate
+                    .reject_path
+                    .clone()
+                    .or_else(|| card.failure_paths.first().map(|p| p.id.clone()))
+                    .ok_or_else(|| Refusal::rule("This step has no failure path to reject the gate into."))?;
+                Command::TakeFailurePath { step: card.step_id.clone(), path, note: note(custom_id::field::REASON) }
+            }
+            ModalForm::FailureNote(index) => {
+                let path: FailurePathId =
+                    card.failure_paths.get(index).map(|p| p.id.clone()).ok_or_else(|| Refusal::rule(stale_card()))?;
+                Command::TakeFailurePath { step: card.step_id.clone(), path, note: note(custom_id::field::NOTE) }
+            }
+            ModalForm::Evidence(EvidenceForm::TestResult) => Command::RecordTestResult(TestResult {
+                suite: field(custom_id::field::SUITE),
+                passed: number(&field(custom_id::field::PASSED), "Tests passed")?,
+                failed: number(&field(custom_id::field::FAILED), "Tests failed")?,
+                skipped: 0,
+                flaky: Vec::new(),
+                url: None,
+            }),
+            ModalForm::Evidence(EvidenceForm::Artifact) => Command::RecordArtifact(Artifact {
+                version: Version::parse(&field(custom_id::field::VERSION)).map_err(Refusal::rule)?,
+                git_sha: GitSha::parse(&field(custom_id::field::GIT_SHA)).map_err(Refusal::rule)?,
+                digest: ArtifactDigest::parse(&field(custom_id::field::DIGEST)).map_err(Refusal::rule)?,
+                size_bytes: number(&field(custom_id::field::SIZE_BYTES), "Size in bytes")?,
+                name: None,
+            }),
+            ModalForm::Evidence(kind @ (EvidenceForm::StagingDeploy | EvidenceForm::ProductionDeploy)) => {
+                let strategy = field(custom_id::field::STRATEGY);
+                Command::RecordDeployment(DeploymentReport {
+                    environment: if kind == EvidenceForm::ProductionDeploy {
+                        Environment::Production
+                    } else {
+                        Environment::Staging
+                    },
+                    digest: ArtifactDigest::parse(&field(custom_id::field::DIGEST)).map_err(Refusal::rule)?,
+                    outcome: word(
+                        &field(custom_id::field::OUTCOME),
+                        "Outcome",
+                        &[("succeeded", DeployOutcome::Succeeded), ("failed", DeployOutcome::Failed)],
+                    )?,
+                    health: word(
+                        &field(custom_id::field::HEALTH),
+                        "Health checks",
+                        &[
+                            ("passed", HealthCheck::Passed),
+                            ("failed", HealthCheck::Failed),
+                            ("unknown", HealthCheck::Unknown),
+                        ],
+                    )?,
+                    strategy: if strategy.is_empty() {
+                        None
+                    } else {
+                        Some(word(
+                            &strategy,
+                            "Strategy",
+                            &[
+                                ("rolling", DeployStrategy::Rolling),
+                                ("blue-green", DeployStrategy::BlueGreen),
+                                ("canary", DeployStrategy::Canary),
+                                ("recreate", DeployStrategy::Recreate),
+                            ],
+                        )?)
+                    },
+                    canary_percent: None,
+                    downgrade_reason: None,
+                    url: None,
+                })
+            }
+        };
+        self.run_on_card(&release.id, target.step, command, actor, request).await
+    }
+
+    /// Runs a command clicked on a card and answers with that card as it now stands.
+    async fn run_on_card(
+        &self,
+        id: &ReleaseId,
+        step: StepRef,
+        command: Command,
+        actor: Actor,
+        request: RequestId,
+    ) -> Result<Answer, Refusal> {
+        let outcome: Outcome = self.app.execute(id, command, actor, request).await.map_err(Refusal::from)?;
+        let ctx = self.app.card_context(&outcome.release, outcome.at());
+        let card = crate::app::notices::card_after(&outcome.release, step, &ctx)
+            .ok_or_else(|| Refusal::Internal(anyhow::anyhow!("the clicked card vanished from release {id}")))?;
+        Ok(render::update_message(&card).into())
+    }
+
+    fn open_modal(&self, card: &Card, form: ModalForm) -> Result<Answer, Refusal> {
+        if !card.is_open() {
+            return Err(Refusal::rule(stale_card()));
+        }
+        render::modal(card, form).map(Answer::from).map_err(|e| Refusal::Internal(e.into()))
+    }
+
+    async fn current_release(&self, id: &ReleaseId) -> Result<Release, Refusal> {
+        let (release, _) = self.app.release_with_history(id).await.map_err(Refusal::from)?.ok_or_else(|| {
+            Refusal::rule("This card's release does not exist here (it may belong to another shipgate).")
+        })?;
+        let here = ChatChannel::new(ChatPlatform::Discord, "");
+        if release.channel.as_ref().and_then(|c| c.platform) != here.platform {
+            return Err(Refusal::rule("This release is not run from Discord; use the API or its own chat."));
+        }
+        Ok(release)
+    }
+
+    /// The card a click was made on, refused unless it is the attempt the release is at.
+    fn card_clicked(&self, release: &Release, step: StepRef, attempt: u32) -> Result<Card, Refusal> {
+        let ctx = self.app.card_context(release, self.app.now());
+        let card = card::step_card(release, step, &ctx).ok_or_else(|| Refusal::rule(stale_card()))?;
+        if card.attempt != attempt {
+            return Err(Refusal::rule(stale_card()));
+        }
+        Ok(card)
+    }
+}
+
+/// Why nothing changed.
+enum Refusal {
+    /// A rule said no: the person is told why and what to do.
+    Rule(String),
+    Internal(anyhow::Error),
+}
+
+impl Refusal {
+    fn rule(message: impl Into<String>) -> Self {
+        Refusal::Rule(message.into())
+    }
+}
+
+impl From<AppError> for Refusal {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::Rejected(rejection) => Refusal::Rule(explain(&rejection)),
+            AppError::NotFound(id) => Refusal::Rule(format!("There is no release {id}.")),
+            AppError::Internal(error) => Refusal::Internal(error),
+        }
+    }
+}
+
+/// A rejection in words for chat: the engine's reason, and where it helps, what to do.
+fn explain(rejection: &Rejection) -> String {
+    use RejectionCode as C;
+    let hint = match rejection.code {
+        C::NotAllowed => "Ask someone with the role, or ask an admin to map your Discord role in [discord.roles].",
+        C::SelfApproval => "Ask a teammate to approve it.",
+        C::GateNotReady | C::EvidenceMissing => "Tick every box and record the evidence first.",
+        C::NotCurrentStep | C::StaleState => "Use the buttons on the release's latest card.",
+        C::Frozen => "Wait for the freeze to end, or for a hotfix ask for an override with `/freeze override`.",
+        C::ProductionHeld => "Wait until that release finishes, rolls back or is aborted.",
+        C::NoteRequired => "Say what happened in the form.",
+        C::WrongArtifact => "Deploy the exact artifact that passed staging and the smoke test.",
+        C::ReleaseFinished => "Start a new release with `/release start`.",
+        C::AlreadyAborting
+        | C::AlreadyApproved
+        | C::AlreadyDeployed
+        | C::AlreadyRecorded
+        | C::AlreadyRollingBack
+        | C::AlreadyStarted
+        | C::AlreadyTicked
+        | C::ArtifactAlreadyRecorded
+        | C::Downgrade
+        | C::DowntimeStrategy
+        | C::InvalidInput
+        | C::InvalidPlaybook
+        | C::NoApprovalNeeded
+        | C::NoOverrideRequested
+        | C::NotHotfix
+        | C::NotRollingBack
+        | C::NotStarted
+        | C::NotTicked
+        | C::NothingToRollBack
+        | C::OverrideActive
+        | C::OverridePending
+        | C::ProductionDeployed
+        | C::StrategyRequired
+        | C::UnknownFailurePath
+        | C::UnknownItem
+        | C::UnknownPlaybook
+        | C::UnknownStep
+        | C::Internal => "",
+    };
+    if hint.is_empty() {
+        format!("Not done: {}", rejection.message)
+    } else {
+        format!("Not done: {} {hint}", rejection.message)
+    }
+}
+
+fn stale_card() -> String {
+    "This card is out of date: the release has moved on. Use the buttons on its latest card in the thread.".to_owned()
+}
+
+fn required(command: &SlashCommand, name: &str) -> Result<String, Refusal> {
+    command
+        .text(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| Refusal::rule(format!("`{name}` is required.")))
+}
+
+fn number<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, Refusal> {
+    text.replace([',', '_', ' '], "")
+        .parse()
+        .map_err(|_| Refusal::rule(format!("{what}: {text:?} is not a whole number.")))
+}
+
+fn word<T: Copy>(text: &str, what: &str, choices: &[(&str, T)]) -> Result<T, Refusal> {
+    let lower = text.trim().to_ascii_lowercase();
+    choices.iter().find(|(name, _)| *name == lower).map(|(_, value)| *value).ok_or_else(|| {
+        let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+        Refusal::rule(format!("{what}: {text:?} is not one of {}.", names.join(", ")))
+    })
+}

@@ -1,0 +1,252 @@
+//! Discord in HTTP mode, end to end: shipgate's real router and runtime receive signed
+//! interactions, and deliver threads and cards to the stateful fake Discord, which checks
+//! every request body against Discord's OpenAPI document.
+
+mod common;
+
+use common::fake_discord::{FakeDiscord, Member};
+use ed25519_dalek::{Signer, SigningKey};
+use serde_json::{json, Value};
+use shipgate::config::Config;
+use std::time::Duration;
+
+const RELEASE_CHANNEL: &str = "1300000000000000001";
+const INCIDENT_CHANNEL: &str = "1400000000000000001";
+const MANAGER_ROLE: &str = "1500000000000000001";
+const ENGINEER_ROLE: &str = "1600000000000000001";
+
+struct Bot {
+    fake: FakeDiscord,
+    key: SigningKey,
+    url: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Bot {
+    async fn start() -> Bot {
+        let fake = FakeDiscord::start().await;
+        fake.add_text_channel(RELEASE_CHANNEL);
+        fake.add_text_channel(INCIDENT_CHANNEL);
+        let key = SigningKey::from_bytes(&[42u8; 32]);
+        let public_key: String = key.verifying_key().to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_text = format!(
+            r#"
+[database]
+url = "sqlite://{db}"
+
+[discord]
+mode = "http"
+application_id = "{app}"
+public_key = "{public_key}"
+guild_id = "{guild}"
+release_channel_id = "{RELEASE_CHANNEL}"
+incident_channel_ids = ["{INCIDENT_CHANNEL}"]
+api_base = "{base}"
+
+[discord.roles]
+release-manager = ["{MANAGER_ROLE}"]
+engineer = ["{ENGINEER_ROLE}", "{MANAGER_ROLE}"]
+"#,
+            db = dir.path().join("shipgate.db").display(),
+            app = fake.application_id(),
+            guild = fake.guild_id(),
+            base = fake.api_base(),
+        );
+        let path = dir.path().join("shipgate.toml");
+        std::fs::write(&path, config_text).expect("write config");
+        let env = [("SHIPGATE_DISCORD_TOKEN", fake.token().to_owned())];
+        let config = Config::load_with_env(Some(&path), env).expect("config loads");
+        let running = shipgate::runtime::build(&config).await.expect("shipgate builds");
+        let router = shipgate::http::router(running.state.clone(), config.server.max_body_bytes);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        // The background tasks run until the test ends.
+        std::mem::forget(running);
+        Bot { fake, key, url, http: reqwest::Client::new(), _dir: dir }
+    }
+
+    fn sign(&self, timestamp: &str, body: &str) -> String {
+        let mut signed = timestamp.as_bytes().to_vec();
+        signed.extend_from_slice(body.as_bytes());
+        self.key.sign(&signed).to_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    async fn post_raw(&self, body: &str, timestamp: &str, signature: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}/discord/interactions", self.url))
+            .header("content-type", "application/json")
+            .header("x-signature-timestamp", timestamp)
+            .header("x-signature-ed25519", signature)
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("shipgate answers")
+    }
+
+    /// Sends a signed interaction and hands the answer to the fake as Discord would apply it.
+    async fn interact(&self, interaction: &Value) -> Value {
+        self.fake.register_interaction(interaction);
+        let body = interaction.to_string();
+        let timestamp = chrono::Utc::now().timestamp().to_string();
+        let response = self.post_raw(&body, &timestamp, &self.sign(&timestamp, &body)).await;
+        assert_eq!(response.status(), 200);
+        let answer: Value = response.json().await.expect("JSON answer");
+        let id = interaction["id"].as_str().expect("id");
+        if let Err(problems) = self.fake.apply_http_interaction_response(id, &answer) {
+            panic!("the answer breaks Discord's contract: {problems:?}\n{answer:#}");
+        }
+        answer
+    }
+
+    async fn eventually<T>(&self, what: &str, mut check: impl FnMut(&FakeDiscord) -> Option<T>) -> T {
+        for _ in 0..200 {
+            if let Some(value) = check(&self.fake) {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+}
+
+fn alice() -> Member {
+    Member::new("1700000000000000001", "alice", &[ENGINEER_ROLE])
+}
+
+fn bob() -> Member {
+    Member::new("1700000000000000002", "bob", &[MANAGER_ROLE])
+}
+
+fn mallory() -> Member {
+    Member::new("1700000000000000003", "mallory", &[])
+}
+
+fn buttons(message: &Value) -> Vec<Value> {
+    message["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+fn ephemeral_text(answer: &Value) -> String {
+    assert_eq!(answer["type"], 4, "{answer}");
+    assert_eq!(answer["data"]["flags"], 64, "{answer}");
+    answer["data"]["content"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn ping_is_answered_and_bad_signatures_are_refused() {
+    let bot = Bot::start().await;
+    let body = r#"{"type":1,"id":"1","application_id":"1","token":"t","version":1}"#;
+    let now = chrono::Utc::now().timestamp().to_string();
+    let response = bot.post_raw(body, &now, &bot.sign(&now, body)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.expect("json"), json!({"type": 1}));
+
+    let forged = SigningKey::from_bytes(&[1u8; 32]);
+    let mut signed = now.as_bytes().to_vec();
+    signed.extend_from_slice(body.as_bytes());
+    let forged: String = forged.sign(&signed).to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(bot.post_raw(body, &now, &forged).await.status(), 401);
+    assert_eq!(bot.post_raw(body, &now, "").await.status(), 401);
+    let stale = (chrono::Utc::now().timestamp() - 600).to_string();
+    assert_eq!(bot.post_raw(body, &stale, &bot.sign(&stale, body)).await.status(), 401);
+    let tampered = body.replace("\"1\"", "\"2\"");
+    assert_eq!(bot.post_raw(&tampered, &now, &bot.sign(&now, body)).await.status(), 401);
+}
+
+#[tokio::test]
+async fn a_release_starts_in_a_thread_and_its_first_gate_is_worked_with_buttons() {
+    let bot = Bot::start().await;
+    let start = bot.fake.command_interaction(
+        RELEASE_CHANNEL,
+        "release",
+        json!([{"name": "start", "type": 1, "options": [
+            {"name": "service", "type": 3, "value": "checkout"},
+            {"name": "version", "type": 3, "value": "2.7.0"},
+            {"name": "sha", "type": 3, "value": "3f9c2e1"}
+        ]}]),
+        &alice(),
+    );
+    let answer = bot.interact(&start).await;
+    assert_eq!(answer["type"], 5, "the start is answered at once and completed with the thread's link");
+
+    // The release message, its thread, and the first card in the thread.
+    let thread = bot
+        .eventually("the release thread", |fake| {
+            fake.threads().first().and_then(|t| t["id"].as_str().map(str::to_owned))
+        })
+        .await;
+    let card = bot
+        .eventually("the first card", |fake| fake.messages(&thread).into_iter().find(|m| !buttons(m).is_empty()))
+        .await;
+    assert!(card["content"].as_str().expect("content").starts_with("Step 1 — Pre-Flight Checks"), "{card}");
+    let start_id = start["id"].as_str().expect("id").to_owned();
+    bot.eventually("the reply's link to the thread", |fake| {
+        fake.interaction_webhooks(&start_id)
+            .into_iter()
+            .find(|(_, body)| body["content"].as_str().is_some_and(|c| c.contains(&format!("<#{thread}>"))))
+    })
+    .await;
+
+    // Someone without a role is refused, and nothing changes.
+    let card_id = card["id"].as_str().expect("id").to_owned();
+    let first_item = buttons(&card)[0]["custom_id"].as_str().expect("custom id").to_owned();
+    let refused = bot.interact(&bot.fake.button_interaction(&thread, &card_id, &first_item, &mallory())).await;
+    assert!(ephemeral_text(&refused).starts_with("Not done"), "{refused}");
+
+    // A tampered button is refused too.
+    let tampered = first_item.replace(":i0", ":i9");
+    let refused = bot.interact(&bot.fake.button_interaction(&thread, &card_id, &tampered, &alice())).await;
+    ephemeral_text(&refused);
+
+    // Alice ticks every box; each click answers with the card updated in place.
+    let items: Vec<String> = buttons(&card)
+        .iter()
+        .filter(|b| b["style"] == 2)
+        .filter_map(|b| b["custom_id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(items.len(), 5, "{card}");
+    let mut latest = Value::Null;
+    for item in &items {
+        let click = bot.fake.button_interaction(&thread, &card_id, item, &alice());
+        latest = bot.interact(&click).await;
+        assert_eq!(latest["type"], 7, "{latest}");
+        // The same interaction delivered twice changes nothing the second time.
+        let again = bot.interact_again(&click).await;
+        assert_eq!(again["type"], 7, "{again}");
+    }
+    let gate = buttons(&latest["data"]).into_iter().find(|b| b["style"] == 1).expect("a gate button");
+    assert_eq!(gate["disabled"], false, "every box ticked: the gate can pass");
+    assert!(buttons(&latest["data"]).iter().filter(|b| b["style"] == 3).count() == 5);
+
+    // Bob, a release manager, passes the gate; step 2's card follows in the thread.
+    let approve = bot.fake.button_interaction(&thread, &card_id, gate["custom_id"].as_str().expect("id"), &bob());
+    let passed = bot.interact(&approve).await;
+    assert_eq!(passed["type"], 7);
+    assert!(buttons(&passed["data"]).iter().all(|b| b["disabled"] == true), "a passed card is frozen: {passed}");
+    bot.eventually("step 2's card", |fake| {
+        fake.messages(&thread)
+            .into_iter()
+            .find(|m| m["content"].as_str().is_some_and(|c| c.starts_with("Step 2 — Run the Test Suite")))
+    })
+    .await;
+    bot.fake.assert_no_violations();
+}
+
+impl Bot {
+    /// Delivers an interaction again, as Discord may: the fake has answered it already,
+    /// so the answer is only checked, not applied.
+    async fn interact_again(&self, interaction: &Value) -> Value {
+        let body = interaction.to_string();
+        let timestamp = chrono::Utc::now().timestamp().to_string();
+        let response = self.post_raw(&body, &timestamp, &self.sign(&timestamp, &body)).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("JSON answer")
+    }
+}
