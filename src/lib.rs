@@ -14,11 +14,13 @@
 //! - [`store`] — sqlx persistence on SQLite (default) or PostgreSQL: append-only events,
 //!   the listing projection, the outbox, answered requests, production holds.
 //! - [`chat`] — chat platforms, one folder each ([`chat::discord`]): the platform-neutral
-//!   card of a step ([`domain::card`]) rendered as the platform's message. No I/O.
+//!   card of a step ([`domain::card`]) rendered as the platform's message, interactions
+//!   decoded into commands, and the outbox's notices delivered over the platform's API.
 //! - [`app`] — orchestration: one command at a time per release, decided by the domain
-//!   and written in one transaction, with group commit across releases.
-//! - [`http`] — the axum edge: the CI API with token auth, health, metrics, OpenAPI. It
-//!   builds routes only.
+//!   and written in one transaction, with group commit across releases; typed notices
+//!   ([`app::notices`]) and the outbox worker that delivers them ([`app::delivery`]).
+//! - [`http`] — the axum edge: the CI API with token auth, Discord's signed interactions
+//!   endpoint, health, metrics, OpenAPI. It builds routes only.
 //! - [`runtime`] — the one wiring place: builds everything from config, starts every
 //!   long-running task and stops them in order.
 //! - [`config`] — the TOML file layered with environment variables; secrets wrapped.

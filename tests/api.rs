@@ -574,16 +574,26 @@ async fn chat_releases_write_their_messages_to_the_outbox(backend: Backend) {
             "POST",
             "/api/v1/releases",
             RM_TOKEN,
-            Some(json!({"service": "api", "version": "1.4.0", "git_sha": "3f9c2e1", "channel": "1234567890"})),
+            Some(json!({"service": "api", "version": "1.4.0", "git_sha": "3f9c2e1", "channel": "discord:1234567890"})),
         )
         .await;
     let id = reply.body["id"].as_str().unwrap().to_owned();
     t.ok(&format!("/api/v1/releases/{id}/steps/pre-flight/items/prs-merged/tick"), CI_TOKEN, None).await;
     let pending = t.store.pending_outbox(wednesday() + chrono::Duration::days(1), 100).await.unwrap();
     let kinds: Vec<&str> = pending.iter().map(|m| m.kind.as_str()).collect();
-    assert_eq!(kinds, ["release_started", "step_card", "step_card"]);
+    assert_eq!(kinds, ["release_opened", "card", "card"]);
     assert!(pending.iter().all(|m| m.release_id.as_str() == id));
-    // A release from CI alone has no channel and nothing to post.
+    // A release from CI alone has no chat channel and nothing to post; nor has one whose
+    // channel names no platform (it only picks a team's freeze calendar).
+    let bare = t
+        .call(
+            "POST",
+            "/api/v1/releases",
+            RM_TOKEN,
+            Some(json!({"service": "web", "version": "1.0.0", "git_sha": "3f9c2e1", "channel": "C0PAYMENTS"})),
+        )
+        .await;
+    assert_eq!(bare.status, StatusCode::CREATED);
     let quiet = t.start("billing", "1.0.0").await;
     t.ok(&format!("/api/v1/releases/{quiet}/steps/pre-flight/items/prs-merged/tick"), CI_TOKEN, None).await;
     assert_eq!(t.store.pending_outbox(wednesday() + chrono::Duration::days(1), 100).await.unwrap().len(), 3);
