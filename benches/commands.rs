@@ -36,17 +36,7 @@ fn start_history() -> Vec<Recorded> {
         &ctx,
     )
     .unwrap();
-    events
-        .into_iter()
-        .enumerate()
-        .map(|(i, event)| Recorded {
-            seq: i as u64 + 1,
-            at: Utc::now(),
-            actor: actor(),
-            request_id: RequestId::new("r"),
-            event,
-        })
-        .collect()
+    Recorded::sequence(events, 0, Utc::now(), &actor(), &RequestId::new("r"))
 }
 
 fn toggle(n: u64) -> Command {

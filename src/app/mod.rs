@@ -227,7 +227,7 @@ impl App {
         };
         let events =
             release::start(command, &actor, &ctx).inspect_err(|_| record_metrics("start", "rejected", started))?;
-        let recorded = record(events, 0, now, &actor, &request_id);
+        let recorded = Recorded::sequence(events, 0, now, &actor, &request_id);
         let release = Release::fold(id.clone(), &recorded).map_err(anyhow::Error::from)?;
         let commit = self.commit_for(&release, None, recorded.clone(), &request_id, now);
         match self.send(commit).await {
@@ -328,7 +328,7 @@ impl App {
                     return Err(rejection.into());
                 }
             };
-            let recorded = record(events, release.seq, now, &actor, &request_id);
+            let recorded = Recorded::sequence(events, release.seq, now, &actor, &request_id);
             let commit = self.commit_for(&after, Some(&release), recorded.clone(), &request_id, now);
             drop(deciding);
             match self.send(commit).await {
@@ -575,26 +575,6 @@ fn stale(expected: u64) -> Rejection {
         RejectionCode::StaleState,
         format!("the release changed since you looked (you saw it after event {expected}); reload it and try again"),
     )
-}
-
-fn record(
-    events: Vec<Event>,
-    seq: u64,
-    now: chrono::DateTime<chrono::Utc>,
-    actor: &Actor,
-    request_id: &RequestId,
-) -> Vec<Recorded> {
-    events
-        .into_iter()
-        .enumerate()
-        .map(|(i, event)| Recorded {
-            seq: seq + i as u64 + 1,
-            at: now,
-            actor: actor.clone(),
-            request_id: request_id.clone(),
-            event,
-        })
-        .collect()
 }
 
 /// What production runs after these events, if they changed it.

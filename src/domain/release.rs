@@ -244,6 +244,22 @@ pub struct Recorded {
     pub event: Event,
 }
 
+impl Recorded {
+    /// The events one request caused, numbered on from `after_seq`, all at `at`.
+    pub fn sequence(
+        events: Vec<Event>,
+        after_seq: u64,
+        at: DateTime<Utc>,
+        actor: &Actor,
+        request_id: &RequestId,
+    ) -> Vec<Recorded> {
+        (after_seq + 1..)
+            .zip(events)
+            .map(|(seq, event)| Recorded { seq, at, actor: actor.clone(), request_id: request_id.clone(), event })
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {

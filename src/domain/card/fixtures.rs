@@ -93,17 +93,7 @@ impl Walk {
         };
         let ctx = Context { now, freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
         let events = start(command, &alice(), &ctx).unwrap_or_else(|r| panic!("start refused: {r}"));
-        let recorded: Vec<Recorded> = events
-            .into_iter()
-            .enumerate()
-            .map(|(i, event)| Recorded {
-                seq: i as u64 + 1,
-                at: now,
-                actor: alice(),
-                request_id: RequestId::new("start"),
-                event,
-            })
-            .collect();
+        let recorded = Recorded::sequence(events, 0, now, &alice(), &RequestId::new("start"));
         let release = Release::fold(ReleaseId::new(RELEASE_ID), &recorded).unwrap_or_else(|e| panic!("{e}"));
         let live = Some(LiveDeployment {
             release_id: ReleaseId::new("0193a5f0-0000-7000-8000-000000000000"),

@@ -64,17 +64,7 @@ impl Harness {
         };
         let ctx = Context { now, freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
         let events = start(command, &alice(), &ctx).unwrap();
-        let recorded: Vec<Recorded> = events
-            .into_iter()
-            .enumerate()
-            .map(|(i, event)| Recorded {
-                seq: i as u64 + 1,
-                at: now,
-                actor: alice(),
-                request_id: RequestId::new("start"),
-                event,
-            })
-            .collect();
+        let recorded = Recorded::sequence(events, 0, now, &alice(), &RequestId::new("start"));
         let release = Release::fold(ReleaseId::new("r1"), &recorded).unwrap();
         Harness { release, events: recorded, now, freeze: FixedFreeze::default(), holder: None, live: None, policy }
     }
