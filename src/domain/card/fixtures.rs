@@ -268,8 +268,9 @@ impl Walk {
         assert_eq!(self.at(), "rollback-criteria");
     }
 
-    /// Walks the release to the step with this 0-based index, passing each before it.
-    pub fn walk_to(&mut self, index: usize) {
+    /// Passes the step with this 0-based index (0 to 6: the last step completes the
+    /// release, which its own tests do by hand).
+    pub fn pass(&mut self, index: usize) {
         let passes: [fn(&mut Walk); 7] = [
             Walk::pass_pre_flight,
             Walk::pass_tests,
@@ -279,8 +280,13 @@ impl Walk {
             Walk::pass_production,
             Walk::pass_monitor,
         ];
-        for pass in &passes[..index] {
-            pass(self);
+        passes[index](self);
+    }
+
+    /// Walks the release to the step with this 0-based index, passing each before it.
+    pub fn walk_to(&mut self, index: usize) {
+        for step in 0..index {
+            self.pass(step);
         }
     }
 
