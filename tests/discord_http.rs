@@ -163,6 +163,19 @@ async fn ping_is_answered_and_bad_signatures_are_refused() {
 #[tokio::test]
 async fn a_release_starts_in_a_thread_and_its_first_gate_is_worked_with_buttons() {
     let bot = Bot::start().await;
+    // Without the commit the artifact would later be checked against, nothing starts.
+    let no_sha = bot.fake.command_interaction(
+        RELEASE_CHANNEL,
+        "release",
+        json!([{"name": "start", "type": 1, "options": [
+            {"name": "service", "type": 3, "value": "checkout"},
+            {"name": "version", "type": 3, "value": "2.7.0"}
+        ]}]),
+        &alice(),
+    );
+    let refused = bot.interact(&no_sha).await;
+    assert!(ephemeral_text(&refused).contains("`sha` is required"), "{refused}");
+
     let start = bot.fake.command_interaction(
         RELEASE_CHANNEL,
         "release",

@@ -30,7 +30,7 @@ pub fn definitions() -> Value {
                 sub("start", "Start a release: opens a thread with the first step's card", vec![
                     text("service", "The service to ship, e.g. api", true),
                     text("version", "The version, e.g. 1.4.0", true),
-                    text("sha", "The git commit (7 to 40 hex characters)", false),
+                    text("sha", "The git commit (7 to 40 hex characters)", true),
                     flag("hotfix", "An emergency hotfix (may ask for a freeze override)"),
                     text("playbook", "The playbook, if not the default", false),
                 ]),

@@ -146,23 +146,20 @@ impl Handler {
             ("release", Some("status")) => self.status(interaction, command).await,
             ("release", Some("list")) => self.list().await,
             ("release", Some("abort")) => {
-                let reason = required(command, "reason")?;
-                let id = self.release_here(interaction).await?;
-                self.run_and_say(&id, Command::Abort { reason }, actor, request).await
+                let command = Command::Abort { reason: required(command, "reason")? };
+                self.run_here(interaction, command, actor, request).await
             }
             ("release", Some("rollback")) => {
-                let reason = required(command, "reason")?;
-                let id = self.release_here(interaction).await?;
-                self.run_and_say(&id, Command::TriggerRollback { reason }, actor, request).await
+                let command = Command::TriggerRollback { reason: required(command, "reason")? };
+                self.run_here(interaction, command, actor, request).await
             }
             ("freeze", Some("status")) => self.freeze_status(interaction, command),
             ("freeze", Some("override")) => {
-                let reason = required(command, "reason")?;
-                let id = self.release_here(interaction).await?;
-                self.run_and_say(&id, Command::RequestFreezeOverride { reason }, actor, request).await
+                let command = Command::RequestFreezeOverride { reason: required(command, "reason")? };
+                self.run_here(interaction, command, actor, request).await
             }
             (name, sub) => Err(Refusal::rule(format!(
-                "shipgate does not know /{name} {}; run `shipgate discord register` to refresh the commands.",
+                "shipgate does not know /{name} {}; restart shipgate to register its current commands.",
                 sub.unwrap_or_default()
             ))),
         }
@@ -177,8 +174,8 @@ impl Handler {
     ) -> Result<Answer, Refusal> {
         let service = ServiceName::parse(&required(command, "service")?).map_err(Refusal::rule)?;
         let version = Version::parse(&required(command, "version")?).map_err(Refusal::rule)?;
-        let sha = command.text("sha").unwrap_or("0000000");
-        let git_sha = GitSha::parse(sha).map_err(Refusal::rule)?;
+        // The artifact is later checked against this commit, so it cannot be guessed.
+        let git_sha = GitSha::parse(&required(command, "sha")?).map_err(Refusal::rule)?;
         // The channel the command was typed in picks the team's freeze calendar; the
         // thread itself opens under the configured release channel.
         let channel = interaction.channel_id().map(|id| ChatChannel::new(ChatPlatform::Discord, id));
@@ -284,16 +281,18 @@ impl Handler {
         })
     }
 
-    /// Runs a command from a slash command and says what happened, to everyone.
-    async fn run_and_say(
+    /// Runs a slash command's engine command on the release of the thread it was typed in,
+    /// and says what happened, to everyone.
+    async fn run_here(
         &self,
-        id: &ReleaseId,
+        interaction: &Interaction,
         command: Command,
         actor: Actor,
         request: RequestId,
     ) -> Result<Answer, Refusal> {
+        let id = self.release_here(interaction).await?;
         let name = command.name();
-        let outcome = self.app.execute(id, command, actor, request).await.map_err(Refusal::from)?;
+        let outcome = self.app.execute(&id, command, actor, request).await.map_err(Refusal::from)?;
         let release = &outcome.release;
         let by = outcome.events.first().map_or("someone", |r| r.actor.display_name.as_str());
         let text = match name {
