@@ -243,10 +243,40 @@ async fn a_release_starts_in_a_thread_and_its_first_gate_is_worked_with_buttons(
     let passed = bot.interact(&approve).await;
     assert_eq!(passed["type"], 7);
     assert!(buttons(&passed["data"]).iter().all(|b| b["disabled"] == true), "a passed card is frozen: {passed}");
-    bot.eventually("step 2's card", |fake| {
-        fake.messages(&thread)
+    let step2 = bot
+        .eventually("step 2's card", |fake| {
+            fake.messages(&thread)
+                .into_iter()
+                .find(|m| m["content"].as_str().is_some_and(|c| c.starts_with("Step 2 — Run the Test Suite")))
+        })
+        .await;
+
+    // A real regression: the failure path asks what happened, then restarts from Step 1.
+    // The clicked card closes as it was, and a fresh Step 1 card follows.
+    let step2_id = step2["id"].as_str().expect("id").to_owned();
+    let regression = buttons(&step2)
+        .into_iter()
+        .find(|b| b["style"] == 4 && b["label"].as_str().is_some_and(|l| l.contains("regression")))
+        .expect("a real-regression button");
+    let regression_id = regression["custom_id"].as_str().expect("id");
+    let modal = bot.interact(&bot.fake.button_interaction(&thread, &step2_id, regression_id, &alice())).await;
+    assert_eq!(modal["type"], 9, "a note is asked for: {modal}");
+    let mut submit = bot.fake.button_interaction(&thread, &step2_id, regression_id, &alice());
+    submit["type"] = json!(5);
+    submit["data"] = json!({"custom_id": modal["data"]["custom_id"], "components": [
+        {"type": 1, "components": [{"type": 4, "custom_id": "note", "value": "orders API returns 500"}]}
+    ]});
+    let restarted = bot.interact(&submit).await;
+    assert_eq!(restarted["type"], 7, "{restarted}");
+    assert!(restarted["data"]["content"].as_str().is_some_and(|c| c.starts_with("Step 2")), "{restarted}");
+    assert!(buttons(&restarted["data"]).iter().all(|b| b["disabled"] == true), "the old attempt is closed");
+    bot.eventually("a fresh Step 1 card", |fake| {
+        let step1 = fake
+            .messages(&thread)
             .into_iter()
-            .find(|m| m["content"].as_str().is_some_and(|c| c.starts_with("Step 2 — Run the Test Suite")))
+            .filter(|m| m["content"].as_str().is_some_and(|c| c.starts_with("Step 1 — Pre-Flight Checks")))
+            .count();
+        (step1 == 2).then_some(())
     })
     .await;
     bot.fake.assert_no_violations();

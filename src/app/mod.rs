@@ -440,10 +440,9 @@ impl App {
 
     /// Of `rows`, the releases whose current step has had no activity for longer than
     /// [`STALL_AFTER`]; a step that waits out a watch is never stalled.
-    pub async fn stalled_releases(&self, rows: &[ReleaseRow]) -> Result<Vec<ReleaseId>, AppError> {
+    pub fn stalled_releases(&self, rows: &[ReleaseRow]) -> Vec<ReleaseId> {
         let now = self.now();
-        Ok(rows
-            .iter()
+        rows.iter()
             .filter(|row| now - row.updated_at > STALL_AFTER)
             .filter(|row| {
                 let watching = self.inner.playbooks.get(Some(&row.playbook)).and_then(|p| {
@@ -452,7 +451,7 @@ impl App {
                 !watching.unwrap_or(false)
             })
             .map(|row| row.id.clone())
-            .collect())
+            .collect()
     }
 
     /// The freeze calendar of a release in `channel`: its team's, or the default.

@@ -202,12 +202,6 @@ fn outbox_row(notice: &Notice) -> NewOutboxMessage {
     }
 }
 
-/// The card of `step` as `release` stands, for someone who clicked on it: a card of an
-/// attempt the release has left is shown closed.
-pub fn card_after(release: &Release, step: StepRef, ctx: &CardContext) -> Option<Card> {
-    card::step_card(release, step, ctx)
-}
-
 /// The card a `Card` notice shows: built from the release as of the notice, closed for the
 /// notice's reason when it has one.
 pub fn card_for(

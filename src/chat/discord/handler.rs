@@ -8,7 +8,7 @@ use super::interaction::{self, Interaction, Person, SlashCommand};
 use super::render;
 use crate::app::{App, AppError, Outcome, StartRelease};
 use crate::config::DiscordConfig;
-use crate::domain::card::{self, Card, EvidenceForm, StepRef};
+use crate::domain::card::{self, Card, ClosedWhy, EvidenceForm, StepRef};
 use crate::domain::release::{
     Artifact, Command, DeployStrategy, DeploymentReport, Environment, HealthCheck, Outcome as DeployOutcome, Rejection,
     RejectionCode, Release, Status, TestResult,
@@ -233,7 +233,7 @@ impl Handler {
         if rows.is_empty() {
             return Ok(render::ephemeral("No release is in progress. Start one with `/release start`.").into());
         }
-        let stalled = self.app.stalled_releases(&rows).await.map_err(Refusal::from)?;
+        let stalled = self.app.stalled_releases(&rows);
         let lines: Vec<String> = rows
             .iter()
             .map(|row| {
@@ -347,7 +347,7 @@ impl Handler {
                 return self.open_modal(&card, form);
             }
         };
-        self.run_on_card(&release.id, target.step, command, actor, request).await
+        self.run_on_card(&card, command, actor, request).await
     }
 
     async fn modal_submit(
@@ -434,22 +434,26 @@ impl Handler {
                 })
             }
         };
-        self.run_on_card(&release.id, target.step, command, actor, request).await
+        self.run_on_card(&card, command, actor, request).await
     }
 
-    /// Runs a command clicked on a card and answers with that card as it now stands.
+    /// Runs a command clicked on `clicked` and answers with that card as it now stands.
     async fn run_on_card(
         &self,
-        id: &ReleaseId,
-        step: StepRef,
+        clicked: &Card,
         command: Command,
         actor: Actor,
         request: RequestId,
     ) -> Result<Answer, Refusal> {
-        let outcome: Outcome = self.app.execute(id, command, actor, request).await.map_err(Refusal::from)?;
+        let outcome: Outcome =
+            self.app.execute(&clicked.release_id, command, actor, request).await.map_err(Refusal::from)?;
         let ctx = self.app.card_context(&outcome.release, outcome.at());
-        let card = crate::app::notices::card_after(&outcome.release, step, &ctx)
-            .ok_or_else(|| Refusal::Internal(anyhow::anyhow!("the clicked card vanished from release {id}")))?;
+        let card = match card::step_card(&outcome.release, clicked.step, &ctx) {
+            Some(card) if card.attempt == clicked.attempt => card,
+            // A restart replaced the attempt clicked on: its message stays as people saw it,
+            // closed; the new attempt gets a card of its own in the thread.
+            _ => clicked.clone().closed(ClosedWhy::Superseded),
+        };
         Ok(render::update_message(&card).into())
     }
 
@@ -464,8 +468,7 @@ impl Handler {
         let (release, _) = self.app.release_with_history(id).await.map_err(Refusal::from)?.ok_or_else(|| {
             Refusal::rule("This card's release does not exist here (it may belong to another shipgate).")
         })?;
-        let here = ChatChannel::new(ChatPlatform::Discord, "");
-        if release.channel.as_ref().and_then(|c| c.platform) != here.platform {
+        if release.channel.as_ref().and_then(|c| c.platform) != Some(ChatPlatform::Discord) {
             return Err(Refusal::rule("This release is not run from Discord; use the API or its own chat."));
         }
         Ok(release)
