@@ -11,7 +11,7 @@ use super::App;
 use crate::domain::card::Card;
 use crate::domain::release::Release;
 use crate::domain::ChatPlatform;
-use crate::store::{ChatMessageRef, OutboxMessage};
+use crate::store::OutboxMessage;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::future::Future;
@@ -37,7 +37,7 @@ pub struct Delivery<'a> {
     /// For a card notice: the card to post or edit.
     pub card: Option<Card>,
     /// Messages already posted for this release on this platform, by key.
-    pub known: &'a HashMap<String, ChatMessageRef>,
+    pub known: &'a HashMap<String, Posted>,
     /// Unique per outbox row, stable across retries: the source of create nonces.
     pub idempotency_key: &'a str,
 }
@@ -135,26 +135,38 @@ async fn deliver_lane(
     lane: &str,
 ) -> anyhow::Result<usize> {
     let store = app.store();
-    let backlog = store.lane_backlog(lane, ROWS_PER_LANE).await?;
-    let mut delivered = 0;
-    for (index, row) in backlog.iter().enumerate() {
+    let backlog: Vec<(OutboxMessage, Result<Notice, String>)> = store
+        .lane_backlog(lane, ROWS_PER_LANE)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let notice = serde_json::from_value(row.payload.clone()).map_err(|e| format!("unreadable notice: {e}"));
+            (row, notice)
+        })
+        .collect();
+    // A card edited again later in the lane: only the last edit is worth sending.
+    let moot: Vec<i64> = backlog
+        .iter()
+        .enumerate()
+        .filter(|(index, (_, notice))| notice.as_ref().is_ok_and(|notice| edited_again(notice, &backlog[index + 1..])))
+        .map(|(_, (row, _))| row.id)
+        .collect();
+    if !moot.is_empty() {
+        store.mark_delivered_many(&moot, app.now()).await?;
+    }
+    let mut delivered = moot.len();
+    for (row, notice) in backlog.iter().filter(|(row, _)| !moot.contains(&row.id)) {
         let now = app.now();
         if row.next_attempt_at > now {
             break;
         }
-        let notice: Notice = match serde_json::from_value(row.payload.clone()) {
+        let notice = match notice {
             Ok(notice) => notice,
-            Err(e) => {
-                fail(app, row, &format!("unreadable notice: {e}"), None, now).await?;
+            Err(reason) => {
+                fail(app, row, reason, None, now).await?;
                 break;
             }
         };
-        // A card edited again later in the same lane: only the last edit is worth sending.
-        if superseded(&notice, &backlog[index + 1..]) {
-            store.mark_delivered(row.id, now, None).await?;
-            delivered += 1;
-            continue;
-        }
         let Some(platform) = notice.channel.platform else {
             store.mark_delivered(row.id, now, None).await?;
             continue;
@@ -175,20 +187,14 @@ async fn deliver_lane(
             }
             _ => None,
         };
-        let known: HashMap<String, ChatMessageRef> = store
+        let known: HashMap<String, Posted> = store
             .chat_messages(&notice.release_id, platform.as_str())
             .await?
             .into_iter()
-            .map(|m| (m.key.clone(), m))
+            .map(|m| (m.key.clone(), Posted { key: m.key, channel_id: m.channel_id, message_id: m.message_id }))
             .collect();
         let report = sender
-            .deliver(Delivery {
-                notice: &notice,
-                release: &release,
-                card,
-                known: &known,
-                idempotency_key: &row.idempotency_key,
-            })
+            .deliver(Delivery { notice, release: &release, card, known: &known, idempotency_key: &row.idempotency_key })
             .await;
         for posted in &report.posted {
             store
@@ -220,13 +226,13 @@ async fn deliver_lane(
     Ok(delivered)
 }
 
-/// Whether a later row of the lane edits the same card again: then this edit is moot.
-fn superseded(notice: &Notice, later: &[OutboxMessage]) -> bool {
+/// Whether a later row of the lane shows the same card again: then this edit is moot.
+fn edited_again(notice: &Notice, later: &[(OutboxMessage, Result<Notice, String>)]) -> bool {
     let NoticeKind::Card { step, attempt, closed: None } = &notice.what else {
         return false;
     };
-    later.iter().any(|row| {
-        serde_json::from_value::<Notice>(row.payload.clone())
+    later.iter().any(|(_, n)| {
+        n.as_ref()
             .is_ok_and(|n| matches!(&n.what, NoticeKind::Card { step: s, attempt: a, .. } if s == step && a == attempt))
     })
 }
@@ -252,6 +258,50 @@ fn backoff(attempts: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::app::notices::CardStep;
+    use crate::domain::{ChatChannel, ReleaseId};
+
+    fn card_row(id: i64, step: usize, attempt: u32, closed: bool) -> (OutboxMessage, Result<Notice, String>) {
+        let notice = Notice {
+            release_id: ReleaseId::new("r1"),
+            channel: ChatChannel::new(ChatPlatform::Discord, "1"),
+            as_of: id as u64,
+            what: NoticeKind::Card {
+                step: CardStep::Step(step),
+                attempt,
+                closed: closed.then_some(crate::app::notices::CardClosed::Superseded),
+            },
+        };
+        let row = OutboxMessage {
+            id,
+            idempotency_key: format!("k{id}"),
+            release_id: ReleaseId::new("r1"),
+            lane: "r1".into(),
+            kind: "card".into(),
+            payload: serde_json::to_value(&notice).expect("serialises"),
+            attempts: 0,
+            created_at: Utc::now(),
+            next_attempt_at: Utc::now(),
+            delivered_at: None,
+            last_error: None,
+        };
+        (row, Ok(notice))
+    }
+
+    #[test]
+    fn only_the_last_edit_of_a_card_is_sent() {
+        let lane = [card_row(1, 0, 1, false), card_row(2, 1, 1, false), card_row(3, 0, 1, false)];
+        let notice = |i: usize| lane[i].1.as_ref().expect("notice");
+        assert!(edited_again(notice(0), &lane[1..]), "step 1's card is shown again later");
+        assert!(!edited_again(notice(1), &lane[2..]), "step 2's card is not");
+        assert!(!edited_again(notice(2), &[]), "the last edit is sent");
+        let other_attempt = [card_row(4, 0, 2, false)];
+        assert!(!edited_again(notice(0), &other_attempt), "another attempt is another message");
+        let closing = [card_row(5, 0, 1, true)];
+        assert!(edited_again(notice(0), &closing));
+        assert!(!edited_again(closing[0].1.as_ref().expect("notice"), &lane), "a closing edit is always sent");
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

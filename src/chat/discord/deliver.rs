@@ -73,8 +73,8 @@ impl DiscordSender {
                 self.post_or_edit(d, posted, &thread, &key, render::message(card)).await
             }
             NoticeKind::RollbackStarted => {
-                let text = rollback_notice(release, self.thread_link(d, posted));
                 let thread = self.thread(d, posted).await?;
+                let text = rollback_notice(release, &thread);
                 self.post_once(d, posted, &thread, &format!("rollback:{}", d.notice.as_of), &text).await?;
                 for channel in &self.config.incident_channel_ids {
                     let key = format!("rollback:{}:{channel}", d.notice.as_of);
@@ -147,10 +147,6 @@ impl DiscordSender {
             detail: "no thread id came back".into(),
             after: None,
         })
-    }
-
-    fn thread_link(&self, d: &Delivery<'_>, posted: &[Posted]) -> Option<String> {
-        known(d, posted, THREAD_KEY).map(|id| format!("<#{id}>"))
     }
 
     async fn post_or_edit(
@@ -242,7 +238,7 @@ fn clip(text: &str, max: usize) -> String {
 
 /// The rollback notice: what was deployed, what broke, what production goes back to, who
 /// started it and when, and where to follow it.
-fn rollback_notice(release: &Release, thread: Option<String>) -> String {
+fn rollback_notice(release: &Release, thread_id: &str) -> String {
     let Some(rollback) = &release.rollback else {
         return format!("⏪ Rolling back **{} {}**", release.service, release.version);
     };
@@ -251,21 +247,17 @@ fn rollback_notice(release: &Release, thread: Option<String>) -> String {
         |d| format!("`{}` to {} ({:?})", d.digest, d.environment, d.outcome).to_lowercase(),
     );
     let target = rollback.target.as_ref().map_or_else(
-        || "no earlier deployment is known: production is taken down to nothing shipgate deployed".to_owned(),
+        || "no earlier deployment is known to shipgate".to_owned(),
         |t| format!("{} `{}`", t.version, t.digest),
     );
-    let mut text = format!(
-        "⏪ **Rollback: {} {}**\n**Deployed:** {deployed}\n**What broke:** {}\n**Rolling back to:** {target}\n**By:** {} at {}",
+    format!(
+        "⏪ **Rollback: {} {}**\n**Deployed:** {deployed}\n**What broke:** {}\n**Rolling back to:** {target}\n**By:** {} at {}\n**Thread:** <#{thread_id}>",
         release.service,
         release.version,
         rollback.reason,
         rollback.started.by.display_name,
         rollback.started.at.format("%Y-%m-%d %H:%M UTC"),
-    );
-    if let Some(thread) = thread {
-        text.push_str(&format!("\n**Thread:** {thread}"));
-    }
-    text
+    )
 }
 
 fn line(what: &NoticeKind, release: &Release) -> String {
@@ -297,6 +289,21 @@ fn line(what: &NoticeKind, release: &Release) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::domain::card::fixtures::{carol, Walk, DIGEST, OLD_DIGEST};
+
+    #[test]
+    fn the_rollback_notice_says_what_was_deployed_what_broke_and_what_was_rolled_back() {
+        let mut walk = Walk::start();
+        walk.walk_to(7);
+        walk.take(&carol(), "rollback", "checkout returns 500");
+        let text = rollback_notice(&walk.release, "4242");
+        assert!(text.contains("Rollback: api 1.4.0"), "{text}");
+        assert!(text.contains(&format!("**Deployed:** `{DIGEST}` to production")), "{text}");
+        assert!(text.contains("**What broke:** checkout returns 500"), "{text}");
+        assert!(text.contains(&format!("**Rolling back to:** 1.3.2 `{OLD_DIGEST}`")), "{text}");
+        assert!(text.contains("**By:** Carol") && text.contains("<#4242>"), "{text}");
+    }
 
     #[test]
     fn nonces_are_stable_short_and_distinct() {
