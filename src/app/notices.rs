@@ -128,6 +128,9 @@ pub fn for_events(before: Option<&Release>, after: &Release, recorded: &[Recorde
     // closed on the way (a gate passed, a restart, a rollback), not only where it ended.
     let mut cards = Vec::new();
     let mut state = before.cloned();
+    // A restart clears the steps it goes back over before the next step is entered, so the
+    // card it replaces is shown as it stood just before the restart.
+    let mut restarted_at = None;
     for r in recorded {
         let previous = state.as_ref().map(live_card);
         let evolved = match state.as_mut() {
@@ -141,17 +144,21 @@ pub fn for_events(before: Option<&Release>, after: &Release, recorded: &[Recorde
             // Cannot happen for events the domain just decided; the end state still shows.
             break;
         }
+        if matches!(r.event, Event::Restarted { .. }) {
+            restarted_at = Some(r.seq);
+        }
         let current = state.as_ref().map(live_card);
         if let (Some(old), Some(new)) = (previous, current) {
             if old != new {
-                // The old card as it was just before: a passed gate shows itself; a restart
-                // or a rollback has to be said.
-                let closed = match (&r.event, new.0) {
-                    (_, CardStep::Rollback) => Some(CardClosed::RollingBack),
-                    (Event::Restarted { .. }, _) => Some(CardClosed::Superseded),
-                    _ => None,
+                // A passed gate (or a finished rollback procedure) shows on the card
+                // itself; a restart or a rollback has to be said.
+                let closed_at = restarted_at.take().filter(|_| old.0 != CardStep::Rollback);
+                let (as_of, closed) = match (closed_at, new.0) {
+                    (_, CardStep::Rollback) => (r.seq - 1, Some(CardClosed::RollingBack)),
+                    (Some(restart), _) => (restart - 1, Some(CardClosed::Superseded)),
+                    (None, _) => (r.seq - 1, None),
                 };
-                cards.push((r.seq - 1, old, closed));
+                cards.push((as_of, old, closed));
             }
         }
     }
@@ -216,4 +223,99 @@ pub fn card_for(
         Some(CardClosed::Superseded) => card.closed(ClosedWhy::Superseded),
         Some(CardClosed::RollingBack) => card.closed(ClosedWhy::RollingBack),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::card::fixtures::{alice, carol, Walk};
+
+    fn notices(rows: &[NewOutboxMessage]) -> Vec<Notice> {
+        rows.iter().map(|row| serde_json::from_value(row.payload.clone()).expect("a notice")).collect()
+    }
+
+    /// The notices of the command `act` runs on `walk`.
+    fn after(walk: &mut Walk, act: impl FnOnce(&mut Walk)) -> Vec<Notice> {
+        let before = walk.release.clone();
+        act(walk);
+        let rows = for_events(Some(&before), &walk.release, walk.events_after(before.seq));
+        assert!(rows.iter().all(|r| r.lane == walk.release.id.as_str()), "one lane per release");
+        notices(&rows)
+    }
+
+    fn card(step: CardStep, attempt: u32, closed: Option<CardClosed>) -> NoticeKind {
+        NoticeKind::Card { step, attempt, closed }
+    }
+
+    #[test]
+    fn a_start_opens_the_thread_before_the_first_card() {
+        let walk = Walk::start();
+        let rows = for_events(None, &walk.release, walk.events_after(0));
+        let kinds: Vec<NoticeKind> = notices(&rows).into_iter().map(|n| n.what).collect();
+        assert_eq!(kinds, [NoticeKind::ReleaseOpened, card(CardStep::Step(0), 1, None)]);
+    }
+
+    #[test]
+    fn a_tick_refreshes_the_card_as_of_its_event() {
+        let mut walk = Walk::start();
+        let notices = after(&mut walk, |w| w.tick(&carol(), "prs-merged"));
+        assert_eq!(notices.len(), 1);
+        assert_eq!(notices[0].what, card(CardStep::Step(0), 1, None));
+        assert_eq!(notices[0].as_of, walk.release.seq);
+    }
+
+    #[test]
+    fn a_passed_gate_shows_on_the_old_card_and_the_next_card_follows() {
+        let mut walk = Walk::start();
+        let notices = after(&mut walk, Walk::pass_pre_flight);
+        let last = notices.len() - 1;
+        assert_eq!(notices[last].what, card(CardStep::Step(1), 1, None));
+        assert_eq!(notices[last - 1].what, card(CardStep::Step(0), 1, None), "the passed card, as it closed");
+        assert!(notices[last - 1].as_of < notices[last].as_of);
+    }
+
+    #[test]
+    fn a_restart_closes_the_old_card_as_superseded_and_posts_a_fresh_one() {
+        let mut walk = Walk::start();
+        walk.walk_to(1);
+        let notices = after(&mut walk, |w| w.take(&carol(), "real-regression", "orders API returns 500"));
+        let kinds: Vec<NoticeKind> = notices.iter().map(|n| n.what.clone()).collect();
+        assert_eq!(kinds, [card(CardStep::Step(1), 1, Some(CardClosed::Superseded)), card(CardStep::Step(0), 2, None)]);
+        // The closed card shows the attempt as it was before the restart cleared it.
+        let restart_seq = walk
+            .events_after(0)
+            .iter()
+            .find(|r| matches!(r.event, Event::Restarted { .. }))
+            .map(|r| r.seq)
+            .expect("a restart");
+        assert_eq!(notices[0].as_of, restart_seq - 1);
+    }
+
+    #[test]
+    fn a_rollback_closes_the_step_card_then_tells_everyone() {
+        let mut walk = Walk::start();
+        walk.walk_to(7);
+        let notices = after(&mut walk, |w| w.take(&carol(), "rollback", "checkout broken"));
+        let kinds: Vec<NoticeKind> = notices.iter().map(|n| n.what.clone()).collect();
+        assert_eq!(
+            kinds,
+            [
+                card(CardStep::Step(7), 1, Some(CardClosed::RollingBack)),
+                card(CardStep::Rollback, 1, None),
+                NoticeKind::RollbackStarted,
+            ]
+        );
+    }
+
+    #[test]
+    fn releases_on_no_chat_platform_tell_nobody() {
+        let mut walk = Walk::start();
+        let before = walk.release.clone();
+        walk.tick(&alice(), "prs-merged");
+        let mut quiet = walk.release.clone();
+        quiet.channel = Some(ChatChannel::parse("C0PAYMENTS").expect("a bare channel"));
+        assert!(for_events(Some(&before), &quiet, walk.events_after(before.seq)).is_empty());
+        quiet.channel = None;
+        assert!(for_events(Some(&before), &quiet, walk.events_after(before.seq)).is_empty());
+    }
 }

@@ -126,6 +126,12 @@ impl Walk {
         }
     }
 
+    /// The events recorded after event `seq`, in order.
+    pub fn events_after(&self, seq: u64) -> &[Recorded] {
+        let from = usize::try_from(seq).unwrap_or(usize::MAX).min(self.events.len());
+        &self.events[from..]
+    }
+
     pub fn minutes(&mut self, minutes: i64) {
         self.now += Duration::minutes(minutes);
     }
