@@ -1011,12 +1011,7 @@ fn discord(
             None
         }
         Some(hex) => {
-            let bytes = (hex.len() == 64 && hex.is_ascii())
-                .then(|| {
-                    (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()).collect::<Option<Vec<u8>>>()
-                })
-                .flatten()
-                .and_then(|b| <[u8; 32]>::try_from(b).ok());
+            let bytes = crate::chat::discord::verify::decode_hex::<32>(hex);
             if bytes.is_none() {
                 problems.push(sources.invalid(
                     "discord.public_key",

@@ -69,7 +69,8 @@ pub async fn build(config: &Config) -> anyhow::Result<Running> {
     let mut discord_edge = None;
     if let Some(discord) = &config.discord {
         let discord = Arc::new(discord.clone());
-        let rest = Arc::new(Rest::new(&discord.api_base, discord.token.clone()));
+        let rest =
+            Arc::new(Rest::new(&discord.api_base, discord.token.clone()).context("building the Discord HTTP client")?);
         senders.push(Arc::new(DiscordSender::new(rest.clone(), discord.clone())));
         tasks.push(tokio::spawn(register_commands(rest.clone(), discord.clone())));
         let handler = Handler::new(app.clone(), discord.clone());

@@ -20,6 +20,8 @@ struct Bot {
     key: SigningKey,
     url: String,
     http: reqwest::Client,
+    /// shipgate's background tasks (the outbox worker), kept for the test's length.
+    _running: shipgate::runtime::Running,
     _dir: tempfile::TempDir,
 }
 
@@ -63,9 +65,7 @@ engineer = ["{ENGINEER_ROLE}", "{MANAGER_ROLE}"]
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         tokio::spawn(async move { axum::serve(listener, router).await });
-        // The background tasks run until the test ends.
-        std::mem::forget(running);
-        Bot { fake, key, url, http: reqwest::Client::new(), _dir: dir }
+        Bot { fake, key, url, http: reqwest::Client::new(), _running: running, _dir: dir }
     }
 
     fn sign(&self, timestamp: &str, body: &str) -> String {

@@ -33,19 +33,18 @@ pub struct Rest {
 }
 
 impl Rest {
-    pub fn new(api_base: &str, token: SecretString) -> Self {
+    pub fn new(api_base: &str, token: SecretString) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
-            .user_agent(concat!("DiscordBot (https://github.com/shipgate, ", env!("CARGO_PKG_VERSION"), ")"))
-            .build()
-            .unwrap_or_default();
-        Self {
+            .user_agent(concat!("DiscordBot (shipgate, ", env!("CARGO_PKG_VERSION"), ")"))
+            .build()?;
+        Ok(Self {
             http,
             base: format!("{}/api/v10", api_base.trim_end_matches('/')),
             token,
             blocked_until: Mutex::new(HashMap::new()),
             global_until: Mutex::new(None),
-        }
+        })
     }
 
     /// Calls `method path` with `body`; `route` names the rate-limit bucket it counts
