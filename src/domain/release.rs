@@ -461,48 +461,6 @@ pub enum RejectionCode {
 }
 
 impl RejectionCode {
-    pub const ALL: &'static [RejectionCode] = &[
-        RejectionCode::AlreadyAborting,
-        RejectionCode::AlreadyApproved,
-        RejectionCode::AlreadyDeployed,
-        RejectionCode::AlreadyRecorded,
-        RejectionCode::AlreadyRollingBack,
-        RejectionCode::AlreadyStarted,
-        RejectionCode::AlreadyTicked,
-        RejectionCode::ArtifactAlreadyRecorded,
-        RejectionCode::Downgrade,
-        RejectionCode::DowntimeStrategy,
-        RejectionCode::EvidenceMissing,
-        RejectionCode::Frozen,
-        RejectionCode::GateNotReady,
-        RejectionCode::InvalidInput,
-        RejectionCode::InvalidPlaybook,
-        RejectionCode::NoApprovalNeeded,
-        RejectionCode::NoOverrideRequested,
-        RejectionCode::NotAllowed,
-        RejectionCode::NotCurrentStep,
-        RejectionCode::NotHotfix,
-        RejectionCode::NotRollingBack,
-        RejectionCode::NotStarted,
-        RejectionCode::NotTicked,
-        RejectionCode::NoteRequired,
-        RejectionCode::NothingToRollBack,
-        RejectionCode::OverrideActive,
-        RejectionCode::OverridePending,
-        RejectionCode::ProductionDeployed,
-        RejectionCode::ProductionHeld,
-        RejectionCode::ReleaseFinished,
-        RejectionCode::SelfApproval,
-        RejectionCode::StaleState,
-        RejectionCode::StrategyRequired,
-        RejectionCode::UnknownFailurePath,
-        RejectionCode::UnknownItem,
-        RejectionCode::UnknownPlaybook,
-        RejectionCode::UnknownStep,
-        RejectionCode::WrongArtifact,
-        RejectionCode::Internal,
-    ];
-
     /// The code as the API and logs spell it.
     pub fn as_str(self) -> &'static str {
         match self {

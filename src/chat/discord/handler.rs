@@ -56,10 +56,6 @@ impl Handler {
         Self { app, config }
     }
 
-    pub fn config(&self) -> &DiscordConfig {
-        &self.config
-    }
-
     pub fn app(&self) -> &App {
         &self.app
     }
