@@ -18,8 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
-/// The step id that names the rollback procedure in commands (`tick rollback deploy-reverted`).
-pub const ROLLBACK_STEP: &str = "rollback";
+pub use crate::domain::playbook::ROLLBACK_STEP;
 
 // ----------------------------------------------------------------------------------------
 // Commands

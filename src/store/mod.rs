@@ -14,6 +14,7 @@ pub mod model;
 mod postgres;
 mod records;
 mod sqlite;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod write_set;
 

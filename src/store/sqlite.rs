@@ -17,7 +17,6 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Sqlite};
 use std::collections::HashMap;
-use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -53,7 +52,8 @@ impl SqliteStore {
     }
 
     /// Opens (creating if missing) the database file at `path`.
-    pub(crate) async fn connect_file(path: &Path, max_readers: u32) -> Result<Self, StoreError> {
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) async fn connect_file(path: &std::path::Path, max_readers: u32) -> Result<Self, StoreError> {
         Self::open_file(SqliteConnectOptions::new().filename(path), max_readers).await
     }
 

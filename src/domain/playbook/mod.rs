@@ -18,6 +18,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
 
+/// The step id that names the rollback procedure in commands (`tick rollback deploy-reverted`);
+/// no playbook step may take it.
+pub const ROLLBACK_STEP: &str = "rollback";
+
 /// The built-in Ship to Production playbook, shipped as the example file too.
 pub const SHIP_TO_PRODUCTION_TOML: &str = include_str!("../../../config/playbooks/ship-to-production.toml");
 

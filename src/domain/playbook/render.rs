@@ -2,8 +2,8 @@
 //! whole. The layout is part of the interface (a snapshot test pins it): change it on
 //! purpose, not by accident.
 
+use super::ROLLBACK_STEP;
 use super::{Evidence, FailureAction, FailurePath, Gate, Item, Playbook, RoleName, Step};
-use crate::domain::release::ROLLBACK_STEP;
 
 impl Playbook {
     /// The whole playbook, readable top to bottom: title, description, who may start,

@@ -5,8 +5,8 @@
 //! not just the first, so a team can fix a file in one pass.
 
 use super::schema::join;
+use super::ROLLBACK_STEP;
 use super::{Evidence, FailureAction, FailurePath, Gate, Item, Playbook, PlaybookProblem, RollbackProcedure, Step};
-use crate::domain::release::ROLLBACK_STEP;
 use crate::domain::RoleName;
 
 /// Longest name or id: ids end up in chat button ids and URLs, which have length limits.
