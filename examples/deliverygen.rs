@@ -227,7 +227,8 @@ async fn queue_cards(
 /// bucket (and of the global limit) holds at most its limit, so `n` requests span at
 /// least `ceil(n / limit) - 1` windows.
 fn least_time(succeeded: &[&fake_discord::RecordedRequest]) -> Duration {
-    let windows = |n: usize, limit: u32, window: Duration| window * (n.div_ceil(limit as usize).saturating_sub(1) as u32);
+    let windows =
+        |n: usize, limit: u32, window: Duration| window * (n.div_ceil(limit as usize).saturating_sub(1) as u32);
     let global = succeeded.iter().filter(|r| r.route.is_some_and(|route| route.counts_against_global_limit())).count();
     let mut per_channel: HashMap<(String, String), usize> = HashMap::new();
     for request in succeeded {
@@ -237,7 +238,11 @@ fn least_time(succeeded: &[&fake_discord::RecordedRequest]) -> Duration {
         }
     }
     let busiest_channel = per_channel.values().copied().max().unwrap_or(0);
-    windows(global, GLOBAL_PER_SECOND, Duration::from_secs(1)).max(windows(busiest_channel, CHANNEL_LIMIT, CHANNEL_WINDOW))
+    windows(global, GLOBAL_PER_SECOND, Duration::from_secs(1)).max(windows(
+        busiest_channel,
+        CHANNEL_LIMIT,
+        CHANNEL_WINDOW,
+    ))
 }
 
 /// Each thread holds each step attempt's card once: Step 1, then Step 2 `cards` times.

@@ -16,13 +16,15 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a lane's lease lasts; renewed for every row delivered.
 const LEASE: Duration = Duration::from_secs(60);
-/// Lanes looked at per round, and rows per lane per round.
-const LANES_PER_ROUND: u32 = 32;
+/// Lanes delivered side by side (each is one thread: its own rate-limit bucket), and the
+/// rows read from a lane at a time.
+const MAX_LANES: usize = 128;
 const ROWS_PER_LANE: u32 = 50;
 /// How often the worker looks for due rows when it was not woken.
 const POLL: Duration = Duration::from_millis(250);
@@ -73,66 +75,111 @@ pub trait Sender: Send + Sync {
 }
 
 /// Delivers until `stop` resolves; each row in a lane waits for the one before it.
+///
+/// Lanes run side by side, up to [`MAX_LANES`]; a lane that finishes frees its place for
+/// the next due one at once, so one slow thread (a full rate-limit bucket) never holds
+/// back the others. On stop, each lane finishes the row it is sending and lets go.
 pub async fn run(app: App, senders: Vec<Arc<dyn Sender>>, holder: String, stop: impl Future<Output = ()>) {
     let senders: HashMap<ChatPlatform, Arc<dyn Sender>> = senders.into_iter().map(|s| (s.platform(), s)).collect();
+    let stopping = Arc::new(AtomicBool::new(false));
+    let mut lanes = tokio::task::JoinSet::new();
     tokio::pin!(stop);
     loop {
-        let delivered = match deliver_round(&app, &senders, &holder).await {
-            Ok(delivered) => delivered,
-            Err(e) => {
-                tracing::warn!(error = format!("{e:#}"), "outbox: a delivery round failed; trying again");
-                0
+        let room = MAX_LANES.saturating_sub(lanes.len());
+        if room > 0 {
+            match claim_due_lanes(&app, &holder, room).await {
+                Ok(claimed) => {
+                    for lane in claimed {
+                        let (app, senders, holder, stopping) =
+                            (app.clone(), senders.clone(), holder.clone(), stopping.clone());
+                        lanes.spawn(async move { work_lane(&app, &senders, &lane, &holder, &stopping).await });
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "outbox: could not look for due lanes; trying again")
+                }
             }
-        };
-        if delivered > 0 {
-            continue;
         }
         tokio::select! {
-            () = &mut stop => return,
+            () = &mut stop => break,
+            Some(joined) = lanes.join_next(), if !lanes.is_empty() => log_lane_end(joined),
             () = tokio::time::sleep(POLL) => {}
         }
     }
+    stopping.store(true, Ordering::SeqCst);
+    while let Some(joined) = lanes.join_next().await {
+        log_lane_end(joined);
+    }
 }
 
-/// One pass over the due lanes, lanes in parallel. Returns the rows delivered.
+/// One pass over the due lanes, lanes in parallel, each until its backlog is sent or
+/// waits. Returns the rows delivered.
 pub async fn deliver_round(
     app: &App,
     senders: &HashMap<ChatPlatform, Arc<dyn Sender>>,
     holder: &str,
 ) -> anyhow::Result<usize> {
-    let store = app.store();
-    let now = app.now();
-    let lanes = store.due_lanes(now, LANES_PER_ROUND).await?;
-    let mut tasks = tokio::task::JoinSet::new();
-    for lane in lanes {
-        let until = now + chrono::Duration::from_std(LEASE)?;
-        if !store.claim_lane(&lane, holder, now, until).await? {
-            continue;
-        }
-        let (app, senders, holder) = (app.clone(), senders.clone(), holder.to_owned());
-        tasks.spawn(async move {
-            let delivered = deliver_lane(&app, &senders, &lane).await;
-            if let Err(e) = app.store().release_lane(&lane, &holder).await {
-                tracing::warn!(%lane, error = %e, "outbox: could not let go of a lane; its lease expires by itself");
-            }
-            delivered
-        });
+    let stopping = Arc::new(AtomicBool::new(false));
+    let mut lanes = tokio::task::JoinSet::new();
+    for lane in claim_due_lanes(app, holder, MAX_LANES).await? {
+        let (app, senders, holder, stopping) = (app.clone(), senders.clone(), holder.to_owned(), stopping.clone());
+        lanes.spawn(async move { work_lane(&app, &senders, &lane, &holder, &stopping).await });
     }
     let mut delivered = 0;
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(Ok(count)) => delivered += count,
-            Ok(Err(e)) => tracing::warn!(error = format!("{e:#}"), "outbox: a lane failed"),
-            Err(e) => tracing::error!(error = %e, "outbox: a lane's task panicked"),
+    while let Some(joined) = lanes.join_next().await {
+        if let Ok(Ok(count)) = joined {
+            delivered += count;
+        } else {
+            log_lane_end(joined);
         }
     }
     Ok(delivered)
+}
+
+/// Up to `room` due lanes nobody holds, each now leased to `holder`.
+async fn claim_due_lanes(app: &App, holder: &str, room: usize) -> anyhow::Result<Vec<String>> {
+    let store = app.store();
+    let now = app.now();
+    let until = now + chrono::Duration::from_std(LEASE)?;
+    let mut claimed = Vec::new();
+    for lane in store.due_lanes(now, u32::try_from(room).unwrap_or(u32::MAX)).await? {
+        // Another instance may claim the same lane between the look and the claim.
+        if store.claim_lane(&lane, holder, now, until).await? {
+            claimed.push(lane);
+        }
+    }
+    Ok(claimed)
+}
+
+/// Delivers a claimed lane's backlog, then lets go of the lane.
+async fn work_lane(
+    app: &App,
+    senders: &HashMap<ChatPlatform, Arc<dyn Sender>>,
+    lane: &str,
+    holder: &str,
+    stopping: &AtomicBool,
+) -> anyhow::Result<usize> {
+    let delivered = deliver_lane(app, senders, lane, holder, stopping).await;
+    if let Err(e) = app.store().release_lane(lane, holder).await {
+        tracing::warn!(%lane, error = %e, "outbox: could not let go of a lane; its lease expires by itself");
+    }
+    delivered
+}
+
+fn log_lane_end(joined: Result<anyhow::Result<usize>, tokio::task::JoinError>) {
+    match joined {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = format!("{e:#}"), "outbox: a lane failed"),
+        Err(e) => tracing::error!(error = %e, "outbox: a lane's task panicked"),
+    }
 }
 
 async fn deliver_lane(
     app: &App,
     senders: &HashMap<ChatPlatform, Arc<dyn Sender>>,
     lane: &str,
+    holder: &str,
+    stopping: &AtomicBool,
 ) -> anyhow::Result<usize> {
     let store = app.store();
     let backlog: Vec<(OutboxMessage, Result<Notice, String>)> = store
@@ -157,7 +204,13 @@ async fn deliver_lane(
     let mut delivered = moot.len();
     for (row, notice) in backlog.iter().filter(|(row, _)| !moot.contains(&row.id)) {
         let now = app.now();
-        if row.next_attempt_at > now {
+        if row.next_attempt_at > now || stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        // Rate limits can stretch a lane past one lease: renew it before every row, and
+        // stop if another instance took the lane over meanwhile.
+        if !store.claim_lane(lane, holder, now, now + chrono::Duration::from_std(LEASE)?).await? {
+            tracing::warn!(%lane, "outbox: another instance took this lane over; leaving it to them");
             break;
         }
         let notice = match notice {

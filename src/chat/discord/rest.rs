@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 const MAX_RATE_LIMITED_TRIES: u32 = 5;
 /// Longest wait shipgate accepts inside one call; a longer one is left to the outbox.
 const MAX_INLINE_WAIT: Duration = Duration::from_secs(30);
+/// Discord's global limit is 50 requests per second per bot. Calls are spaced a little
+/// wider than 1/50 s so that jitter on the way never packs 51 into one of Discord's
+/// one-second windows: a 429 costs far more than the spacing.
+const GLOBAL_SPACING: Duration = Duration::from_micros(20_500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RestError {
@@ -27,9 +31,29 @@ pub struct Rest {
     http: reqwest::Client,
     base: String,
     token: SecretString,
-    /// Per route key: when the bucket has requests again.
-    blocked_until: Mutex<HashMap<String, Instant>>,
-    global_until: Mutex<Option<Instant>>,
+    /// Per route key: what Discord last said of the route's bucket.
+    buckets: Mutex<HashMap<String, Bucket>>,
+    /// When the next call counting against the global limit may leave, and until when a
+    /// global 429 holds every call.
+    global: Mutex<Global>,
+}
+
+/// A route's bucket as its last answer described it, counted down by the calls sent since,
+/// so that calls in flight together never overrun it.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    /// The bucket's size (`X-RateLimit-Limit`) and window (the first `reset-after` seen
+    /// in one), to open the next window locally before Discord describes it.
+    limit: u32,
+    window: Duration,
+    remaining: u32,
+    resets_at: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Global {
+    next_slot: Option<Instant>,
+    blocked_until: Option<Instant>,
 }
 
 impl Rest {
@@ -42,8 +66,8 @@ impl Rest {
             http,
             base: format!("{}/api/v10", api_base.trim_end_matches('/')),
             token,
-            blocked_until: Mutex::new(HashMap::new()),
-            global_until: Mutex::new(None),
+            buckets: Mutex::new(HashMap::new()),
+            global: Mutex::new(Global::default()),
         })
     }
 
@@ -53,7 +77,7 @@ impl Rest {
         let route = route_key(&method, path);
         let what = format!("{method} {path}");
         for _ in 0..MAX_RATE_LIMITED_TRIES {
-            self.wait_for(&route).await;
+            self.wait_for(&route, counts_against_global_limit(path)).await;
             let mut request = self
                 .http
                 .request(method.clone(), format!("{}{path}", self.base))
@@ -88,9 +112,17 @@ impl Rest {
                 }
                 let until = Instant::now() + wait;
                 if global {
-                    *self.global_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(until);
+                    self.global.lock().unwrap_or_else(|e| e.into_inner()).blocked_until = Some(until);
                 } else {
-                    self.blocked_until.lock().unwrap_or_else(|e| e.into_inner()).insert(route.clone(), until);
+                    let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+                    let bucket = buckets.entry(route.clone()).or_insert(Bucket {
+                        limit: 1,
+                        window: wait,
+                        remaining: 0,
+                        resets_at: until,
+                    });
+                    bucket.remaining = 0;
+                    bucket.resets_at = until;
                 }
                 continue;
             }
@@ -107,31 +139,79 @@ impl Rest {
         Err(RestError::Retry { what, detail: "still rate limited".into(), after: None })
     }
 
-    async fn wait_for(&self, route: &str) {
-        let until = {
-            let global = *self.global_until.lock().unwrap_or_else(|e| e.into_inner());
-            let bucket = self.blocked_until.lock().unwrap_or_else(|e| e.into_inner()).get(route).copied();
-            global.into_iter().chain(bucket).max()
-        };
-        if let Some(until) = until {
-            tokio::time::sleep_until(until.into()).await;
+    /// Waits until `route`'s bucket has a request left (taking it) and, for a call that
+    /// counts against the global limit, until its slot in the global spacing.
+    async fn wait_for(&self, route: &str, global: bool) {
+        loop {
+            let now = Instant::now();
+            let wait_until = {
+                let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+                match buckets.get_mut(route) {
+                    Some(bucket) if bucket.resets_at <= now => {
+                        // The window has passed: a new one opens with this call, as Discord
+                        // opens it on the first request; answers will correct the guess.
+                        bucket.remaining = bucket.limit.saturating_sub(1);
+                        bucket.resets_at = now + bucket.window;
+                        None
+                    }
+                    Some(bucket) if bucket.remaining == 0 => Some(bucket.resets_at),
+                    Some(bucket) => {
+                        bucket.remaining -= 1;
+                        None
+                    }
+                    None => None,
+                }
+            };
+            match wait_until {
+                Some(until) => tokio::time::sleep_until(until.into()).await,
+                None => break,
+            }
         }
+        let slot = {
+            let mut limits = self.global.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            let earliest = limits.blocked_until.filter(|until| *until > now).unwrap_or(now);
+            if global {
+                let slot = limits.next_slot.map_or(earliest, |next| next.max(earliest));
+                limits.next_slot = Some(slot + GLOBAL_SPACING);
+                slot
+            } else {
+                earliest
+            }
+        };
+        tokio::time::sleep_until(slot.into()).await;
     }
 
-    /// An emptied bucket (`X-RateLimit-Remaining: 0`) blocks its route until it resets.
+    /// Takes the bucket's state from an answer's `X-RateLimit-*` headers.
     fn note_bucket(&self, route: &str, headers: &reqwest::header::HeaderMap) {
         let remaining = header_f64(headers, "x-ratelimit-remaining");
         let reset_after = header_f64(headers, "x-ratelimit-reset-after");
-        if let (Some(remaining), Some(reset_after)) = (remaining, reset_after) {
-            let mut blocked = self.blocked_until.lock().unwrap_or_else(|e| e.into_inner());
-            if remaining < 1.0 {
-                blocked
-                    .insert(route.to_owned(), Instant::now() + Duration::from_secs_f64(reset_after.clamp(0.0, 3600.0)));
-            } else {
-                blocked.remove(route);
-            }
-        }
+        let limit = header_f64(headers, "x-ratelimit-limit");
+        let (Some(remaining), Some(reset_after), Some(limit)) = (remaining, reset_after, limit) else {
+            return;
+        };
+        let reset_after = Duration::from_secs_f64(reset_after.clamp(0.0, 3600.0));
+        let resets_at = Instant::now() + reset_after;
+        let (remaining, limit) = (remaining.max(0.0) as u32, limit.max(1.0) as u32);
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let bucket = match buckets.get(route) {
+            // The same window (answers to overlapping calls arrive in any order): the lower
+            // count is the safe one, and calls sent since were already counted here.
+            Some(known) if known.resets_at + Duration::from_millis(50) >= resets_at => Bucket {
+                limit,
+                window: known.window.max(reset_after),
+                remaining: remaining.min(known.remaining),
+                resets_at,
+            },
+            _ => Bucket { limit, window: reset_after, remaining, resets_at },
+        };
+        buckets.insert(route.to_owned(), bucket);
     }
+}
+
+/// Interaction responses and follow-ups are not bound to the bot's global limit.
+fn counts_against_global_limit(path: &str) -> bool {
+    !(path.starts_with("/interactions/") || path.starts_with("/webhooks/"))
 }
 
 fn header_f64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<f64> {
