@@ -364,6 +364,27 @@ impl App {
         Err(anyhow::anyhow!("release {id} kept changing under {name}; gave up after {MAX_ATTEMPTS} attempts").into())
     }
 
+    /// The release as this instance last saw it: from memory when a command has touched it,
+    /// else read from the store. Another instance may have moved it since; it is for
+    /// showing and for choosing a command, which [`App::execute`] then decides on what is
+    /// stored. Finished releases are not kept in memory.
+    pub async fn release(&self, id: &ReleaseId) -> Result<Option<Release>, AppError> {
+        let slot = self.slot(id);
+        let mut cached = slot.lock().await;
+        if let Some(release) = cached.as_ref() {
+            return Ok(Some(release.clone()));
+        }
+        let loaded = self.load(id).await?;
+        match &loaded {
+            Some(release) if !release.status.is_finished() => *cached = Some(release.clone()),
+            _ => {
+                drop(cached);
+                self.forget(id);
+            }
+        }
+        Ok(loaded)
+    }
+
     /// A release with its full history, read straight from the store.
     pub async fn release_with_history(&self, id: &ReleaseId) -> Result<Option<(Release, Vec<Recorded>)>, AppError> {
         let events = self.inner.store.load_events(id).await?;

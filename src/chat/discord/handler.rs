@@ -317,8 +317,7 @@ impl Handler {
     // ------------------------------------------------------------------------------------
 
     async fn click(&self, target: ClickTarget, actor: Actor, request: RequestId) -> Result<Answer, Refusal> {
-        let release = self.current_release(&target.release).await?;
-        let card = self.card_clicked(&release, target.step, target.attempt)?;
+        let card = self.card_clicked(&target.release, target.step, target.attempt).await?;
         let step_id = || card.step_id.clone();
         let command = match target.element {
             Element::Item(index) => {
@@ -353,8 +352,7 @@ impl Handler {
         actor: Actor,
         request: RequestId,
     ) -> Result<Answer, Refusal> {
-        let release = self.current_release(&target.release).await?;
-        let card = self.card_clicked(&release, target.step, target.attempt)?;
+        let card = self.card_clicked(&target.release, target.step, target.attempt).await?;
         let field = |name: &str| values.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
         let note = |name: &str| Some(field(name)).filter(|n| !n.is_empty());
         let command = match target.form {
@@ -460,8 +458,12 @@ impl Handler {
         render::modal(card, form).map(Answer::from).map_err(|e| Refusal::Internal(e.into()))
     }
 
-    async fn current_release(&self, id: &ReleaseId) -> Result<Release, Refusal> {
-        let (release, _) = self.app.release_with_history(id).await.map_err(Refusal::from)?.ok_or_else(|| {
+    async fn current_release(&self, id: &ReleaseId, read: Read) -> Result<Release, Refusal> {
+        let release = match read {
+            Read::Remembered => self.app.release(id).await,
+            Read::Stored => self.app.release_with_history(id).await.map(|found| found.map(|(release, _)| release)),
+        };
+        let release = release.map_err(Refusal::from)?.ok_or_else(|| {
             Refusal::rule("This card's release does not exist here (it may belong to another shipgate).")
         })?;
         if release.channel.as_ref().and_then(|c| c.platform) != Some(ChatPlatform::Discord) {
@@ -471,7 +473,18 @@ impl Handler {
     }
 
     /// The card a click was made on, refused unless it is the attempt the release is at.
-    fn card_clicked(&self, release: &Release, step: StepRef, attempt: u32) -> Result<Card, Refusal> {
+    async fn card_clicked(&self, id: &ReleaseId, step: StepRef, attempt: u32) -> Result<Card, Refusal> {
+        let release = self.current_release(id, Read::Remembered).await?;
+        if let Ok(card) = self.card_of(&release, step, attempt) {
+            return Ok(card);
+        }
+        // What this instance remembers may be behind another instance's commands: a click
+        // is only called stale on what the store holds.
+        let release = self.current_release(id, Read::Stored).await?;
+        self.card_of(&release, step, attempt)
+    }
+
+    fn card_of(&self, release: &Release, step: StepRef, attempt: u32) -> Result<Card, Refusal> {
         let ctx = self.app.card_context(release, self.app.now());
         let card = card::step_card(release, step, &ctx).ok_or_else(|| Refusal::rule(stale_card()))?;
         if card.attempt != attempt {
@@ -479,6 +492,15 @@ impl Handler {
         }
         Ok(card)
     }
+}
+
+/// Where a click's release is read from.
+#[derive(Clone, Copy)]
+enum Read {
+    /// The app's memory: no read of the whole history for every click.
+    Remembered,
+    /// The store, when memory may be behind another instance.
+    Stored,
 }
 
 /// Why nothing changed.
