@@ -432,14 +432,25 @@ pub async fn post_interaction(
 }
 
 /// Polls the fake every 50 ms for at most 60 s (deliveries may wait out a backoff).
-pub async fn eventually<T>(fake: &FakeDiscord, what: &str, mut check: impl FnMut(&FakeDiscord) -> Option<T>) -> T {
-    for _ in 0..1200 {
+pub async fn eventually<T>(fake: &FakeDiscord, what: &str, check: impl FnMut(&FakeDiscord) -> Option<T>) -> T {
+    eventually_for(fake, what, Duration::from_secs(60), check).await
+}
+
+/// Polls the fake every 50 ms for at most `limit`.
+pub async fn eventually_for<T>(
+    fake: &FakeDiscord,
+    what: &str,
+    limit: Duration,
+    mut check: impl FnMut(&FakeDiscord) -> Option<T>,
+) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
         if let Some(value) = check(fake) {
             return value;
         }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("timed out waiting for {what}");
 }
 
 pub fn alice() -> Member {
