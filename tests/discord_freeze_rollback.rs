@@ -158,3 +158,41 @@ async fn a_rollback_notice_reaches_every_incident_channel_once_through_a_429_and
     assert_eq!(statuses(INCIDENT_CHANNEL_2), [Some(500), Some(200)]);
     bot.fake.assert_no_violations();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_in_production_rolls_back_first_and_commands_outside_a_thread_are_refused() {
+    let bot = Bot::start().await;
+    bot.api_complete("checkout", "2.6.0", OLD_DIGEST).await;
+    let started = bot.start_release(RELEASE_CHANNEL, "checkout", "2.7.0", false, &alice()).await;
+    bot.api_to_monitor(&started.id, "2.7.0", DIGEST).await;
+    let reason = json!([{"name": "reason", "type": 3, "value": "wrong build shipped"}]);
+
+    // Outside a release's thread there is no release to act on.
+    let history = bot.history_len(&started.id).await;
+    for sub in ["rollback", "abort"] {
+        let answer = bot.command(RELEASE_CHANNEL, "release", sub, reason.clone(), &bob()).await;
+        assert!(ephemeral_text(&answer).contains("Run this in a release's thread"), "{answer}");
+    }
+    let answer = bot.command(&started.thread, "freeze", "override", reason.clone(), &bob()).await;
+    assert!(ephemeral_text(&answer).starts_with("Not done:"), "not a hotfix: {answer}");
+    assert_eq!(bot.history_len(&started.id).await, history, "refused commands record nothing");
+
+    // In the thread, an abort of a release in production rolls production back first.
+    let answer = bot.command(&started.thread, "release", "abort", reason, &bob()).await;
+    assert_eq!(answer["type"], 4, "{answer}");
+    assert_eq!(
+        answer["data"]["content"], "Abort of checkout 2.7.0 requested by bob: production is rolled back first.",
+        "{answer}"
+    );
+    assert_eq!(bot.release(&started.id).await["status"], "rolling_back");
+    bot.card(&started.thread, "rollback", 1).await;
+    for channel in [INCIDENT_CHANNEL, INCIDENT_CHANNEL_2] {
+        let text = bot
+            .eventually(&format!("the rollback notice in {channel}"), |fake| {
+                fake.messages(channel).iter().find_map(|m| m["content"].as_str().map(str::to_owned))
+            })
+            .await;
+        assert!(text.contains("**What broke:** aborted: wrong build shipped"), "{text}");
+    }
+    bot.fake.assert_no_violations();
+}
