@@ -61,6 +61,54 @@ impl Clicker {
     }
 }
 
+/// A fake Discord, and a config for a shipgate process on a SQLite file against it.
+struct Setup {
+    fake: FakeDiscord,
+    dir: tempfile::TempDir,
+    port: u16,
+    config: std::path::PathBuf,
+    key: SigningKey,
+}
+
+impl Setup {
+    async fn new() -> Setup {
+        let fake = FakeDiscord::start().await;
+        seed_channels(&fake);
+        let key = SigningKey::from_bytes(&[42u8; 32]);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let database_url = format!("sqlite://{}", dir.path().join("shipgate.db").display());
+        let config = dir.path().join("shipgate.toml");
+        let text = format!("[server]\nlisten = \"127.0.0.1:{port}\"\n{}", config_text(&fake, &key, &database_url));
+        std::fs::write(&config, text).expect("write config");
+        Setup { fake, dir, port, config, key }
+    }
+}
+
+/// `/release start` of checkout 2.7.0 by Alice.
+async fn start_release(fake: &FakeDiscord, clicker: &Clicker) {
+    let start = fake.command_interaction(
+        RELEASE_CHANNEL,
+        "release",
+        json!([{"name": "start", "type": 1, "options": [
+            {"name": "service", "type": 3, "value": "checkout"},
+            {"name": "version", "type": 3, "value": "2.7.0"},
+            {"name": "sha", "type": 3, "value": "3f9c2e1"}
+        ]}]),
+        &alice(),
+    );
+    fake.register_interaction(&start);
+    let answer = clicker.send(&start).await.expect("the start is answered");
+    assert_eq!(answer["type"], 5, "{answer}");
+}
+
+fn release_messages(fake: &FakeDiscord) -> usize {
+    fake.messages(RELEASE_CHANNEL)
+        .into_iter()
+        .filter(|m| m["content"].as_str().is_some_and(|c| c.starts_with("🚀 **checkout 2.7.0**")))
+        .count()
+}
+
 fn start_process(dir: &std::path::Path, config: &std::path::Path, port: u16, fake: &FakeDiscord) -> Server {
     let env = env(fake);
     Server::start_with(dir, Some(config), port, &env)
@@ -77,34 +125,13 @@ fn item_ids(card: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clicks_answered_before_a_kill_survive_it_and_nothing_is_posted_twice() {
-    let fake = FakeDiscord::start().await;
-    seed_channels(&fake);
-    let key = SigningKey::from_bytes(&[42u8; 32]);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let database_url = format!("sqlite://{}", dir.path().join("shipgate.db").display());
-    let config = dir.path().join("shipgate.toml");
-    let text = format!("[server]\nlisten = \"127.0.0.1:{port}\"\n{}", config_text(&fake, &key, &database_url));
-    std::fs::write(&config, text).expect("write config");
-
+    let Setup { fake, dir, port, config, key } = Setup::new().await;
     let mut server = start_process(dir.path(), &config, port, &fake);
     server.ready().await;
     let clicker = Clicker { url: server.base.clone(), key: key.clone(), http: reqwest::Client::new() };
 
     // The release starts while Discord is up: its thread and first card are posted.
-    let start = fake.command_interaction(
-        RELEASE_CHANNEL,
-        "release",
-        json!([{"name": "start", "type": 1, "options": [
-            {"name": "service", "type": 3, "value": "checkout"},
-            {"name": "version", "type": 3, "value": "2.7.0"},
-            {"name": "sha", "type": 3, "value": "3f9c2e1"}
-        ]}]),
-        &alice(),
-    );
-    fake.register_interaction(&start);
-    let answer = clicker.send(&start).await.expect("the start is answered");
-    assert_eq!(answer["type"], 5, "{answer}");
+    start_release(&fake, &clicker).await;
     let thread = eventually(&fake, "the release thread", |fake| {
         fake.threads().first().and_then(|t| t["id"].as_str().map(str::to_owned))
     })
@@ -218,14 +245,49 @@ async fn clicks_answered_before_a_kill_survive_it_and_nothing_is_posted_twice() 
     let steps: Vec<(String, u32)> = cards(&fake, &thread).iter().filter_map(step_of).collect();
     assert_eq!(steps, expected);
     assert_eq!(fake.threads().len(), 1);
-    let release_messages = fake
-        .messages(RELEASE_CHANNEL)
-        .into_iter()
-        .filter(|m| m["content"].as_str().is_some_and(|c| c.starts_with("🚀 **checkout 2.7.0**")))
-        .count();
-    assert_eq!(release_messages, 1);
+    assert_eq!(release_messages(&fake), 1);
     let dropped = fake.requests_to(Route::CreateMessage).iter().filter(|r| r.status.is_none()).count();
     assert!(dropped >= 1, "the lost answer was met");
+    fake.assert_no_violations();
+    server.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_answer_died_with_the_process_is_not_posted_again_after_a_restart() {
+    let Setup { fake, dir, port, config, key } = Setup::new().await;
+    // Discord makes the release message at once but answers only after 30 s.
+    fake.fail_next(Route::CreateMessage, Fault::Slow(Duration::from_secs(30)), 1);
+    let mut server = start_process(dir.path(), &config, port, &fake);
+    server.ready().await;
+    let clicker = Clicker { url: server.base.clone(), key, http: reqwest::Client::new() };
+    start_release(&fake, &clicker).await;
+    eventually(&fake, "the release message", |fake| (release_messages(fake) == 1).then_some(())).await;
+    server.child.kill().expect("SIGKILL shipgate");
+    server.child.wait().expect("reap shipgate");
+    drop(server);
+    assert!(fake.threads().is_empty(), "killed before its thread was opened");
+
+    // The restarted worker does not know the message id: its create, with the same nonce,
+    // gets the message Discord already made, and the thread opens on it.
+    let mut server = start_process(dir.path(), &config, port, &fake);
+    server.ready().await;
+    let thread = eventually_for(&fake, "the release thread", LONG, |fake| {
+        fake.threads().first().and_then(|t| t["id"].as_str().map(str::to_owned))
+    })
+    .await;
+    eventually_for(&fake, "the first card", LONG, |fake| cards(fake, &thread).into_iter().next()).await;
+    assert_eq!(release_messages(&fake), 1, "the release message is not posted twice");
+    assert_eq!(fake.threads().len(), 1);
+    let steps: Vec<(String, u32)> = cards(&fake, &thread).iter().filter_map(step_of).collect();
+    assert_eq!(steps, [("pre-flight".to_owned(), 1)]);
+    let nonces: Vec<Value> = fake
+        .requests_to(Route::CreateMessage)
+        .iter()
+        .filter(|r| r.path.contains(RELEASE_CHANNEL))
+        .filter_map(|r| r.body.as_ref().map(|b| b["nonce"].clone()))
+        .collect();
+    assert_eq!(nonces.len(), 2, "one create before the kill, one after: {nonces:?}");
+    assert_eq!(nonces[0], nonces[1], "the retry carries the same nonce");
     fake.assert_no_violations();
     server.terminate();
 }
