@@ -112,3 +112,54 @@ async fn every_refused_click_says_why_and_changes_nothing() {
     assert_eq!(bot.current_step(&started.id).await, "deploy-production");
     bot.fake.assert_no_violations();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_and_a_click_delivered_twice_change_nothing_the_second_time() {
+    let bot = Bot::start().await;
+    let start = bot.fake.command_interaction(
+        RELEASE_CHANNEL,
+        "release",
+        json!([{"name": "start", "type": 1, "options": [
+            {"name": "service", "type": 3, "value": "checkout"},
+            {"name": "version", "type": 3, "value": "2.7.0"},
+            {"name": "sha", "type": 3, "value": "3f9c2e1"}
+        ]}]),
+        &alice(),
+    );
+    assert_eq!(bot.interact(&start).await["type"], 5);
+    assert_eq!(bot.interact_again(&start).await["type"], 5, "a replay is answered as the first time");
+    let thread = bot
+        .eventually("the thread", |fake| fake.threads().first().and_then(|t| t["id"].as_str().map(str::to_owned)))
+        .await;
+    let card = bot.card(&thread, "pre-flight", 1).await;
+    let id = release_of(&card).expect("the release");
+    let (status, list) = bot.api("GET", "/releases", CI_TOKEN, None).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["releases"].as_array().map(Vec::len), Some(1), "one release: {list}");
+
+    // A tick delivered twice ticks once; it is not undone by the second delivery.
+    let item = buttons(&card)[0]["custom_id"].as_str().expect("custom id").to_owned();
+    let click = bot.fake.button_interaction(&thread, card["id"].as_str().unwrap(), &item, &alice());
+    let first = bot.interact(&click).await;
+    let history = bot.history_len(&id).await;
+    let again = bot.interact_again(&click).await;
+    assert_eq!(again, first, "the replay answers as the first time");
+    assert_eq!(bot.history_len(&id).await, history);
+    assert_eq!(bot.release(&id).await["current_step"]["items"][0]["ticked"], true);
+
+    // Everything the bot posts for it exists once: the release message, thread and card.
+    bot.eventually("the card's edit", |fake| {
+        fake.message(&thread, card["id"].as_str().unwrap()).filter(|m| buttons(m)[0]["style"] == 3)
+    })
+    .await;
+    assert_eq!(bot.fake.threads().len(), 1);
+    assert_eq!(bot.cards(&thread).len(), 1);
+    let release_messages = bot
+        .fake
+        .messages(RELEASE_CHANNEL)
+        .into_iter()
+        .filter(|m| m["content"].as_str().is_some_and(|c| c.starts_with("🚀 **checkout 2.7.0**")))
+        .count();
+    assert_eq!(release_messages, 1);
+    bot.fake.assert_no_violations();
+}
