@@ -4,7 +4,7 @@
 //!
 //! `http` only builds routes; nothing else starts tasks.
 
-use crate::app::clock::SystemClock;
+use crate::app::clock::{Clock, SystemClock};
 use crate::app::delivery::{self, Sender};
 use crate::app::freeze::load_calendars;
 use crate::app::playbooks::Playbooks;
@@ -47,6 +47,12 @@ impl Running {
 /// Everything `serve` builds before it listens, with its background tasks started; tests
 /// use it to run the real thing.
 pub async fn build(config: &Config) -> anyhow::Result<Running> {
+    build_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// As [`build`], on a clock the caller controls (architecture property 6: tests set the
+/// time the app, its freeze calendar and its delivery worker see).
+pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
     let store = Store::connect_with(&config.database.url, config.database.max_connections)
         .await
         .with_context(|| format!("opening the database at {}", config.database.redacted_url()))?;
@@ -61,7 +67,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Running> {
             (calendars.default.clone(), calendars.by_channel())
         }
     };
-    let app = App::new(AppParts { store, playbooks, freeze, channel_freeze, policy, clock: Arc::new(SystemClock) });
+    let app = App::new(AppParts { store, playbooks, freeze, channel_freeze, policy, clock });
     warn_about_unheld_roles(config, &app);
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();

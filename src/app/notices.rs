@@ -190,12 +190,19 @@ pub fn for_events(before: Option<&Release>, after: &Release, recorded: &[Recorde
 
 fn outbox_row(notice: &Notice) -> NewOutboxMessage {
     let key = match &notice.what {
-        NoticeKind::Card { step, attempt, .. } => {
+        NoticeKind::Card { step, attempt, closed } => {
             let step = match step {
                 CardStep::Step(index) => index.to_string(),
                 CardStep::Rollback => "rollback".to_owned(),
             };
-            format!("{}:{}:card:{step}:{attempt}", notice.release_id, notice.as_of)
+            // A card closed as of the previous command's last event (a rollback triggered
+            // by command) must not take the key of that command's own edit of the card.
+            let closed = match closed {
+                None => "",
+                Some(CardClosed::Superseded) => ":superseded",
+                Some(CardClosed::RollingBack) => ":rolling_back",
+            };
+            format!("{}:{}:card:{step}:{attempt}{closed}", notice.release_id, notice.as_of)
         }
         other => format!("{}:{}:{}", notice.release_id, notice.as_of, other.name()),
     };
@@ -305,6 +312,23 @@ mod tests {
                 NoticeKind::RollbackStarted,
             ]
         );
+    }
+
+    #[test]
+    fn a_rollback_by_command_keys_its_closing_edit_apart_from_the_edit_before_it() {
+        let mut walk = Walk::start();
+        walk.walk_to(6);
+        let before = walk.release.clone();
+        walk.tick(&carol(), "error-rates");
+        let tick = for_events(Some(&before), &walk.release, walk.events_after(before.seq));
+        let before = walk.release.clone();
+        walk.ok(&carol(), crate::domain::release::Command::TriggerRollback { reason: "checkout broken".into() });
+        let rollback = for_events(Some(&before), &walk.release, walk.events_after(before.seq));
+        assert_eq!(notices(&rollback)[0].what, card(CardStep::Step(6), 1, Some(CardClosed::RollingBack)));
+        assert_eq!(notices(&rollback)[0].as_of, notices(&tick)[0].as_of, "both show the card as of the tick");
+        for row in &rollback {
+            assert!(tick.iter().all(|t| t.idempotency_key != row.idempotency_key), "{}", row.idempotency_key);
+        }
     }
 
     #[test]
