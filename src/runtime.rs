@@ -9,6 +9,7 @@ use crate::app::delivery::{self, Sender};
 use crate::app::freeze::load_calendars;
 use crate::app::playbooks::Playbooks;
 use crate::app::{App, AppParts};
+use crate::chat::discord::commands;
 use crate::chat::discord::deliver::DiscordSender;
 use crate::chat::discord::handler::{FollowUp, Handler};
 use crate::chat::discord::rest::Rest;
@@ -112,11 +113,11 @@ fn hostname() -> String {
     std::env::var("HOSTNAME").unwrap_or_else(|_| "shipgate".to_owned())
 }
 
-/// Registers the slash commands in the guild (bulk overwrite: idempotent).
+/// Registers the slash commands in the guild (bulk overwrite: idempotent). A failure only
+/// warns: the commands registered last time still work.
 async fn register_commands(rest: Arc<Rest>, discord: Arc<DiscordConfig>) {
-    let path = format!("/applications/{}/guilds/{}/commands", discord.application_id, discord.guild_id);
-    match rest.call(reqwest::Method::PUT, &path, Some(&crate::chat::discord::commands::definitions())).await {
-        Ok(_) => tracing::info!(guild = %discord.guild_id, "registered the /release and /freeze commands"),
+    match commands::register(&rest, &discord).await {
+        Ok(names) => tracing::info!(guild = %discord.guild_id, commands = ?names, "registered the slash commands"),
         Err(e) => tracing::warn!(error = %e, "could not register the slash commands; run `shipgate discord register`"),
     }
 }
