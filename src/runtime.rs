@@ -11,6 +11,7 @@ use crate::app::playbooks::Playbooks;
 use crate::app::{App, AppParts};
 use crate::chat::discord::commands;
 use crate::chat::discord::deliver::DiscordSender;
+use crate::chat::discord::gateway::{self, Gateway};
 use crate::chat::discord::handler::{FollowUp, Handler};
 use crate::chat::discord::rest::Rest;
 use crate::chat::discord::verify::Verifier;
@@ -82,9 +83,20 @@ pub async fn build(config: &Config) -> anyhow::Result<Running> {
                 let follow_ups = follow_ups(app.clone(), rest, discord.application_id.clone());
                 discord_edge = Some(DiscordEdge { handler, verifier, follow_ups });
             }
-            DiscordMode::Gateway => anyhow::bail!(
-                "discord.mode = \"gateway\" is not available in this build yet; set discord.mode = \"http\" and point the application's Interactions Endpoint URL at /discord/interactions"
-            ),
+            DiscordMode::Gateway => {
+                let callbacks = Arc::new(
+                    Rest::new(&discord.api_base, discord.token.clone())
+                        .context("building the Discord HTTP client for interaction answers")?,
+                );
+                let gateway = Gateway {
+                    handler,
+                    callbacks,
+                    follow_ups: follow_ups(app.clone(), rest, discord.application_id.clone()),
+                    api_base: discord.api_base.clone(),
+                    token: discord.token.clone(),
+                };
+                tasks.push(tokio::spawn(gateway::run(gateway, wait_for(stopping.clone()))));
+            }
         }
     }
     if !senders.is_empty() {
