@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::fake_discord::{FakeConfig, FakeDiscord, Member, Route};
+use common::fake_discord::{FakeConfig, FakeDiscord, Fault, Member, Route};
 use serde_json::{json, Value};
 use shipgate::config::Config;
 use shipgate::store::ReleaseFilter;
@@ -258,6 +258,61 @@ async fn an_interaction_serenity_cannot_read_is_still_answered() {
     bot.fake.dispatch_interaction(status.clone());
     let answer = bot.answer_to(&status).await;
     assert_eq!(answer["type"], 4, "answered from the raw JSON: {answer}");
+    bot.stop().await;
+    bot.fake.assert_no_violations();
+}
+
+#[tokio::test]
+async fn an_answer_that_fails_on_the_way_is_sent_again_within_discords_deadline() {
+    let mut bot = Bot::start().await;
+    bot.fake.wait_identified().await;
+    bot.fake.fail_next(Route::InteractionCallback, Fault::ServerError(502), 1);
+    bot.fake.fail_next(Route::InteractionCallback, Fault::DropConnection, 1);
+    let list = bot.fake.command_interaction(
+        RELEASE_CHANNEL,
+        "release",
+        json!([{"name": "list", "type": 1, "options": []}]),
+        &alice(),
+    );
+    bot.dispatch(&list);
+    let answer = bot.answer_to(&list).await;
+    assert_eq!(answer["type"], 4, "{answer}");
+    let tries = bot.fake.requests_to(Route::InteractionCallback).len();
+    assert_eq!(tries, 3, "a 502 and a dropped connection, then the answer");
+    bot.stop().await;
+    bot.fake.assert_no_violations();
+}
+
+#[tokio::test]
+async fn a_start_whose_answer_was_lost_on_the_way_back_still_links_its_thread() {
+    let mut bot = Bot::start().await;
+    bot.fake.wait_identified().await;
+    // Discord takes the answer, but the connection drops before it says so.
+    bot.fake.fail_next(Route::InteractionCallback, Fault::DropResponse, 1);
+    let start = bot.fake.command_interaction(
+        RELEASE_CHANNEL,
+        "release",
+        json!([{"name": "start", "type": 1, "options": [
+            {"name": "service", "type": 3, "value": "checkout"},
+            {"name": "version", "type": 3, "value": "2.7.0"},
+            {"name": "sha", "type": 3, "value": "3f9c2e1"}
+        ]}]),
+        &alice(),
+    );
+    bot.dispatch(&start);
+    assert_eq!(bot.answer_to(&start).await["type"], 5);
+    let thread = bot
+        .eventually("the release thread", |fake| {
+            fake.threads().first().and_then(|t| t["id"].as_str().map(str::to_owned))
+        })
+        .await;
+    let start_id = start["id"].as_str().expect("id").to_owned();
+    bot.eventually("the reply's link to the thread", |fake| {
+        fake.interaction_webhooks(&start_id)
+            .into_iter()
+            .find(|(_, body)| body["content"].as_str().is_some_and(|c| c.contains(&format!("<#{thread}>"))))
+    })
+    .await;
     bot.stop().await;
     bot.fake.assert_no_violations();
 }

@@ -19,9 +19,13 @@ use std::time::{Duration, Instant};
 /// Discord's deadline for the initial response is 3 s; a callback that failed on the way
 /// is tried again only while an answer can still arrive in time.
 const CALLBACK_RETRY_WINDOW: Duration = Duration::from_secs(2);
+/// A refused connection fails at once: pause so a retry is not a busy loop.
+const CALLBACK_RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// Waits between attempts to (re)start the client: first, and at most.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LONGEST_RETRY: Duration = Duration::from_secs(300);
+/// How long a stop waits for the client to close its connection.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 /// A client that ran this long before it stopped had worked: the next retry starts short.
 const HEALTHY_RUN: Duration = Duration::from_secs(60);
 
@@ -114,7 +118,10 @@ async fn connect_and_serve(
     tokio::select! {
         () = stopping.as_mut() => {
             shards.shutdown_all().await;
-            let _ = running.await;
+            // `start` returns once the shards are down; a stuck one must not hold up the exit.
+            if tokio::time::timeout(SHUTDOWN_WAIT, running).await.is_err() {
+                tracing::warn!("the Discord gateway client did not stop within 10 s; leaving it");
+            }
             Served::Stopped
         }
         ended = &mut running => Served::Failed(match ended {
@@ -207,15 +214,21 @@ impl Receiver {
         let received = Instant::now();
         let answer = self.handler.handle(&interaction).await;
         let path = format!("/interactions/{}/{}/callback", interaction.id, interaction.token);
+        let mut retried = false;
         loop {
             match self.callbacks.call(reqwest::Method::POST, &path, Some(&answer.body)).await {
                 Ok(_) => break,
-                // A delivery Discord made twice was answered the first time.
+                // After a retry: the earlier try arrived and only its answer was lost.
+                Err(RestError::Refused { code: 40060, .. }) if retried => break,
+                // A delivery Discord made twice, answered (and followed up) the first time.
                 Err(RestError::Refused { code: 40060, .. }) => {
                     tracing::info!(interaction = %interaction.id, "interaction already answered (delivered twice)");
                     return;
                 }
-                Err(RestError::Retry { .. }) if received.elapsed() < CALLBACK_RETRY_WINDOW => continue,
+                Err(RestError::Retry { .. }) if received.elapsed() < CALLBACK_RETRY_WINDOW => {
+                    retried = true;
+                    tokio::time::sleep(CALLBACK_RETRY_PAUSE).await;
+                }
                 Err(e) => {
                     tracing::warn!(interaction = %interaction.id, error = %e, "could not answer a Discord interaction");
                     return;
