@@ -1,13 +1,17 @@
-//! The command line: `serve`, `migrate`, `playbook`, and `release` (the API client).
+//! The command line: `serve`, `migrate`, `playbook`, `release` (the API client), `freeze`
+//! and `discord`.
 //!
 //! `main.rs` parses [`Cli`] and matches on [`Command`]: it runs `Serve` and `Migrate`
-//! itself, and hands `Playbook` to [`run_playbook`] and `Release` to [`run_release`],
-//! exiting with the code they return.
+//! itself, and hands `Playbook` to [`run_playbook`], `Release` to [`run_release`],
+//! `Freeze` to [`run_freeze`] and `Discord` to [`run_discord`], exiting with the code they
+//! return.
 
+mod discord;
 mod freeze;
 mod playbook;
 mod release;
 
+pub use discord::run_discord;
 pub use freeze::run_freeze;
 pub use playbook::run_playbook;
 pub use release::run_release;
@@ -75,6 +79,24 @@ pub enum Command {
     /// Ask the freeze calendar: is production frozen, and when does it open?
     #[command(subcommand)]
     Freeze(FreezeCommand),
+    /// Set up the Discord bot configured in [discord].
+    #[command(subcommand)]
+    Discord(DiscordCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DiscordCommand {
+    /// Register the /release and /freeze commands in discord.guild_id, replacing the
+    /// commands registered there before; `serve` does the same at startup.
+    ///
+    /// Prints the registered commands. Exit codes: 0 registered, 1 Discord refused (bad
+    /// token, unknown guild or application, bot not in the guild), 2 the configuration is
+    /// unusable or Discord could not be reached.
+    Register {
+        /// Configuration file with the [discord] section; without it, ./shipgate.toml.
+        #[arg(long, short = 'c', value_name = "FILE", env = "SHIPGATE_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

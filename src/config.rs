@@ -1027,6 +1027,12 @@ fn discord(
             sources
                 .invalid("discord.api_base", format!("{api_base:?} must be an http(s) URL, like https://discord.com")),
         );
+    } else if names_the_api_path(&api_base) {
+        // Both shipgate's REST client and serenity's proxy add `/api/v10` themselves.
+        problems.push(sources.invalid(
+            "discord.api_base",
+            format!("{api_base:?} names the API path; give the origin only, like https://discord.com (shipgate appends /api/v10)"),
+        ));
     }
     for (role, ids) in &raw.roles {
         if let Some(message) = role_problem(role) {
@@ -1087,6 +1093,13 @@ fn discord(
             .map(|(role, ids)| (role.trim().to_owned(), ids.iter().map(|id| id.trim().to_owned()).collect()))
             .collect(),
     })
+}
+
+/// Whether a Discord base URL ends in `/api` or `/api/v<N>`, as Discord's docs spell the
+/// REST base, rather than at the origin (or a proxy's prefix) it is meant to be.
+fn names_the_api_path(api_base: &str) -> bool {
+    let Some((_, after)) = api_base.rsplit_once("/api") else { return false };
+    after.is_empty() || after.strip_prefix("/v").is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// Reads a secret from a file: trimmed and non-empty; errors never show the content.

@@ -15,7 +15,8 @@
 //!   the listing projection, the outbox, answered requests, production holds.
 //! - [`chat`] — chat platforms, one folder each ([`chat::discord`]): the platform-neutral
 //!   card of a step ([`domain::card`]) rendered as the platform's message, interactions
-//!   decoded into commands, and the outbox's notices delivered over the platform's API.
+//!   decoded into commands (received over Discord's gateway or its HTTP endpoint, one
+//!   handler for both), and the outbox's notices delivered over the platform's API.
 //! - [`app`] — orchestration: one command at a time per release, decided by the domain
 //!   and written in one transaction, with group commit across releases; typed notices
 //!   ([`app::notices`]) and the outbox worker that delivers them ([`app::delivery`]).
@@ -24,7 +25,8 @@
 //! - [`runtime`] — the one wiring place: builds everything from config, starts every
 //!   long-running task and stops them in order.
 //! - [`config`] — the TOML file layered with environment variables; secrets wrapped.
-//! - [`cli`] — the command line: `serve`, `migrate`, `playbook`, and the API client.
+//! - [`cli`] — the command line: `serve`, `migrate`, `playbook`, `freeze`, `discord
+//!   register`, and the API client.
 //! - [`telemetry`] — logging setup.
 
 pub mod app;

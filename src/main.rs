@@ -19,6 +19,7 @@ async fn main() -> ExitCode {
         Command::Playbook(cmd) => shipgate::cli::run_playbook(cmd).await,
         Command::Release(args) => shipgate::cli::run_release(args).await,
         Command::Freeze(cmd) => shipgate::cli::run_freeze(cmd).await,
+        Command::Discord(cmd) => shipgate::cli::run_discord(cmd).await,
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

@@ -9,7 +9,9 @@ use crate::app::delivery::{self, Sender};
 use crate::app::freeze::load_calendars;
 use crate::app::playbooks::Playbooks;
 use crate::app::{App, AppParts};
+use crate::chat::discord::commands;
 use crate::chat::discord::deliver::DiscordSender;
+use crate::chat::discord::gateway::{self, Gateway};
 use crate::chat::discord::handler::{FollowUp, Handler};
 use crate::chat::discord::rest::Rest;
 use crate::chat::discord::verify::Verifier;
@@ -87,9 +89,20 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
                 let follow_ups = follow_ups(app.clone(), rest, discord.application_id.clone());
                 discord_edge = Some(DiscordEdge { handler, verifier, follow_ups });
             }
-            DiscordMode::Gateway => anyhow::bail!(
-                "discord.mode = \"gateway\" is not available in this build yet; set discord.mode = \"http\" and point the application's Interactions Endpoint URL at /discord/interactions"
-            ),
+            DiscordMode::Gateway => {
+                let callbacks = Arc::new(
+                    Rest::new(&discord.api_base, discord.token.clone())
+                        .context("building the Discord HTTP client for interaction answers")?,
+                );
+                let gateway = Gateway {
+                    handler,
+                    callbacks,
+                    follow_ups: follow_ups(app.clone(), rest, discord.application_id.clone()),
+                    api_base: discord.api_base.clone(),
+                    token: discord.token.clone(),
+                };
+                tasks.push(tokio::spawn(gateway::run(gateway, wait_for(stopping.clone()))));
+            }
         }
     }
     if !senders.is_empty() {
@@ -118,11 +131,11 @@ fn hostname() -> String {
     std::env::var("HOSTNAME").unwrap_or_else(|_| "shipgate".to_owned())
 }
 
-/// Registers the slash commands in the guild (bulk overwrite: idempotent).
+/// Registers the slash commands in the guild (bulk overwrite: idempotent). A failure only
+/// warns: the commands registered last time still work.
 async fn register_commands(rest: Arc<Rest>, discord: Arc<DiscordConfig>) {
-    let path = format!("/applications/{}/guilds/{}/commands", discord.application_id, discord.guild_id);
-    match rest.call(reqwest::Method::PUT, &path, Some(&crate::chat::discord::commands::definitions())).await {
-        Ok(_) => tracing::info!(guild = %discord.guild_id, "registered the /release and /freeze commands"),
+    match commands::register(&rest, &discord).await {
+        Ok(names) => tracing::info!(guild = %discord.guild_id, commands = ?names, "registered the slash commands"),
         Err(e) => tracing::warn!(error = %e, "could not register the slash commands; run `shipgate discord register`"),
     }
 }

@@ -3,8 +3,8 @@
 use clap::{CommandFactory, Parser};
 use secrecy::ExposeSecret;
 use shipgate::cli::{
-    Cli, Command, EnvironmentArg, HealthArg, OutcomeArg, PlaybookCommand, ReleaseArgs, ReleaseCommand, StatusArg,
-    StrategyArg, DEFAULT_SERVER,
+    Cli, Command, DiscordCommand, EnvironmentArg, HealthArg, OutcomeArg, PlaybookCommand, ReleaseArgs, ReleaseCommand,
+    StatusArg, StrategyArg, DEFAULT_SERVER,
 };
 use std::path::PathBuf;
 
@@ -88,6 +88,16 @@ fn playbook_show_and_validate() {
         other => panic!("{other:?}"),
     }
     assert_eq!(fails(&["shipgate", "playbook", "validate"]), clap::error::ErrorKind::MissingRequiredArgument);
+}
+
+#[test]
+fn discord_register() {
+    match parse(&["shipgate", "discord", "register", "--config", "prod.toml"]).command {
+        Command::Discord(DiscordCommand::Register { config }) => assert_eq!(config, Some(PathBuf::from("prod.toml"))),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(fails(&["shipgate", "discord"]), clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand);
+    assert_eq!(fails(&["shipgate", "discord", "unregister"]), clap::error::ErrorKind::InvalidSubcommand);
 }
 
 #[test]

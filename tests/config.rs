@@ -416,6 +416,21 @@ fn discord_section_loads_with_its_token_and_maps_roles() {
 }
 
 #[test]
+fn discord_api_base_is_the_origin_not_the_api_path() {
+    let dir = Dir::new();
+    for base in ["https://discord.com/api/v10", "https://discord.com/api/", "http://127.0.0.1:9999/api/v9"] {
+        let text = DISCORD_HTTP.replace("http://127.0.0.1:9999/", base);
+        let path = dir.write("shipgate.toml", &text);
+        let error = load(&path, &[("SHIPGATE_DISCORD_TOKEN", "bot-token-123")]).expect_err(base).to_string();
+        assert!(error.contains("discord.api_base") && error.contains("origin only"), "{base}: {error}");
+    }
+    let text = DISCORD_HTTP.replace("http://127.0.0.1:9999/", "https://proxy.example/discord");
+    let path = dir.write("shipgate.toml", &text);
+    let discord = load(&path, &[("SHIPGATE_DISCORD_TOKEN", "bot-token-123")]).expect("a proxy's prefix is fine");
+    assert_eq!(discord.discord.expect("discord").api_base, "https://proxy.example/discord");
+}
+
+#[test]
 fn discord_without_role_mapping_gives_every_member_every_role() {
     let dir = Dir::new();
     let text = DISCORD_HTTP.split("[discord.roles]").next().expect("section");

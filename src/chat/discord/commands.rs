@@ -1,6 +1,8 @@
 //! The slash commands shipgate registers: `/release` and `/freeze`, each with subcommands.
 //! Registered by bulk overwrite, so registering again replaces rather than duplicates.
 
+use super::rest::{Rest, RestError};
+use crate::config::DiscordConfig;
 use serde_json::{json, Value};
 
 const SUB_COMMAND: u8 = 1;
@@ -58,6 +60,19 @@ pub fn definitions() -> Value {
             ]
         }
     ])
+}
+
+/// Replaces the guild's commands with [`definitions`]: what `serve` does at startup and
+/// `shipgate discord register` does on demand. Returns the names Discord now lists.
+pub async fn register(rest: &Rest, discord: &DiscordConfig) -> Result<Vec<String>, RestError> {
+    let path = format!("/applications/{}/guilds/{}/commands", discord.application_id, discord.guild_id);
+    let registered = rest.call(reqwest::Method::PUT, &path, Some(&definitions())).await?;
+    Ok(registered
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|command| command.get("name")?.as_str().map(str::to_owned))
+        .collect())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 pub mod commands;
 pub mod custom_id;
 pub mod deliver;
+pub mod gateway;
 pub mod handler;
 pub mod interaction;
 pub mod render;

@@ -30,6 +30,8 @@ pub struct Hub {
     /// Dispatches ordered while no session was identified; sent after the next READY.
     queue: Vec<(String, Value)>,
     pub identifies: Vec<Value>,
+    /// Heartbeats (op 1) received and acknowledged, across sessions.
+    pub heartbeats: u64,
     /// How many identified sessions are connected.
     identified: watch::Sender<usize>,
 }
@@ -41,6 +43,7 @@ impl Default for Hub {
             next_session: 1,
             queue: Vec::new(),
             identifies: Vec::new(),
+            heartbeats: 0,
             identified: watch::channel(0).0,
         }
     }
@@ -110,7 +113,10 @@ async fn run_session(socket: WebSocket, shared: Arc<Shared>) {
                 };
                 let mut out = Vec::new();
                 match payload["op"].as_u64() {
-                    Some(1) => out.push(json!({"op": 11, "d": null, "s": null, "t": null})),
+                    Some(1) => {
+                        shared.hub().heartbeats += 1;
+                        out.push(json!({"op": 11, "d": null, "s": null, "t": null}));
+                    }
                     Some(2) => {
                         seq += 1;
                         out.push(ready(&shared, session_id, seq, &payload));

@@ -271,6 +271,11 @@ impl FakeDiscord {
         self.shared.hub().identifies.clone()
     }
 
+    /// Heartbeats received (each answered with an ACK).
+    pub fn gateway_heartbeats(&self) -> u64 {
+        self.shared.hub().heartbeats
+    }
+
     /// Identified sessions still connected.
     pub fn gateway_sessions(&self) -> usize {
         self.shared.hub().live_sessions()
