@@ -188,6 +188,23 @@ pub fn for_events(before: Option<&Release>, after: &Release, recorded: &[Recorde
     messages
 }
 
+/// An edit of the card people work on in `release`'s thread, showing it again as it
+/// stands (a lock's banner came or went). `because` makes the row's key unique: the card's
+/// own notice of the same event has the plain key.
+pub fn card_refresh(release: &Release, because: &str) -> Option<NewOutboxMessage> {
+    let channel = release.channel.clone().filter(|c| c.platform.is_some())?;
+    let (step, attempt) = live_card(release);
+    let notice = Notice {
+        release_id: release.id.clone(),
+        channel,
+        as_of: release.seq,
+        what: NoticeKind::Card { step, attempt, closed: None },
+    };
+    let mut row = outbox_row(&notice);
+    row.idempotency_key = format!("{}:{because}", row.idempotency_key);
+    Some(row)
+}
+
 fn outbox_row(notice: &Notice) -> NewOutboxMessage {
     let key = match &notice.what {
         NoticeKind::Card { step, attempt, .. } => {

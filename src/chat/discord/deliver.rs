@@ -7,7 +7,9 @@
 
 use super::render;
 use super::rest::{Rest, RestError};
-use crate::app::delivery::{Delivery, Failure, Posted, Report, ReportFuture, Sender};
+use crate::app::delivery::{Announcement, Delivery, Failure, Posted, Report, ReportFuture, Sender};
+use crate::app::locks::{LockNews, LockNotice};
+use crate::domain::lock::{LockEnd, LockMode};
 use crate::app::notices::{CardStep, NoticeKind};
 use crate::app::THREAD_KEY;
 use crate::config::DiscordConfig;
@@ -52,6 +54,76 @@ impl Sender for DiscordSender {
             });
             Report { posted, result }
         })
+    }
+
+    fn announce<'a>(&'a self, announcement: Announcement<'a>) -> ReportFuture<'a> {
+        Box::pin(async move {
+            let mut posted = Vec::new();
+            let result = self.announce_into(&announcement, &mut posted).await.map_err(|e| Failure {
+                retry_after: match &e {
+                    RestError::Retry { after, .. } => *after,
+                    RestError::Refused { .. } => None,
+                },
+                reason: e.to_string(),
+            });
+            Report { posted, result }
+        })
+    }
+}
+
+impl DiscordSender {
+    /// A lock's start or end, said once in the release channel.
+    async fn announce_into(&self, a: &Announcement<'_>, posted: &mut Vec<Posted>) -> Result<(), RestError> {
+        let key = a.notice.what.kind();
+        if a.known.contains_key(key) {
+            return Ok(());
+        }
+        let channel = &self.config.release_channel_id;
+        let text = lock_line(a.notice, a.time_zone);
+        let body = create_body(a.idempotency_key, key, json!({ "content": clip(&text, 2000) }));
+        let created = self.rest.call(Method::POST, &format!("/channels/{channel}/messages"), Some(&body)).await?;
+        posted.push(Posted { key: key.to_owned(), channel_id: channel.clone(), message_id: id_of(&created)? });
+        Ok(())
+    }
+}
+
+/// `🔒 **api production** locked by Dana until Wed 2 Dec 14:00 EST: migration running — ...`
+fn lock_line(notice: &LockNotice, time_zone: chrono_tz::Tz) -> String {
+    let lock = &notice.lock;
+    let local = |at: chrono::DateTime<chrono::Utc>| at.with_timezone(&time_zone).format("%a %-d %b %H:%M %Z").to_string();
+    let gate = match lock.environment {
+        Some(environment) => format!("the gate into {environment} and deploys there"),
+        None => "the gates into staging and production and deploys there".to_owned(),
+    };
+    match (notice.what, &lock.ended) {
+        (LockNews::Started, _) => {
+            let effect = match lock.mode {
+                LockMode::Block => format!("{gate} are blocked"),
+                LockMode::Warn => "warning only: gates still pass".to_owned(),
+            };
+            format!(
+                "🔒 **{}** locked by {} until {}: {} — {effect}. (lock `{}`)",
+                lock.scope(),
+                lock.by.display_name,
+                local(lock.until),
+                lock.reason,
+                lock.id
+            )
+        }
+        (LockNews::Ended, Some(LockEnd::Unlocked { by, .. })) => format!(
+            "🔓 **{}** unlocked by {} (locked by {}: {}).",
+            lock.scope(),
+            by.display_name,
+            lock.by.display_name,
+            lock.reason
+        ),
+        (LockNews::Ended, _) => format!(
+            "🔓 The lock on **{}** expired at {} (locked by {}: {}).",
+            lock.scope(),
+            local(lock.until),
+            lock.by.display_name,
+            lock.reason
+        ),
     }
 }
 

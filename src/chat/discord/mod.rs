@@ -7,6 +7,7 @@ pub mod custom_id;
 pub mod deliver;
 pub mod handler;
 pub mod interaction;
+mod locks;
 pub mod render;
 pub mod rest;
 pub mod verify;

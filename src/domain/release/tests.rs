@@ -43,6 +43,7 @@ struct Harness {
     holder: Option<ProductionHolder>,
     live: Option<LiveDeployment>,
     policy: Policy,
+    locks: Vec<Lock>,
 }
 
 /// Wednesday 2026-12-02 10:00 UTC: nothing frozen.
@@ -62,11 +63,11 @@ impl Harness {
             hotfix,
             channel: None,
         };
-        let ctx = Context { now, freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
+        let ctx = Context { now, freeze: &NoFreeze, production_holder: None, live: None, policy: &policy, locks: &[] };
         let events = start(command, &alice(), &ctx).unwrap();
         let recorded = Recorded::sequence(events, 0, now, &alice(), &RequestId::new("start"));
         let release = Release::fold(ReleaseId::new("r1"), &recorded).unwrap();
-        Harness { release, events: recorded, now, freeze: FixedFreeze::default(), holder: None, live: None, policy }
+        Harness { release, events: recorded, now, freeze: FixedFreeze::default(), holder: None, live: None, policy, locks: Vec::new() }
     }
 
     fn start() -> Harness {
@@ -84,6 +85,7 @@ impl Harness {
             production_holder: self.holder.clone(),
             live: self.live.clone(),
             policy: &self.policy,
+            locks: &self.locks,
         };
         let (events, decided) = decide(&self.release, command, actor, &ctx)?;
         for event in &events {
@@ -600,7 +602,7 @@ fn production_requires_the_smoke_test_of_the_staged_artifact() {
     h.release.steps[4].smoke_passed = None;
     let events_len = h.events.len();
     let ctx_freeze = NoFreeze;
-    let ctx = Context { now: h.now, freeze: &ctx_freeze, production_holder: None, live: None, policy: &h.policy };
+    let ctx = Context { now: h.now, freeze: &ctx_freeze, production_holder: None, live: None, policy: &h.policy, locks: &[] };
     let r = apply(&h.release, healthy_production(DIGEST), &ci(), &ctx).unwrap_err();
     assert_eq!(r.code, "wrong_artifact");
     assert_eq!(h.events.len(), events_len);
@@ -680,7 +682,7 @@ fn a_release_started_during_a_freeze_shows_it() {
     let policy = Policy::default();
     let now = wednesday();
     let freeze = friday_afternoon_freeze(now);
-    let ctx = Context { now, freeze: &freeze, production_holder: None, live: None, policy: &policy };
+    let ctx = Context { now, freeze: &freeze, production_holder: None, live: None, policy: &policy, locks: &[] };
     let events = start(
         Command::Start {
             service: ServiceName::new("api"),
@@ -939,7 +941,7 @@ fn a_release_cannot_start_twice() {
 #[test]
 fn starting_needs_a_start_role() {
     let policy = Policy::default();
-    let ctx = Context { now: wednesday(), freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
+    let ctx = Context { now: wednesday(), freeze: &NoFreeze, production_holder: None, live: None, policy: &policy, locks: &[] };
     let command = Command::Start {
         service: ServiceName::new("api"),
         version: Version::parse("1.0.0").unwrap(),
@@ -1022,8 +1024,8 @@ proptest! {
                     step_title: "Post-Deploy Monitoring".into(),
                 };
                 let other_live = LiveDeployment { release_id: ReleaseId::new("other"), version: Version::parse("9.0.0").unwrap(), digest: digest(OLD_DIGEST) };
-                let with_facts = Context { now: h.now, freeze: &h.freeze, production_holder: Some(other_holder), live: Some(other_live), policy: &h.policy };
-                let without = Context { now: h.now, freeze: &h.freeze, production_holder: None, live: None, policy: &h.policy };
+                let with_facts = Context { now: h.now, freeze: &h.freeze, production_holder: Some(other_holder), live: Some(other_live), policy: &h.policy, locks: &[] };
+                let without = Context { now: h.now, freeze: &h.freeze, production_holder: None, live: None, policy: &h.policy, locks: &[] };
                 prop_assert_eq!(
                     apply(&before, command.clone(), &actors[actor], &with_facts),
                     apply(&before, command.clone(), &actors[actor], &without)
@@ -1127,7 +1129,7 @@ fn production_gets_only_the_digest_that_passed_the_smoke_test() {
     // Should staging and smoke ever disagree, the smoke test's digest is required too.
     h.release.steps[4].smoke_passed = Some(digest(OTHER_DIGEST));
     let policy = Policy::default();
-    let ctx = Context { now: h.now, freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
+    let ctx = Context { now: h.now, freeze: &NoFreeze, production_holder: None, live: None, policy: &policy, locks: &[] };
     let r = apply(&h.release, healthy_production(DIGEST), &ci(), &ctx).unwrap_err();
     assert_eq!(r.code, "wrong_artifact");
 }
