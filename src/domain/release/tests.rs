@@ -1133,3 +1133,129 @@ fn production_gets_only_the_digest_that_passed_the_smoke_test() {
     let r = apply(&h.release, healthy_production(DIGEST), &ci(), &ctx).unwrap_err();
     assert_eq!(r.code, "wrong_artifact");
 }
+
+// -- locks --------------------------------------------------------------------------
+
+fn dana() -> Actor {
+    Actor::new(Platform::Discord, "400", "Dana").with_roles(["engineer"])
+}
+
+fn lock_on(h: &Harness, service: &str, environment: Option<&str>, warn: bool) -> Lock {
+    let request = crate::domain::lock::LockRequest {
+        service: service.into(),
+        reason: "database migration running".into(),
+        duration: Some("2h".into()),
+        environment: environment.map(str::to_owned),
+        warn,
+    };
+    crate::domain::lock::decide_lock(&request, crate::domain::lock::LockId::new("lock_1"), &dana(), h.now, &[])
+        .unwrap()
+}
+
+fn to_smoke_test(h: &mut Harness) {
+    h.pass_pre_flight();
+    h.pass_tests();
+    h.pass_build();
+    h.pass_staging();
+    h.tick_all(&carol());
+    assert_eq!(h.at(), "smoke-test");
+}
+
+#[test]
+fn a_production_lock_refuses_the_production_gate_and_says_who_why_and_until_when() {
+    let mut h = Harness::start();
+    to_smoke_test(&mut h);
+    h.locks = vec![lock_on(&h, "api", Some("production"), false)];
+    let r = h.refused(&bob(), approve("smoke-test"));
+    assert_eq!(r.code, RejectionCode::Locked);
+    assert!(r.message.contains("api production is locked by Dana until 2026-12-02 12:00 UTC"), "{}", r.message);
+    assert!(r.message.contains("database migration running") && r.message.contains("lock_1"), "{}", r.message);
+    // Once it ends, the same approval passes.
+    h.now += Duration::hours(2);
+    h.ok(&bob(), approve("smoke-test"));
+    assert_eq!(h.at(), "deploy-production");
+}
+
+#[test]
+fn a_lock_on_every_environment_blocks_production_too_and_an_unlocked_one_does_not() {
+    let mut h = Harness::start();
+    to_smoke_test(&mut h);
+    let mut lock = lock_on(&h, "api", None, false);
+    h.locks = vec![lock.clone()];
+    assert_eq!(h.refused(&bob(), approve("smoke-test")).code, RejectionCode::Locked);
+    lock.ended = Some(crate::domain::lock::LockEnd::Unlocked { by: dana(), at: h.now });
+    h.locks = vec![lock];
+    h.ok(&bob(), approve("smoke-test"));
+}
+
+#[test]
+fn a_warning_lock_and_another_services_lock_let_the_gate_pass() {
+    let mut h = Harness::start();
+    to_smoke_test(&mut h);
+    h.locks = vec![lock_on(&h, "api", Some("production"), true), lock_on(&h, "billing", None, false)];
+    h.ok(&bob(), approve("smoke-test"));
+    assert_eq!(h.at(), "deploy-production");
+}
+
+#[test]
+fn a_staging_lock_leaves_the_production_gate_alone() {
+    let mut h = Harness::start();
+    to_smoke_test(&mut h);
+    h.locks = vec![lock_on(&h, "api", Some("staging"), false)];
+    h.ok(&bob(), approve("smoke-test"));
+}
+
+#[test]
+fn a_production_deploy_is_refused_while_production_is_locked() {
+    let mut h = Harness::start();
+    h.drive_to_production_step();
+    h.locks = vec![lock_on(&h, "api", Some("production"), false)];
+    assert_eq!(h.refused(&ci(), healthy_production(DIGEST)).code, RejectionCode::Locked);
+    h.locks.clear();
+    h.pass_production();
+}
+
+#[test]
+fn a_staging_lock_lets_the_automatic_build_gate_pass_but_refuses_the_staging_deploy() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    h.pass_tests();
+    h.locks = vec![lock_on(&h, "api", Some("staging"), false)];
+    // The build gate passes by itself: waiting on a lock would strand it once the lock ends.
+    h.pass_build();
+    h.tick_all(&carol());
+    let r = h.refused(&ci(), deploy(Environment::Staging, DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    assert_eq!(r.code, RejectionCode::Locked);
+    assert!(r.message.contains("deploy to staging"), "{}", r.message);
+    h.locks.clear();
+    h.ok(&ci(), deploy(Environment::Staging, DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    assert_eq!(h.at(), "smoke-test");
+}
+
+#[test]
+fn a_rollback_is_never_locked() {
+    let mut h = Harness::start();
+    h.drive_to_monitor();
+    h.locks = vec![lock_on(&h, "api", None, false)];
+    h.ok(&carol(), Command::TriggerRollback { reason: "checkout broken".into() });
+    assert_eq!(h.release.status, Status::RollingBack);
+}
+
+#[test]
+fn releases_consult_locks_only_around_their_deploy_steps() {
+    let mut h = Harness::start();
+    let mut consulted = vec![h.release.consults_locks()];
+    h.pass_pre_flight();
+    consulted.push(h.release.consults_locks());
+    h.pass_tests();
+    consulted.push(h.release.consults_locks());
+    h.pass_build();
+    consulted.push(h.release.consults_locks());
+    h.pass_staging();
+    consulted.push(h.release.consults_locks());
+    h.pass_smoke();
+    consulted.push(h.release.consults_locks());
+    h.pass_production();
+    consulted.push(h.release.consults_locks());
+    assert_eq!(consulted, [false, false, true, true, true, true, false]);
+}
