@@ -686,7 +686,7 @@ async fn a_lock_refuses_the_production_gate_until_unlocked_and_repeats_get_the_f
     assert_eq!(kinds.iter().filter(|k| *k == "lock_started").count(), 1);
     assert_eq!(kinds.iter().filter(|k| *k == "card").count(), cards_before + 1);
 
-    let refused = t.call("POST", &format!("/api/v1/releases/{id}/steps/smoke-test/approve"), RM_TOKEN, None).await;
+    let refused = t.call("POST", &format!("/api/v1/releases/{id}/steps/smoke-test/approve"), RM2_TOKEN, None).await;
     assert_eq!((refused.status, refused.body["code"].as_str()), (StatusCode::CONFLICT, Some("locked")));
     assert!(refused.body["message"].as_str().unwrap().contains("database migration running"), "{}", refused.body);
     assert_eq!(t.current_step(&id).await, "smoke-test");
@@ -704,7 +704,7 @@ async fn a_lock_refuses_the_production_gate_until_unlocked_and_repeats_get_the_f
     assert_eq!((other.status, other.body["code"].as_str()), (StatusCode::CONFLICT, Some("not_locked")));
     assert_eq!(pending_kinds(&t).await.iter().filter(|k| *k == "lock_ended").count(), 1);
 
-    t.ok(&format!("/api/v1/releases/{id}/steps/smoke-test/approve"), RM_TOKEN, None).await;
+    t.ok(&format!("/api/v1/releases/{id}/steps/smoke-test/approve"), RM2_TOKEN, None).await;
     assert_eq!(t.current_step(&id).await, "deploy-production");
 }
 

@@ -320,8 +320,8 @@ async fn a_lock_is_announced_shown_on_the_card_refuses_the_production_gate_until
     // Unlocking again has nothing to lift.
     let nothing = bot.release_command("unlock", json!([{"name": "service", "type": 3, "value": "checkout"}]), &alice()).await;
     assert!(ephemeral_text(&nothing).contains("no lock in force"), "{nothing}");
-    assert_eq!(bot.release_channel_says("🔒"), 1, "each start and end is said once");
-    assert_eq!(bot.release_channel_says("🔓"), 1);
+    assert_eq!(bot.release_channel_says("🔒 **checkout"), 1, "each start and end is said once");
+    assert_eq!(bot.release_channel_says("🔓 **checkout"), 1);
     bot.fake.assert_no_violations();
 }
 
