@@ -640,14 +640,22 @@ async fn health_readiness_metrics_and_the_api_document_are_served() {
 async fn to_the_production_gate(t: &TestApp, id: &str) {
     t.tick_all(id, CI_TOKEN).await;
     t.ok(&format!("/api/v1/releases/{id}/steps/pre-flight/approve"), RM_TOKEN, None).await;
-    t.ok(&format!("/api/v1/releases/{id}/test-results"), CI_TOKEN, Some(json!({"suite": "unit", "passed": 420, "failed": 0})))
-        .await;
+    t.ok(
+        &format!("/api/v1/releases/{id}/test-results"),
+        CI_TOKEN,
+        Some(json!({"suite": "unit", "passed": 420, "failed": 0})),
+    )
+    .await;
     let artifact = json!({"version": "1.4.0", "git_sha": "3f9c2e1", "digest": DIGEST, "size_bytes": 73400320});
     t.ok(&format!("/api/v1/releases/{id}/artifacts"), CI_TOKEN, Some(artifact)).await;
     t.tick_all(id, CI_TOKEN).await;
     t.tick_all(id, CI_TOKEN).await;
-    t.ok(&format!("/api/v1/releases/{id}/deployments"), CI_TOKEN, Some(deployment("staging", DIGEST, "succeeded", "passed")))
-        .await;
+    t.ok(
+        &format!("/api/v1/releases/{id}/deployments"),
+        CI_TOKEN,
+        Some(deployment("staging", DIGEST, "succeeded", "passed")),
+    )
+    .await;
     t.tick_all(id, CI_TOKEN).await;
     assert_eq!(t.current_step(id).await, "smoke-test");
 }
@@ -671,7 +679,8 @@ async fn a_lock_refuses_the_production_gate_until_unlocked_and_repeats_get_the_f
     to_the_production_gate(&t, &id).await;
     let cards_before = pending_kinds(&t).await.iter().filter(|k| *k == "card").count();
 
-    let body = json!({"service": "api", "reason": "database migration running", "for": "1h", "environment": "production"});
+    let body =
+        json!({"service": "api", "reason": "database migration running", "for": "1h", "environment": "production"});
     let locked = t.call_with_key("POST", "/api/v1/locks", CI_TOKEN, Some(body.clone()), Some("lock-1")).await;
     assert_eq!(locked.status, StatusCode::CREATED, "{}", locked.body);
     let lock_id = locked.body["id"].as_str().unwrap().to_owned();

@@ -103,8 +103,12 @@ engineer = ["{ENGINEER_ROLE}", "{MANAGER_ROLE}"]
     }
 
     async fn release_command(&self, sub: &str, options: Value, member: &Member) -> Value {
-        let command =
-            self.fake.command_interaction(RELEASE_CHANNEL, "release", json!([{"name": sub, "type": 1, "options": options}]), member);
+        let command = self.fake.command_interaction(
+            RELEASE_CHANNEL,
+            "release",
+            json!([{"name": sub, "type": 1, "options": options}]),
+            member,
+        );
         self.interact(&command).await
     }
 
@@ -197,9 +201,7 @@ engineer = ["{ENGINEER_ROLE}", "{MANAGER_ROLE}"]
     async fn card(&self, thread: &str, step: &str) -> Value {
         let prefix = format!("{step} — ");
         self.eventually(&format!("the {step} card"), |fake| {
-            fake.messages(thread)
-                .into_iter()
-                .find(|m| m["content"].as_str().is_some_and(|c| c.starts_with(&prefix)))
+            fake.messages(thread).into_iter().find(|m| m["content"].as_str().is_some_and(|c| c.starts_with(&prefix)))
         })
         .await
     }
@@ -302,7 +304,8 @@ async fn a_lock_is_announced_shown_on_the_card_refuses_the_production_gate_until
     assert!(ephemeral_text(&again).contains("already locked by bob"), "{again}");
 
     // Unlocked: announced, the banner goes, and the gate passes.
-    let unlocked = bot.release_command("unlock", json!([{"name": "service", "type": 3, "value": "checkout"}]), &alice()).await;
+    let unlocked =
+        bot.release_command("unlock", json!([{"name": "service", "type": 3, "value": "checkout"}]), &alice()).await;
     assert!(ephemeral_text(&unlocked).contains("Unlocked **checkout production**"), "{unlocked}");
     bot.eventually("the unlock's announcement", |_| {
         (bot.release_channel_says("🔓 **checkout production** unlocked by alice") == 1).then_some(())
@@ -318,7 +321,8 @@ async fn a_lock_is_announced_shown_on_the_card_refuses_the_production_gate_until
     bot.card(&thread, "Step 6").await;
 
     // Unlocking again has nothing to lift.
-    let nothing = bot.release_command("unlock", json!([{"name": "service", "type": 3, "value": "checkout"}]), &alice()).await;
+    let nothing =
+        bot.release_command("unlock", json!([{"name": "service", "type": 3, "value": "checkout"}]), &alice()).await;
     assert!(ephemeral_text(&nothing).contains("no lock in force"), "{nothing}");
     assert_eq!(bot.release_channel_says("🔒 **checkout"), 1, "each start and end is said once");
     assert_eq!(bot.release_channel_says("🔓 **checkout"), 1);
@@ -372,8 +376,8 @@ async fn a_warning_lock_shows_on_the_card_and_lets_the_gate_pass() {
     let passed = bot.click_gate(&thread, &smoke, &bob()).await;
     assert_eq!(passed["type"], 7, "{passed}");
     let production = bot.card(&thread, "Step 6").await;
-    let production =
-        bot.eventually("the warning on the next card", |fake| {
+    let production = bot
+        .eventually("the warning on the next card", |fake| {
             fake.message(&thread, production["id"].as_str().expect("id")).filter(shows_lock)
         })
         .await;
@@ -382,6 +386,9 @@ async fn a_warning_lock_shows_on_the_card_and_lets_the_gate_pass() {
     // `/release list` shows the lock in force.
     let list = bot.release_command("list", json!([]), &alice()).await;
     let text = ephemeral_text(&list);
-    assert!(text.contains("**checkout (every environment)** locked by bob") && text.contains("(warning only)"), "{text}");
+    assert!(
+        text.contains("**checkout (every environment)** locked by bob") && text.contains("(warning only)"),
+        "{text}"
+    );
     bot.fake.assert_no_violations();
 }

@@ -5,8 +5,8 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 use shipgate::domain::freeze::FreezeVerdict;
-use shipgate::domain::playbook::Playbook;
 use shipgate::domain::lock::{Lock, LockEnd, LockId, LockMode};
+use shipgate::domain::playbook::Playbook;
 use shipgate::domain::release::{Environment, Event, LiveDeployment, Recorded};
 use shipgate::domain::{Actor, ArtifactDigest, GitSha, Platform, ReleaseId, RequestId, ServiceName, Version};
 use shipgate::store::testing::{fresh_postgres, fresh_sqlite, postgres_url_from_env};
@@ -1042,7 +1042,7 @@ async fn locks_round_trip_with_their_announcements_and_replay_by_request(store: 
     // The same request again: the first lock, and nothing more written.
     let again = a_lock("lock_2", "api", Some(Environment::Production), 5, 3605);
     let replay = store.insert_lock(&again, &request, &[announcement("lock_2", "lock_started")], at(5)).await;
-    assert_eq!(replay.expect("replay"), LockWrite::Replayed(production.clone()));
+    assert_eq!(replay.expect("replay"), LockWrite::Replayed(Box::new(production.clone())));
     assert_eq!(store.lock(&again.id).await.expect("read"), None);
     assert_eq!(all_pending(store).await.len(), 1);
 
@@ -1070,7 +1070,7 @@ async fn a_lock_ends_once_and_a_repeat_of_the_unlock_is_told_apart(store: &Store
     let expired = LockEnd::Expired { at: at(3600) };
     let notice = [announcement("lock_1", "lock_ended_again")];
     let again = store.end_lock(&lock.id, &expired, None, &notice, at(3600)).await;
-    assert_eq!(again.expect("end"), EndWrite::AlreadyEnded(stored));
+    assert_eq!(again.expect("end"), EndWrite::AlreadyEnded(Box::new(stored)));
     let kinds: Vec<String> = all_pending(store).await.into_iter().map(|m| m.kind).collect();
     assert_eq!(kinds, ["lock_ended"]);
     let unknown = store.end_lock(&LockId::new("lock_9"), &expired, None, &[], at(3600)).await;

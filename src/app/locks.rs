@@ -59,18 +59,19 @@ pub fn is_lock_notice(kind: &str) -> bool {
 
 impl App {
     /// The locks in force at `now`, of `service` or of every service.
-    pub async fn active_locks(
-        &self,
-        service: Option<&ServiceName>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Lock>, AppError> {
+    pub async fn active_locks(&self, service: Option<&ServiceName>, now: DateTime<Utc>) -> Result<Vec<Lock>, AppError> {
         let open = self.store().open_locks(service).await?;
         Ok(open.into_iter().filter(|l| l.is_active(now)).collect())
     }
 
     /// Locks a service (or one environment of it), announces it and refreshes the cards
     /// of the service's active releases. A repeat of `request_id` answers the first lock.
-    pub async fn lock(&self, request: LockRequest, actor: Actor, request_id: RequestId) -> Result<LockOutcome, AppError> {
+    pub async fn lock(
+        &self,
+        request: LockRequest,
+        actor: Actor,
+        request_id: RequestId,
+    ) -> Result<LockOutcome, AppError> {
         if let Some(first) = self.store().lock_made_by(&request_id).await? {
             return Ok(LockOutcome { lock: first, replayed: true });
         }
@@ -85,7 +86,7 @@ impl App {
                 tracing::info!(lock = %lock.id, scope = %lock.scope(), by = %actor, until = %lock.until, "locked");
                 Ok(LockOutcome { lock, replayed: false })
             }
-            LockWrite::Replayed(first) => Ok(LockOutcome { lock: first, replayed: true }),
+            LockWrite::Replayed(first) => Ok(LockOutcome { lock: *first, replayed: true }),
         }
     }
 
@@ -170,7 +171,11 @@ impl App {
     }
 
     /// Like [`App::card_context`], with the locks on the release's service in force at `now`.
-    pub async fn card_context_with_locks(&self, release: &Release, now: DateTime<Utc>) -> Result<CardContext, AppError> {
+    pub async fn card_context_with_locks(
+        &self,
+        release: &Release,
+        now: DateTime<Utc>,
+    ) -> Result<CardContext, AppError> {
         let mut ctx = self.card_context(release, now);
         ctx.locks = self.active_locks(Some(&release.service), now).await?.iter().map(Lock::banner).collect();
         Ok(ctx)

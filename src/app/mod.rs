@@ -303,7 +303,11 @@ impl App {
             let now = self.now();
             let (holder, live) =
                 if release.consults_production_facts() { self.production_facts(&release).await? } else { (None, None) };
-            let locks = if release.consults_locks() { self.active_locks(Some(&release.service), now).await? } else { Vec::new() };
+            let locks = if release.consults_locks() {
+                self.active_locks(Some(&release.service), now).await?
+            } else {
+                Vec::new()
+            };
             let ctx = Context {
                 now,
                 freeze: self.freeze_for(release.channel.as_ref()),

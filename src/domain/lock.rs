@@ -237,7 +237,10 @@ pub fn to_unlock<'a>(
     let environment = environment.map(str::trim).filter(|e| !e.is_empty()).map(parse_environment).transpose()?;
     let on_service: Vec<&Lock> = active.iter().filter(|l| l.service == service && l.is_active(now)).collect();
     if on_service.is_empty() {
-        return Err(Rejection::new(RejectionCode::NotLocked, format!("{service} has no lock in force; nothing to unlock")));
+        return Err(Rejection::new(
+            RejectionCode::NotLocked,
+            format!("{service} has no lock in force; nothing to unlock"),
+        ));
     }
     let exact: Vec<&Lock> = on_service.iter().copied().filter(|l| l.environment == environment).collect();
     match (exact.as_slice(), environment) {
@@ -258,7 +261,9 @@ pub fn to_unlock<'a>(
 pub fn check_unlock(lock: &Lock, now: DateTime<Utc>) -> Result<(), Rejection> {
     if let Some(end) = &lock.ended {
         let how = match end {
-            LockEnd::Unlocked { by, at } => format!("was unlocked by {} at {}", by.display_name, at.format("%H:%M UTC")),
+            LockEnd::Unlocked { by, at } => {
+                format!("was unlocked by {} at {}", by.display_name, at.format("%H:%M UTC"))
+            }
             LockEnd::Expired { at } => format!("expired at {}", at.format("%H:%M UTC")),
         };
         return Err(Rejection::new(RejectionCode::NotLocked, format!("lock {} on {} {how}", lock.id, lock.scope())));
@@ -405,7 +410,10 @@ mod tests {
 
     #[test]
     fn bad_requests_say_what_was_wrong() {
-        assert_eq!(code(decide_lock(&request("api", "  "), LockId::new("x"), &dana(), now(), &[])), RejectionCode::NoteRequired);
+        assert_eq!(
+            code(decide_lock(&request("api", "  "), LockId::new("x"), &dana(), now(), &[])),
+            RejectionCode::NoteRequired
+        );
         let bad_service = decide_lock(&request("my api", "x"), LockId::new("x"), &dana(), now(), &[]);
         assert!(bad_service.expect_err("refused").message.contains("letters, digits"));
         let env = LockRequest { environment: Some("qa".into()), ..request("api", "x") };

@@ -8,10 +8,10 @@
 use super::actor::Actor;
 use super::channel::ChatChannel;
 use super::freeze::{FreezeCalendar, FreezeVerdict};
-use super::lock::Lock;
 use super::ids::{
     ArtifactDigest, FailurePathId, GitSha, ItemId, ReleaseId, RequestId, RoleName, ServiceName, StepId, Version,
 };
+use super::lock::Lock;
 use super::playbook::{Evidence, FailureAction, Gate, Item, Playbook, Step};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};

@@ -17,7 +17,7 @@ pub enum LockWrite {
     /// Written, with its announcements.
     Written,
     /// The request was made before: here is the lock it made, nothing written now.
-    Replayed(Lock),
+    Replayed(Box<Lock>),
 }
 
 /// What came of recording a lock's end.
@@ -26,7 +26,7 @@ pub enum EndWrite {
     /// Recorded now, with its announcements.
     Ended,
     /// The lock had ended already (this request's end, or another's); nothing written.
-    AlreadyEnded(Lock),
+    AlreadyEnded(Box<Lock>),
     NotFound,
 }
 
@@ -157,7 +157,7 @@ impl Store {
             return Ok(LockWrite::Written);
         }
         match self.lock_where("request_id", request_id.as_str()).await? {
-            Some((first, _)) => Ok(LockWrite::Replayed(first)),
+            Some((first, _)) => Ok(LockWrite::Replayed(Box::new(first))),
             None => Err(StoreError::Corrupt(format!("lock request {request_id} was answered, but its lock is gone"))),
         }
     }
@@ -222,7 +222,7 @@ impl Store {
             return Ok(EndWrite::Ended);
         }
         Ok(match self.lock(id).await? {
-            Some(lock) => EndWrite::AlreadyEnded(lock),
+            Some(lock) => EndWrite::AlreadyEnded(Box::new(lock)),
             None => EndWrite::NotFound,
         })
     }

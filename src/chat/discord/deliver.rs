@@ -9,10 +9,10 @@ use super::render;
 use super::rest::{Rest, RestError};
 use crate::app::delivery::{Announcement, Delivery, Failure, Posted, Report, ReportFuture, Sender};
 use crate::app::locks::{LockNews, LockNotice};
-use crate::domain::lock::{LockEnd, LockMode};
 use crate::app::notices::{CardStep, NoticeKind};
 use crate::app::THREAD_KEY;
 use crate::config::DiscordConfig;
+use crate::domain::lock::{LockEnd, LockMode};
 use crate::domain::release::Release;
 use crate::domain::ChatPlatform;
 use reqwest::Method;
@@ -90,7 +90,8 @@ impl DiscordSender {
 /// `🔒 **api production** locked by Dana until Wed 2 Dec 14:00 EST: migration running — ...`
 fn lock_line(notice: &LockNotice, time_zone: chrono_tz::Tz) -> String {
     let lock = &notice.lock;
-    let local = |at: chrono::DateTime<chrono::Utc>| at.with_timezone(&time_zone).format("%a %-d %b %H:%M %Z").to_string();
+    let local =
+        |at: chrono::DateTime<chrono::Utc>| at.with_timezone(&time_zone).format("%a %-d %b %H:%M %Z").to_string();
     let gate = match lock.environment {
         Some(environment) => format!("the gate into {environment} and deploys there"),
         None => "the gates into staging and production and deploys there".to_owned(),

@@ -67,7 +67,16 @@ impl Harness {
         let events = start(command, &alice(), &ctx).unwrap();
         let recorded = Recorded::sequence(events, 0, now, &alice(), &RequestId::new("start"));
         let release = Release::fold(ReleaseId::new("r1"), &recorded).unwrap();
-        Harness { release, events: recorded, now, freeze: FixedFreeze::default(), holder: None, live: None, policy, locks: Vec::new() }
+        Harness {
+            release,
+            events: recorded,
+            now,
+            freeze: FixedFreeze::default(),
+            holder: None,
+            live: None,
+            policy,
+            locks: Vec::new(),
+        }
     }
 
     fn start() -> Harness {
@@ -602,7 +611,8 @@ fn production_requires_the_smoke_test_of_the_staged_artifact() {
     h.release.steps[4].smoke_passed = None;
     let events_len = h.events.len();
     let ctx_freeze = NoFreeze;
-    let ctx = Context { now: h.now, freeze: &ctx_freeze, production_holder: None, live: None, policy: &h.policy, locks: &[] };
+    let ctx =
+        Context { now: h.now, freeze: &ctx_freeze, production_holder: None, live: None, policy: &h.policy, locks: &[] };
     let r = apply(&h.release, healthy_production(DIGEST), &ci(), &ctx).unwrap_err();
     assert_eq!(r.code, "wrong_artifact");
     assert_eq!(h.events.len(), events_len);
@@ -941,7 +951,14 @@ fn a_release_cannot_start_twice() {
 #[test]
 fn starting_needs_a_start_role() {
     let policy = Policy::default();
-    let ctx = Context { now: wednesday(), freeze: &NoFreeze, production_holder: None, live: None, policy: &policy, locks: &[] };
+    let ctx = Context {
+        now: wednesday(),
+        freeze: &NoFreeze,
+        production_holder: None,
+        live: None,
+        policy: &policy,
+        locks: &[],
+    };
     let command = Command::Start {
         service: ServiceName::new("api"),
         version: Version::parse("1.0.0").unwrap(),
@@ -1129,7 +1146,8 @@ fn production_gets_only_the_digest_that_passed_the_smoke_test() {
     // Should staging and smoke ever disagree, the smoke test's digest is required too.
     h.release.steps[4].smoke_passed = Some(digest(OTHER_DIGEST));
     let policy = Policy::default();
-    let ctx = Context { now: h.now, freeze: &NoFreeze, production_holder: None, live: None, policy: &policy, locks: &[] };
+    let ctx =
+        Context { now: h.now, freeze: &NoFreeze, production_holder: None, live: None, policy: &policy, locks: &[] };
     let r = apply(&h.release, healthy_production(DIGEST), &ci(), &ctx).unwrap_err();
     assert_eq!(r.code, "wrong_artifact");
 }
@@ -1148,8 +1166,7 @@ fn lock_on(h: &Harness, service: &str, environment: Option<&str>, warn: bool) ->
         environment: environment.map(str::to_owned),
         warn,
     };
-    crate::domain::lock::decide_lock(&request, crate::domain::lock::LockId::new("lock_1"), &dana(), h.now, &[])
-        .unwrap()
+    crate::domain::lock::decide_lock(&request, crate::domain::lock::LockId::new("lock_1"), &dana(), h.now, &[]).unwrap()
 }
 
 fn to_smoke_test(h: &mut Harness) {
