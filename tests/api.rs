@@ -763,6 +763,9 @@ async fn bad_lock_requests_get_a_clear_error_and_lock_nothing(backend: Backend) 
     assert_eq!((unknown.status, unknown.body["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_lock")));
     let bad_id = t.call("GET", "/api/v1/locks/..%2F", RM_TOKEN, None).await;
     assert_eq!(bad_id.status, StatusCode::NOT_FOUND);
+    let observer =
+        t.call("POST", "/api/v1/locks", OBSERVER_TOKEN, Some(json!({"service": "api", "reason": "x"}))).await;
+    assert_eq!((observer.status, observer.body["code"].as_str()), (StatusCode::FORBIDDEN, Some("not_allowed")));
     let none = t.call("POST", "/api/v1/locks", "not-a-token", Some(json!({"service": "api", "reason": "x"}))).await;
     assert_eq!(none.status, StatusCode::UNAUTHORIZED);
 }

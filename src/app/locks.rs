@@ -132,7 +132,7 @@ impl App {
 
     async fn end(&self, mut lock: Lock, actor: Actor, request_id: RequestId) -> Result<LockOutcome, AppError> {
         let now = self.now().trunc_subsecs(6);
-        lock::check_unlock(&lock, now)?;
+        lock::check_unlock(&lock, &actor, now)?;
         let end = LockEnd::Unlocked { by: actor.clone(), at: now };
         lock.ended = Some(end.clone());
         let outbox = self.lock_outbox(&lock, LockNews::Ended).await?;
@@ -146,7 +146,7 @@ impl App {
                 if let Some(replayed) = self.unlock_replay(&request_id).await? {
                     return Ok(replayed);
                 }
-                lock::check_unlock(&stored, now)?;
+                lock::check_unlock(&stored, &actor, now)?;
                 Err(anyhow::anyhow!("lock {} is open, yet its end could not be recorded", stored.id).into())
             }
             EndWrite::NotFound => Err(anyhow::anyhow!("lock {} vanished while being unlocked", lock.id).into()),

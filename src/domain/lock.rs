@@ -183,6 +183,7 @@ pub fn decide_lock(
     now: DateTime<Utc>,
     active: &[Lock],
 ) -> Result<Lock, Rejection> {
+    require_a_role(by, "lock a service")?;
     let service = ServiceName::parse(&request.service).map_err(invalid)?;
     let environment = request.environment.as_deref().map(parse_environment).transpose()?;
     let reason = request.reason.trim();
@@ -257,8 +258,21 @@ pub fn to_unlock<'a>(
     }
 }
 
-/// Checks that `lock` can be lifted at `now`.
-pub fn check_unlock(lock: &Lock, now: DateTime<Utc>) -> Result<(), Rejection> {
+/// Locks stop the whole team's deploys: only people the team gave a role may set or lift
+/// them (a read-only API client may not).
+fn require_a_role(actor: &Actor, to: &str) -> Result<(), Rejection> {
+    if actor.roles.is_empty() {
+        return Err(Rejection::new(
+            RejectionCode::NotAllowed,
+            format!("to {to} you need one of the team's roles (e.g. release-manager or engineer); you have none"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that `by` can lift `lock` at `now`.
+pub fn check_unlock(lock: &Lock, by: &Actor, now: DateTime<Utc>) -> Result<(), Rejection> {
+    require_a_role(by, "unlock a service")?;
     if let Some(end) = &lock.ended {
         let how = match end {
             LockEnd::Unlocked { by, at } => {
@@ -343,7 +357,17 @@ mod tests {
     }
 
     fn dana() -> Actor {
-        Actor::new(Platform::Discord, "4", "Dana")
+        Actor::new(Platform::Discord, "4", "Dana").with_roles(["engineer"])
+    }
+
+    #[test]
+    fn only_someone_with_a_role_may_lock_or_unlock() {
+        let observer = Actor::new(Platform::Api, "observer", "observer");
+        let refused = decide_lock(&request("api", "x"), LockId::new("x"), &observer, now(), &[]);
+        assert_eq!(code(refused), RejectionCode::NotAllowed);
+        let l = lock(&request("api", "x"));
+        assert_eq!(code(check_unlock(&l, &observer, now())), RejectionCode::NotAllowed);
+        assert_eq!(check_unlock(&l, &dana(), now()), Ok(()));
     }
 
     fn request(service: &str, reason: &str) -> LockRequest {
@@ -386,7 +410,7 @@ mod tests {
         l.ended = Some(LockEnd::Unlocked { by: dana(), at: now() + Duration::minutes(5) });
         assert!(l.is_active(now() + Duration::minutes(4)));
         assert!(!l.is_active(now() + Duration::minutes(5)));
-        assert_eq!(code(check_unlock(&l, now() + Duration::minutes(6))), RejectionCode::NotLocked);
+        assert_eq!(code(check_unlock(&l, &dana(), now() + Duration::minutes(6))), RejectionCode::NotLocked);
     }
 
     #[test]

@@ -1380,7 +1380,7 @@ impl Decision<'_, '_> {
                 "{} is locked by {} until {}: {}. You cannot {to} now; wait for the lock to end, or unlock it (lock {}) once it is safe",
                 lock.scope(),
                 lock.by.display_name,
-                lock.until.format("%Y-%m-%d %H:%M UTC"),
+                lock.until.with_timezone(&self.ctx.freeze.timezone()).format("%a %-d %b %H:%M %Z"),
                 lock.reason,
                 lock.id
             ),

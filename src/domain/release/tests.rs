@@ -1185,7 +1185,7 @@ fn a_production_lock_refuses_the_production_gate_and_says_who_why_and_until_when
     h.locks = vec![lock_on(&h, "api", Some("production"), false)];
     let r = h.refused(&bob(), approve("smoke-test"));
     assert_eq!(r.code, RejectionCode::Locked);
-    assert!(r.message.contains("api production is locked by Dana until 2026-12-02 12:00 UTC"), "{}", r.message);
+    assert!(r.message.contains("api production is locked by Dana until Wed 2 Dec 12:00 UTC"), "{}", r.message);
     assert!(r.message.contains("database migration running") && r.message.contains("lock_1"), "{}", r.message);
     // Once it ends, the same approval passes.
     h.now += Duration::hours(2);
