@@ -6,7 +6,8 @@ use super::notices;
 use super::{App, AppError};
 use crate::domain::card::CardContext;
 use crate::domain::lock::{self, Lock, LockEnd, LockId, LockRequest};
-use crate::domain::release::{Rejection, RejectionCode, Release};
+use crate::domain::playbook::Evidence;
+use crate::domain::release::{Rejection, RejectionCode, Release, Status};
 use crate::domain::{Actor, ReleaseId, RequestId, ServiceName};
 use crate::store::{EndWrite, LockWrite, NewOutboxMessage, ReleaseFilter};
 use chrono::{DateTime, SubsecRound, Utc};
@@ -177,7 +178,13 @@ impl App {
         now: DateTime<Utc>,
     ) -> Result<CardContext, AppError> {
         let mut ctx = self.card_context(release, now);
-        ctx.locks = self.active_locks(Some(&release.service), now).await?.iter().map(Lock::banner).collect();
+        // A lock shows on the steps up to the gate it blocks, production's the last of them:
+        // past it (or once the release is finished or rolling back) no card shows one, and
+        // the read is spared.
+        let production = release.playbook.step_requiring(Evidence::ProductionDeploy).unwrap_or(usize::MAX);
+        if release.status == Status::Active && release.current <= production {
+            ctx.locks = self.active_locks(Some(&release.service), now).await?.iter().map(Lock::banner).collect();
+        }
         Ok(ctx)
     }
 

@@ -250,7 +250,7 @@ pub fn to_unlock<'a>(
         _ => Err(Rejection::new(
             RejectionCode::NotLocked,
             format!(
-                "no single lock of {} matches; the locks in force are {} — name the environment (or the lock id)",
+                "no single lock of {} matches; the locks in force are {} — name the environment of the one to lift",
                 scope_words(&service, environment),
                 on_service.iter().map(|l| format!("{} ({})", l.scope(), l.id)).collect::<Vec<_>>().join(", ")
             ),
