@@ -325,6 +325,21 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_refreshes_the_live_card_under_a_key_of_its_own() {
+        let mut walk = Walk::start();
+        walk.tick(&carol(), "prs-merged");
+        let own = for_events(None, &walk.release, walk.events_after(0));
+        let refresh = card_refresh(&walk.release, "lock_1:lock_started").expect("a chat release");
+        assert!(own.iter().all(|row| row.idempotency_key != refresh.idempotency_key));
+        assert_eq!(refresh.lane, walk.release.id.as_str());
+        let notice: Notice = serde_json::from_value(refresh.payload).expect("a notice");
+        assert_eq!((notice.what, notice.as_of), (card(CardStep::Step(0), 1, None), walk.release.seq));
+        let mut quiet = walk.release.clone();
+        quiet.channel = None;
+        assert!(card_refresh(&quiet, "lock_1:lock_started").is_none(), "a release off chat has no card");
+    }
+
+    #[test]
     fn releases_on_no_chat_platform_tell_nobody() {
         let mut walk = Walk::start();
         let before = walk.release.clone();

@@ -379,6 +379,48 @@ mod tests {
     }
 
     #[test]
+    fn lock_announcements_say_who_why_until_when_and_how_it_ended() {
+        use crate::domain::lock::{Lock, LockId};
+        use crate::domain::release::Environment;
+        use crate::domain::{Actor, Platform, ServiceName};
+        use chrono::TimeZone;
+        let from = chrono::Utc.with_ymd_and_hms(2026, 12, 2, 15, 0, 0).single().expect("a time");
+        let dana = Actor::new(Platform::Discord, "4", "Dana");
+        let lock = Lock {
+            id: LockId::new("lock_1"),
+            service: ServiceName::new("api"),
+            environment: Some(Environment::Production),
+            mode: LockMode::Block,
+            reason: "database migration running".into(),
+            by: dana.clone(),
+            from,
+            until: from + chrono::Duration::hours(4),
+            ended: None,
+        };
+        let new_york = chrono_tz::America::New_York;
+        let say = |lock: &Lock, what| lock_line(&LockNotice { lock: lock.clone(), what }, new_york);
+        assert_eq!(
+            say(&lock, LockNews::Started),
+            "🔒 **api production** locked by Dana until Wed 2 Dec 14:00 EST: database migration running — \
+             the gate into production and deploys there are blocked. (lock `lock_1`)"
+        );
+        let warning = Lock { mode: LockMode::Warn, environment: None, ..lock.clone() };
+        assert!(say(&warning, LockNews::Started).contains("**api (every environment)**"));
+        assert!(say(&warning, LockNews::Started).ends_with("warning only: gates still pass. (lock `lock_1`)"));
+        let erin = Actor::new(Platform::Discord, "5", "Erin");
+        let unlocked = Lock { ended: Some(LockEnd::Unlocked { by: erin, at: from }), ..lock.clone() };
+        assert_eq!(
+            say(&unlocked, LockNews::Ended),
+            "🔓 **api production** unlocked by Erin (locked by Dana: database migration running)."
+        );
+        let expired = Lock { ended: Some(LockEnd::Expired { at: lock.until }), ..lock };
+        assert_eq!(
+            say(&expired, LockNews::Ended),
+            "🔓 The lock on **api production** expired at Wed 2 Dec 14:00 EST (locked by Dana: database migration running)."
+        );
+    }
+
+    #[test]
     fn nonces_are_stable_short_and_distinct() {
         let a = nonce("release-1:3:card/card:0:1");
         assert_eq!(a, nonce("release-1:3:card/card:0:1"));
