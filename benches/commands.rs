@@ -22,7 +22,14 @@ fn actor() -> Actor {
 /// A fresh release's history: its `started` event.
 fn start_history() -> Vec<Recorded> {
     let policy = Policy::default();
-    let ctx = Context { now: Utc::now(), freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
+    let ctx = Context {
+        now: Utc::now(),
+        freeze: &NoFreeze,
+        production_holder: None,
+        live: None,
+        policy: &policy,
+        locks: &[],
+    };
     let events = release::start(
         Command::Start {
             service: ServiceName::new("api"),
@@ -57,15 +64,28 @@ fn domain(c: &mut Criterion) {
     let mut release = Release::fold(ReleaseId::new("bench"), &history).unwrap();
     c.bench_function("domain: decide a tick", |b| {
         b.iter(|| {
-            let ctx =
-                Context { now: Utc::now(), freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
+            let ctx = Context {
+                now: Utc::now(),
+                freeze: &NoFreeze,
+                production_holder: None,
+                live: None,
+                policy: &policy,
+                locks: &[],
+            };
             release::apply(&release, tick(), &actor(), &ctx).unwrap()
         })
     });
 
     // 200 more events: the same item ticked and unticked 100 times.
     for n in 0..200 {
-        let ctx = Context { now: Utc::now(), freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
+        let ctx = Context {
+            now: Utc::now(),
+            freeze: &NoFreeze,
+            production_holder: None,
+            live: None,
+            policy: &policy,
+            locks: &[],
+        };
         for event in release::apply(&release, toggle(n), &actor(), &ctx).unwrap() {
             let recorded = Recorded {
                 seq: release.seq + 1,

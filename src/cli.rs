@@ -307,6 +307,39 @@ pub enum ReleaseCommand {
         #[arg(long, value_name = "TEXT")]
         reason: String,
     },
+    /// Lock a service's deploys (or one environment's) for a while; prints the lock's id
+    /// on the first line.
+    Lock(LockArgs),
+    /// Lift a lock before it ends by itself.
+    Unlock {
+        /// Lock id, as `lock` and `locks` print it.
+        id: String,
+    },
+    /// List the locks in force.
+    Locks {
+        /// Only this service's locks.
+        #[arg(long, value_name = "S")]
+        service: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LockArgs {
+    /// The service to lock, e.g. api.
+    #[arg(long, value_name = "S")]
+    pub service: String,
+    /// Why, in words the team reads on every card.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// How long: 30m, 2h, 1d or 1h30m (default 4h, at most 7d).
+    #[arg(long = "for", value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Lock only this environment; default: every environment of the service.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: Option<EnvironmentArg>,
+    /// Only warn on the cards; gates still pass.
+    #[arg(long)]
+    pub warn: bool,
 }
 
 #[derive(Debug, Clone, Args)]

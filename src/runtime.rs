@@ -105,6 +105,7 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
             }
         }
     }
+    tasks.push(spawn_lock_expiry(&app, &stopping));
     if !senders.is_empty() {
         let holder = format!("{}-{}", hostname(), uuid::Uuid::new_v4());
         let stop_signal = wait_for(stopping.clone());
@@ -121,6 +122,11 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
         stop,
         tasks,
     })
+}
+
+/// Ends locks whose time ran out, in every instance (each end is recorded and announced once).
+fn spawn_lock_expiry(app: &App, stopping: &tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(crate::app::locks::run_expiry(app.clone(), wait_for(stopping.clone())))
 }
 
 async fn wait_for(mut stopping: tokio::sync::watch::Receiver<bool>) {

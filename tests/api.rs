@@ -24,6 +24,9 @@ on_both_backends!(
     every_event_records_who_when_and_which_request,
     a_hotfix_deploys_on_a_friday_afternoon_in_new_york_only_with_an_override,
     a_release_uses_its_channel_s_freeze_calendar,
+    a_lock_refuses_the_production_gate_until_unlocked_and_repeats_get_the_first_answer,
+    a_lock_expires_by_itself_and_its_end_is_recorded_once,
+    bad_lock_requests_get_a_clear_error_and_lock_nothing,
 );
 
 async fn a_release_uses_its_channel_s_freeze_calendar(backend: Backend) {
@@ -631,4 +634,138 @@ async fn health_readiness_metrics_and_the_api_document_are_served() {
         t.http.get(format!("{}/api/openapi.json", t.base)).send().await.unwrap().json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     assert!(doc["paths"]["/api/v1/releases"].is_object());
+}
+
+/// Drives a release from Step 1 to the smoke test's gate, every box ticked.
+async fn to_the_production_gate(t: &TestApp, id: &str) {
+    t.tick_all(id, CI_TOKEN).await;
+    t.ok(&format!("/api/v1/releases/{id}/steps/pre-flight/approve"), RM_TOKEN, None).await;
+    t.ok(
+        &format!("/api/v1/releases/{id}/test-results"),
+        CI_TOKEN,
+        Some(json!({"suite": "unit", "passed": 420, "failed": 0})),
+    )
+    .await;
+    let artifact = json!({"version": "1.4.0", "git_sha": "3f9c2e1", "digest": DIGEST, "size_bytes": 73400320});
+    t.ok(&format!("/api/v1/releases/{id}/artifacts"), CI_TOKEN, Some(artifact)).await;
+    t.tick_all(id, CI_TOKEN).await;
+    t.tick_all(id, CI_TOKEN).await;
+    t.ok(
+        &format!("/api/v1/releases/{id}/deployments"),
+        CI_TOKEN,
+        Some(deployment("staging", DIGEST, "succeeded", "passed")),
+    )
+    .await;
+    t.tick_all(id, CI_TOKEN).await;
+    assert_eq!(t.current_step(id).await, "smoke-test");
+}
+
+async fn pending_kinds(t: &TestApp) -> Vec<String> {
+    let pending = t.store.pending_outbox(wednesday() + chrono::Duration::days(30), 500).await.unwrap();
+    pending.into_iter().map(|m| m.kind).collect()
+}
+
+async fn a_lock_refuses_the_production_gate_until_unlocked_and_repeats_get_the_first_answer(backend: Backend) {
+    let Some(t) = spawn(backend).await else { return };
+    let reply = t
+        .call(
+            "POST",
+            "/api/v1/releases",
+            RM_TOKEN,
+            Some(json!({"service": "api", "version": "1.4.0", "git_sha": "3f9c2e1", "channel": "discord:1234567890"})),
+        )
+        .await;
+    let id = reply.body["id"].as_str().unwrap().to_owned();
+    to_the_production_gate(&t, &id).await;
+    let cards_before = pending_kinds(&t).await.iter().filter(|k| *k == "card").count();
+
+    let body =
+        json!({"service": "api", "reason": "database migration running", "for": "1h", "environment": "production"});
+    let locked = t.call_with_key("POST", "/api/v1/locks", CI_TOKEN, Some(body.clone()), Some("lock-1")).await;
+    assert_eq!(locked.status, StatusCode::CREATED, "{}", locked.body);
+    let lock_id = locked.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(locked.body["locked_by"]["display_name"], "ci");
+    assert_eq!(locked.body["until"], "2026-12-02T11:00:00Z");
+    assert_eq!((locked.body["mode"].as_str(), locked.body["active"].as_bool()), (Some("block"), Some(true)));
+    let again = t.call_with_key("POST", "/api/v1/locks", CI_TOKEN, Some(body), Some("lock-1")).await;
+    assert_eq!((again.status, again.replayed), (StatusCode::CREATED, true));
+    assert_eq!(again.body["id"], lock_id.as_str());
+    // Announced once, and the chat release's card is shown again with the banner.
+    let kinds = pending_kinds(&t).await;
+    assert_eq!(kinds.iter().filter(|k| *k == "lock_started").count(), 1);
+    assert_eq!(kinds.iter().filter(|k| *k == "card").count(), cards_before + 1);
+
+    let refused = t.call("POST", &format!("/api/v1/releases/{id}/steps/smoke-test/approve"), RM2_TOKEN, None).await;
+    assert_eq!((refused.status, refused.body["code"].as_str()), (StatusCode::CONFLICT, Some("locked")));
+    assert!(refused.body["message"].as_str().unwrap().contains("database migration running"), "{}", refused.body);
+    assert_eq!(t.current_step(&id).await, "smoke-test");
+    let listed = t.call("GET", "/api/v1/locks?service=api", OBSERVER_TOKEN, None).await;
+    assert_eq!(listed.body["locks"].as_array().map(Vec::len), Some(1), "{}", listed.body);
+
+    let unlock = format!("/api/v1/locks/{lock_id}/unlock");
+    let unlocked = t.call_with_key("POST", &unlock, RM_TOKEN, None, Some("unlock-1")).await;
+    assert_eq!(unlocked.status, StatusCode::OK, "{}", unlocked.body);
+    assert_eq!(unlocked.body["ended"]["how"], "unlocked");
+    assert_eq!(unlocked.body["ended"]["by"]["display_name"], "release-bot");
+    let repeat = t.call_with_key("POST", &unlock, RM_TOKEN, None, Some("unlock-1")).await;
+    assert_eq!((repeat.status, repeat.replayed), (StatusCode::OK, true));
+    let other = t.call_with_key("POST", &unlock, RM_TOKEN, None, Some("unlock-2")).await;
+    assert_eq!((other.status, other.body["code"].as_str()), (StatusCode::CONFLICT, Some("not_locked")));
+    assert_eq!(pending_kinds(&t).await.iter().filter(|k| *k == "lock_ended").count(), 1);
+
+    t.ok(&format!("/api/v1/releases/{id}/steps/smoke-test/approve"), RM2_TOKEN, None).await;
+    assert_eq!(t.current_step(&id).await, "deploy-production");
+}
+
+async fn a_lock_expires_by_itself_and_its_end_is_recorded_once(backend: Backend) {
+    let Some(t) = spawn(backend).await else { return };
+    let body = json!({"service": "api", "reason": "incident open", "for": "30m"});
+    let locked = t.call("POST", "/api/v1/locks", RM_TOKEN, Some(body)).await;
+    assert_eq!(locked.status, StatusCode::CREATED, "{}", locked.body);
+    let lock_id = locked.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(t.app.expire_locks().await.unwrap(), 0, "not yet");
+    t.clock.advance(chrono::Duration::minutes(30));
+    // Two timers (two instances) notice the expiry; one records it.
+    let (a, b) = tokio::join!(t.app.expire_locks(), t.app.expire_locks());
+    assert_eq!(a.unwrap() + b.unwrap(), 1);
+    assert_eq!(t.app.expire_locks().await.unwrap(), 0);
+    let listed = t.call("GET", "/api/v1/locks", CI_TOKEN, None).await;
+    assert_eq!(listed.body["locks"], json!([]));
+    let lock = t.call("GET", &format!("/api/v1/locks/{lock_id}"), CI_TOKEN, None).await;
+    assert_eq!(lock.body["ended"]["how"], "expired", "{}", lock.body);
+    assert_eq!(lock.body["ended"]["at"], locked.body["until"]);
+    assert_eq!(pending_kinds(&t).await, ["lock_started", "lock_ended"]);
+    let late = t.call("POST", &format!("/api/v1/locks/{lock_id}/unlock"), RM_TOKEN, None).await;
+    assert_eq!(late.body["code"], "not_locked");
+    assert!(late.body["message"].as_str().unwrap().contains("expired"), "{}", late.body);
+}
+
+async fn bad_lock_requests_get_a_clear_error_and_lock_nothing(backend: Backend) {
+    let Some(t) = spawn(backend).await else { return };
+    let cases = [
+        (json!({"service": "api", "reason": "x", "for": "2w"}), "invalid_input", "30m, 2h, 1d"),
+        (json!({"service": "api", "reason": "x", "for": "8d"}), "invalid_input", "7 days"),
+        (json!({"service": "api", "reason": "x", "environment": "qa"}), "invalid_input", "production or staging"),
+        (json!({"service": "api", "reason": "  "}), "note_required", "needs a reason"),
+        (json!({"service": "my api", "reason": "x"}), "invalid_input", "letters, digits"),
+        (json!({"service": "api"}), "invalid_input", "reason"),
+        (json!({"service": "api", "reason": "x", "until": "soon"}), "invalid_input", "until"),
+    ];
+    for (body, code, says) in cases {
+        let reply = t.call("POST", "/api/v1/locks", RM_TOKEN, Some(body.clone())).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", reply.body);
+        assert_eq!(reply.body["code"], code, "{body}: {}", reply.body);
+        assert!(reply.body["message"].as_str().unwrap().contains(says), "{body}: {}", reply.body);
+    }
+    assert_eq!(t.call("GET", "/api/v1/locks", CI_TOKEN, None).await.body["locks"], json!([]));
+    assert!(pending_kinds(&t).await.is_empty());
+    let unknown = t.call("POST", "/api/v1/locks/lock_nope/unlock", RM_TOKEN, None).await;
+    assert_eq!((unknown.status, unknown.body["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_lock")));
+    let bad_id = t.call("GET", "/api/v1/locks/..%2F", RM_TOKEN, None).await;
+    assert_eq!(bad_id.status, StatusCode::NOT_FOUND);
+    let observer =
+        t.call("POST", "/api/v1/locks", OBSERVER_TOKEN, Some(json!({"service": "api", "reason": "x"}))).await;
+    assert_eq!((observer.status, observer.body["code"].as_str()), (StatusCode::FORBIDDEN, Some("not_allowed")));
+    let none = t.call("POST", "/api/v1/locks", "not-a-token", Some(json!({"service": "api", "reason": "x"}))).await;
+    assert_eq!(none.status, StatusCode::UNAUTHORIZED);
 }

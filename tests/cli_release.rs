@@ -218,3 +218,51 @@ async fn a_release_runs_through_all_eight_steps_with_the_cli() {
         assert_eq!(server.terminate(), Some(0));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_is_locked_listed_and_unlocked_with_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let playbooks = team_playbook(dir.path());
+    let port = free_port();
+    let url = format!("sqlite://{}", dir.path().join("locks.db").display());
+    let mut server = Server::start(dir.path(), Some(&write_config(dir.path(), port, &url, &playbooks)), port);
+    server.ready().await;
+    let base = server.base.clone();
+    tokio::task::spawn_blocking(move || {
+        let cli = Cli { server: &base };
+        let (code, _, stderr) =
+            cli.run(PROCESS_RM_TOKEN, &["lock", "--service", "api", "--reason", "migration", "--for", "2 weeks"]);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(stderr.contains("invalid_input") && stderr.contains("30m, 2h, 1d"), "{stderr}");
+        assert!(cli.ok(PROCESS_CI_TOKEN, &["locks"]).contains("no lock in force"));
+
+        let locked = cli.ok(
+            PROCESS_RM_TOKEN,
+            &[
+                "lock",
+                "--service",
+                "api",
+                "--reason",
+                "database migration running",
+                "--for",
+                "2h",
+                "--env",
+                "production",
+            ],
+        );
+        let id = locked.lines().next().expect("the lock id first").trim().to_owned();
+        assert!(id.starts_with("lock_"), "{locked}");
+        assert!(locked.contains("api production locked by release-bot until"), "{locked}");
+        let listed = cli.ok(PROCESS_CI_TOKEN, &["locks", "--service", "api"]);
+        assert!(listed.contains(&id) && listed.contains("database migration running (block)"), "{listed}");
+
+        let unlocked = cli.ok(PROCESS_CI_TOKEN, &["unlock", &id]);
+        assert!(unlocked.contains("unlocked at") && unlocked.contains("by ci"), "{unlocked}");
+        let (code, _, stderr) = cli.run(PROCESS_CI_TOKEN, &["unlock", &id]);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(stderr.contains("not_locked"), "{stderr}");
+    })
+    .await
+    .unwrap();
+    assert_eq!(server.terminate(), Some(0));
+}

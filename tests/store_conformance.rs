@@ -5,13 +5,14 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 use shipgate::domain::freeze::FreezeVerdict;
+use shipgate::domain::lock::{Lock, LockEnd, LockId, LockMode};
 use shipgate::domain::playbook::Playbook;
-use shipgate::domain::release::{Event, LiveDeployment, Recorded};
+use shipgate::domain::release::{Environment, Event, LiveDeployment, Recorded};
 use shipgate::domain::{Actor, ArtifactDigest, GitSha, Platform, ReleaseId, RequestId, ServiceName, Version};
 use shipgate::store::testing::{fresh_postgres, fresh_sqlite, postgres_url_from_env};
 use shipgate::store::{
-    ChatMessageRef, Commit, CommitError, Conflict, HoldChange, LiveChange, NewOutboxMessage, OutboxMessage,
-    ReleaseFilter, ReleaseRow, Store, StoreError, StoredResponse,
+    ChatMessageRef, Commit, CommitError, Conflict, EndWrite, HoldChange, LiveChange, LockWrite, NewOutboxMessage,
+    OutboxMessage, ReleaseFilter, ReleaseRow, Store, StoreError, StoredResponse,
 };
 use std::sync::Arc;
 
@@ -82,6 +83,10 @@ conformance!(
     racing_records_of_one_chat_message_keep_one,
     stored_response_round_trip,
     migrate_twice_and_ping,
+    locks_round_trip_with_their_announcements_and_replay_by_request,
+    a_lock_ends_once_and_a_repeat_of_the_unlock_is_told_apart,
+    expired_locks_are_those_open_past_their_end,
+    racing_ends_of_one_lock_one_wins,
 );
 
 // ----------------------------------------------------------------------------------------
@@ -993,4 +998,121 @@ async fn postgres_backend_is_named() {
     let store = Store::connect(&admin_url).await.expect("connect");
     assert_eq!(store.backend(), "postgres");
     store.ping().await.expect("ping");
+}
+
+// ----------------------------------------------------------------------------------------
+// Locks
+// ----------------------------------------------------------------------------------------
+
+fn a_lock(id: &str, service: &str, environment: Option<Environment>, from: i64, until: i64) -> Lock {
+    Lock {
+        id: LockId::new(id),
+        service: ServiceName::new(service),
+        environment,
+        mode: LockMode::Block,
+        reason: "database migration running".into(),
+        by: Actor::new(Platform::Discord, "400", "Dana"),
+        from: at(from),
+        until: at(until),
+        ended: None,
+    }
+}
+
+fn announcement(lock: &str, what: &str) -> NewOutboxMessage {
+    NewOutboxMessage {
+        idempotency_key: format!("{lock}:{what}"),
+        release_id: ReleaseId::new(lock),
+        lane: "locks".into(),
+        kind: what.into(),
+        payload: json!({ "lock": lock, "what": what }),
+    }
+}
+
+async fn locks_round_trip_with_their_announcements_and_replay_by_request(store: &Store) {
+    let production = a_lock("lock_1", "api", Some(Environment::Production), 0, 3600);
+    let request = RequestId::new("api:ci:POST /locks:k1");
+    let written = store.insert_lock(&production, &request, &[announcement("lock_1", "lock_started")], at(0)).await;
+    assert_eq!(written.expect("insert"), LockWrite::Written);
+    assert_eq!(store.lock(&production.id).await.expect("read"), Some(production.clone()));
+    assert_eq!(store.lock_made_by(&request).await.expect("read"), Some(production.clone()));
+    let pending = all_pending(store).await;
+    assert_eq!(pending.len(), 1, "the announcement is written with the lock");
+    assert_eq!((pending[0].lane.as_str(), pending[0].kind.as_str()), ("locks", "lock_started"));
+
+    // The same request again: the first lock, and nothing more written.
+    let again = a_lock("lock_2", "api", Some(Environment::Production), 5, 3605);
+    let replay = store.insert_lock(&again, &request, &[announcement("lock_2", "lock_started")], at(5)).await;
+    assert_eq!(replay.expect("replay"), LockWrite::Replayed(Box::new(production.clone())));
+    assert_eq!(store.lock(&again.id).await.expect("read"), None);
+    assert_eq!(all_pending(store).await.len(), 1);
+
+    let everywhere = a_lock("lock_3", "billing", None, 10, 20);
+    store.insert_lock(&everywhere, &RequestId::new("k3"), &[], at(10)).await.expect("insert");
+    let open: Vec<LockId> = store.open_locks(None).await.expect("open").into_iter().map(|l| l.id).collect();
+    assert_eq!(open, [LockId::new("lock_1"), LockId::new("lock_3")]);
+    let api = store.open_locks(Some(&ServiceName::new("api"))).await.expect("open");
+    assert_eq!(api, [production]);
+}
+
+async fn a_lock_ends_once_and_a_repeat_of_the_unlock_is_told_apart(store: &Store) {
+    let lock = a_lock("lock_1", "api", None, 0, 3600);
+    store.insert_lock(&lock, &RequestId::new("k1"), &[], at(0)).await.expect("insert");
+    let unlock = RequestId::new("discord:unlock-1");
+    let end = LockEnd::Unlocked { by: Actor::new(Platform::Discord, "500", "Erin"), at: at(60) };
+    let ended = store.end_lock(&lock.id, &end, Some(&unlock), &[announcement("lock_1", "lock_ended")], at(60)).await;
+    assert_eq!(ended.expect("end"), EndWrite::Ended);
+    let stored = store.lock(&lock.id).await.expect("read").expect("the lock");
+    assert_eq!(stored.ended, Some(end.clone()));
+    assert_eq!(store.lock_ended_by(&unlock).await.expect("read"), Some(stored.clone()));
+    assert!(store.open_locks(None).await.expect("open").is_empty());
+
+    // A second end (a repeat, another unlock, the expiry timer) records and says nothing.
+    let expired = LockEnd::Expired { at: at(3600) };
+    let notice = [announcement("lock_1", "lock_ended_again")];
+    let again = store.end_lock(&lock.id, &expired, None, &notice, at(3600)).await;
+    assert_eq!(again.expect("end"), EndWrite::AlreadyEnded(Box::new(stored)));
+    let kinds: Vec<String> = all_pending(store).await.into_iter().map(|m| m.kind).collect();
+    assert_eq!(kinds, ["lock_ended"]);
+    let unknown = store.end_lock(&LockId::new("lock_9"), &expired, None, &[], at(3600)).await;
+    assert_eq!(unknown.expect("end"), EndWrite::NotFound);
+}
+
+async fn expired_locks_are_those_open_past_their_end(store: &Store) {
+    for (id, until) in [("lock_1", 100), ("lock_2", 200), ("lock_3", 300)] {
+        store.insert_lock(&a_lock(id, "api", None, 0, until), &RequestId::new(id), &[], at(0)).await.expect("insert");
+    }
+    let ids = |locks: Vec<Lock>| locks.into_iter().map(|l| l.id.to_string()).collect::<Vec<_>>();
+    assert!(store.expired_locks(at(99)).await.expect("expired").is_empty());
+    assert_eq!(ids(store.expired_locks(at(200)).await.expect("expired")), ["lock_1", "lock_2"]);
+    let end = LockEnd::Expired { at: at(100) };
+    store.end_lock(&LockId::new("lock_1"), &end, None, &[], at(150)).await.expect("end");
+    assert_eq!(ids(store.expired_locks(at(1000)).await.expect("expired")), ["lock_2", "lock_3"]);
+}
+
+async fn racing_ends_of_one_lock_one_wins(store: &Store) {
+    for round in 0..20 {
+        let id = format!("lock_race_{round}");
+        store.insert_lock(&a_lock(&id, "api", None, 0, 10), &RequestId::new(&id), &[], at(0)).await.expect("insert");
+        let gate = Arc::new(tokio::sync::Barrier::new(2));
+        let racers: Vec<_> = ["left", "right"]
+            .into_iter()
+            .map(|instance| {
+                let (store, id, gate) = (store.clone(), id.clone(), gate.clone());
+                tokio::spawn(async move {
+                    gate.wait().await;
+                    let notice = announcement(&format!("{id}:{instance}"), "lock_ended");
+                    let end = LockEnd::Expired { at: at(10) };
+                    store.end_lock(&LockId::new(&id), &end, None, &[notice], at(11)).await.expect("end")
+                })
+            })
+            .collect();
+        let mut ended = 0;
+        for racer in racers {
+            if racer.await.expect("racer task") == EndWrite::Ended {
+                ended += 1;
+            }
+        }
+        assert_eq!(ended, 1, "round {round}");
+    }
+    assert_eq!(all_pending(store).await.len(), 20, "one announcement per lock");
 }

@@ -6,6 +6,7 @@
 //! a retry edits what was posted instead of posting again; creates also carry a nonce the
 //! platform deduplicates on (Discord `enforce_nonce`).
 
+use super::locks::{is_lock_notice, LockNotice};
 use super::notices::{self, Notice, NoticeKind};
 use super::App;
 use crate::domain::card::Card;
@@ -68,10 +69,21 @@ pub struct Failure {
 
 pub type ReportFuture<'a> = Pin<Box<dyn Future<Output = Report> + Send + 'a>>;
 
+/// What an adapter is handed to announce a lock's start or end in its release channel.
+pub struct Announcement<'a> {
+    pub notice: &'a LockNotice,
+    /// The team's time zone, for the lock's end as people read it.
+    pub time_zone: chrono_tz::Tz,
+    /// Messages already posted for this lock on this platform, by key.
+    pub known: &'a HashMap<String, Posted>,
+    pub idempotency_key: &'a str,
+}
+
 /// A chat platform's side of delivery.
 pub trait Sender: Send + Sync {
     fn platform(&self) -> ChatPlatform;
     fn deliver<'a>(&'a self, delivery: Delivery<'a>) -> ReportFuture<'a>;
+    fn announce<'a>(&'a self, announcement: Announcement<'a>) -> ReportFuture<'a>;
 }
 
 /// Delivers until `stop` resolves; each row in a lane waits for the one before it.
@@ -213,6 +225,13 @@ async fn deliver_lane(
             tracing::warn!(%lane, "outbox: another instance took this lane over; leaving it to them");
             break;
         }
+        if is_lock_notice(&row.kind) {
+            if !announce(app, senders, row, now).await? {
+                break;
+            }
+            delivered += 1;
+            continue;
+        }
         let notice = match notice {
             Ok(notice) => notice,
             Err(reason) => {
@@ -235,7 +254,7 @@ async fn deliver_lane(
         };
         let card = match &notice.what {
             NoticeKind::Card { step, closed, .. } => {
-                let ctx = app.card_context(&release, now);
+                let ctx = app.card_context_with_locks(&release, now).await?;
                 notices::card_for(&release, *step, *closed, &ctx)
             }
             _ => None,
@@ -277,6 +296,56 @@ async fn deliver_lane(
         }
     }
     Ok(delivered)
+}
+
+/// Announces a lock's start or end on every platform; `false` if a platform failed (the
+/// row is retried later, and what was posted is not posted again).
+async fn announce(
+    app: &App,
+    senders: &HashMap<ChatPlatform, Arc<dyn Sender>>,
+    row: &OutboxMessage,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let store = app.store();
+    let notice: LockNotice = match serde_json::from_value(row.payload.clone()) {
+        Ok(notice) => notice,
+        Err(e) => {
+            fail(app, row, &format!("unreadable lock notice: {e}"), None, now).await?;
+            return Ok(false);
+        }
+    };
+    let time_zone = app.freeze_for(None).timezone();
+    for (platform, sender) in senders {
+        // Kept under the lock's id (the row's release id), apart from every release's messages.
+        let known: HashMap<String, Posted> = store
+            .chat_messages(&row.release_id, platform.as_str())
+            .await?
+            .into_iter()
+            .map(|m| (m.key.clone(), Posted { key: m.key, channel_id: m.channel_id, message_id: m.message_id }))
+            .collect();
+        let report = sender
+            .announce(Announcement { notice: &notice, time_zone, known: &known, idempotency_key: &row.idempotency_key })
+            .await;
+        for posted in &report.posted {
+            store
+                .record_chat_message(
+                    &row.release_id,
+                    platform.as_str(),
+                    &posted.key,
+                    &posted.channel_id,
+                    &posted.message_id,
+                    now,
+                )
+                .await?;
+        }
+        if let Err(failure) = report.result {
+            metrics::counter!("shipgate_outbox_failures_total", "platform" => platform.as_str()).increment(1);
+            fail(app, row, &failure.reason, failure.retry_after, now).await?;
+            return Ok(false);
+        }
+    }
+    store.mark_delivered(row.id, app.now(), None).await?;
+    Ok(true)
 }
 
 /// Whether a later row of the lane shows the same card again: then this edit is moot.

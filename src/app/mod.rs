@@ -11,6 +11,7 @@
 pub mod clock;
 pub mod delivery;
 pub mod freeze;
+pub mod locks;
 pub mod notices;
 pub mod playbooks;
 
@@ -224,6 +225,7 @@ impl App {
             production_holder: None,
             live: None,
             policy: &self.inner.policy,
+            locks: &[],
         };
         let events =
             release::start(command, &actor, &ctx).inspect_err(|_| record_metrics("start", "rejected", started))?;
@@ -301,12 +303,18 @@ impl App {
             let now = self.now();
             let (holder, live) =
                 if release.consults_production_facts() { self.production_facts(&release).await? } else { (None, None) };
+            let locks = if release.consults_locks() {
+                self.active_locks(Some(&release.service), now).await?
+            } else {
+                Vec::new()
+            };
             let ctx = Context {
                 now,
                 freeze: self.freeze_for(release.channel.as_ref()),
                 production_holder: holder,
                 live,
                 policy: &self.inner.policy,
+                locks: &locks,
             };
             let (events, after) = match release::decide(&release, command.clone(), &actor, &ctx) {
                 Ok(decided) => decided,

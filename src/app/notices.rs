@@ -188,6 +188,23 @@ pub fn for_events(before: Option<&Release>, after: &Release, recorded: &[Recorde
     messages
 }
 
+/// An edit of the card people work on in `release`'s thread, showing it again as it
+/// stands (a lock's banner came or went). `because` makes the row's key unique: the card's
+/// own notice of the same event has the plain key.
+pub fn card_refresh(release: &Release, because: &str) -> Option<NewOutboxMessage> {
+    let channel = release.channel.clone().filter(|c| c.platform.is_some())?;
+    let (step, attempt) = live_card(release);
+    let notice = Notice {
+        release_id: release.id.clone(),
+        channel,
+        as_of: release.seq,
+        what: NoticeKind::Card { step, attempt, closed: None },
+    };
+    let mut row = outbox_row(&notice);
+    row.idempotency_key = format!("{}:{because}", row.idempotency_key);
+    Some(row)
+}
+
 fn outbox_row(notice: &Notice) -> NewOutboxMessage {
     let key = match &notice.what {
         NoticeKind::Card { step, attempt, closed } => {
@@ -329,6 +346,21 @@ mod tests {
         for row in &rollback {
             assert!(tick.iter().all(|t| t.idempotency_key != row.idempotency_key), "{}", row.idempotency_key);
         }
+    }
+
+    #[test]
+    fn a_lock_refreshes_the_live_card_under_a_key_of_its_own() {
+        let mut walk = Walk::start();
+        walk.tick(&carol(), "prs-merged");
+        let own = for_events(None, &walk.release, walk.events_after(0));
+        let refresh = card_refresh(&walk.release, "lock_1:lock_started").expect("a chat release");
+        assert!(own.iter().all(|row| row.idempotency_key != refresh.idempotency_key));
+        assert_eq!(refresh.lane, walk.release.id.as_str());
+        let notice: Notice = serde_json::from_value(refresh.payload).expect("a notice");
+        assert_eq!((notice.what, notice.as_of), (card(CardStep::Step(0), 1, None), walk.release.seq));
+        let mut quiet = walk.release.clone();
+        quiet.channel = None;
+        assert!(card_refresh(&quiet, "lock_1:lock_started").is_none(), "a release off chat has no card");
     }
 
     #[test]

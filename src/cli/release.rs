@@ -6,7 +6,7 @@
 
 use super::{ClientArgs, ListArgs, ReleaseArgs, ReleaseCommand, EXIT_OK, EXIT_REJECTED, EXIT_USAGE};
 use crate::domain::freeze::FreezeVerdict;
-use crate::domain::release::{Artifact, DeploymentReport, Status, TestResult};
+use crate::domain::release::{Artifact, DeploymentReport, Environment, Status, TestResult};
 use anyhow::Context as _;
 use reqwest::{Method, Url};
 use secrecy::{ExposeSecret, SecretString};
@@ -112,6 +112,10 @@ enum AnswerKind {
     List,
     /// `{"release": ReleaseView, "events": [...]}`.
     Outcome,
+    /// A lock: its id goes on the first line.
+    Lock,
+    /// `{"locks": [...]}`.
+    Locks,
 }
 
 fn plan(command: ReleaseCommand, key: &str) -> anyhow::Result<Plan> {
@@ -249,6 +253,35 @@ fn plan(command: ReleaseCommand, key: &str) -> anyhow::Result<Plan> {
         ReleaseCommand::Abort { id, reason } => {
             outcome(post(release(&id, &["abort"]), Some(json!({ "reason": reason })), "abort".to_owned()))
         }
+        ReleaseCommand::Lock(a) => {
+            let environment = a.environment.map(|e| Environment::from(e).to_string());
+            let body = json!({
+                "service": a.service,
+                "reason": a.reason,
+                "for": a.duration,
+                "environment": environment,
+                "warn": a.warn,
+            });
+            Plan {
+                calls: vec![post(vec!["locks".to_owned()], Some(body), "lock".to_owned())],
+                answer: AnswerKind::Lock,
+            }
+        }
+        ReleaseCommand::Unlock { id } => Plan {
+            calls: vec![post(vec!["locks".to_owned(), id, "unlock".to_owned()], None, "unlock".to_owned())],
+            answer: AnswerKind::Lock,
+        },
+        ReleaseCommand::Locks { service } => Plan {
+            calls: vec![Call {
+                method: Method::GET,
+                path: vec!["locks".to_owned()],
+                query: service.map(|s| ("service", s)).into_iter().collect(),
+                body: None,
+                idempotency_key: None,
+                label: "locks".to_owned(),
+            }],
+            answer: AnswerKind::Locks,
+        },
     })
 }
 
@@ -495,8 +528,38 @@ fn human(kind: AnswerKind, answer: &Value) -> String {
             text
         }),
         AnswerKind::List => list_summary(answer),
+        AnswerKind::Lock => {
+            lock_line(answer).map(|line| format!("{}\n{line}", answer["id"].as_str().unwrap_or_default()))
+        }
+        AnswerKind::Locks => answer["locks"].as_array().map(|locks| match locks.as_slice() {
+            [] => "no lock in force\n".to_owned(),
+            locks => locks.iter().filter_map(lock_line).collect(),
+        }),
     };
     text.unwrap_or_else(|| format!("{}\n", serde_json::to_string_pretty(answer).unwrap_or_default()))
+}
+
+/// `api production locked by Dana until 2026-12-02T14:00:00Z: migration (block) · lock_…`
+fn lock_line(lock: &Value) -> Option<String> {
+    let scope = match lock["environment"].as_str() {
+        Some(environment) => format!("{} {environment}", lock["service"].as_str()?),
+        None => format!("{} (every environment)", lock["service"].as_str()?),
+    };
+    let state = match lock["ended"]["how"].as_str() {
+        Some(how) => format!(
+            "{how} at {}{}",
+            lock["ended"]["at"].as_str().unwrap_or_default(),
+            who(&lock["ended"]["by"]).map(|by| format!(" by {by}")).unwrap_or_default()
+        ),
+        None => format!("until {}", lock["until"].as_str()?),
+    };
+    Some(format!(
+        "{scope} locked by {} {state}: {} ({}) · {}\n",
+        who(&lock["locked_by"])?,
+        lock["reason"].as_str()?,
+        lock["mode"].as_str()?,
+        lock["id"].as_str()?
+    ))
 }
 
 fn release_of(value: &Value) -> Option<ReleaseView> {

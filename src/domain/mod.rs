@@ -5,6 +5,7 @@ pub mod card;
 pub mod channel;
 pub mod freeze;
 pub mod ids;
+pub mod lock;
 pub mod playbook;
 pub mod release;
 pub mod view;

@@ -11,6 +11,7 @@ use super::freeze::{FreezeCalendar, FreezeVerdict};
 use super::ids::{
     ArtifactDigest, FailurePathId, GitSha, ItemId, ReleaseId, RequestId, RoleName, ServiceName, StepId, Version,
 };
+use super::lock::Lock;
 use super::playbook::{Evidence, FailureAction, Gate, Item, Playbook, Step};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -211,6 +212,8 @@ pub struct Context<'a> {
     /// What is live in production for this release's service.
     pub live: Option<LiveDeployment>,
     pub policy: &'a Policy,
+    /// The locks on this release's service that may be in force now (see [`Release::consults_locks`]).
+    pub locks: &'a [Lock],
 }
 
 /// Engine settings from config.
@@ -420,6 +423,7 @@ impl Rejection {
 pub enum RejectionCode {
     AlreadyAborting,
     AlreadyApproved,
+    AlreadyLocked,
     AlreadyDeployed,
     AlreadyRecorded,
     AlreadyRollingBack,
@@ -433,11 +437,13 @@ pub enum RejectionCode {
     GateNotReady,
     InvalidInput,
     InvalidPlaybook,
+    Locked,
     NoApprovalNeeded,
     NoOverrideRequested,
     NotAllowed,
     NotCurrentStep,
     NotHotfix,
+    NotLocked,
     NotRollingBack,
     NotStarted,
     NotTicked,
@@ -465,6 +471,7 @@ impl RejectionCode {
         match self {
             RejectionCode::AlreadyAborting => "already_aborting",
             RejectionCode::AlreadyApproved => "already_approved",
+            RejectionCode::AlreadyLocked => "already_locked",
             RejectionCode::AlreadyDeployed => "already_deployed",
             RejectionCode::AlreadyRecorded => "already_recorded",
             RejectionCode::AlreadyRollingBack => "already_rolling_back",
@@ -478,11 +485,13 @@ impl RejectionCode {
             RejectionCode::GateNotReady => "gate_not_ready",
             RejectionCode::InvalidInput => "invalid_input",
             RejectionCode::InvalidPlaybook => "invalid_playbook",
+            RejectionCode::Locked => "locked",
             RejectionCode::NoApprovalNeeded => "no_approval_needed",
             RejectionCode::NoOverrideRequested => "no_override_requested",
             RejectionCode::NotAllowed => "not_allowed",
             RejectionCode::NotCurrentStep => "not_current_step",
             RejectionCode::NotHotfix => "not_hotfix",
+            RejectionCode::NotLocked => "not_locked",
             RejectionCode::NotRollingBack => "not_rolling_back",
             RejectionCode::NotStarted => "not_started",
             RejectionCode::NotTicked => "not_ticked",
@@ -857,6 +866,24 @@ impl Release {
     /// rolling back check them). Before that the app need not read them.
     pub fn consults_production_facts(&self) -> bool {
         self.status == Status::Active && self.production_step().is_some_and(|p| self.current + 1 >= p)
+    }
+
+    /// The environment a step deploys to: the gate into it is the gate a lock on that
+    /// environment blocks.
+    pub fn environment_of(&self, index: usize) -> Option<Environment> {
+        match self.playbook.steps.get(index)?.requires {
+            Evidence::StagingDeploy => Some(Environment::Staging),
+            Evidence::ProductionDeploy => Some(Environment::Production),
+            _ => None,
+        }
+    }
+
+    /// Whether a command on this release may meet a lock: from the step before the first
+    /// deploy step on, up to the production step. Before and after, the app need not read
+    /// locks.
+    pub fn consults_locks(&self) -> bool {
+        self.status == Status::Active
+            && (self.current..=self.current + 1).any(|index| self.environment_of(index).is_some())
     }
 
     /// The artifact recorded for this attempt, if any.
@@ -1333,7 +1360,30 @@ impl Decision<'_, '_> {
             self.check_production_free()?;
             self.check_not_frozen("take the release to production")?;
         }
+        // Last, so that an automatic gate can tell a lock apart from the checks it waits on.
+        if let Some(environment) = self.release.environment_of(next) {
+            self.check_not_locked(environment, "pass this gate")?;
+        }
         Ok(())
+    }
+
+    /// Refuses while a blocking lock on the release's service and `environment` is in force.
+    fn check_not_locked(&self, environment: Environment, to: &str) -> Result<(), Rejection> {
+        let r = &self.release;
+        let Some(lock) = self.ctx.locks.iter().find(|l| l.blocks(&r.service, environment, self.ctx.now)) else {
+            return Ok(());
+        };
+        reject(
+            RejectionCode::Locked,
+            format!(
+                "{} is locked by {} until {}: {}. You cannot {to} now; wait for the lock to end, or unlock it (lock {}) once it is safe",
+                lock.scope(),
+                lock.by.display_name,
+                lock.until.with_timezone(&self.ctx.freeze.timezone()).format("%a %-d %b %H:%M %Z"),
+                lock.reason,
+                lock.id
+            ),
+        )
     }
 
     /// Passes the gate in play if its rule holds, and moves the release on.
@@ -1346,8 +1396,10 @@ impl Decision<'_, '_> {
             return self.complete_rollback();
         }
         if status.approvals_required == 0 {
-            // An automatic gate waits quietly while production is held or frozen.
-            if self.check_can_leave_step().is_err() {
+            // An automatic gate waits quietly while production is held or frozen. A lock
+            // does not hold it: nothing would move it on once the lock ends, and the
+            // deploy it leads to is refused while the lock is in force.
+            if self.check_can_leave_step().is_err_and(|r| r.code != RejectionCode::Locked) {
                 return Ok(());
             }
         } else {
@@ -1504,6 +1556,7 @@ impl Decision<'_, '_> {
             }
             Some(_) => {}
         }
+        self.check_not_locked(Environment::Staging, "deploy to staging")?;
         self.emit(Event::DeploymentRecorded {
             step,
             report,
@@ -1558,6 +1611,7 @@ impl Decision<'_, '_> {
             Some(_) => {}
         }
         self.check_not_frozen("deploy to production")?;
+        self.check_not_locked(Environment::Production, "deploy to production")?;
         let frozen = self.ctx.freeze.verdict(self.ctx.now);
         if let Some(live) = &self.ctx.live {
             if live.release_id != r.id && r.version.is_older_than(&live.version) {

@@ -52,6 +52,7 @@ fn status_for(code: RejectionCode) -> StatusCode {
         C::AlreadyAborting
         | C::AlreadyApproved
         | C::AlreadyDeployed
+        | C::AlreadyLocked
         | C::AlreadyRecorded
         | C::AlreadyRollingBack
         | C::AlreadyStarted
@@ -61,10 +62,12 @@ fn status_for(code: RejectionCode) -> StatusCode {
         | C::EvidenceMissing
         | C::Frozen
         | C::GateNotReady
+        | C::Locked
         | C::NoApprovalNeeded
         | C::NoOverrideRequested
         | C::NotCurrentStep
         | C::NotHotfix
+        | C::NotLocked
         | C::NotRollingBack
         | C::NotStarted
         | C::NotTicked

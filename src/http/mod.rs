@@ -4,6 +4,7 @@ pub mod api;
 pub mod auth;
 pub mod discord;
 pub mod error;
+mod locks;
 
 use crate::app::App;
 use crate::config::ApiConfig;
@@ -38,7 +39,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi))
-        .nest("/api/v1", api::routes())
+        .nest("/api/v1", api::routes().merge(locks::routes()))
         .merge(discord::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -10,6 +10,7 @@
 //! Times: event times round-trip exactly (to the nanosecond). Every other stored time is
 //! kept to the microsecond on both backends, PostgreSQL's precision, so both answer alike.
 
+mod locks;
 pub mod model;
 mod postgres;
 mod records;
@@ -18,6 +19,7 @@ mod sqlite;
 pub mod testing;
 mod write_set;
 
+pub use locks::{EndWrite, LockWrite};
 pub use model::*;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

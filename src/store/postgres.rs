@@ -31,6 +31,11 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// For the store's other modules (locks).
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         // sqlx's parse errors describe the problem without repeating the URL (and its password).
         let options = PgConnectOptions::from_str(url)

@@ -85,6 +85,11 @@ impl SqliteStore {
         Ok(Self { writer: pool.clone(), reader: pool })
     }
 
+    /// For the store's other modules (locks): the one writer and the readers.
+    pub(super) fn pools(&self) -> (&SqlitePool, &SqlitePool) {
+        (&self.writer, &self.reader)
+    }
+
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.writer).await?;
         Ok(())
@@ -375,7 +380,7 @@ impl SqliteStore {
 
 /// RFC 3339 of one fixed width (microseconds, `Z`): string order is time order, which the
 /// indexes on times and `next_attempt_at <= now` rely on.
-fn stored_time(at: DateTime<Utc>) -> String {
+pub(super) fn stored_time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 

@@ -44,6 +44,17 @@ pub fn definitions() -> Value {
                 sub("rollback", "Start the rollback procedure for this thread's release", vec![
                     text("reason", "What broke", true),
                 ]),
+                sub("lock", "Lock a service's deploys (or one environment's) for a while", vec![
+                    text("service", "The service to lock, e.g. api", true),
+                    text("reason", "Why, in words the team reads on every card", true),
+                    text("for", "How long: 30m, 2h, 1d or 1h30m (default 4h, at most 7d)", false),
+                    text("environment", "production or staging (default: every environment)", false),
+                    flag("warn", "Only warn on the cards; gates still pass"),
+                ]),
+                sub("unlock", "Lift a service's lock", vec![
+                    text("service", "The locked service, e.g. api", true),
+                    text("environment", "production or staging, when the service has several locks", false),
+                ]),
             ]
         },
         {

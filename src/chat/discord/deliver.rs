@@ -7,10 +7,12 @@
 
 use super::render;
 use super::rest::{Rest, RestError};
-use crate::app::delivery::{Delivery, Failure, Posted, Report, ReportFuture, Sender};
+use crate::app::delivery::{Announcement, Delivery, Failure, Posted, Report, ReportFuture, Sender};
+use crate::app::locks::{LockNews, LockNotice};
 use crate::app::notices::{CardStep, NoticeKind};
 use crate::app::THREAD_KEY;
 use crate::config::DiscordConfig;
+use crate::domain::lock::{LockEnd, LockMode};
 use crate::domain::release::Release;
 use crate::domain::ChatPlatform;
 use reqwest::Method;
@@ -52,6 +54,77 @@ impl Sender for DiscordSender {
             });
             Report { posted, result }
         })
+    }
+
+    fn announce<'a>(&'a self, announcement: Announcement<'a>) -> ReportFuture<'a> {
+        Box::pin(async move {
+            let mut posted = Vec::new();
+            let result = self.announce_into(&announcement, &mut posted).await.map_err(|e| Failure {
+                retry_after: match &e {
+                    RestError::Retry { after, .. } => *after,
+                    RestError::Refused { .. } => None,
+                },
+                reason: e.to_string(),
+            });
+            Report { posted, result }
+        })
+    }
+}
+
+impl DiscordSender {
+    /// A lock's start or end, said once in the release channel.
+    async fn announce_into(&self, a: &Announcement<'_>, posted: &mut Vec<Posted>) -> Result<(), RestError> {
+        let key = a.notice.what.kind();
+        if a.known.contains_key(key) {
+            return Ok(());
+        }
+        let channel = &self.config.release_channel_id;
+        let text = lock_line(a.notice, a.time_zone);
+        let body = create_body(a.idempotency_key, key, json!({ "content": clip(&text, 2000) }));
+        let created = self.rest.call(Method::POST, &format!("/channels/{channel}/messages"), Some(&body)).await?;
+        posted.push(Posted { key: key.to_owned(), channel_id: channel.clone(), message_id: id_of(&created)? });
+        Ok(())
+    }
+}
+
+/// `🔒 **api production** locked by Dana until Wed 2 Dec 14:00 EST: migration running — ...`
+fn lock_line(notice: &LockNotice, time_zone: chrono_tz::Tz) -> String {
+    let lock = &notice.lock;
+    let local =
+        |at: chrono::DateTime<chrono::Utc>| at.with_timezone(&time_zone).format("%a %-d %b %H:%M %Z").to_string();
+    let gate = match lock.environment {
+        Some(environment) => format!("the gate into {environment} and deploys there"),
+        None => "the gates into staging and production and deploys there".to_owned(),
+    };
+    match (notice.what, &lock.ended) {
+        (LockNews::Started, _) => {
+            let effect = match lock.mode {
+                LockMode::Block => format!("{gate} are blocked"),
+                LockMode::Warn => "warning only: gates still pass".to_owned(),
+            };
+            format!(
+                "🔒 **{}** locked by {} until {}: {} — {effect}. (lock `{}`)",
+                lock.scope(),
+                lock.by.display_name,
+                local(lock.until),
+                lock.reason,
+                lock.id
+            )
+        }
+        (LockNews::Ended, Some(LockEnd::Unlocked { by, .. })) => format!(
+            "🔓 **{}** unlocked by {} (locked by {}: {}).",
+            lock.scope(),
+            by.display_name,
+            lock.by.display_name,
+            lock.reason
+        ),
+        (LockNews::Ended, _) => format!(
+            "🔓 The lock on **{}** expired at {} (locked by {}: {}).",
+            lock.scope(),
+            local(lock.until),
+            lock.by.display_name,
+            lock.reason
+        ),
     }
 }
 
@@ -303,6 +376,48 @@ mod tests {
         assert!(text.contains("**What broke:** checkout returns 500"), "{text}");
         assert!(text.contains(&format!("**Rolling back to:** 1.3.2 `{OLD_DIGEST}`")), "{text}");
         assert!(text.contains("**By:** Carol") && text.contains("<#4242>"), "{text}");
+    }
+
+    #[test]
+    fn lock_announcements_say_who_why_until_when_and_how_it_ended() {
+        use crate::domain::lock::{Lock, LockId};
+        use crate::domain::release::Environment;
+        use crate::domain::{Actor, Platform, ServiceName};
+        use chrono::TimeZone;
+        let from = chrono::Utc.with_ymd_and_hms(2026, 12, 2, 15, 0, 0).single().expect("a time");
+        let dana = Actor::new(Platform::Discord, "4", "Dana");
+        let lock = Lock {
+            id: LockId::new("lock_1"),
+            service: ServiceName::new("api"),
+            environment: Some(Environment::Production),
+            mode: LockMode::Block,
+            reason: "database migration running".into(),
+            by: dana.clone(),
+            from,
+            until: from + chrono::Duration::hours(4),
+            ended: None,
+        };
+        let new_york = chrono_tz::America::New_York;
+        let say = |lock: &Lock, what| lock_line(&LockNotice { lock: lock.clone(), what }, new_york);
+        assert_eq!(
+            say(&lock, LockNews::Started),
+            "🔒 **api production** locked by Dana until Wed 2 Dec 14:00 EST: database migration running — \
+             the gate into production and deploys there are blocked. (lock `lock_1`)"
+        );
+        let warning = Lock { mode: LockMode::Warn, environment: None, ..lock.clone() };
+        assert!(say(&warning, LockNews::Started).contains("**api (every environment)**"));
+        assert!(say(&warning, LockNews::Started).ends_with("warning only: gates still pass. (lock `lock_1`)"));
+        let erin = Actor::new(Platform::Discord, "5", "Erin");
+        let unlocked = Lock { ended: Some(LockEnd::Unlocked { by: erin, at: from }), ..lock.clone() };
+        assert_eq!(
+            say(&unlocked, LockNews::Ended),
+            "🔓 **api production** unlocked by Erin (locked by Dana: database migration running)."
+        );
+        let expired = Lock { ended: Some(LockEnd::Expired { at: lock.until }), ..lock };
+        assert_eq!(
+            say(&expired, LockNews::Ended),
+            "🔓 The lock on **api production** expired at Wed 2 Dec 14:00 EST (locked by Dana: database migration running)."
+        );
     }
 
     #[test]

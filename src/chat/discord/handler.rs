@@ -140,7 +140,14 @@ impl Handler {
         match (command.name.as_str(), command.subcommand.as_deref()) {
             ("release", Some("start")) => self.start(interaction, command, actor, request).await,
             ("release", Some("status")) => self.status(interaction, command).await,
-            ("release", Some("list")) => self.list().await,
+            ("release", Some("list")) => self.list(interaction).await,
+            ("release", Some("lock")) => {
+                let text = super::locks::lock(&self.app, command, interaction.channel_id(), actor, request).await?;
+                Ok(render::ephemeral(&text).into())
+            }
+            ("release", Some("unlock")) => {
+                Ok(render::ephemeral(&super::locks::unlock(&self.app, command, actor, request).await?).into())
+            }
             ("release", Some("abort")) => {
                 let command = Command::Abort { reason: required(command, "reason")? };
                 self.run_here(interaction, command, actor, request).await
@@ -214,20 +221,24 @@ impl Handler {
         let (release, _) = self.app.release_with_history(&id).await.map_err(Refusal::from)?.ok_or_else(|| {
             Refusal::rule(format!("There is no release {id}. `/release list` shows the releases in progress."))
         })?;
-        let card = card::current_card(&release, &self.app.card_context(&release, self.app.now()));
+        let ctx = self.app.card_context_with_locks(&release, self.app.now()).await?;
+        let card = card::current_card(&release, &ctx);
         let mut message = render::message(&card);
         message["flags"] = json!(render::EPHEMERAL);
         Ok(json!({ "type": 4, "data": message }).into())
     }
 
-    async fn list(&self) -> Result<Answer, Refusal> {
+    async fn list(&self, interaction: &Interaction) -> Result<Answer, Refusal> {
         let filter = ReleaseFilter { status: Some("active".into()), limit: Some(25), ..ReleaseFilter::default() };
         let mut rows = self.app.list(&filter).await.map_err(Refusal::from)?;
         let rolling =
             ReleaseFilter { status: Some("rolling_back".into()), limit: Some(25), ..ReleaseFilter::default() };
         rows.extend(self.app.list(&rolling).await.map_err(Refusal::from)?);
+        let locks = super::locks::lines(&self.app, interaction.channel_id()).await?;
         if rows.is_empty() {
-            return Ok(render::ephemeral("No release is in progress. Start one with `/release start`.").into());
+            let mut text = vec!["No release is in progress. Start one with `/release start`.".to_owned()];
+            text.extend(locks);
+            return Ok(render::ephemeral(&text.join("\n")).into());
         }
         let stalled = self.app.stalled_releases(&rows);
         let lines: Vec<String> = rows
@@ -245,6 +256,7 @@ impl Handler {
                     row.id
                 )
             })
+            .chain(locks)
             .collect();
         Ok(render::ephemeral(&lines.join("\n")).into())
     }
@@ -441,7 +453,7 @@ impl Handler {
     ) -> Result<Answer, Refusal> {
         let outcome: Outcome =
             self.app.execute(&clicked.release_id, command, actor, request).await.map_err(Refusal::from)?;
-        let ctx = self.app.card_context(&outcome.release, outcome.at());
+        let ctx = self.app.card_context_with_locks(&outcome.release, outcome.at()).await?;
         let card = match card::step_card(&outcome.release, clicked.step, &ctx) {
             Some(card) if card.attempt == clicked.attempt => card,
             // A restart replaced the attempt clicked on: its message stays as people saw it,
@@ -536,6 +548,8 @@ fn explain(rejection: &Rejection) -> String {
         C::NotCurrentStep | C::StaleState => "Use the buttons on the release's latest card.",
         C::Frozen => "Wait for the freeze to end, or for a hotfix ask for an override with `/freeze override`.",
         C::ProductionHeld => "Wait until that release finishes, rolls back or is aborted.",
+        C::Locked => "The lock ends by itself at its time; lift it sooner with `/release unlock`.",
+        C::AlreadyLocked | C::NotLocked => "See the locks in force with `/release list`.",
         C::NoteRequired => "Say what happened in the form.",
         C::WrongArtifact => "Deploy the exact artifact that passed staging and the smoke test.",
         C::ReleaseFinished => "Start a new release with `/release start`.",

@@ -8,6 +8,7 @@ pub mod deliver;
 pub mod gateway;
 pub mod handler;
 pub mod interaction;
+mod locks;
 pub mod render;
 pub mod rest;
 pub mod verify;

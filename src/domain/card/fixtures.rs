@@ -91,7 +91,7 @@ impl Walk {
             hotfix,
             channel: Some(crate::domain::ChatChannel::new(crate::domain::ChatPlatform::Discord, "1000")),
         };
-        let ctx = Context { now, freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
+        let ctx = Context { now, freeze: &NoFreeze, production_holder: None, live: None, policy: &policy, locks: &[] };
         let events = start(command, &alice(), &ctx).unwrap_or_else(|r| panic!("start refused: {r}"));
         let recorded = Recorded::sequence(events, 0, now, &alice(), &RequestId::new("start"));
         let release = Release::fold(ReleaseId::new(RELEASE_ID), &recorded).unwrap_or_else(|e| panic!("{e}"));
@@ -111,6 +111,7 @@ impl Walk {
             production_holder: None,
             live: self.live.clone(),
             policy: &self.policy,
+            locks: &[],
         };
         let (events, _) = decide(&self.release, command, actor, &ctx).unwrap_or_else(|r| panic!("refused: {r}"));
         for event in events {

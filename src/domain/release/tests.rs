@@ -43,6 +43,7 @@ struct Harness {
     holder: Option<ProductionHolder>,
     live: Option<LiveDeployment>,
     policy: Policy,
+    locks: Vec<Lock>,
 }
 
 /// Wednesday 2026-12-02 10:00 UTC: nothing frozen.
@@ -62,11 +63,20 @@ impl Harness {
             hotfix,
             channel: None,
         };
-        let ctx = Context { now, freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
+        let ctx = Context { now, freeze: &NoFreeze, production_holder: None, live: None, policy: &policy, locks: &[] };
         let events = start(command, &alice(), &ctx).unwrap();
         let recorded = Recorded::sequence(events, 0, now, &alice(), &RequestId::new("start"));
         let release = Release::fold(ReleaseId::new("r1"), &recorded).unwrap();
-        Harness { release, events: recorded, now, freeze: FixedFreeze::default(), holder: None, live: None, policy }
+        Harness {
+            release,
+            events: recorded,
+            now,
+            freeze: FixedFreeze::default(),
+            holder: None,
+            live: None,
+            policy,
+            locks: Vec::new(),
+        }
     }
 
     fn start() -> Harness {
@@ -84,6 +94,7 @@ impl Harness {
             production_holder: self.holder.clone(),
             live: self.live.clone(),
             policy: &self.policy,
+            locks: &self.locks,
         };
         let (events, decided) = decide(&self.release, command, actor, &ctx)?;
         for event in &events {
@@ -600,7 +611,8 @@ fn production_requires_the_smoke_test_of_the_staged_artifact() {
     h.release.steps[4].smoke_passed = None;
     let events_len = h.events.len();
     let ctx_freeze = NoFreeze;
-    let ctx = Context { now: h.now, freeze: &ctx_freeze, production_holder: None, live: None, policy: &h.policy };
+    let ctx =
+        Context { now: h.now, freeze: &ctx_freeze, production_holder: None, live: None, policy: &h.policy, locks: &[] };
     let r = apply(&h.release, healthy_production(DIGEST), &ci(), &ctx).unwrap_err();
     assert_eq!(r.code, "wrong_artifact");
     assert_eq!(h.events.len(), events_len);
@@ -680,7 +692,7 @@ fn a_release_started_during_a_freeze_shows_it() {
     let policy = Policy::default();
     let now = wednesday();
     let freeze = friday_afternoon_freeze(now);
-    let ctx = Context { now, freeze: &freeze, production_holder: None, live: None, policy: &policy };
+    let ctx = Context { now, freeze: &freeze, production_holder: None, live: None, policy: &policy, locks: &[] };
     let events = start(
         Command::Start {
             service: ServiceName::new("api"),
@@ -939,7 +951,14 @@ fn a_release_cannot_start_twice() {
 #[test]
 fn starting_needs_a_start_role() {
     let policy = Policy::default();
-    let ctx = Context { now: wednesday(), freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
+    let ctx = Context {
+        now: wednesday(),
+        freeze: &NoFreeze,
+        production_holder: None,
+        live: None,
+        policy: &policy,
+        locks: &[],
+    };
     let command = Command::Start {
         service: ServiceName::new("api"),
         version: Version::parse("1.0.0").unwrap(),
@@ -1022,8 +1041,8 @@ proptest! {
                     step_title: "Post-Deploy Monitoring".into(),
                 };
                 let other_live = LiveDeployment { release_id: ReleaseId::new("other"), version: Version::parse("9.0.0").unwrap(), digest: digest(OLD_DIGEST) };
-                let with_facts = Context { now: h.now, freeze: &h.freeze, production_holder: Some(other_holder), live: Some(other_live), policy: &h.policy };
-                let without = Context { now: h.now, freeze: &h.freeze, production_holder: None, live: None, policy: &h.policy };
+                let with_facts = Context { now: h.now, freeze: &h.freeze, production_holder: Some(other_holder), live: Some(other_live), policy: &h.policy, locks: &[] };
+                let without = Context { now: h.now, freeze: &h.freeze, production_holder: None, live: None, policy: &h.policy, locks: &[] };
                 prop_assert_eq!(
                     apply(&before, command.clone(), &actors[actor], &with_facts),
                     apply(&before, command.clone(), &actors[actor], &without)
@@ -1127,7 +1146,133 @@ fn production_gets_only_the_digest_that_passed_the_smoke_test() {
     // Should staging and smoke ever disagree, the smoke test's digest is required too.
     h.release.steps[4].smoke_passed = Some(digest(OTHER_DIGEST));
     let policy = Policy::default();
-    let ctx = Context { now: h.now, freeze: &NoFreeze, production_holder: None, live: None, policy: &policy };
+    let ctx =
+        Context { now: h.now, freeze: &NoFreeze, production_holder: None, live: None, policy: &policy, locks: &[] };
     let r = apply(&h.release, healthy_production(DIGEST), &ci(), &ctx).unwrap_err();
     assert_eq!(r.code, "wrong_artifact");
+}
+
+// -- locks --------------------------------------------------------------------------
+
+fn dana() -> Actor {
+    Actor::new(Platform::Discord, "400", "Dana").with_roles(["engineer"])
+}
+
+fn lock_on(h: &Harness, service: &str, environment: Option<&str>, warn: bool) -> Lock {
+    let request = crate::domain::lock::LockRequest {
+        service: service.into(),
+        reason: "database migration running".into(),
+        duration: Some("2h".into()),
+        environment: environment.map(str::to_owned),
+        warn,
+    };
+    crate::domain::lock::decide_lock(&request, crate::domain::lock::LockId::new("lock_1"), &dana(), h.now, &[]).unwrap()
+}
+
+fn to_smoke_test(h: &mut Harness) {
+    h.pass_pre_flight();
+    h.pass_tests();
+    h.pass_build();
+    h.pass_staging();
+    h.tick_all(&carol());
+    assert_eq!(h.at(), "smoke-test");
+}
+
+#[test]
+fn a_production_lock_refuses_the_production_gate_and_says_who_why_and_until_when() {
+    let mut h = Harness::start();
+    to_smoke_test(&mut h);
+    h.locks = vec![lock_on(&h, "api", Some("production"), false)];
+    let r = h.refused(&bob(), approve("smoke-test"));
+    assert_eq!(r.code, RejectionCode::Locked);
+    assert!(r.message.contains("api production is locked by Dana until Wed 2 Dec 12:00 UTC"), "{}", r.message);
+    assert!(r.message.contains("database migration running") && r.message.contains("lock_1"), "{}", r.message);
+    // Once it ends, the same approval passes.
+    h.now += Duration::hours(2);
+    h.ok(&bob(), approve("smoke-test"));
+    assert_eq!(h.at(), "deploy-production");
+}
+
+#[test]
+fn a_lock_on_every_environment_blocks_production_too_and_an_unlocked_one_does_not() {
+    let mut h = Harness::start();
+    to_smoke_test(&mut h);
+    let mut lock = lock_on(&h, "api", None, false);
+    h.locks = vec![lock.clone()];
+    assert_eq!(h.refused(&bob(), approve("smoke-test")).code, RejectionCode::Locked);
+    lock.ended = Some(crate::domain::lock::LockEnd::Unlocked { by: dana(), at: h.now });
+    h.locks = vec![lock];
+    h.ok(&bob(), approve("smoke-test"));
+}
+
+#[test]
+fn a_warning_lock_and_another_services_lock_let_the_gate_pass() {
+    let mut h = Harness::start();
+    to_smoke_test(&mut h);
+    h.locks = vec![lock_on(&h, "api", Some("production"), true), lock_on(&h, "billing", None, false)];
+    h.ok(&bob(), approve("smoke-test"));
+    assert_eq!(h.at(), "deploy-production");
+}
+
+#[test]
+fn a_staging_lock_leaves_the_production_gate_alone() {
+    let mut h = Harness::start();
+    to_smoke_test(&mut h);
+    h.locks = vec![lock_on(&h, "api", Some("staging"), false)];
+    h.ok(&bob(), approve("smoke-test"));
+}
+
+#[test]
+fn a_production_deploy_is_refused_while_production_is_locked() {
+    let mut h = Harness::start();
+    h.drive_to_production_step();
+    h.locks = vec![lock_on(&h, "api", Some("production"), false)];
+    assert_eq!(h.refused(&ci(), healthy_production(DIGEST)).code, RejectionCode::Locked);
+    h.locks.clear();
+    h.pass_production();
+}
+
+#[test]
+fn a_staging_lock_lets_the_automatic_build_gate_pass_but_refuses_the_staging_deploy() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    h.pass_tests();
+    h.locks = vec![lock_on(&h, "api", Some("staging"), false)];
+    // The build gate passes by itself: waiting on a lock would strand it once the lock ends.
+    h.pass_build();
+    h.tick_all(&carol());
+    let r = h.refused(&ci(), deploy(Environment::Staging, DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    assert_eq!(r.code, RejectionCode::Locked);
+    assert!(r.message.contains("deploy to staging"), "{}", r.message);
+    h.locks.clear();
+    h.ok(&ci(), deploy(Environment::Staging, DIGEST, Outcome::Succeeded, HealthCheck::Passed));
+    assert_eq!(h.at(), "smoke-test");
+}
+
+#[test]
+fn a_rollback_is_never_locked() {
+    let mut h = Harness::start();
+    h.drive_to_monitor();
+    h.locks = vec![lock_on(&h, "api", None, false)];
+    h.ok(&carol(), Command::TriggerRollback { reason: "checkout broken".into() });
+    assert_eq!(h.release.status, Status::RollingBack);
+}
+
+#[test]
+fn releases_consult_locks_only_around_their_deploy_steps() {
+    let mut h = Harness::start();
+    let mut consulted = vec![h.release.consults_locks()];
+    h.pass_pre_flight();
+    consulted.push(h.release.consults_locks());
+    h.pass_tests();
+    consulted.push(h.release.consults_locks());
+    h.pass_build();
+    consulted.push(h.release.consults_locks());
+    h.pass_staging();
+    consulted.push(h.release.consults_locks());
+    h.pass_smoke();
+    consulted.push(h.release.consults_locks());
+    h.pass_production();
+    consulted.push(h.release.consults_locks());
+    assert_eq!(consulted, [false, false, true, true, true, true, false]);
 }
