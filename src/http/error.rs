@@ -65,6 +65,7 @@ fn status_for(code: RejectionCode) -> StatusCode {
         | C::NoOverrideRequested
         | C::NotCurrentStep
         | C::NotHotfix
+        | C::NotStalled
         | C::NotRollingBack
         | C::NotStarted
         | C::NotTicked
@@ -76,6 +77,7 @@ fn status_for(code: RejectionCode) -> StatusCode {
         | C::ReleaseFinished
         | C::StaleState
         | C::StrategyRequired
+        | C::UnapprovedArtifact
         | C::WrongArtifact => StatusCode::CONFLICT,
     }
 }

@@ -108,8 +108,10 @@ fn failing_tests_show_what_the_gate_waits_for_and_offer_the_test_result_form() {
     assert!(!card.gate.can_pass);
     assert_eq!(card.evidence[0].text(), "Tests unit: 117 passed, 3 failed");
     assert_eq!(card.inputs.evidence, [EvidenceForm::TestResult]);
-    // An automatic gate is not rejected: its failure paths are the way out.
-    assert_eq!(card.gate.reject_path, None);
+    // Every gate can be rejected, an automatic one too: into the step's first path.
+    assert_eq!(card.gate.reject_path, Some(FailurePathId::new("real-regression")));
+    let reject = card.gate.reject.as_ref().unwrap_or_else(|| panic!("a reject offer"));
+    assert_eq!(reject.leads_to, "restart from Step 1 — Pre-Flight Checks");
     let leads: Vec<&str> = card.failure_paths.iter().map(|p| p.leads_to.as_str()).collect();
     assert_eq!(leads, ["restart from Step 1 — Pre-Flight Checks", "retry this step"]);
 }
