@@ -988,7 +988,7 @@ impl Release {
     /// pinged, with nothing done since.
     pub fn stalled(&self) -> bool {
         self.status == Status::Active
-            && self.steps[self.current].stall_noticed.is_some_and(|noticed| self.last_activity <= noticed)
+            && self.steps[self.current].stall_noticed.is_some_and(|noticed| self.last_activity < noticed)
     }
 
     /// The gate in play: the current step's, or the rollback procedure's.
