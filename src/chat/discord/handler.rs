@@ -439,10 +439,11 @@ impl Handler {
         let outcome: Outcome =
             self.app.execute(&clicked.release_id, command, actor, request).await.map_err(Refusal::from)?;
         let ctx = self.app.card_context(&outcome.release, outcome.at());
+        let restarted = outcome.events.iter().any(|r| matches!(r.event, Event::Restarted { .. }));
         let card = match card::step_card(&outcome.release, clicked.step, &ctx) {
-            Some(card) if card.attempt == clicked.attempt => card,
-            // A restart replaced the attempt clicked on: its message stays as it stood just
-            // before the restart (with a rejection's reason, if it was rejected), closed; the
+            Some(card) if card.attempt == clicked.attempt && !restarted => card,
+            // A restart replaced (or cleared) the attempt clicked on: its message stays as it
+            // stood just before the restart (with a rejection's reason, if it was rejected), closed; the
             // new attempt gets a card of its own in the thread.
             _ => self.card_before_restart(clicked, &outcome).await,
         };
