@@ -324,8 +324,10 @@ async fn reject_asks_why_and_sends_the_release_down_the_failure_path_naming_the_
     })
     .await;
 
-    // The same submission delivered again changes nothing.
-    bot.send(&submit, false).await;
+    // The same submission delivered again changes nothing, and is answered as the first time.
+    let again = bot.send(&submit, false).await;
+    assert_eq!(again["type"], 7, "{again}");
+    assert_eq!(card_text(&again["data"]), closed);
     let (_, view) = bot.api(reqwest::Method::GET, &format!("/api/v1/releases/{id}"), CI_TOKEN, None).await;
     assert_eq!(view["current_step"]["attempt"], 2, "{view}");
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -387,6 +387,12 @@ impl App {
         Ok(self.inner.store.release_row(id).await?.map(|row| row.seq) == Some(release.seq))
     }
 
+    /// The first answer to `request_id`, if it was answered: for an edge that must answer a
+    /// repeat before it can even build the command (a click on a card the first click moved).
+    pub async fn answered(&self, request_id: &RequestId) -> Result<Option<Outcome>, AppError> {
+        self.replay(request_id).await
+    }
+
     /// The first outcome of an answered request, rebuilt from the events it caused: the
     /// outcome is a pure function of the history up to them.
     async fn replay(&self, request_id: &RequestId) -> Result<Option<Outcome>, AppError> {

@@ -318,7 +318,12 @@ impl Handler {
 
     async fn click(&self, target: ClickTarget, actor: Actor, request: RequestId) -> Result<Answer, Refusal> {
         let release = self.current_release(&target.release).await?;
-        let card = self.card_clicked(&release, target.step, target.attempt)?;
+        let card = match self.card_clicked(&release, target.step, target.attempt) {
+            Ok(card) => card,
+            Err(refusal) => {
+                return self.repeat_or(refusal, &target.release, target.step, target.attempt, &request).await
+            }
+        };
         let step_id = || card.step_id.clone();
         let command = match target.element {
             Element::Item(index) => {
@@ -354,7 +359,12 @@ impl Handler {
         request: RequestId,
     ) -> Result<Answer, Refusal> {
         let release = self.current_release(&target.release).await?;
-        let card = self.card_clicked(&release, target.step, target.attempt)?;
+        let card = match self.card_clicked(&release, target.step, target.attempt) {
+            Ok(card) => card,
+            Err(refusal) => {
+                return self.repeat_or(refusal, &target.release, target.step, target.attempt, &request).await
+            }
+        };
         let field = |name: &str| values.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
         let note = |name: &str| Some(field(name)).filter(|n| !n.is_empty());
         let command = match target.form {
@@ -438,6 +448,34 @@ impl Handler {
     ) -> Result<Answer, Refusal> {
         let outcome: Outcome =
             self.app.execute(&clicked.release_id, command, actor, request).await.map_err(Refusal::from)?;
+        Ok(self.answer_on_card(clicked, &outcome).await)
+    }
+
+    /// A click on a card that no longer applies: the repeat of a click that moved it on
+    /// (Discord delivers an interaction again) gets the first answer; anything else, `refusal`.
+    async fn repeat_or(
+        &self,
+        refusal: Refusal,
+        release: &ReleaseId,
+        step: StepRef,
+        attempt: u32,
+        request: &RequestId,
+    ) -> Result<Answer, Refusal> {
+        let Some(outcome) = self.app.answered(request).await.map_err(Refusal::from)? else {
+            return Err(refusal);
+        };
+        let first = outcome.events.first().map_or(outcome.release.seq, |r| r.seq);
+        let before = self.app.release_as_of(release, first.saturating_sub(1)).await.map_err(Refusal::from)?;
+        let clicked = before
+            .as_ref()
+            .and_then(|b| card::step_card(b, step, &self.app.card_context(b, outcome.at())))
+            .filter(|card| card.attempt == attempt)
+            .ok_or(refusal)?;
+        Ok(self.answer_on_card(&clicked, &outcome).await)
+    }
+
+    /// The card clicked, as `outcome` left it: the answer that updates the clicked message.
+    async fn answer_on_card(&self, clicked: &Card, outcome: &Outcome) -> Answer {
         let ctx = self.app.card_context(&outcome.release, outcome.at());
         let restarted = outcome.events.iter().any(|r| matches!(r.event, Event::Restarted { .. }));
         let card = match card::step_card(&outcome.release, clicked.step, &ctx) {
@@ -445,9 +483,9 @@ impl Handler {
             // A restart replaced (or cleared) the attempt clicked on: its message stays as it
             // stood just before the restart (with a rejection's reason, if it was rejected), closed; the
             // new attempt gets a card of its own in the thread.
-            _ => self.card_before_restart(clicked, &outcome).await,
+            _ => self.card_before_restart(clicked, outcome).await,
         };
-        Ok(render::update_message(&card).into())
+        render::update_message(&card).into()
     }
 
     async fn card_before_restart(&self, clicked: &Card, outcome: &Outcome) -> Card {
