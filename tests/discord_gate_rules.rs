@@ -369,6 +369,12 @@ async fn a_stalled_step_pings_its_owners_once_even_with_a_second_instance() {
     let text = ping["content"].as_str().unwrap_or_default();
     assert!(text.contains(&format!("<@&{MANAGER_ROLE}>")) && text.contains(&format!("<@&{ENGINEER_ROLE}>")), "{text}");
     assert!(text.contains("Step 1 — Pre-Flight Checks"), "{text}");
+    // The card says so too.
+    let card_id = bot.card(&thread, "Step 1 —", 1).await["id"].as_str().expect("id").to_owned();
+    bot.eventually("the stalled banner on the card", |fake| {
+        fake.message(&thread, &card_id).filter(|m| card_text(m).contains("its owners were pinged"))
+    })
+    .await;
 
     // More rounds of both timers, and more quiet time: still one ping, one event.
     bot.clock.advance(chrono::Duration::hours(3));

@@ -5,7 +5,7 @@
 //! rebuilds a release from its events. Every rule of the playbook is enforced here and
 //! only here; nothing in this module does I/O or reads the clock.
 
-use super::actor::Actor;
+use super::actor::{Actor, Platform};
 use super::channel::ChatChannel;
 use super::freeze::{FreezeCalendar, FreezeVerdict};
 use super::ids::{
@@ -1991,6 +1991,9 @@ impl Decision<'_, '_> {
     }
 
     fn notice_stall(&mut self, step: StepId, attempt: u32) -> Result<(), Rejection> {
+        if self.actor.platform != Platform::System {
+            return reject(RejectionCode::NotAllowed, "only shipgate's stall timer notices a stalled step");
+        }
         let r = &self.release;
         let current = r.current_step();
         if r.status != Status::Active || current.id != step || r.steps[r.current].attempt != attempt {

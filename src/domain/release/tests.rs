@@ -1313,6 +1313,9 @@ fn a_quiet_step_is_noticed_once_past_its_limit_and_stays_stalled_until_someone_a
     let quiet_since = h.now;
     h.now += Duration::hours(2);
     assert_eq!(h.refused(&shipgate(), notice("test-suite", 1)).code, RejectionCode::NotStalled);
+    h.now += Duration::hours(1);
+    assert_eq!(h.refused(&bob(), notice("test-suite", 1)).code, RejectionCode::NotAllowed, "people do not send it");
+    h.now -= Duration::hours(1);
     h.now += Duration::minutes(1);
     assert_eq!(
         h.ok(&shipgate(), notice("test-suite", 1)),
