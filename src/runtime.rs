@@ -46,15 +46,28 @@ impl Running {
     }
 }
 
+/// How often stalled steps are looked for: a ping a minute late is still on time.
+pub const STALL_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Everything `serve` builds before it listens, with its background tasks started; tests
 /// use it to run the real thing.
 pub async fn build(config: &Config) -> anyhow::Result<Running> {
-    build_with_clock(config, Arc::new(SystemClock)).await
+    build_with(config, Arc::new(SystemClock), STALL_SWEEP_EVERY).await
 }
 
 /// As [`build`], on a clock the caller controls (architecture property 6: tests set the
 /// time the app, its freeze calendar and its delivery worker see).
 pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    build_with(config, clock, STALL_SWEEP_EVERY).await
+}
+
+/// [`build`] with the clock the app reads and how often the stall timer looks: tests move
+/// the clock and look often.
+pub async fn build_with(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    stall_sweep_every: std::time::Duration,
+) -> anyhow::Result<Running> {
     let store = Store::connect_with(&config.database.url, config.database.max_connections)
         .await
         .with_context(|| format!("opening the database at {}", config.database.redacted_url()))?;
@@ -106,6 +119,7 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
         }
     }
     tasks.push(spawn_lock_expiry(&app, &stopping));
+    tasks.push(tokio::spawn(notice_stalls(app.clone(), stall_sweep_every, wait_for(stopping.clone()))));
     if !senders.is_empty() {
         let holder = format!("{}-{}", hostname(), uuid::Uuid::new_v4());
         let stop_signal = wait_for(stopping.clone());
@@ -127,6 +141,25 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
 /// Ends locks whose time ran out, in every instance (each end is recorded and announced once).
 fn spawn_lock_expiry(app: &App, stopping: &tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(crate::app::locks::run_expiry(app.clone(), wait_for(stopping.clone())))
+}
+
+/// The stall timer: pings the owners of every step gone quiet past its limit, once per
+/// step attempt (the app records each notice under a deterministic request id, so several
+/// instances and restarts still ping once).
+async fn notice_stalls(app: App, every: std::time::Duration, stop: impl std::future::Future<Output = ()>) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = ticks.tick() => {
+                if let Err(e) = app.notice_stalls().await {
+                    tracing::warn!(error = %format!("{e:#}"), "looking for stalled steps failed; trying again next round");
+                }
+            }
+        }
+    }
 }
 
 async fn wait_for(mut stopping: tokio::sync::watch::Receiver<bool>) {

@@ -27,6 +27,8 @@ on_both_backends!(
     a_lock_refuses_the_production_gate_until_unlocked_and_repeats_get_the_first_answer,
     a_lock_expires_by_itself_and_its_end_is_recorded_once,
     bad_lock_requests_get_a_clear_error_and_lock_nothing,
+    a_gate_rejected_through_the_api_records_why_and_takes_the_failure_path,
+    the_approval_into_production_names_the_artifact_it_approved,
 );
 
 async fn a_release_uses_its_channel_s_freeze_calendar(backend: Backend) {
@@ -768,4 +770,69 @@ async fn bad_lock_requests_get_a_clear_error_and_lock_nothing(backend: Backend) 
     assert_eq!((observer.status, observer.body["code"].as_str()), (StatusCode::FORBIDDEN, Some("not_allowed")));
     let none = t.call("POST", "/api/v1/locks", "not-a-token", Some(json!({"service": "api", "reason": "x"}))).await;
     assert_eq!(none.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn a_gate_rejected_through_the_api_records_why_and_takes_the_failure_path(backend: Backend) {
+    let Some(t) = spawn(backend).await else { return };
+    let id = t.start("api", "1.4.0").await;
+    let reject = format!("/api/v1/releases/{id}/steps/pre-flight/reject");
+    // Bad input: a clear error, and nothing changes.
+    let blank = t.call("POST", &reject, CI_TOKEN, Some(json!({"reason": "  "}))).await;
+    assert_eq!((blank.status, blank.body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("note_required")));
+    let unknown = t.call("POST", &reject, CI_TOKEN, Some(json!({"reason": "x", "path": "rewind"}))).await;
+    assert_eq!(unknown.body["code"], "unknown_failure_path", "{}", unknown.body);
+    let extra = t.call("POST", &reject, CI_TOKEN, Some(json!({"reason": "x", "why": "y"}))).await;
+    assert_eq!(extra.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", extra.body);
+    let observer = t.call("POST", &reject, OBSERVER_TOKEN, Some(json!({"reason": "no"}))).await;
+    assert_eq!((observer.status, observer.body["code"].as_str()), (StatusCode::FORBIDDEN, Some("not_allowed")));
+    assert_eq!(t.get(&id).await["history"].as_array().map(Vec::len), Some(1), "nothing was written");
+
+    // Step 2's gate rejected: its first path, a real regression, restarts from Step 1.
+    t.tick_all(&id, CI_TOKEN).await;
+    t.ok(&format!("/api/v1/releases/{id}/steps/pre-flight/approve"), RM_TOKEN, None).await;
+    let answer = t
+        .ok(
+            &format!("/api/v1/releases/{id}/steps/test-suite/reject"),
+            CI_TOKEN,
+            Some(json!({"reason": "orders API returns 500"})),
+        )
+        .await;
+    let kinds: Vec<&str> =
+        answer["events"].as_array().into_iter().flatten().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(kinds, ["gate_rejected", "failure_path_taken", "restarted", "step_entered"]);
+    assert_eq!(answer["events"][0]["reason"], "orders API returns 500");
+    assert_eq!(answer["events"][0]["path"], "real-regression");
+    assert_eq!(t.current_step(&id).await, "pre-flight");
+}
+
+async fn the_approval_into_production_names_the_artifact_it_approved(backend: Backend) {
+    let Some(t) = spawn(backend).await else { return };
+    let id = t.start("api", "1.4.0").await;
+    t.to_production_step(&id).await;
+    let history = t.get(&id).await["history"].as_array().cloned().unwrap_or_default();
+    let approvals: Vec<(String, serde_json::Value)> = history
+        .iter()
+        .filter(|e| e["type"] == "approved")
+        .map(|e| (e["step"].as_str().unwrap_or_default().to_owned(), e["digest"].clone()))
+        .collect();
+    assert_eq!(
+        approvals,
+        [("pre-flight".to_owned(), serde_json::Value::Null), ("smoke-test".to_owned(), json!(DIGEST))],
+        "only the approval into production names an artifact"
+    );
+    let other = "sha256:9999999999999999999999999999999999999999999999999999999999999999";
+    let refused = t
+        .call(
+            "POST",
+            &format!("/api/v1/releases/{id}/deployments"),
+            CI_TOKEN,
+            Some(deployment("production", other, "succeeded", "passed")),
+        )
+        .await;
+    assert_eq!(refused.body["code"], "wrong_artifact");
+    assert!(
+        refused.body["message"].as_str().is_some_and(|m| m.contains("approved for production by")),
+        "{}",
+        refused.body
+    );
 }

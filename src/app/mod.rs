@@ -17,12 +17,12 @@ pub mod playbooks;
 
 use crate::domain::card::CardContext;
 use crate::domain::freeze::FreezeCalendar;
-use crate::domain::playbook::Evidence;
+use crate::domain::playbook::DEFAULT_STALL_MINUTES;
 use crate::domain::release::{
     self, Command, Context, Event, LiveDeployment, Policy, ProductionHolder, Recorded, Rejection, RejectionCode,
-    Release,
+    Release, Status,
 };
-use crate::domain::{Actor, ChatChannel, ChatPlatform, GitSha, ReleaseId, RequestId, ServiceName, Version};
+use crate::domain::{Actor, ChatChannel, ChatPlatform, GitSha, Platform, ReleaseId, RequestId, ServiceName, Version};
 use crate::store::{
     Commit, CommitError, Conflict, HoldChange, LiveChange, ReleaseFilter, ReleaseRow, Store, StoreError, StoredResponse,
 };
@@ -38,8 +38,12 @@ use tokio::sync::{mpsc, oneshot};
 
 /// The key under which a release's chat thread id is kept.
 pub const THREAD_KEY: &str = "thread";
-/// How long a step may go without activity before it counts as stalled.
-pub const STALL_AFTER: chrono::Duration = chrono::Duration::hours(2);
+/// The request id of shipgate's notice of one step attempt's stall. Deterministic, so
+/// the notice is recorded once however many timers (in however many instances, across
+/// restarts) try: a repeat meets the stored answer and changes nothing.
+pub fn stall_request_id(release: &ReleaseId, step: &str, attempt: u32) -> RequestId {
+    RequestId::new(format!("stall:{release}:{step}:{attempt}"))
+}
 
 /// Most commits grouped into one transaction.
 const MAX_BATCH: usize = 256;
@@ -412,6 +416,12 @@ impl App {
         Ok(self.inner.store.release_row(id).await?.map(|row| row.seq) == Some(release.seq))
     }
 
+    /// The first answer to `request_id`, if it was answered: for an edge that must answer a
+    /// repeat before it can even build the command (a click on a card the first click moved).
+    pub async fn answered(&self, request_id: &RequestId) -> Result<Option<Outcome>, AppError> {
+        self.replay(request_id).await
+    }
+
     /// The first outcome of an answered request, rebuilt from the events it caused: the
     /// outcome is a pure function of the history up to them.
     async fn replay(&self, request_id: &RequestId) -> Result<Option<Outcome>, AppError> {
@@ -443,7 +453,7 @@ impl App {
             time_zone: calendar.timezone(),
             freeze: verdict.is_frozen().then_some(verdict),
             locks: Vec::new(),
-            stalled: false,
+            stalled: release.stalled(),
         }
     }
 
@@ -467,20 +477,64 @@ impl App {
         Ok(self.inner.store.release_for_chat_message(platform.as_str(), THREAD_KEY, thread_id).await?)
     }
 
-    /// Of `rows`, the releases whose current step has had no activity for longer than
-    /// [`STALL_AFTER`]; a step that waits out a watch is never stalled.
+    /// Of `rows`, the active releases whose current step has had no activity for longer
+    /// than its limit (the playbook's `stall_after_minutes`, default two hours); a step
+    /// that waits out a watch is never stalled. A row's `updated_at` is its last activity:
+    /// shipgate's own stall notice does not move it.
     pub fn stalled_releases(&self, rows: &[ReleaseRow]) -> Vec<ReleaseId> {
         let now = self.now();
         rows.iter()
-            .filter(|row| now - row.updated_at > STALL_AFTER)
+            .filter(|row| row.status == Status::Active.as_str())
             .filter(|row| {
-                let watching = self.inner.playbooks.get(Some(&row.playbook)).and_then(|p| {
-                    p.steps.iter().find(|s| s.id.as_str() == row.current_step_id).map(|s| s.requires == Evidence::Watch)
-                });
-                !watching.unwrap_or(false)
+                let step = self
+                    .inner
+                    .playbooks
+                    .get(Some(&row.playbook))
+                    .and_then(|p| p.steps.iter().find(|s| s.id.as_str() == row.current_step_id).cloned());
+                // A playbook since removed from config: the default limit still applies.
+                let limit = match step {
+                    Some(step) => step.stall_limit(),
+                    None => Some(chrono::Duration::minutes(i64::from(DEFAULT_STALL_MINUTES))),
+                };
+                limit.is_some_and(|limit| now - row.updated_at > limit)
             })
             .map(|row| row.id.clone())
             .collect()
+    }
+
+    /// Notices every stalled step attempt once: records `StallNoticed` (which pings the
+    /// step's owners through the outbox, in the same transaction) under a deterministic
+    /// request id. Returns how many stalls were noticed now. The domain decides again on
+    /// the release itself, so a release that moved meanwhile is left alone.
+    pub async fn notice_stalls(&self) -> Result<usize, AppError> {
+        // The store's most: more active releases than this at once is not a team's day.
+        let filter = ReleaseFilter {
+            status: Some(Status::Active.as_str().to_owned()),
+            limit: Some(500),
+            ..ReleaseFilter::default()
+        };
+        let rows = self.inner.store.list_releases(&filter).await?;
+        let mut noticed = 0;
+        for id in self.stalled_releases(&rows) {
+            let Some(release) = self.load(&id).await? else { continue };
+            if release.status != Status::Active || release.steps[release.current].stall_noticed.is_some() {
+                continue;
+            }
+            let step = release.current_step().id.clone();
+            let attempt = release.steps[release.current].attempt;
+            let request = stall_request_id(&id, step.as_str(), attempt);
+            let actor = Actor::new(Platform::System, "shipgate", "shipgate");
+            match self.execute(&id, Command::NoticeStall { step, attempt }, actor, request).await {
+                Ok(outcome) if !outcome.replayed => noticed += 1,
+                Ok(_) => {}
+                // Noticed already, or worked on since the list was read: nothing to say.
+                Err(AppError::Rejected(rejection)) => {
+                    tracing::debug!(release = %id, code = %rejection.code, "stall not noticed: {}", rejection.message)
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(noticed)
     }
 
     /// The freeze calendar of a release in `channel`: its team's, or the default.
@@ -648,7 +702,8 @@ fn projection(release: &Release, now: chrono::DateTime<chrono::Utc>) -> ReleaseR
         hotfix: release.hotfix,
         started_by: release.started.by.display_name.clone(),
         started_at: release.started.at,
-        updated_at: now,
+        // The last activity, not the commit time: a stall notice must not un-stall the step.
+        updated_at: release.last_activity.min(now),
         seq: release.seq,
     }
 }

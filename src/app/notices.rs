@@ -46,6 +46,12 @@ pub enum NoticeKind {
     FreezeOverrideApproved,
     /// The release completed, rolled back or was aborted.
     ReleaseFinished,
+    /// A step attempt went quiet past its limit: its owners are pinged in the thread, once
+    /// (the `StallNoticed` event it comes from is recorded once per attempt).
+    StallPing {
+        step: usize,
+        attempt: u32,
+    },
 }
 
 /// Which card, in a form that stores well.
@@ -92,6 +98,7 @@ impl NoticeKind {
             NoticeKind::FreezeOverrideRequested => "freeze_override_requested",
             NoticeKind::FreezeOverrideApproved => "freeze_override_approved",
             NoticeKind::ReleaseFinished => "release_finished",
+            NoticeKind::StallPing { .. } => "stall_ping",
         }
     }
 }
@@ -120,6 +127,10 @@ pub fn for_events(before: Option<&Release>, after: &Release, recorded: &[Recorde
             Event::FreezeOverrideRequested { .. } => NoticeKind::FreezeOverrideRequested,
             Event::FreezeOverrideApproved { .. } => NoticeKind::FreezeOverrideApproved,
             Event::Completed | Event::Aborted { .. } => NoticeKind::ReleaseFinished,
+            Event::StallNoticed { step, attempt } => match after.playbook.step_index(step) {
+                Some(index) => NoticeKind::StallPing { step: index, attempt: *attempt },
+                None => continue,
+            },
             _ => continue,
         };
         notices.push(Notice { release_id: after.id.clone(), channel: channel.clone(), as_of: r.seq, what });
@@ -252,7 +263,8 @@ pub fn card_for(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::card::fixtures::{alice, carol, Walk};
+    use crate::domain::card::fixtures::{alice, bob, carol, Walk};
+    use chrono::Duration;
 
     fn notices(rows: &[NewOutboxMessage]) -> Vec<Notice> {
         rows.iter().map(|row| serde_json::from_value(row.payload.clone()).expect("a notice")).collect()
@@ -361,6 +373,31 @@ mod tests {
         let mut quiet = walk.release.clone();
         quiet.channel = None;
         assert!(card_refresh(&quiet, "lock_1:lock_started").is_none(), "a release off chat has no card");
+    }
+
+    #[test]
+    fn a_noticed_stall_pings_the_thread_and_refreshes_the_card() {
+        let mut walk = Walk::start();
+        walk.walk_to(1);
+        let notices = after(&mut walk, |w| w.notice_stall(Duration::hours(3)));
+        let kinds: Vec<NoticeKind> = notices.iter().map(|n| n.what.clone()).collect();
+        assert_eq!(kinds, [card(CardStep::Step(1), 1, None), NoticeKind::StallPing { step: 1, attempt: 1 }]);
+    }
+
+    #[test]
+    fn a_rejected_gate_closes_its_card_as_it_stood_with_the_rejection() {
+        let mut walk = Walk::start();
+        walk.walk_to(4);
+        let notices = after(&mut walk, |w| w.reject(&bob(), "checkout flow broken on staging"));
+        assert_eq!(notices[0].what, card(CardStep::Step(4), 1, Some(CardClosed::Superseded)));
+        let rejected_at = walk
+            .events_after(0)
+            .iter()
+            .find(|r| matches!(r.event, Event::GateRejected { .. }))
+            .map(|r| r.seq)
+            .expect("a rejection");
+        assert_eq!(notices[0].as_of, rejected_at + 1, "as of the path taken, before the restart cleared it");
+        assert_eq!(notices[1].what, card(CardStep::Step(3), 2, None));
     }
 
     #[test]

@@ -17,8 +17,8 @@ use super::freeze::FreezeVerdict;
 use super::ids::{ArtifactDigest, FailurePathId, GitSha, ItemId, ReleaseId, RoleName, ServiceName, StepId, Version};
 use super::playbook::{Evidence, FailureAction, FailurePath, Gate, Item, Step};
 use super::release::{
-    AfterRollback, DeployStrategy, DeploymentReport, Environment, HealthCheck, LiveDeployment, Mark, Outcome, Release,
-    RollbackState, Status, StepState, TestResult, ROLLBACK_STEP,
+    reject_path, AfterRollback, DeployStrategy, DeploymentReport, Environment, HealthCheck, LiveDeployment, Mark,
+    Outcome, Release, RollbackState, Status, StepState, TestResult, ROLLBACK_STEP,
 };
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
@@ -155,9 +155,40 @@ pub struct GateCard {
     pub can_pass: bool,
     /// Whose action passed the gate, once it passed.
     pub passed_by: Option<Stamp>,
-    /// The failure path a rejection of this gate takes: gates that need an approval
-    /// can be rejected with a reason, which sends the release down this path.
+    /// The failure path a rejection of this gate takes (see [`Self::reject`]).
     pub reject_path: Option<FailurePathId>,
+    /// What rejecting the gate does, while it can be rejected: every gate can, with a reason.
+    pub reject: Option<RejectOffer>,
+    /// Who rejected the gate of this attempt, why, and where that sent the release.
+    pub rejected: Option<RejectedGate>,
+    /// On the gate into production: the artifact its approvals let through.
+    pub approved_digest: Option<ArtifactDigest>,
+}
+
+/// Where a rejection of the gate sends the release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectOffer {
+    /// The failure path taken; `None` for the rollback procedure, which has none.
+    pub path: Option<FailurePathId>,
+    /// The path's label; empty for the rollback procedure.
+    pub label: String,
+    /// Where the release goes, in words: `restart from Step 4 — Deploy to Staging`.
+    pub leads_to: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectedGate {
+    pub by: Stamp,
+    pub reason: String,
+    /// The failure path's label, or what the rejection did when it took none.
+    pub then: String,
+}
+
+impl RejectedGate {
+    /// `Rejected by Bob · Wed 2 Dec 10:04 EST: checkout broken → Smoke check failed: …`.
+    pub fn text(&self) -> String {
+        format!("Rejected by {} · {}: {} → {}", self.by.by, self.by.local, self.reason, self.then)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -580,7 +611,20 @@ fn build_step(release: &Release, index: usize, ctx: &CardContext) -> Card {
         EvidenceNeed { what, recorded, waiting_for }
     });
     let evidence_recorded = evidence.as_ref().is_none_or(|e| e.recorded);
-    let reject_path = (step.gate.approvals > 0).then(|| step.failure_paths.first().map(|p| p.id.clone())).flatten();
+    let reject = reject_path(step).map(|p| RejectOffer {
+        path: Some(p.id.clone()),
+        label: p.label.clone(),
+        leads_to: rejection_leads_to(release, p),
+    });
+    let rejected = state.rejected.as_ref().map(|r| RejectedGate {
+        by: stamp(&r.by, ctx),
+        reason: r.reason.clone(),
+        then: r
+            .path
+            .as_ref()
+            .and_then(|id| step.failure_paths.iter().find(|p| &p.id == id))
+            .map_or_else(|| "the release ends".to_owned(), |p| p.label.clone()),
+    });
     let gate = GateCard {
         text: step.gate.text.clone(),
         rule: rule_in_words(&step.gate, !step.items.is_empty(), evidence_rule(step).as_deref()),
@@ -589,7 +633,10 @@ fn build_step(release: &Release, index: usize, ctx: &CardContext) -> Card {
         unticked,
         can_pass: unticked == 0 && evidence_recorded,
         passed_by: state.passed.as_ref().map(|m| stamp(m, ctx)),
-        reject_path,
+        reject_path: reject.as_ref().and_then(|r| r.path.clone()),
+        reject,
+        rejected,
+        approved_digest: state.approved_digest.clone(),
     };
 
     let production = playbook.step_requiring(Evidence::ProductionDeploy);
@@ -693,6 +740,17 @@ fn build_rollback(release: &Release, rollback: &RollbackState, ctx: &CardContext
         passed_by: state.passed.as_ref().map(|m| stamp(m, ctx)),
         // The procedure has no failure paths: a rollback is finished, or the release aborted.
         reject_path: None,
+        reject: Some(RejectOffer {
+            path: None,
+            label: String::new(),
+            leads_to: "production still goes back; the release then ends aborted".to_owned(),
+        }),
+        rejected: state.rejected.as_ref().map(|r| RejectedGate {
+            by: stamp(&r.by, ctx),
+            reason: r.reason.clone(),
+            then: "the release ends aborted once production is back".to_owned(),
+        }),
+        approved_digest: None,
     };
 
     let from_index = playbook.step_index(&rollback.from);
@@ -793,6 +851,20 @@ fn approvals(gate: &Gate, state: &StepState, ctx: &CardContext) -> Approvals {
         roles: gate.roles.clone(),
         starter_may_approve: gate.starter_may_approve,
     }
+}
+
+/// Where rejecting into `path` leads: as the path says, except a rollback path before
+/// anything reached production, which goes straight to where it would resume.
+fn rejection_leads_to(release: &Release, path: &FailurePath) -> String {
+    if path.action == FailureAction::Rollback && !release.production_attempted {
+        return match release.playbook.step_index(path.to.as_ref().unwrap_or(&release.current_step().id)) {
+            Some(i) if path.to.is_some() => {
+                format!("nothing reached production: restart from {}", step_in_words(release, i))
+            }
+            _ => "nothing reached production: the release ends aborted".to_owned(),
+        };
+    }
+    failure_path(release, path).leads_to
 }
 
 fn failure_path(release: &Release, path: &FailurePath) -> FailurePathCard {

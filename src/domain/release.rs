@@ -5,14 +5,14 @@
 //! rebuilds a release from its events. Every rule of the playbook is enforced here and
 //! only here; nothing in this module does I/O or reads the clock.
 
-use super::actor::Actor;
+use super::actor::{Actor, Platform};
 use super::channel::ChatChannel;
 use super::freeze::{FreezeCalendar, FreezeVerdict};
 use super::ids::{
     ArtifactDigest, FailurePathId, GitSha, ItemId, ReleaseId, RequestId, RoleName, ServiceName, StepId, Version,
 };
 use super::lock::Lock;
-use super::playbook::{Evidence, FailureAction, Gate, Item, Playbook, Step};
+use super::playbook::{Evidence, FailureAction, FailurePath, Gate, Item, Playbook, Step};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,6 +20,18 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use crate::domain::playbook::ROLLBACK_STEP;
+
+/// The longest reason a gate rejection takes: a sentence or two, not a report.
+pub const MAX_REASON_CHARS: usize = 1000;
+
+/// The failure path a rejection of `step`'s gate takes when none is named: the step's
+/// first. The playbook lists a step's ways out most cautious first ("real regression:
+/// restart from Step 1" before "flaky test: re-run"), and a rejected gate means "this is
+/// not good enough", so the first is what a release manager expects; the other paths keep
+/// their own buttons and can be named through the API.
+pub fn reject_path(step: &Step) -> Option<&FailurePath> {
+    step.failure_paths.first()
+}
 
 // ----------------------------------------------------------------------------------------
 // Commands
@@ -57,6 +69,20 @@ pub enum Command {
         #[serde(default)]
         note: Option<String>,
     },
+    /// Refuses the gate in play with a reason, which sends the release down the step's
+    /// failure path: `path` when given, otherwise the step's first (see [`reject_path`]).
+    RejectGate {
+        step: StepId,
+        reason: String,
+        #[serde(default)]
+        path: Option<FailurePathId>,
+    },
+    /// shipgate's own: records that the step attempt went quiet past its limit, so its
+    /// owners are pinged once. Sent by the stall timer, never by a person.
+    NoticeStall {
+        step: StepId,
+        attempt: u32,
+    },
     RecordTestResult(TestResult),
     RecordArtifact(Artifact),
     RecordDeployment(DeploymentReport),
@@ -81,6 +107,8 @@ impl Command {
             Command::Untick { .. } => "untick",
             Command::Approve { .. } => "approve",
             Command::TakeFailurePath { .. } => "take_failure_path",
+            Command::RejectGate { .. } => "reject_gate",
+            Command::NoticeStall { .. } => "notice_stall",
             Command::RecordTestResult(_) => "record_test_result",
             Command::RecordArtifact(_) => "record_artifact",
             Command::RecordDeployment(_) => "record_deployment",
@@ -289,6 +317,11 @@ pub enum Event {
     },
     Approved {
         step: StepId,
+        /// On the gate that takes the release to production: the artifact the approver
+        /// let through. A production deploy of any other digest needs a new approval.
+        /// Absent in histories written before approvals named it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digest: Option<ArtifactDigest>,
     },
     GatePassed {
         step: StepId,
@@ -303,6 +336,18 @@ pub enum Event {
         path: FailurePathId,
         action: FailureAction,
         note: Option<String>,
+    },
+    /// The gate in play was refused; the events of the path it sends the release down
+    /// follow (none for the rollback procedure, whose rejection asks for an abort).
+    GateRejected {
+        step: StepId,
+        reason: String,
+        path: Option<FailurePathId>,
+    },
+    /// The step attempt had no activity past its limit; its owners are pinged once.
+    StallNoticed {
+        step: StepId,
+        attempt: u32,
     },
     /// Steps from `from` on are cleared for a new attempt; their history stays in the log.
     Restarted {
@@ -369,6 +414,8 @@ impl Event {
             Event::GatePassed { .. } => "gate_passed",
             Event::StepEntered { .. } => "step_entered",
             Event::FailurePathTaken { .. } => "failure_path_taken",
+            Event::GateRejected { .. } => "gate_rejected",
+            Event::StallNoticed { .. } => "stall_noticed",
             Event::Restarted { .. } => "restarted",
             Event::FollowUpRecorded { .. } => "follow_up_recorded",
             Event::TestResultRecorded { .. } => "test_result_recorded",
@@ -444,6 +491,7 @@ pub enum RejectionCode {
     NotCurrentStep,
     NotHotfix,
     NotLocked,
+    NotStalled,
     NotRollingBack,
     NotStarted,
     NotTicked,
@@ -461,6 +509,7 @@ pub enum RejectionCode {
     UnknownItem,
     UnknownPlaybook,
     UnknownStep,
+    UnapprovedArtifact,
     WrongArtifact,
     Internal,
 }
@@ -492,6 +541,7 @@ impl RejectionCode {
             RejectionCode::NotCurrentStep => "not_current_step",
             RejectionCode::NotHotfix => "not_hotfix",
             RejectionCode::NotLocked => "not_locked",
+            RejectionCode::NotStalled => "not_stalled",
             RejectionCode::NotRollingBack => "not_rolling_back",
             RejectionCode::NotStarted => "not_started",
             RejectionCode::NotTicked => "not_ticked",
@@ -509,6 +559,7 @@ impl RejectionCode {
             RejectionCode::UnknownItem => "unknown_item",
             RejectionCode::UnknownPlaybook => "unknown_playbook",
             RejectionCode::UnknownStep => "unknown_step",
+            RejectionCode::UnapprovedArtifact => "unapproved_artifact",
             RejectionCode::WrongArtifact => "wrong_artifact",
             RejectionCode::Internal => "internal",
         }
@@ -580,6 +631,19 @@ pub struct StepState {
     pub smoke_passed: Option<ArtifactDigest>,
     /// How many times this step was entered; restarts and retries count up.
     pub attempt: u32,
+    /// The digest the approvals of this attempt named (the gate into production's only).
+    pub approved_digest: Option<ArtifactDigest>,
+    /// Who refused the gate of this attempt, why, and down which path.
+    pub rejected: Option<GateRejection>,
+    /// When the attempt's stall was noticed and its owners pinged.
+    pub stall_noticed: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateRejection {
+    pub by: Mark,
+    pub reason: String,
+    pub path: Option<FailurePathId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -636,6 +700,9 @@ pub struct Release {
     pub abort_reason: Option<String>,
     /// Number of events folded: the next event gets `seq + 1`.
     pub seq: u64,
+    /// When someone (or CI) last did something to the release; shipgate's own stall
+    /// notices do not count, so a noticed stall stays stalled until someone acts.
+    pub last_activity: DateTime<Utc>,
 }
 
 /// Where a gate stands: what it still waits for.
@@ -701,6 +768,7 @@ impl Release {
             finished: None,
             abort_reason: None,
             seq: recorded.seq,
+            last_activity: recorded.at,
         })
     }
 
@@ -720,8 +788,15 @@ impl Release {
                 let state = self.state_mut(step)?;
                 state.ticked.remove(item);
                 state.approvals.clear();
+                state.approved_digest = None;
             }
-            Event::Approved { step } => self.state_mut(step)?.approvals.push(mark),
+            Event::Approved { step, digest } => {
+                let state = self.state_mut(step)?;
+                state.approvals.push(mark);
+                if digest.is_some() {
+                    state.approved_digest = digest.clone();
+                }
+            }
             Event::GatePassed { step, smoke_passed } => {
                 let state = self.state_mut(step)?;
                 state.passed = Some(mark);
@@ -735,6 +810,11 @@ impl Release {
                 state.attempt += 1;
             }
             Event::FailurePathTaken { .. } => {}
+            Event::GateRejected { step, reason, path } => {
+                self.state_mut(step)?.rejected =
+                    Some(GateRejection { by: mark, reason: reason.clone(), path: path.clone() });
+            }
+            Event::StallNoticed { step, .. } => self.state_mut(step)?.stall_noticed = Some(recorded.at),
             Event::Restarted { from } => {
                 let index = self.index_of(from)?;
                 for state in &mut self.steps[index..] {
@@ -818,6 +898,9 @@ impl Release {
                 self.abort_reason = Some(reason.clone());
                 self.finished = Some(mark);
             }
+        }
+        if !matches!(recorded.event, Event::StallNoticed { .. }) {
+            self.last_activity = recorded.at;
         }
         self.seq = recorded.seq;
         Ok(())
@@ -906,6 +989,32 @@ impl Release {
     /// The digest that passed the smoke test, if a smoke-test gate passed in this attempt.
     pub fn smoke_passed(&self) -> Option<&ArtifactDigest> {
         self.steps.iter().rev().find_map(|s| s.smoke_passed.as_ref())
+    }
+
+    /// Whether the gate in play is the one that takes the release to production.
+    pub fn gate_into_production_in_play(&self) -> bool {
+        self.status == Status::Active && self.production_step() == Some(self.current + 1)
+    }
+
+    /// The artifact a production approval lets through: the one that passed staging, or
+    /// the one recorded when the playbook has no staging deploy.
+    pub fn candidate_digest(&self) -> Option<ArtifactDigest> {
+        self.staging_passed().cloned().or_else(|| self.artifact().map(|a| a.digest.clone()))
+    }
+
+    /// The digest the gate into production was approved for in this attempt, and the
+    /// last approval of it.
+    pub fn production_approval(&self) -> Option<(&ArtifactDigest, &Mark)> {
+        let gate = self.production_step()?.checked_sub(1)?;
+        let state = &self.steps[gate];
+        Some((state.approved_digest.as_ref()?, state.approvals.last()?))
+    }
+
+    /// Whether the current step attempt went quiet past its limit and its owners were
+    /// pinged, with nothing done since.
+    pub fn stalled(&self) -> bool {
+        self.status == Status::Active
+            && self.steps[self.current].stall_noticed.is_some_and(|noticed| self.last_activity < noticed)
     }
 
     /// The gate in play: the current step's, or the rollback procedure's.
@@ -1158,6 +1267,8 @@ impl Decision<'_, '_> {
             Command::Untick { step, item } => self.untick(step, item),
             Command::Approve { step } => self.approve(step),
             Command::TakeFailurePath { step, path, note } => self.take_failure_path(step, path, note),
+            Command::RejectGate { step, reason, path } => self.reject_gate(step, reason, path),
+            Command::NoticeStall { step, attempt } => self.notice_stall(step, attempt),
             Command::RecordTestResult(result) => self.record_test_result(result),
             Command::RecordArtifact(artifact) => self.record_artifact(artifact),
             Command::RecordDeployment(report) => self.record_deployment(report),
@@ -1346,7 +1457,8 @@ impl Decision<'_, '_> {
             // The last approval moves the release: check where it moves to first.
             self.check_can_leave_step()?;
         }
-        self.emit(Event::Approved { step });
+        let digest = self.release.gate_into_production_in_play().then(|| self.release.candidate_digest()).flatten();
+        self.emit(Event::Approved { step, digest });
         self.pass_gate_if_ready()
     }
 
@@ -1586,14 +1698,36 @@ impl Decision<'_, '_> {
                 "no artifact has passed staging and the smoke test in this attempt",
             );
         };
+        let approval = r.production_approval();
         if &report.digest != staged || &report.digest != smoked {
+            let approved = approval.map_or_else(String::new, |(digest, by)| {
+                format!(", approved for production by {} at {}", by.by.display_name, by.at.format("%H:%M UTC"))
+                    + if digest == staged { "" } else { " (for another artifact)" }
+            });
             return reject(RejectionCode::WrongArtifact,
                 format!(
-                    "production gets only the exact artifact that passed staging and the smoke test ({}); {} is a different artifact — never rebuild",
+                    "production gets only the exact artifact that passed staging and the smoke test ({}{approved}); {} is a different artifact — never rebuild: a new artifact needs staging, the smoke test and a new approval",
                     staged.short(),
                     report.digest.short()
                 ),
             );
+        }
+        // The approval into production names what it let through: a digest it did not name
+        // is not approved, whatever staging says (a history from before a restart, a
+        // hand-made playbook). Old approvals that named nothing leave the staging rule alone.
+        if let Some((approved, by)) = approval {
+            if approved != &report.digest {
+                return reject(
+                    RejectionCode::UnapprovedArtifact,
+                    format!(
+                        "the production approval ({}, {}) is for artifact {}; {} has no production approval — approve it at the gate into production first",
+                        by.by.display_name,
+                        by.at.format("%H:%M UTC"),
+                        approved.short(),
+                        report.digest.short()
+                    ),
+                );
+            }
         }
         match report.strategy {
             None => {
@@ -1743,6 +1877,11 @@ impl Decision<'_, '_> {
                 format!("\"{}\" needs a note saying what happened", path.label),
             );
         }
+        self.follow_path(step, path, note)
+    }
+
+    /// Takes a failure path of the current step whose roles and note were checked.
+    fn follow_path(&mut self, step: StepId, path: FailurePath, note: Option<String>) -> Result<(), Rejection> {
         match path.action {
             FailureAction::Restart => {
                 let to = path.to.clone().unwrap_or_else(|| step.clone());
@@ -1798,6 +1937,142 @@ impl Decision<'_, '_> {
         if let Some(text) = path.follow_up {
             self.emit(Event::FollowUpRecorded { text });
         }
+        Ok(())
+    }
+
+    /// Refuses the gate in play. Who may: whoever may pass it (the gate's roles; for a gate
+    /// that names none, whoever ticks the step's items), and only if they may also take the
+    /// path it leads down. The reason is required and recorded.
+    fn reject_gate(&mut self, step: StepId, reason: String, path_id: Option<FailurePathId>) -> Result<(), Rejection> {
+        self.require_current(&step)?;
+        let reason = reason.trim().to_owned();
+        if reason.is_empty() {
+            return reject(RejectionCode::NoteRequired, "say why the gate is rejected: a rejection needs a reason");
+        }
+        if reason.chars().count() > MAX_REASON_CHARS {
+            return reject(
+                RejectionCode::InvalidInput,
+                format!("a rejection's reason is at most {MAX_REASON_CHARS} characters; link to details instead"),
+            );
+        }
+        if step.as_str() == ROLLBACK_STEP {
+            // The procedure has no failure path: production must go back whatever happens.
+            // Rejecting it asks for what an abort asks for now: finish the revert, then end.
+            if path_id.is_some() {
+                return reject(
+                    RejectionCode::UnknownFailurePath,
+                    "the rollback procedure has no failure paths; reject it without one to end the release once production is back",
+                );
+            }
+            let gate = self.release.playbook.rollback.gate.clone();
+            let roles =
+                if gate.roles.is_empty() { self.release.playbook.rollback.tick_roles.clone() } else { gate.roles };
+            self.require_role(&roles, "reject this gate")?;
+            if self.release.rollback.as_ref().is_some_and(|r| r.then == AfterRollback::Abort) {
+                return reject(
+                    RejectionCode::AlreadyAborting,
+                    "the release already ends once the rollback is done; finish the rollback procedure",
+                );
+            }
+            self.emit(Event::GateRejected { step, reason: reason.clone(), path: None });
+            self.emit(Event::AbortRequested { reason });
+            return Ok(());
+        }
+        let current = self.release.current_step().clone();
+        let path = match &path_id {
+            Some(id) => current.failure_paths.iter().find(|p| &p.id == id),
+            None => reject_path(&current),
+        };
+        let Some(path) = path.cloned() else {
+            let known: Vec<&str> = current.failure_paths.iter().map(|p| p.id.as_str()).collect();
+            return reject(
+                RejectionCode::UnknownFailurePath,
+                match path_id {
+                    Some(id) => format!("step {step} has no failure path {id}; its paths are {}", known.join(", ")),
+                    None => format!("step {step} has no failure path to reject its gate into"),
+                },
+            );
+        };
+        let roles = current.owners().to_vec();
+        self.require_role(&roles, "reject this gate")?;
+        self.require_role(&path.roles, &format!("take \"{}\"", path.label))?;
+        if path.action == FailureAction::Rollback && !self.release.production_attempted {
+            // Nothing of the release reached production, so there is nothing to roll back:
+            // the rejection goes straight to where the rollback would resume (or ends the
+            // release when the path resumes nowhere), as a release manager means by it.
+            self.emit(Event::GateRejected { step: step.clone(), reason: reason.clone(), path: Some(path.id.clone()) });
+            return match path.to.clone() {
+                Some(to) => {
+                    self.emit(Event::FailurePathTaken {
+                        step,
+                        path: path.id.clone(),
+                        action: FailureAction::Restart,
+                        note: Some(reason),
+                    });
+                    self.emit(Event::Restarted { from: to.clone() });
+                    self.emit(Event::StepEntered { step: to });
+                    Ok(())
+                }
+                None => {
+                    self.emit(Event::FailurePathTaken {
+                        step,
+                        path: path.id.clone(),
+                        action: FailureAction::Abort,
+                        note: Some(reason.clone()),
+                    });
+                    self.abort_now(reason)
+                }
+            };
+        }
+        // The path's own checks (production state, who holds production) run first, so a
+        // refused path records no rejection either.
+        let mut rejected = Decision {
+            release: self.release.clone(),
+            events: Vec::new(),
+            defect: None,
+            ctx: self.ctx,
+            actor: self.actor,
+        };
+        rejected.emit(Event::GateRejected { step: step.clone(), reason: reason.clone(), path: Some(path.id.clone()) });
+        rejected.follow_path(step, path, Some(reason))?;
+        self.release = rejected.release;
+        self.events.extend(rejected.events);
+        if let Some(defect) = rejected.defect {
+            self.defect.get_or_insert(defect);
+        }
+        Ok(())
+    }
+
+    fn notice_stall(&mut self, step: StepId, attempt: u32) -> Result<(), Rejection> {
+        if self.actor.platform != Platform::System {
+            return reject(RejectionCode::NotAllowed, "only shipgate's stall timer notices a stalled step");
+        }
+        let r = &self.release;
+        let current = r.current_step();
+        if r.status != Status::Active || current.id != step || r.steps[r.current].attempt != attempt {
+            return reject(
+                RejectionCode::NotCurrentStep,
+                format!("the release has moved on from attempt {attempt} of step {step}; nothing to notice"),
+            );
+        }
+        let Some(limit) = current.stall_limit() else {
+            return reject(RejectionCode::NotStalled, format!("step {step} waits out a watch; it never stalls"));
+        };
+        if r.steps[r.current].stall_noticed.is_some() {
+            return reject(RejectionCode::AlreadyRecorded, format!("the stall of step {step} was already noticed"));
+        }
+        let quiet = self.ctx.now - r.last_activity;
+        if quiet <= limit {
+            return reject(
+                RejectionCode::NotStalled,
+                format!(
+                    "step {step} was last worked on {} minutes ago; its limit is {} minutes",
+                    quiet.num_minutes(),
+                    limit.num_minutes()
+                ),
+            );
+        }
+        self.emit(Event::StallNoticed { step, attempt });
         Ok(())
     }
 

@@ -80,6 +80,10 @@ pub struct GateView {
     pub approved_by: Vec<String>,
     pub roles: Vec<String>,
     pub starter_may_approve: bool,
+    /// On the gate into production: the artifact its approvals let through.
+    pub approved_digest: Option<ArtifactDigest>,
+    /// Why the gate of this attempt was rejected, if it was.
+    pub rejected_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -252,6 +256,8 @@ impl ReleaseView {
                     approved_by: r.step.approvals.iter().map(|m| m.by.display_name.clone()).collect(),
                     roles: procedure.gate.roles.iter().map(ToString::to_string).collect(),
                     starter_may_approve: procedure.gate.starter_may_approve,
+                    approved_digest: None,
+                    rejected_reason: r.step.rejected.as_ref().map(|r| r.reason.clone()),
                 },
                 done: r.step.passed.is_some(),
             }
@@ -346,5 +352,7 @@ fn gate_view(
         approved_by: state.approvals.iter().map(|m| m.by.display_name.clone()).collect(),
         roles: gate.roles.iter().map(ToString::to_string).collect(),
         starter_may_approve: gate.starter_may_approve,
+        approved_digest: state.approved_digest.clone(),
+        rejected_reason: state.rejected.as_ref().map(|r| r.reason.clone()),
     }
 }

@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/releases/{id}/steps/{step}/items/{item}/untick", post(untick))
         .route("/releases/{id}/steps/{step}/approve", post(approve))
         .route("/releases/{id}/steps/{step}/failure-paths/{path}", post(take_failure_path))
+        .route("/releases/{id}/steps/{step}/reject", post(reject_gate))
         .route("/releases/{id}/test-results", post(record_test_result))
         .route("/releases/{id}/artifacts", post(record_artifact))
         .route("/releases/{id}/deployments", post(record_deployment))
@@ -278,6 +279,24 @@ async fn take_failure_path(
     OptionalJson(body): OptionalJson<NoteBody>,
 ) -> Result<Response, ApiError> {
     let command = Command::TakeFailurePath { step: StepId::new(step), path: FailurePathId::new(path), note: body.note };
+    caller.run(&id, command).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RejectBody {
+    reason: String,
+    #[serde(default)]
+    path: Option<String>,
+}
+
+async fn reject_gate(
+    caller: Caller,
+    Path((id, step)): Path<(String, String)>,
+    ApiJson(body): ApiJson<RejectBody>,
+) -> Result<Response, ApiError> {
+    let command =
+        Command::RejectGate { step: StepId::new(step), reason: body.reason, path: body.path.map(FailurePathId::new) };
     caller.run(&id, command).await
 }
 

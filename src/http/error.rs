@@ -68,6 +68,7 @@ fn status_for(code: RejectionCode) -> StatusCode {
         | C::NotCurrentStep
         | C::NotHotfix
         | C::NotLocked
+        | C::NotStalled
         | C::NotRollingBack
         | C::NotStarted
         | C::NotTicked
@@ -79,6 +80,7 @@ fn status_for(code: RejectionCode) -> StatusCode {
         | C::ReleaseFinished
         | C::StaleState
         | C::StrategyRequired
+        | C::UnapprovedArtifact
         | C::WrongArtifact => StatusCode::CONFLICT,
     }
 }

@@ -17,6 +17,7 @@ use crate::domain::release::Release;
 use crate::domain::ChatPlatform;
 use reqwest::Method;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The key of the release message the thread hangs off.
@@ -155,6 +156,11 @@ impl DiscordSender {
                 }
                 Ok(())
             }
+            NoticeKind::StallPing { step, attempt } => {
+                let thread = self.thread(d, posted).await?;
+                let message = stall_ping(release, *step, &self.config.roles);
+                self.post_message_once(d, posted, &thread, &format!("stall:{step}:{attempt}"), message).await
+            }
             other => {
                 let text = line(other, release);
                 let thread = self.thread(d, posted).await?;
@@ -249,10 +255,21 @@ impl DiscordSender {
         key: &str,
         text: &str,
     ) -> Result<(), RestError> {
+        self.post_message_once(d, posted, channel, key, json!({ "content": clip(text, 2000) })).await
+    }
+
+    async fn post_message_once(
+        &self,
+        d: &Delivery<'_>,
+        posted: &mut Vec<Posted>,
+        channel: &str,
+        key: &str,
+        message: Value,
+    ) -> Result<(), RestError> {
         if known(d, posted, key).is_some() {
             return Ok(());
         }
-        let body = create_body(d.idempotency_key, key, json!({ "content": clip(text, 2000) }));
+        let body = create_body(d.idempotency_key, key, message);
         let created = self.rest.call(Method::POST, &format!("/channels/{channel}/messages"), Some(&body)).await?;
         posted.push(Posted { key: key.to_owned(), channel_id: channel.to_owned(), message_id: id_of(&created)? });
         Ok(())
@@ -333,6 +350,47 @@ fn rollback_notice(release: &Release, thread_id: &str) -> String {
     )
 }
 
+/// The ping of a stalled step: mentions the Discord roles mapped to the step's owners
+/// (and lets exactly those through `allowed_mentions`); roles with no mapping are named.
+fn stall_ping(release: &Release, step: usize, mapping: &BTreeMap<String, Vec<String>>) -> Value {
+    let Some(found) = release.playbook.steps.get(step) else {
+        return json!({ "content": format!("⏳ **{} {}** has had no activity for a while.", release.service, release.version) });
+    };
+    let owners = if found.owners().is_empty() { &release.playbook.start_roles[..] } else { found.owners() };
+    let mut role_ids: Vec<String> = Vec::new();
+    let mut named: Vec<&str> = Vec::new();
+    for role in owners {
+        match mapping.get(role.as_str()).filter(|ids| !ids.is_empty()) {
+            Some(ids) => role_ids.extend(ids.iter().filter(|id| !role_ids.contains(id)).cloned().collect::<Vec<_>>()),
+            None => named.push(role.as_str()),
+        }
+    }
+    let mut who: Vec<String> = role_ids.iter().map(|id| format!("<@&{id}>")).collect();
+    who.extend(named.iter().map(|role| format!("**{role}**")));
+    let who = if who.is_empty() { "Everyone working this release".to_owned() } else { who.join(" ") };
+    let limit = found.stall_limit().map_or_else(String::new, |l| format!(" for more than {}", minutes_in_words(l)));
+    let text = format!(
+        "⏳ {who}: **{} {}** has had no activity on Step {} — {}{limit}. Pick it up, or say on the card what blocks it.",
+        release.service,
+        release.version,
+        step + 1,
+        found.title,
+    );
+    // Discord lets at most 100 role ids through.
+    role_ids.truncate(100);
+    json!({ "content": clip(&text, 2000), "allowed_mentions": { "parse": [], "roles": role_ids } })
+}
+
+fn minutes_in_words(limit: chrono::Duration) -> String {
+    let minutes = limit.num_minutes();
+    match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m} minutes"),
+        (1, 0) => "an hour".to_owned(),
+        (h, 0) => format!("{h} hours"),
+        (h, m) => format!("{h} h {m} min"),
+    }
+}
+
 fn line(what: &NoticeKind, release: &Release) -> String {
     let name = format!("{} {}", release.service, release.version);
     match what {
@@ -355,7 +413,10 @@ fn line(what: &NoticeKind, release: &Release) -> String {
             Some(reason) => format!("🛑 **{name}** is {}: {reason}", release.status.as_str().replace('_', " ")),
             None => format!("🏁 **{name}** is {}.", release.status.as_str().replace('_', " ")),
         },
-        NoticeKind::ReleaseOpened | NoticeKind::Card { .. } | NoticeKind::RollbackStarted => String::new(),
+        NoticeKind::ReleaseOpened
+        | NoticeKind::Card { .. }
+        | NoticeKind::RollbackStarted
+        | NoticeKind::StallPing { .. } => String::new(),
     }
 }
 
@@ -418,6 +479,26 @@ mod tests {
             say(&expired, LockNews::Ended),
             "🔓 The lock on **api production** expired at Wed 2 Dec 14:00 EST (locked by Dana: database migration running)."
         );
+    }
+
+    #[test]
+    fn a_stall_ping_mentions_the_mapped_roles_of_the_steps_owners_and_names_the_rest() {
+        let mut walk = Walk::start();
+        walk.walk_to(4);
+        let mapping = BTreeMap::from([("release-manager".to_owned(), vec!["1500".to_owned(), "1501".to_owned()])]);
+        let ping = stall_ping(&walk.release, 4, &mapping);
+        let text = ping["content"].as_str().unwrap_or_default();
+        assert!(text.starts_with("⏳ <@&1500> <@&1501>: **api 1.4.0** has had no activity on Step 5"), "{text}");
+        assert!(text.contains("for more than 2 hours"), "{text}");
+        assert_eq!(ping["allowed_mentions"]["roles"], json!(["1500", "1501"]));
+
+        // Nothing mapped: the roles are named and nobody is mentioned. The production step's
+        // gate and items name no role: those who may start a release own it.
+        let ping = stall_ping(&walk.release, 5, &BTreeMap::new());
+        let text = ping["content"].as_str().unwrap_or_default();
+        assert!(text.starts_with("⏳ **release-manager** **engineer**:"), "{text}");
+        assert!(text.contains("Step 6 — Deploy to Production for more than 30 minutes"), "{text}");
+        assert_eq!(ping["allowed_mentions"]["roles"], json!([]));
     }
 
     #[test]

@@ -10,8 +10,8 @@ use crate::app::{App, AppError, Outcome, StartRelease};
 use crate::config::DiscordConfig;
 use crate::domain::card::{self, Card, ClosedWhy, EvidenceForm, StepRef};
 use crate::domain::release::{
-    Artifact, Command, DeployStrategy, DeploymentReport, Environment, HealthCheck, Outcome as DeployOutcome, Rejection,
-    RejectionCode, Release, Status, TestResult,
+    Artifact, Command, DeployStrategy, DeploymentReport, Environment, Event, HealthCheck, Outcome as DeployOutcome,
+    Rejection, RejectionCode, Release, Status, TestResult,
 };
 use crate::domain::{
     Actor, ArtifactDigest, ChatChannel, ChatPlatform, FailurePathId, GitSha, Platform, ReleaseId, RequestId, RoleName,
@@ -329,7 +329,12 @@ impl Handler {
     // ------------------------------------------------------------------------------------
 
     async fn click(&self, target: ClickTarget, actor: Actor, request: RequestId) -> Result<Answer, Refusal> {
-        let card = self.card_clicked(&target.release, target.step, target.attempt).await?;
+        let card = match self.card_clicked(&target.release, target.step, target.attempt).await {
+            Ok(card) => card,
+            Err(refusal) => {
+                return self.repeat_or(refusal, &target.release, target.step, target.attempt, &request).await
+            }
+        };
         let step_id = || card.step_id.clone();
         let command = match target.element {
             Element::Item(index) => {
@@ -364,18 +369,18 @@ impl Handler {
         actor: Actor,
         request: RequestId,
     ) -> Result<Answer, Refusal> {
-        let card = self.card_clicked(&target.release, target.step, target.attempt).await?;
+        let card = match self.card_clicked(&target.release, target.step, target.attempt).await {
+            Ok(card) => card,
+            Err(refusal) => {
+                return self.repeat_or(refusal, &target.release, target.step, target.attempt, &request).await
+            }
+        };
         let field = |name: &str| values.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
         let note = |name: &str| Some(field(name)).filter(|n| !n.is_empty());
         let command = match target.form {
+            // The engine picks the path (the step's first) and checks who may reject.
             ModalForm::RejectReason => {
-                let path = card
-                    .gate
-                    .reject_path
-                    .clone()
-                    .or_else(|| card.failure_paths.first().map(|p| p.id.clone()))
-                    .ok_or_else(|| Refusal::rule("This step has no failure path to reject the gate into."))?;
-                Command::TakeFailurePath { step: card.step_id.clone(), path, note: note(custom_id::field::REASON) }
+                Command::RejectGate { step: card.step_id.clone(), reason: field(custom_id::field::REASON), path: None }
             }
             ModalForm::FailureNote(index) => {
                 let path: FailurePathId =
@@ -453,14 +458,60 @@ impl Handler {
     ) -> Result<Answer, Refusal> {
         let outcome: Outcome =
             self.app.execute(&clicked.release_id, command, actor, request).await.map_err(Refusal::from)?;
+        self.answer_on_card(clicked, &outcome).await
+    }
+
+    /// A click on a card that no longer applies: the repeat of a click that moved it on
+    /// (Discord delivers an interaction again) gets the first answer; anything else, `refusal`.
+    async fn repeat_or(
+        &self,
+        refusal: Refusal,
+        release: &ReleaseId,
+        step: StepRef,
+        attempt: u32,
+        request: &RequestId,
+    ) -> Result<Answer, Refusal> {
+        let Some(outcome) = self.app.answered(request).await.map_err(Refusal::from)? else {
+            return Err(refusal);
+        };
+        let first = outcome.events.first().map_or(outcome.release.seq, |r| r.seq);
+        let before = self.app.release_as_of(release, first.saturating_sub(1)).await.map_err(Refusal::from)?;
+        let clicked = before
+            .as_ref()
+            .and_then(|b| card::step_card(b, step, &self.app.card_context(b, outcome.at())))
+            .filter(|card| card.attempt == attempt)
+            .ok_or(refusal)?;
+        self.answer_on_card(&clicked, &outcome).await
+    }
+
+    /// The card clicked, as `outcome` left it: the answer that updates the clicked message.
+    async fn answer_on_card(&self, clicked: &Card, outcome: &Outcome) -> Result<Answer, Refusal> {
         let ctx = self.app.card_context_with_locks(&outcome.release, outcome.at()).await?;
+        let restarted = outcome.events.iter().any(|r| matches!(r.event, Event::Restarted { .. }));
         let card = match card::step_card(&outcome.release, clicked.step, &ctx) {
-            Some(card) if card.attempt == clicked.attempt => card,
-            // A restart replaced the attempt clicked on: its message stays as people saw it,
-            // closed; the new attempt gets a card of its own in the thread.
-            _ => clicked.clone().closed(ClosedWhy::Superseded),
+            Some(card) if card.attempt == clicked.attempt && !restarted => card,
+            // A restart replaced (or cleared) the attempt clicked on: its message stays as it
+            // stood just before the restart (with a rejection's reason, if it was rejected), closed; the
+            // new attempt gets a card of its own in the thread.
+            _ => self.card_before_restart(clicked, outcome).await,
         };
         Ok(render::update_message(&card).into())
+    }
+
+    async fn card_before_restart(&self, clicked: &Card, outcome: &Outcome) -> Card {
+        let restart = outcome.events.iter().find(|r| matches!(r.event, Event::Restarted { .. })).map(|r| r.seq);
+        let before = match restart {
+            Some(seq) => self.app.release_as_of(&clicked.release_id, seq - 1).await.ok().flatten(),
+            None => None,
+        };
+        let ctx = before.as_ref().map(|b| self.app.card_context(b, outcome.at()));
+        match (before, ctx) {
+            (Some(before), Some(ctx)) => card::step_card(&before, clicked.step, &ctx)
+                .filter(|card| card.attempt == clicked.attempt)
+                .unwrap_or_else(|| clicked.clone()),
+            _ => clicked.clone(),
+        }
+        .closed(ClosedWhy::Superseded)
     }
 
     fn open_modal(&self, card: &Card, form: ModalForm) -> Result<Answer, Refusal> {
@@ -552,6 +603,7 @@ fn explain(rejection: &Rejection) -> String {
         C::AlreadyLocked | C::NotLocked => "See the locks in force with `/release list`.",
         C::NoteRequired => "Say what happened in the form.",
         C::WrongArtifact => "Deploy the exact artifact that passed staging and the smoke test.",
+        C::UnapprovedArtifact => "Deploy the artifact that was approved; any other must pass staging, the smoke test and a new approval first.",
         C::ReleaseFinished => "Start a new release with `/release start`.",
         C::AlreadyAborting
         | C::AlreadyApproved
@@ -568,6 +620,7 @@ fn explain(rejection: &Rejection) -> String {
         | C::NoApprovalNeeded
         | C::NoOverrideRequested
         | C::NotHotfix
+        | C::NotStalled
         | C::NotRollingBack
         | C::NotStarted
         | C::NotTicked

@@ -13,8 +13,8 @@
 //! - components: action rows (type 1) of buttons (type 2). Items first, five to a row,
 //!   Secondary (2) while unticked and Success (3) once ticked, labelled with the item's
 //!   text; then the controls: the gate, the only Primary (1) button, disabled until every
-//!   item is ticked and the evidence is recorded; Reject beside it on gates a person
-//!   approves (Danger, 4); the evidence forms and the freeze-override approval
+//!   item is ticked and the evidence is recorded; Reject beside it on every gate
+//!   (Danger, 4); the evidence forms and the freeze-override approval
 //!   (Secondary); one button per failure path (Danger, 4). A closed card has every
 //!   button disabled. No embed title is used.
 //!
@@ -176,12 +176,8 @@ pub fn modal(card: &Card, form: ModalForm) -> Result<Value, CustomIdError> {
             )
         }
         ModalForm::RejectReason => {
-            let path = card
-                .gate
-                .reject_path
-                .as_ref()
-                .and_then(|id| card.failure_paths.iter().find(|p| &p.id == id))
-                .map_or_else(|| "the step's failure path".to_owned(), |p| p.label.clone());
+            let path =
+                card.gate.reject.as_ref().map_or_else(|| "the step's failure path".to_owned(), |r| r.leads_to.clone());
             (
                 format!("Reject the gate · {step}"),
                 vec![Input::paragraph(field::REASON, "Why is the gate rejected?")
@@ -320,7 +316,13 @@ fn gate_field(card: &Card) -> String {
         if !who.is_empty() {
             line.push_str(&format!(": {}", who.join(", ")));
         }
+        if let Some(digest) = &gate.approved_digest {
+            line.push_str(&format!(" · for artifact `{}`", digest.short()));
+        }
         lines.push(line);
+    }
+    if let Some(rejected) = &gate.rejected {
+        lines.push(format!("✖ {}", escape(&rejected.text())));
     }
     if let Some(evidence) = &gate.evidence {
         lines.push(match (&evidence.waiting_for, evidence.recorded) {
@@ -460,7 +462,7 @@ fn layout(card: &Card) -> Layout {
         label: path.label.clone(),
         disabled: closed,
     }));
-    let reject = card.gate.reject_path.as_ref().map(|_| Button {
+    let reject = card.gate.reject.as_ref().map(|_| Button {
         element: Element::Reject,
         style: style::DANGER,
         label: "Reject…".to_owned(),

@@ -31,6 +31,11 @@ pub fn ci() -> Actor {
     Actor::new(Platform::Api, "ci", "CI").with_roles(["engineer"])
 }
 
+/// shipgate itself, as its timers act.
+pub fn shipgate() -> Actor {
+    Actor::new(Platform::System, "shipgate", "shipgate")
+}
+
 /// Wednesday 2 December 2026, 15:00 UTC: 10:00 in New York (EST), nothing frozen.
 pub fn wednesday() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 2, 15, 0, 0).single().unwrap_or_else(|| panic!("a valid instant"))
@@ -171,6 +176,20 @@ impl Walk {
     pub fn take(&mut self, actor: &Actor, path: &str, note: &str) {
         let step = self.release.current_step().id.clone();
         self.ok(actor, Command::TakeFailurePath { step, path: FailurePathId::new(path), note: Some(note.into()) });
+    }
+
+    /// Rejects the gate in play with `reason`, down the step's default path.
+    pub fn reject(&mut self, actor: &Actor, reason: &str) {
+        let (step, _) = self.in_play();
+        self.ok(actor, Command::RejectGate { step, reason: reason.into(), path: None });
+    }
+
+    /// Lets `quiet` pass, then has shipgate notice the current step attempt's stall.
+    pub fn notice_stall(&mut self, quiet: Duration) {
+        self.now += quiet;
+        let step = self.release.current_step().id.clone();
+        let attempt = self.release.steps[self.release.current].attempt;
+        self.ok(&shipgate(), Command::NoticeStall { step, attempt });
     }
 
     pub fn tests(&mut self, suite: &str, passed: u32, failed: u32) {

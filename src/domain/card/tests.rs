@@ -108,8 +108,10 @@ fn failing_tests_show_what_the_gate_waits_for_and_offer_the_test_result_form() {
     assert!(!card.gate.can_pass);
     assert_eq!(card.evidence[0].text(), "Tests unit: 117 passed, 3 failed");
     assert_eq!(card.inputs.evidence, [EvidenceForm::TestResult]);
-    // An automatic gate is not rejected: its failure paths are the way out.
-    assert_eq!(card.gate.reject_path, None);
+    // Every gate can be rejected, an automatic one too: into the step's first path.
+    assert_eq!(card.gate.reject_path, Some(FailurePathId::new("real-regression")));
+    let reject = card.gate.reject.as_ref().unwrap_or_else(|| panic!("a reject offer"));
+    assert_eq!(reject.leads_to, "restart from Step 1 — Pre-Flight Checks");
     let leads: Vec<&str> = card.failure_paths.iter().map(|p| p.leads_to.as_str()).collect();
     assert_eq!(leads, ["restart from Step 1 — Pre-Flight Checks", "retry this step"]);
 }
@@ -394,4 +396,85 @@ fn the_progress_bar_fits_long_playbooks() {
     assert_eq!(Progress { current: 3, total: 8 }.bar(), "▰▰▰▱▱▱▱▱ 3/8");
     assert_eq!(Progress { current: 1, total: 40 }.bar(), "▰▱▱▱▱▱▱▱▱▱▱▱ 1/40");
     assert_eq!(Progress { current: 40, total: 40 }.bar(), "▰▰▰▰▰▰▰▰▰▰▰▰ 40/40");
+}
+
+#[test]
+fn every_gate_card_offers_reject_into_the_steps_first_path() {
+    for index in 0..8 {
+        let mut walk = Walk::start();
+        walk.walk_to(index);
+        let card = card(&walk, StepRef::Step(index));
+        let reject = card.gate.reject.as_ref().unwrap_or_else(|| panic!("step {} offers no reject", index + 1));
+        let first = &walk.release.playbook.steps[index].failure_paths[0];
+        assert_eq!(reject.path.as_ref(), Some(&first.id), "step {}", index + 1);
+        assert_eq!(reject.label, first.label);
+    }
+    // Before anything reached production, rejecting the production step goes back to staging.
+    let mut at_production = Walk::start();
+    at_production.walk_to(5);
+    let card = card(&at_production, StepRef::Step(5));
+    assert_eq!(
+        card.gate.reject.map(|r| r.leads_to),
+        Some("nothing reached production: restart from Step 4 — Deploy to Staging".to_owned())
+    );
+    // The rollback procedure has no path: its reject ends the release once production is back.
+    let mut walk = Walk::start();
+    walk.walk_to(7);
+    walk.take(&carol(), "rollback", "checkout broken");
+    let rollback = card_of(&walk, StepRef::Rollback);
+    let reject = rollback.gate.reject.unwrap_or_else(|| panic!("the rollback card offers reject"));
+    assert_eq!(reject.path, None);
+    assert!(reject.leads_to.contains("ends aborted"), "{}", reject.leads_to);
+}
+
+fn card_of(walk: &Walk, step: StepRef) -> Card {
+    step_card(&walk.release, step, &walk.ctx()).unwrap_or_else(|| panic!("no card for {step:?}"))
+}
+
+#[test]
+fn a_rejected_gate_names_who_why_and_where_on_the_card_it_closes() {
+    let mut walk = Walk::start();
+    walk.walk_to(4);
+    let before = walk.release.seq;
+    walk.reject(&bob(), "checkout broken on staging");
+    // The card is closed as the release stood just before the restart cleared the attempt.
+    let restart = walk
+        .events_after(before)
+        .iter()
+        .find(|r| matches!(r.event, crate::domain::release::Event::Restarted { .. }))
+        .map(|r| r.seq)
+        .unwrap_or_else(|| panic!("a restart"));
+    let history: Vec<_> = walk.events_after(0)[..usize::try_from(restart - 1).unwrap_or(0)].to_vec();
+    let as_it_was = Release::fold(walk.release.id.clone(), &history).unwrap_or_else(|e| panic!("{e}"));
+    let closed = step_card(&as_it_was, StepRef::Step(4), &walk.ctx())
+        .unwrap_or_else(|| panic!("a card"))
+        .closed(ClosedWhy::Superseded);
+    let rejected = closed.gate.rejected.unwrap_or_else(|| panic!("the rejection shows"));
+    assert_eq!(rejected.by.by, "Bob");
+    assert_eq!(rejected.reason, "checkout broken on staging");
+    assert!(rejected
+        .text()
+        .ends_with(": checkout broken on staging → Smoke check failed: diagnose on staging and re-deploy"));
+    // The fresh attempt starts without it.
+    assert_eq!(card_of(&walk, StepRef::Step(4)).gate.rejected, None);
+}
+
+#[test]
+fn the_gate_into_production_shows_the_artifact_it_approved() {
+    let mut walk = Walk::start();
+    walk.walk_to(5);
+    let smoke = card_of(&walk, StepRef::Step(4));
+    assert_eq!(smoke.gate.approved_digest, Some(digest(DIGEST)));
+    // Other gates approve no artifact.
+    assert_eq!(card_of(&walk, StepRef::Step(0)).gate.approved_digest, None);
+}
+
+#[test]
+fn a_noticed_stall_shows_on_the_open_card_until_someone_acts() {
+    let mut walk = Walk::start();
+    walk.walk_to(1);
+    walk.notice_stall(chrono::Duration::hours(3));
+    assert!(walk.release.stalled());
+    walk.tests("unit", 10, 1);
+    assert!(!walk.release.stalled());
 }

@@ -66,9 +66,36 @@ pub struct Step {
     /// production deploy.
     #[serde(default)]
     pub watch_minutes: Option<WatchWindow>,
+    /// How long the step may go without activity before its owners are pinged and
+    /// `/release list` marks it stalled; [`DEFAULT_STALL_MINUTES`] when absent. A watch step
+    /// never stalls: waiting is its work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall_after_minutes: Option<u32>,
     pub gate: Gate,
     #[serde(default)]
     pub failure_paths: Vec<FailurePath>,
+}
+
+/// A step's stall limit when the playbook sets none: two hours.
+pub const DEFAULT_STALL_MINUTES: u32 = 120;
+
+impl Step {
+    /// How long the step may go without activity before it counts as stalled; `None` for
+    /// a watch step, which is never stalled.
+    pub fn stall_limit(&self) -> Option<chrono::Duration> {
+        (self.requires != Evidence::Watch)
+            .then(|| chrono::Duration::minutes(i64::from(self.stall_after_minutes.unwrap_or(DEFAULT_STALL_MINUTES))))
+    }
+
+    /// Who a stall ping is for: the gate's roles, or those who tick the step's items when
+    /// the gate names none; empty means everyone working the release.
+    pub fn owners(&self) -> &[RoleName] {
+        if self.gate.roles.is_empty() {
+            &self.tick_roles
+        } else {
+            &self.gate.roles
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -86,6 +86,7 @@ const STEP: &[Field] = &[
     optional("tick_roles", Kind::Texts),
     optional("requires", Kind::Choice(&EVIDENCE)),
     optional("watch_minutes", Kind::Table(WATCH_WINDOW)),
+    optional("stall_after_minutes", Kind::Count),
     required("gate", Kind::Table(GATE)),
     optional("failure_paths", Kind::Tables(FAILURE_PATH)),
 ];
@@ -391,7 +392,7 @@ mod tests {
         assert_eq!(
             problems[0].message,
             "unknown key `sumary` (did you mean `summary`?); expected one of id, title, summary, guidance, items, \
-             tick_roles, requires, watch_minutes, gate, failure_paths"
+             tick_roles, requires, watch_minutes, stall_after_minutes, gate, failure_paths"
         );
     }
 

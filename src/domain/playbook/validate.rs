@@ -6,7 +6,10 @@
 
 use super::schema::join;
 use super::ROLLBACK_STEP;
-use super::{Evidence, FailureAction, FailurePath, Gate, Item, Playbook, PlaybookProblem, RollbackProcedure, Step};
+use super::{
+    Evidence, FailureAction, FailurePath, Gate, Item, Playbook, PlaybookProblem, RollbackProcedure, Step,
+    DEFAULT_STALL_MINUTES,
+};
 use crate::domain::RoleName;
 
 /// Longest name or id: ids end up in chat button ids and URLs, which have length limits.
@@ -21,6 +24,8 @@ const MAX_TITLE_CHARS: usize = 100;
 const MAX_APPROVALS: u32 = 10;
 /// The longest watch after a production deploy: a day.
 const MAX_WATCH_MINUTES: u32 = 1440;
+/// The longest stall limit: a week, as long as a release thread stays open in chat.
+const MAX_STALL_MINUTES: u32 = 10080;
 
 /// Every rule `playbook` breaks, in playbook order.
 pub(super) fn problems(playbook: &Playbook) -> Vec<PlaybookProblem> {
@@ -64,6 +69,7 @@ impl Checker<'_> {
         self.roles(&join(&path, "tick_roles"), &step.tick_roles);
         self.evidence(index, step);
         self.watch(index, step);
+        self.stall_limit(index, step);
         self.gate(&join(&path, "gate"), &step.gate, false);
         if step.failure_paths.is_empty() {
             // The playbook's own rule: every step has a failure path, never skip a gate.
@@ -224,6 +230,23 @@ impl Checker<'_> {
                 format!("only a step with requires = \"watch\" sets watch_minutes; this step requires \"{other}\""),
             ),
             (_, None) => {}
+        }
+    }
+
+    fn stall_limit(&mut self, index: usize, step: &Step) {
+        let key = format!("steps[{index}].stall_after_minutes");
+        match (step.requires, step.stall_after_minutes) {
+            (_, None) => {}
+            // Said rather than ignored: someone who sets it expects pings that never come.
+            (Evidence::Watch, Some(_)) => self.report(
+                key,
+                "a watch step never stalls (waiting out the watch is its work); remove stall_after_minutes",
+            ),
+            (_, Some(minutes)) if !(1..=MAX_STALL_MINUTES).contains(&minutes) => self.report(
+                key,
+                format!("must be 1 to {MAX_STALL_MINUTES} minutes (a week); the default is {DEFAULT_STALL_MINUTES}"),
+            ),
+            (_, Some(_)) => {}
         }
     }
 
@@ -613,6 +636,21 @@ mod tests {
         });
         accepted(|p| p.steps[6].watch_minutes = Some(WatchWindow { min: 1, max: 1440 }));
         accepted(|p| p.steps[6].watch_minutes = Some(WatchWindow { min: 20, max: 20 }));
+    }
+
+    #[test]
+    fn a_stall_limit_is_1_minute_to_a_week_and_not_on_a_watch_step() {
+        only_problem("steps[1].stall_after_minutes", "must be 1 to 10080 minutes", |p| {
+            p.steps[1].stall_after_minutes = Some(0)
+        });
+        only_problem("steps[1].stall_after_minutes", "must be 1 to 10080 minutes", |p| {
+            p.steps[1].stall_after_minutes = Some(10081)
+        });
+        only_problem("steps[6].stall_after_minutes", "a watch step never stalls", |p| {
+            p.steps[6].stall_after_minutes = Some(60)
+        });
+        accepted(|p| p.steps[1].stall_after_minutes = Some(1));
+        accepted(|p| p.steps[1].stall_after_minutes = Some(10080));
     }
 
     #[test]

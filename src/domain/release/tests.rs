@@ -1276,3 +1276,358 @@ fn releases_consult_locks_only_around_their_deploy_steps() {
     consulted.push(h.release.consults_locks());
     assert_eq!(consulted, [false, false, true, true, true, true, false]);
 }
+
+// ---------------------------------------------------------------------------------------
+// Every gate can be rejected with a reason, which sends the release down the step's
+// failure path.
+
+fn reject_gate(s: &str, reason: &str) -> Command {
+    Command::RejectGate { step: step(s), reason: reason.into(), path: None }
+}
+fn reject_into(s: &str, path: &str, reason: &str) -> Command {
+    Command::RejectGate { step: step(s), reason: reason.into(), path: Some(FailurePathId::new(path)) }
+}
+
+#[test]
+fn a_rejected_gate_records_who_and_why_and_takes_the_steps_failure_path() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    h.pass_tests();
+    h.pass_build();
+    h.pass_staging();
+    h.tick_all(&carol());
+    let events = h.ok(&bob(), reject_gate("smoke-test", "  checkout fails on staging  "));
+    assert_eq!(
+        events,
+        vec![
+            Event::GateRejected {
+                step: step("smoke-test"),
+                reason: "checkout fails on staging".into(),
+                path: Some(FailurePathId::new("smoke-failed")),
+            },
+            Event::FailurePathTaken {
+                step: step("smoke-test"),
+                path: FailurePathId::new("smoke-failed"),
+                action: FailureAction::Restart,
+                note: Some("checkout fails on staging".into()),
+            },
+            Event::Restarted { from: step("deploy-staging") },
+            Event::StepEntered { step: step("deploy-staging") },
+        ]
+    );
+    assert_eq!(h.at(), "deploy-staging");
+    assert_eq!(h.release.steps[3].attempt, 2);
+    // The new attempt starts clean; the rejection stays in the history.
+    assert_eq!(h.release.steps[4].rejected, None);
+}
+
+#[test]
+fn a_rejection_needs_a_reason_of_reasonable_length() {
+    let mut h = Harness::start();
+    h.tick_all(&carol());
+    assert_eq!(h.refused(&bob(), reject_gate("pre-flight", "  ")).code, RejectionCode::NoteRequired);
+    let long = "x".repeat(MAX_REASON_CHARS + 1);
+    assert_eq!(h.refused(&bob(), reject_gate("pre-flight", &long)).code, RejectionCode::InvalidInput);
+    h.ok(&bob(), reject_gate("pre-flight", &"x".repeat(MAX_REASON_CHARS)));
+}
+
+#[test]
+fn only_those_who_may_pass_the_gate_may_reject_it() {
+    // The smoke test's gate, which only a release manager approves.
+    let mut h2 = Harness::start();
+    h2.pass_pre_flight();
+    h2.pass_tests();
+    h2.pass_build();
+    h2.pass_staging();
+    let rejection = h2.refused(&carol(), reject_gate("smoke-test", "not convinced"));
+    assert_eq!(rejection.code, RejectionCode::NotAllowed);
+    assert!(rejection.message.contains("reject this gate") && rejection.message.contains("release-manager"));
+    assert_eq!(h2.refused(&mallory(), reject_gate("smoke-test", "no")).code, RejectionCode::NotAllowed);
+    // A gate that names no role is rejected by those who tick the step's items.
+    let mut h3 = Harness::start();
+    h3.pass_pre_flight();
+    h3.pass_tests();
+    assert_eq!(h3.refused(&mallory(), reject_gate("build-artifact", "bloated")).code, RejectionCode::NotAllowed);
+    h3.ok(&carol(), reject_gate("build-artifact", "image carries test fixtures"));
+    assert_eq!(h3.at(), "test-suite");
+}
+
+#[test]
+fn a_step_with_several_paths_is_rejected_into_its_first_unless_another_is_named() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    h.ok(&ci(), tests("e2e", 40, 2));
+    // The first path of the test step is the cautious one: a real regression, from Step 1.
+    let mut regression = Harness::start();
+    regression.pass_pre_flight();
+    regression.ok(&ci(), tests("e2e", 40, 2));
+    regression.ok(&carol(), reject_gate("test-suite", "orders API returns 500"));
+    assert_eq!(regression.at(), "pre-flight");
+    assert_eq!(regression.release.steps[0].attempt, 2);
+    // Named: the flaky path, which retries the step.
+    h.ok(&carol(), reject_into("test-suite", "flaky-test", "timeout in e2e/login"));
+    assert_eq!(h.at(), "test-suite");
+    assert_eq!(h.release.steps[1].attempt, 2);
+    assert!(h.release.follow_ups.iter().any(|f| f.text.contains("flaky")));
+    let rejection = h.refused(&carol(), reject_into("test-suite", "rewind", "why not"));
+    assert_eq!(rejection.code, RejectionCode::UnknownFailurePath);
+    assert!(rejection.message.contains("real-regression, flaky-test"), "{}", rejection.message);
+}
+
+#[test]
+fn rejecting_pre_flight_aborts_the_release_with_the_reason() {
+    let mut h = Harness::start();
+    h.ok(&bob(), reject_gate("pre-flight", "secrets for the new queue are missing"));
+    assert_eq!(h.release.status, Status::Aborted);
+    assert_eq!(h.release.abort_reason.as_deref(), Some("secrets for the new queue are missing"));
+    assert_eq!(h.refused(&bob(), reject_gate("pre-flight", "again")).code, RejectionCode::ReleaseFinished);
+}
+
+#[test]
+fn rejecting_the_production_step_before_any_deploy_goes_back_to_staging_without_a_rollback() {
+    let mut h = Harness::start();
+    h.drive_to_production_step();
+    // Taking the rollback path itself is refused: nothing reached production.
+    let refused = h.refused(&carol(), fail("deploy-production", "production-deploy-failed", "x"));
+    assert_eq!(refused.code, RejectionCode::NothingToRollBack);
+    let events = h.ok(&carol(), reject_gate("deploy-production", "the deploy window was missed"));
+    assert!(!events.iter().any(|e| matches!(e, Event::RollbackStarted { .. })), "{events:?}");
+    assert_eq!(h.release.status, Status::Active);
+    assert_eq!(h.at(), "deploy-staging");
+    assert!(!h.release.holds_production(), "production is let go");
+}
+
+#[test]
+fn rejecting_after_production_was_reached_rolls_it_back_with_the_reason() {
+    let mut h = Harness::start();
+    h.live = Some(LiveDeployment {
+        release_id: ReleaseId::new("r0"),
+        version: Version::parse("1.3.2").unwrap(),
+        digest: digest(OLD_DIGEST),
+    });
+    h.drive_to_monitor();
+    h.ok(&carol(), reject_gate("monitor", "p99 latency tripled"));
+    assert_eq!(h.release.status, Status::RollingBack);
+    assert_eq!(h.release.rollback.as_ref().map(|r| r.reason.as_str()), Some("p99 latency tripled"));
+}
+
+#[test]
+fn rejecting_the_rollback_procedure_ends_the_release_once_production_is_back() {
+    let mut h = Harness::start();
+    h.drive_to_monitor();
+    h.ok(&carol(), fail("monitor", "rollback", "errors doubled"));
+    assert_eq!(
+        h.refused(&carol(), reject_into(ROLLBACK_STEP, "rollback", "no")).code,
+        RejectionCode::UnknownFailurePath
+    );
+    assert_eq!(h.refused(&mallory(), reject_gate(ROLLBACK_STEP, "no")).code, RejectionCode::NotAllowed);
+    let events = h.ok(&carol(), reject_gate(ROLLBACK_STEP, "the fix will take days"));
+    assert_eq!(events.len(), 2);
+    assert!(matches!(&events[1], Event::AbortRequested { reason } if reason == "the fix will take days"));
+    assert_eq!(h.release.status, Status::RollingBack, "production still goes back first");
+    assert_eq!(h.refused(&carol(), reject_gate(ROLLBACK_STEP, "again")).code, RejectionCode::AlreadyAborting);
+}
+
+#[test]
+fn only_the_gate_in_play_can_be_rejected() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    assert_eq!(h.refused(&bob(), reject_gate("pre-flight", "late")).code, RejectionCode::NotCurrentStep);
+    assert_eq!(h.refused(&bob(), reject_gate("smoke-test", "early")).code, RejectionCode::NotCurrentStep);
+    assert_eq!(h.refused(&bob(), reject_gate("nope", "what")).code, RejectionCode::UnknownStep);
+    assert_eq!(h.refused(&bob(), reject_gate(ROLLBACK_STEP, "what")).code, RejectionCode::NotCurrentStep);
+}
+
+// ---------------------------------------------------------------------------------------
+// A step with no activity past its limit is noticed once; the watch never stalls.
+
+fn shipgate() -> Actor {
+    Actor::new(Platform::System, "shipgate", "shipgate")
+}
+fn notice(s: &str, attempt: u32) -> Command {
+    Command::NoticeStall { step: step(s), attempt }
+}
+
+#[test]
+fn a_quiet_step_is_noticed_once_past_its_limit_and_stays_stalled_until_someone_acts() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    let quiet_since = h.now;
+    h.now += Duration::hours(2);
+    assert_eq!(h.refused(&shipgate(), notice("test-suite", 1)).code, RejectionCode::NotStalled);
+    h.now += Duration::hours(1);
+    assert_eq!(h.refused(&bob(), notice("test-suite", 1)).code, RejectionCode::NotAllowed, "people do not send it");
+    h.now -= Duration::hours(1);
+    h.now += Duration::minutes(1);
+    assert_eq!(
+        h.ok(&shipgate(), notice("test-suite", 1)),
+        vec![Event::StallNoticed { step: step("test-suite"), attempt: 1 }]
+    );
+    assert!(h.release.stalled());
+    assert_eq!(h.release.last_activity, quiet_since, "shipgate's own notice is not activity");
+    h.now += Duration::hours(5);
+    assert_eq!(h.refused(&shipgate(), notice("test-suite", 1)).code, RejectionCode::AlreadyRecorded);
+    h.ok(&ci(), tests("unit", 10, 1));
+    assert!(!h.release.stalled(), "someone acted");
+    h.now += Duration::hours(3);
+    assert_eq!(
+        h.refused(&shipgate(), notice("test-suite", 1)).code,
+        RejectionCode::AlreadyRecorded,
+        "once per step attempt"
+    );
+}
+
+#[test]
+fn the_production_step_stalls_after_its_own_shorter_limit() {
+    let mut h = Harness::start();
+    h.drive_to_production_step();
+    h.now += Duration::minutes(30);
+    assert_eq!(h.refused(&shipgate(), notice("deploy-production", 1)).code, RejectionCode::NotStalled);
+    h.now += Duration::minutes(1);
+    h.ok(&shipgate(), notice("deploy-production", 1));
+}
+
+#[test]
+fn the_watch_step_never_stalls() {
+    let mut h = Harness::start();
+    h.drive_to_monitor();
+    h.now += Duration::days(2);
+    let rejection = h.refused(&shipgate(), notice("monitor", 1));
+    assert_eq!(rejection.code, RejectionCode::NotStalled);
+    assert!(rejection.message.contains("never stalls"));
+}
+
+#[test]
+fn a_stall_of_an_attempt_the_release_moved_on_from_is_not_noticed() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    h.ok(&carol(), fail("test-suite", "flaky-test", "timeout"));
+    h.now += Duration::hours(3);
+    assert_eq!(h.refused(&shipgate(), notice("test-suite", 1)).code, RejectionCode::NotCurrentStep);
+    assert_eq!(h.refused(&shipgate(), notice("pre-flight", 1)).code, RejectionCode::NotCurrentStep);
+    h.ok(&shipgate(), notice("test-suite", 2));
+}
+
+#[test]
+fn a_release_rolling_back_is_not_noticed_as_stalled() {
+    let mut h = Harness::start();
+    h.drive_to_monitor();
+    h.ok(&carol(), fail("monitor", "rollback", "errors doubled"));
+    h.now += Duration::hours(3);
+    assert_eq!(h.refused(&shipgate(), notice("monitor", 1)).code, RejectionCode::NotCurrentStep);
+}
+
+// ---------------------------------------------------------------------------------------
+// A production approval names the artifact it approved; another needs a new approval.
+
+#[test]
+fn the_production_approval_names_the_artifact_that_passed_staging() {
+    let mut h = Harness::start();
+    h.tick_all(&carol());
+    let events = h.ok(&bob(), approve("pre-flight"));
+    assert_eq!(events[0], Event::Approved { step: step("pre-flight"), digest: None }, "not a production approval");
+    h.pass_tests();
+    h.pass_build();
+    h.pass_staging();
+    h.tick_all(&carol());
+    let events = h.ok(&bob(), approve("smoke-test"));
+    assert_eq!(events[0], Event::Approved { step: step("smoke-test"), digest: Some(digest(DIGEST)) });
+    let (approved, by) = h.release.production_approval().expect("an approval");
+    assert_eq!((approved, by.by.display_name.as_str()), (&digest(DIGEST), "Bob"));
+}
+
+#[test]
+fn a_production_deploy_of_another_artifact_is_refused_naming_the_approval() {
+    let mut h = Harness::start();
+    h.drive_to_production_step();
+    let rejection = h.refused(&ci(), healthy_production(OTHER_DIGEST));
+    assert_eq!(rejection.code, RejectionCode::WrongArtifact);
+    assert!(
+        rejection.message.contains("approved for production by Bob") && rejection.message.contains("new approval"),
+        "names the approval: {}",
+        rejection.message
+    );
+    h.pass_production();
+}
+
+#[test]
+fn a_digest_the_approval_does_not_name_is_refused_whatever_staging_says() {
+    let mut h = Harness::start();
+    h.drive_to_production_step();
+    // A history whose approval into production named another artifact than staging passed.
+    for r in &mut h.events {
+        if let Event::Approved { step, digest: approved } = &mut r.event {
+            if step.as_str() == "smoke-test" {
+                *approved = Some(digest(OTHER_DIGEST));
+            }
+        }
+    }
+    h.release = Release::fold(h.release.id.clone(), &h.events).unwrap();
+    let rejection = h.refused(&ci(), healthy_production(DIGEST));
+    assert_eq!(rejection.code, RejectionCode::UnapprovedArtifact);
+    assert!(rejection.message.contains("Bob") && rejection.message.contains("222222222222"), "{}", rejection.message);
+}
+
+#[test]
+fn going_back_before_the_gate_into_production_needs_a_new_approval() {
+    let mut h = Harness::start();
+    h.drive_to_production_step();
+    h.ok(&carol(), reject_gate("deploy-production", "wrong window"));
+    assert_eq!(h.release.production_approval(), None, "the approval went with the attempt");
+    assert_eq!(h.refused(&ci(), healthy_production(DIGEST)).code, RejectionCode::NotCurrentStep);
+    h.pass_staging();
+    h.tick_all(&carol());
+    h.ok(&carol(), untick("smoke-test", "core-flows"));
+    h.ok(&carol(), tick("smoke-test", "core-flows"));
+    h.ok(&bob(), approve("smoke-test"));
+    assert_eq!(h.release.production_approval().map(|(d, _)| d.clone()), Some(digest(DIGEST)));
+    h.pass_production();
+}
+
+#[test]
+fn unticking_withdraws_the_approved_digest_with_the_approvals() {
+    let mut playbook = Playbook::ship_to_production();
+    playbook.steps[4].gate.approvals = 2;
+    let mut h = Harness::start_with(playbook, false);
+    h.pass_pre_flight();
+    h.pass_tests();
+    h.pass_build();
+    h.pass_staging();
+    h.tick_all(&carol());
+    h.ok(&bob(), approve("smoke-test"));
+    assert_eq!(h.release.steps[4].approved_digest, Some(digest(DIGEST)));
+    h.ok(&carol(), untick("smoke-test", "core-flows"));
+    assert_eq!(h.release.steps[4].approved_digest, None);
+}
+
+#[test]
+fn histories_written_before_approvals_named_a_digest_still_fold_and_deploy() {
+    let mut h = Harness::start();
+    h.drive_to_production_step();
+    // The history as stored before: `approved` events carried only the step.
+    let old: Vec<Recorded> = h
+        .events
+        .iter()
+        .map(|r| {
+            let mut json = serde_json::to_value(r).unwrap();
+            if json["event"]["type"] == "approved" {
+                json["event"].as_object_mut().unwrap().remove("digest");
+            }
+            serde_json::from_value(json).unwrap()
+        })
+        .collect();
+    assert!(old.iter().any(|r| matches!(&r.event, Event::Approved { digest: None, .. })));
+    let release = Release::fold(h.release.id.clone(), &old).unwrap();
+    assert_eq!(release.production_approval(), None);
+    h.release = release;
+    h.events = old;
+    // No digest to pin: the staging rule alone decides, as it did.
+    assert_eq!(h.refused(&ci(), healthy_production(OTHER_DIGEST)).code, RejectionCode::WrongArtifact);
+    h.pass_production();
+}
+
+#[test]
+fn an_approval_without_a_digest_is_stored_as_before() {
+    let json = serde_json::to_value(Event::Approved { step: step("pre-flight"), digest: None }).unwrap();
+    assert_eq!(json, serde_json::json!({"type": "approved", "step": "pre-flight"}));
+}

@@ -419,3 +419,56 @@ fn a_closed_card_in_a_custom_context_is_fully_disabled() {
     assert!(!buttons(&message).is_empty());
     assert!(buttons(&message).iter().all(|b| b["disabled"] == true));
 }
+
+/// The gate field's text of a rendered card.
+fn gate_text(message: &Value) -> String {
+    let fields = message["embeds"][0]["fields"].as_array().map_or(&[][..], Vec::as_slice);
+    fields
+        .iter()
+        .find(|f| text(&f["name"]).starts_with("Gate"))
+        .map(|f| text(&f["value"]).to_owned())
+        .unwrap_or_else(|| panic!("a gate field: {message}"))
+}
+
+#[test]
+fn the_gate_into_production_names_the_artifact_it_approved() {
+    let walk = at_step(5);
+    let message = rendered(&card(&walk, StepRef::Step(4)));
+    assert!(gate_text(&message).contains("Approvals 1/1: Bob"), "{}", gate_text(&message));
+    assert!(gate_text(&message).contains("for artifact `111111111111`"), "{}", gate_text(&message));
+}
+
+#[test]
+fn a_rejected_gates_closed_card_says_who_rejected_it_and_why() {
+    let mut walk = at_step(4);
+    let before = walk.release.clone();
+    walk.reject(&bob(), "checkout *broken* on staging");
+    // What the card showed just before the restart: the rejection and the path it took.
+    let as_it_was = {
+        let history = walk.events_after(0);
+        let upto = history.iter().position(|r| matches!(r.event, crate::domain::release::Event::Restarted { .. }));
+        let upto = upto.unwrap_or_else(|| panic!("a restart"));
+        crate::domain::release::Release::fold(before.id.clone(), &history[..upto]).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let card = step_card(&as_it_was, StepRef::Step(4), &walk.ctx())
+        .unwrap_or_else(|| panic!("step 5"))
+        .closed(ClosedWhy::Superseded);
+    let message = rendered(&card);
+    assert!(buttons(&message).iter().all(|b| b["disabled"] == true));
+    let gate = gate_text(&message);
+    assert!(gate.contains("✖ Rejected by Bob"), "{gate}");
+    assert!(gate.contains(r"checkout \*broken\* on staging → Smoke check failed"), "escaped: {gate}");
+}
+
+#[test]
+fn every_open_card_has_a_reject_button_beside_its_gate() {
+    for index in 0..8 {
+        let walk = at_step(index);
+        let message = rendered(&card(&walk, StepRef::Step(index)));
+        let all = buttons(&message);
+        let gate = all.iter().position(|b| b["style"] == 1).unwrap_or_else(|| panic!("a gate button"));
+        let reject = all.iter().position(|b| click(b).element == Element::Reject);
+        assert_eq!(reject, Some(gate + 1), "step {}: {message}", index + 1);
+        assert_eq!(all[gate + 1]["style"], 4);
+    }
+}
