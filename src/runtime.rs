@@ -121,7 +121,7 @@ pub async fn build_with(
     tasks.push(spawn_lock_expiry(&app, &stopping));
     tasks.push(tokio::spawn(notice_stalls(app.clone(), stall_sweep_every, wait_for(stopping.clone()))));
     if !senders.is_empty() {
-        let holder = format!("{}-{}", hostname(), uuid::Uuid::new_v4());
+        let holder = delivery_holder(config);
         let stop_signal = wait_for(stopping.clone());
         tasks.push(tokio::spawn(delivery::run(app.clone(), senders, holder, stop_signal)));
     }
@@ -166,8 +166,22 @@ async fn wait_for(mut stopping: tokio::sync::watch::Receiver<bool>) {
     let _ = stopping.wait_for(|stop| *stop).await;
 }
 
-fn hostname() -> String {
-    std::env::var("HOSTNAME").unwrap_or_else(|_| "shipgate".to_owned())
+/// The name this instance's outbox worker leases lanes under. It stays the same across
+/// restarts of one instance (same host, same listen address), so a restarted instance takes
+/// its lanes back at once instead of waiting out the leases it held when it stopped; and it
+/// differs between instances running at once, which cannot share a listen address on one
+/// host. Without a known host name or a fixed port, a fresh name per start is the safe
+/// choice: leases then run out by themselves (a minute).
+fn delivery_holder(config: &Config) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty());
+    match host {
+        Some(host) if config.server.listen.port() != 0 => format!("{host}@{}", config.server.listen),
+        _ => format!("{}-{}", host.unwrap_or_else(|| "shipgate".to_owned()), uuid::Uuid::new_v4()),
+    }
 }
 
 /// Registers the slash commands in the guild (bulk overwrite: idempotent). A failure only
@@ -241,11 +255,13 @@ fn warn_about_unheld_roles(config: &Config, app: &App) {
 /// Serves until SIGTERM or ctrl-c, then stops accepting, finishes in-flight requests
 /// (their commits included) and returns.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let running = build(&config).await?;
-    let state = running.state.clone();
+    // Bound first: an instance that cannot have its address (another one runs there) stops
+    // before its outbox worker, which leases lanes under a name made of that address, starts.
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("listening on {} (server.listen)", config.server.listen))?;
+    let running = build(&config).await?;
+    let state = running.state.clone();
     let ready = state.ready.clone();
     let app = router(state.clone(), config.server.max_body_bytes);
     tracing::info!(

@@ -794,6 +794,12 @@ async fn lane_leases_exclude_renew_expire_and_release(store: &Store) {
     assert_eq!(due(store, at(62)).await, [lane, other]);
     assert!(store.claim_lane(lane, "one", at(62), at(92)).await.expect("claim"));
     store.release_lane("never-leased", "one").await.expect("release an unknown lane");
+
+    // A holder starting again lets go of all it held, and of nobody else's.
+    assert!(store.claim_lane(other, "two", at(62), at(92)).await.expect("claim"));
+    assert_eq!(store.release_lanes_of("one").await.expect("release all"), 1);
+    assert_eq!(due(store, at(63)).await, [lane]);
+    assert!(!store.claim_lane(other, "one", at(63), at(93)).await.expect("still two's"));
 }
 
 async fn racing_claims_of_one_lane_one_wins(store: &Store) {

@@ -93,6 +93,14 @@ pub trait Sender: Send + Sync {
 /// back the others. On stop, each lane finishes the row it is sending and lets go.
 pub async fn run(app: App, senders: Vec<Arc<dyn Sender>>, holder: String, stop: impl Future<Output = ()>) {
     let senders: HashMap<ChatPlatform, Arc<dyn Sender>> = senders.into_iter().map(|s| (s.platform(), s)).collect();
+    // The leases this holder had when it last stopped (or crashed) are its own to retake.
+    match app.store().release_lanes_of(&holder).await {
+        Ok(0) => {}
+        Ok(released) => {
+            tracing::info!(released, %holder, "outbox: took back the lanes this instance held when it stopped")
+        }
+        Err(e) => tracing::warn!(error = %e, "outbox: could not let go of old leases; they run out by themselves"),
+    }
     let stopping = Arc::new(AtomicBool::new(false));
     let mut lanes = tokio::task::JoinSet::new();
     tokio::pin!(stop);

@@ -285,6 +285,15 @@ impl Store {
         }
     }
 
+    /// Gives up every lease `holder` has: an instance starting again under its old name lets
+    /// go of what it held when it stopped, instead of waiting for those leases to run out.
+    pub async fn release_lanes_of(&self, holder: &str) -> Result<u64, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.release_lanes_of(holder).await,
+            Store::Postgres(store) => store.release_lanes_of(holder).await,
+        }
+    }
+
     /// The lane's undelivered messages in delivery order (by id), due or not; at most `limit`.
     pub async fn lane_backlog(&self, lane: &str, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
         let limit = i64::from(limit);

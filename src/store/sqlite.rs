@@ -263,6 +263,12 @@ impl SqliteStore {
         Ok(())
     }
 
+    pub(crate) async fn release_lanes_of(&self, holder: &str) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM outbox_leases WHERE holder = ?1").bind(holder).execute(&self.writer).await?;
+        Ok(done.rows_affected())
+    }
+
     pub(crate) async fn lane_backlog(&self, lane: &str, limit: i64) -> Result<Vec<OutboxRecord>, StoreError> {
         let sql = format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE lane = ?1 AND delivered_at IS NULL ORDER BY id LIMIT ?2"
