@@ -7,7 +7,7 @@
 //! `/release start`, then clicks the first checklist item of its Step 1 card again and
 //! again (tick, untick, ...). Every click carries a real Ed25519 signature and a unique
 //! interaction id, so every click is a keyed, durable command answered with the re-rendered
-//! card (UPDATE_MESSAGE); its card edit goes through the outbox as in production.
+//! card (UPDATE_MESSAGE), which is that card's edit; the outbox worker runs beside it.
 //!
 //! The bare endpoint checks the same signature, decodes the same interaction and answers
 //! a constant: the most any interactions endpoint can do on this machine. Phases alternate

@@ -194,7 +194,10 @@ async fn a_release_is_started_and_worked_through_the_gateway() {
     bot.dispatch(&tick);
     let ticked_card = bot.answer_to(&tick).await;
     assert_eq!(ticked_card["type"], 7, "{ticked_card}");
-    let first = buttons(&ticked_card["data"]).into_iter().find(|b| b["custom_id"] == items[0].as_str());
+    // Its button now unticks it: `…:i0` became `…:u0`.
+    let (head, element) = items[0].rsplit_once(':').expect("a custom id");
+    let untick = format!("{head}:u{}", element.trim_start_matches('i'));
+    let first = buttons(&ticked_card["data"]).into_iter().find(|b| b["custom_id"] == untick.as_str());
     assert_eq!(first.expect("the ticked item's button")["style"], 3, "{ticked_card}");
     assert_eq!(ticked(&ticked_card["data"]), 1);
 

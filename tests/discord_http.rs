@@ -150,3 +150,34 @@ async fn a_release_starts_in_a_thread_and_its_first_gate_is_worked_with_buttons(
     .await;
     bot.fake.assert_no_violations();
 }
+
+/// A click on a card that is behind (the item was ticked through the API meanwhile) never
+/// undoes what another surface did: it only brings the card up to date.
+#[tokio::test]
+async fn a_click_on_a_card_that_is_behind_brings_it_up_to_date_and_undoes_nothing() {
+    let bot = Bot::start().await;
+    let started = bot.start_release(RELEASE_CHANNEL, "checkout", "2.7.0", false, &alice()).await;
+    let card = bot.card(&started.thread, "pre-flight", 1).await;
+    let tick_first = button(&card, "All PRs")["custom_id"].as_str().expect("custom id").to_owned();
+
+    // Alice ticks the first item: the answer shows it ticked, with a button that unticks it.
+    let answer = bot.click(&started.thread, &card, &tick_first, &alice()).await;
+    assert_eq!(answer["type"], 7, "{answer}");
+    let ticked = button(&answer["data"], "All PRs");
+    assert_eq!(ticked["style"], 3);
+    assert!(ticked["custom_id"].as_str().expect("custom id").ends_with(":u0"), "{ticked}");
+    assert_eq!(bot.history_len(&started.id).await, 2);
+
+    // CI ticks the second item through the API; Alice's card still shows it unticked.
+    let path = format!("/releases/{}/steps/pre-flight/items/no-blockers/tick", started.id);
+    bot.api_ok(&path, CI_TOKEN, None).await;
+    let stale = bot.fake.message(&started.thread, card["id"].as_str().expect("id")).expect("the card");
+    let tick_second = button(&stale, "No open")["custom_id"].as_str().expect("custom id").to_owned();
+    assert!(tick_second.ends_with(":i1"), "{tick_second}");
+    let healed = bot.click(&started.thread, &stale, &tick_second, &alice()).await;
+    assert_eq!(healed["type"], 7, "{healed}");
+    assert_eq!(button(&healed["data"], "No open")["style"], 3, "the card now shows CI's tick");
+    assert_eq!(bot.history_len(&started.id).await, 3, "the stale click changed nothing");
+
+    bot.fake.assert_no_violations();
+}

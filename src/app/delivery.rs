@@ -256,9 +256,30 @@ async fn deliver_lane(
             fail(app, row, &reason, Some(MAX_BACKOFF), now).await?;
             break;
         };
-        let Some(release) = app.release_as_of(&notice.release_id, notice.as_of).await? else {
-            fail(app, row, "the release is not in the store", Some(MAX_BACKOFF), now).await?;
-            break;
+        // An open card is shown as it stands now, not as of its notice: a click's answer may
+        // have updated the message past this notice already (see `App::execute_answering_card`),
+        // and an older picture must never replace it. A closed card keeps its moment.
+        let live = match &notice.what {
+            NoticeKind::Card { step, attempt, closed: None } => {
+                let latest = app.release_as_of(&notice.release_id, u64::MAX).await?;
+                latest.and_then(|release| {
+                    let ctx = app.card_context(&release, now);
+                    notices::card_for(&release, *step, None, &ctx)
+                        .filter(|card| card.attempt == *attempt)
+                        .map(|_| release)
+                })
+            }
+            _ => None,
+        };
+        let release = match live {
+            Some(release) => release,
+            None => match app.release_as_of(&notice.release_id, notice.as_of).await? {
+                Some(release) => release,
+                None => {
+                    fail(app, row, "the release is not in the store", Some(MAX_BACKOFF), now).await?;
+                    break;
+                }
+            },
         };
         let card = match &notice.what {
             NoticeKind::Card { step, closed, .. } => {

@@ -27,6 +27,7 @@ use crate::store::{
     Commit, CommitError, Conflict, HoldChange, LiveChange, ReleaseFilter, ReleaseRow, Store, StoreError, StoredResponse,
 };
 use clock::Clock;
+use notices::CardStep;
 use playbooks::Playbooks;
 use serde::{Deserialize, Serialize};
 use serde_json::value::to_raw_value;
@@ -235,7 +236,7 @@ impl App {
             release::start(command, &actor, &ctx).inspect_err(|_| record_metrics("start", "rejected", started))?;
         let recorded = Recorded::sequence(events, 0, now, &actor, &request_id);
         let release = Release::fold(id.clone(), &recorded).map_err(anyhow::Error::from)?;
-        let commit = self.commit_for(&release, None, recorded.clone(), &request_id, now);
+        let commit = self.commit_for(&release, None, recorded.clone(), &request_id, now, None);
         match self.send(commit).await {
             Ok(()) => {}
             Err(CommitError::Conflict(Conflict::Duplicate(_))) => {
@@ -270,6 +271,33 @@ impl App {
         actor: Actor,
         request_id: RequestId,
         expected_seq: Option<u64>,
+    ) -> Result<Outcome, AppError> {
+        self.decide_and_commit(id, command, actor, request_id, expected_seq, None).await
+    }
+
+    /// Like [`App::execute`], for a command whose answer shows `card` (a step and attempt)
+    /// as the command leaves it, in place: a chat click answered with its card updated. The
+    /// outbox then carries no edit of that open card (the answer is that edit); it still
+    /// carries everything else the command calls for.
+    pub async fn execute_answering_card(
+        &self,
+        id: &ReleaseId,
+        command: Command,
+        actor: Actor,
+        request_id: RequestId,
+        card: (CardStep, u32),
+    ) -> Result<Outcome, AppError> {
+        self.decide_and_commit(id, command, actor, request_id, None, Some(card)).await
+    }
+
+    async fn decide_and_commit(
+        &self,
+        id: &ReleaseId,
+        command: Command,
+        actor: Actor,
+        request_id: RequestId,
+        expected_seq: Option<u64>,
+        answered: Option<(CardStep, u32)>,
     ) -> Result<Outcome, AppError> {
         let started = Instant::now();
         let name = command.name();
@@ -341,7 +369,7 @@ impl App {
                 }
             };
             let recorded = Recorded::sequence(events, release.seq, now, &actor, &request_id);
-            let commit = self.commit_for(&after, Some(&release), recorded.clone(), &request_id, now);
+            let commit = self.commit_for(&after, Some(&release), recorded.clone(), &request_id, now, answered);
             drop(deciding);
             match self.send(commit).await {
                 Ok(()) => {
@@ -603,6 +631,7 @@ impl App {
         recorded: Vec<Recorded>,
         request_id: &RequestId,
         now: chrono::DateTime<chrono::Utc>,
+        answered: Option<(CardStep, u32)>,
     ) -> Commit {
         let held_before = before.is_some_and(Release::holds_production);
         let hold = match (held_before, after.holds_production()) {
@@ -613,7 +642,7 @@ impl App {
             _ => HoldChange::Keep,
         };
         let live = live_change(after, &recorded);
-        let outbox = notices::for_events(before, after, &recorded);
+        let outbox = notices::for_events_answered(before, after, &recorded, answered);
         // The answer is kept as the span of events it reports, not as its text: a few bytes
         // instead of kilobytes per command, and a replay renders it again exactly.
         let recipe = AnswerRecipe {

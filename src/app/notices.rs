@@ -115,6 +115,18 @@ fn live_card(release: &Release) -> (CardStep, u32) {
 /// whose channel is on a chat platform get any: a release driven purely from CI has
 /// nobody to tell. `before` is the release before the events (`None` for a start).
 pub fn for_events(before: Option<&Release>, after: &Release, recorded: &[Recorded]) -> Vec<NewOutboxMessage> {
+    for_events_answered(before, after, recorded, None)
+}
+
+/// [`for_events`], leaving out the edit of `answered` while it stays the live card: the
+/// command's own answer re-renders it in place (a click answered with the card updated), so
+/// that answer is the edit. Closing edits, new cards and every other notice stay.
+pub fn for_events_answered(
+    before: Option<&Release>,
+    after: &Release,
+    recorded: &[Recorded],
+    answered: Option<(CardStep, u32)>,
+) -> Vec<NewOutboxMessage> {
     let Some(channel) = after.channel.clone().filter(|c| c.platform.is_some()) else {
         return Vec::new();
     };
@@ -174,8 +186,14 @@ pub fn for_events(before: Option<&Release>, after: &Release, recorded: &[Recorde
         }
     }
     let last = recorded.last().map_or(after.seq, |r| r.seq);
-    let (step, attempt) = live_card(after);
-    cards.push((last, (step, attempt), None));
+    let live = live_card(after);
+    // The card the answer re-renders needs no edit of its own while it stays the live card.
+    // Once the command moves the release off it, its closing edit above still goes out:
+    // it is what freezes the card's buttons even if the answer never reached the platform.
+    let answered_live = answered == Some(live) && cards.iter().all(|(_, card, _)| *card != live);
+    if !answered_live {
+        cards.push((last, live, None));
+    }
     let mut messages: Vec<NewOutboxMessage> = notices.iter().map(outbox_row).collect();
     // The release must be opened before any card is posted in its thread; other notices
     // come after the cards they speak of.
@@ -398,6 +416,29 @@ mod tests {
             .expect("a rejection");
         assert_eq!(notices[0].as_of, rejected_at + 1, "as of the path taken, before the restart cleared it");
         assert_eq!(notices[1].what, card(CardStep::Step(3), 2, None));
+    }
+
+    #[test]
+    fn a_click_answered_in_place_leaves_its_card_to_the_answer_until_the_card_closes() {
+        let mut walk = Walk::start();
+        let before = walk.release.clone();
+        walk.tick(&alice(), "prs-merged");
+        let recorded = walk.events_after(before.seq);
+        let clicked = Some((CardStep::Step(0), 1));
+        assert!(for_events_answered(Some(&before), &walk.release, recorded, clicked).is_empty());
+        assert_eq!(for_events(Some(&before), &walk.release, recorded).len(), 1, "from the API it is an edit");
+        let other_card = Some((CardStep::Step(1), 1));
+        assert_eq!(for_events_answered(Some(&before), &walk.release, recorded, other_card).len(), 1);
+
+        // Passing the gate from the card still sends the closing edit and the next card.
+        let mut walk = Walk::start();
+        walk.tick_all(&carol());
+        let before = walk.release.clone();
+        walk.approve(&bob());
+        let recorded = walk.events_after(before.seq);
+        let rows = for_events_answered(Some(&before), &walk.release, recorded, clicked);
+        let kinds: Vec<NoticeKind> = notices(&rows).into_iter().map(|n| n.what).collect();
+        assert_eq!(kinds, [card(CardStep::Step(0), 1, None), card(CardStep::Step(1), 1, None)]);
     }
 
     #[test]

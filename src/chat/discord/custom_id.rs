@@ -8,7 +8,8 @@
 //! modal    sg1m:<release>:<step>:<attempt>:<form>
 //! release  1 to 40 of A-Z a-z 0-9 -          (a UUID is 36)
 //! step     s<index> | r                      (0-based step index; r = the rollback procedure)
-//! element  i<index>  checklist item          g  gate            x  reject
+//! element  i<index>  tick a checklist item   u<index>  untick it
+//!          g  gate            x  reject
 //!          p<index>  failure path            e<kind> evidence form
 //!          o         approve the freeze override
 //! form     e<kind> evidence | x reject reason | n<index> failure-path note
@@ -59,8 +60,12 @@ pub struct ClickTarget {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Element {
-    /// A checklist item, by its 0-based index in the step: ticks it, or unticks it.
+    /// A checklist item, by its 0-based index in the step, shown unticked: ticks it.
     Item(usize),
+    /// A checklist item shown ticked: unticks it. The button says which way the person
+    /// meant, so a click on a card that is behind (another surface ticked the item since)
+    /// never undoes what they wanted; it only brings the card up to date.
+    Untick(usize),
     /// The gate: approves it.
     Gate,
     /// Rejects the gate: opens the reason form, then takes the gate's reject path.
@@ -81,7 +86,7 @@ impl Element {
             Element::Reject => Some(ModalForm::RejectReason),
             Element::FailurePath(index) => Some(ModalForm::FailureNote(index)),
             Element::Evidence(kind) => Some(ModalForm::Evidence(kind)),
-            Element::Item(_) | Element::Gate | Element::ApproveOverride => None,
+            Element::Item(_) | Element::Untick(_) | Element::Gate | Element::ApproveOverride => None,
         }
     }
 }
@@ -133,6 +138,7 @@ impl ClickTarget {
         let mut id = encode_head(CLICK_PREFIX, &self.release, self.step, self.attempt)?;
         match self.element {
             Element::Item(index) => write_number(&mut id, 'i', index),
+            Element::Untick(index) => write_number(&mut id, 'u', index),
             Element::Gate => id.push('g'),
             Element::Reject => id.push('x'),
             Element::FailurePath(index) => write_number(&mut id, 'p', index),
@@ -149,6 +155,7 @@ impl ClickTarget {
         let (release, step, attempt, element) = decode_head(CLICK_PREFIX, id)?;
         let element = match split_code(element) {
             ('i', rest) => Element::Item(number(rest, "item")?),
+            ('u', rest) => Element::Untick(number(rest, "item")?),
             ('g', "") => Element::Gate,
             ('x', "") => Element::Reject,
             ('p', rest) => Element::FailurePath(number(rest, "failure path")?),
@@ -405,6 +412,7 @@ mod tests {
     fn element() -> impl Strategy<Value = Element> {
         prop_oneof![
             any::<usize>().prop_map(Element::Item),
+            any::<usize>().prop_map(Element::Untick),
             Just(Element::Gate),
             Just(Element::Reject),
             any::<usize>().prop_map(Element::FailurePath),

@@ -337,12 +337,18 @@ impl Handler {
         };
         let step_id = || card.step_id.clone();
         let command = match target.element {
-            Element::Item(index) => {
+            Element::Item(index) | Element::Untick(index) => {
                 let item = card.items.get(index).ok_or_else(|| Refusal::rule(stale_card()))?;
-                if item.is_ticked() {
-                    Command::Untick { step: step_id(), item: item.id.clone() }
-                } else {
+                let tick = target.element == Element::Item(index);
+                if item.is_ticked() == tick {
+                    // Already as the person wanted (another surface got there first): the
+                    // card they clicked on is behind; bring it up to date.
+                    return self.up_to_date(&card).await;
+                }
+                if tick {
                     Command::Tick { step: step_id(), item: item.id.clone() }
+                } else {
+                    Command::Untick { step: step_id(), item: item.id.clone() }
                 }
             }
             Element::Gate => Command::Approve { step: step_id() },
@@ -456,8 +462,12 @@ impl Handler {
         actor: Actor,
         request: RequestId,
     ) -> Result<Answer, Refusal> {
-        let outcome: Outcome =
-            self.app.execute(&clicked.release_id, command, actor, request).await.map_err(Refusal::from)?;
+        let answered = (clicked.step.into(), clicked.attempt);
+        let outcome: Outcome = self
+            .app
+            .execute_answering_card(&clicked.release_id, command, actor, request, answered)
+            .await
+            .map_err(Refusal::from)?;
         self.answer_on_card(clicked, &outcome).await
     }
 
@@ -485,8 +495,17 @@ impl Handler {
     }
 
     /// The card clicked, as `outcome` left it: the answer that updates the clicked message.
+    ///
+    /// The command left the outbox no edit of this card (this answer is it), so the answer
+    /// is always the card: without the locks' banners if they cannot be read just now.
     async fn answer_on_card(&self, clicked: &Card, outcome: &Outcome) -> Result<Answer, Refusal> {
-        let ctx = self.app.card_context_with_locks(&outcome.release, outcome.at()).await?;
+        let ctx = match self.app.card_context_with_locks(&outcome.release, outcome.at()).await {
+            Ok(ctx) => ctx,
+            Err(e) => {
+                tracing::warn!(error = %e, release = %outcome.release.id, "reading locks for a card; shown without them");
+                self.app.card_context(&outcome.release, outcome.at())
+            }
+        };
         let restarted = outcome.events.iter().any(|r| matches!(r.event, Event::Restarted { .. }));
         let card = match card::step_card(&outcome.release, clicked.step, &ctx) {
             Some(card) if card.attempt == clicked.attempt && !restarted => card,
@@ -512,6 +531,14 @@ impl Handler {
             _ => clicked.clone(),
         }
         .closed(ClosedWhy::Superseded)
+    }
+
+    /// The clicked card as it stands now, in place of the stale one clicked.
+    async fn up_to_date(&self, clicked: &Card) -> Result<Answer, Refusal> {
+        let release = self.current_release(&clicked.release_id, Read::Remembered).await?;
+        let ctx = self.app.card_context_with_locks(&release, self.app.now()).await?;
+        let card = card::step_card(&release, clicked.step, &ctx).unwrap_or_else(|| clicked.clone());
+        Ok(render::update_message(&card).into())
     }
 
     fn open_modal(&self, card: &Card, form: ModalForm) -> Result<Answer, Refusal> {

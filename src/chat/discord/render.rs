@@ -428,7 +428,7 @@ fn layout(card: &Card) -> Layout {
         .iter()
         .enumerate()
         .map(|(index, item)| Button {
-            element: Element::Item(index),
+            element: if item.is_ticked() { Element::Untick(index) } else { Element::Item(index) },
             style: if item.is_ticked() { style::SUCCESS } else { style::SECONDARY },
             label: if item.is_ticked() { format!("✓ {}", item.text) } else { item.text.clone() },
             disabled: closed,

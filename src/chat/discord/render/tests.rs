@@ -94,15 +94,18 @@ fn assert_conventions(card: &Card, message: &Value) {
     // Items: Secondary while unticked, Success once ticked, labelled with their text;
     // who ticked them and when is in the body.
     for button in &buttons {
-        if let Element::Item(index) = click(button).element {
+        if let Element::Item(index) | Element::Untick(index) = click(button).element {
             let item = &card.items[index];
+            let untick = click(button).element == Element::Untick(index);
+            assert_eq!(untick, item.is_ticked(), "a ticked item's button unticks it, an unticked one's ticks it");
             let expected = if item.is_ticked() { style::SUCCESS } else { style::SECONDARY };
             assert_eq!(button["style"], expected, "{}", item.text);
             let label = text(&button["label"]).trim_start_matches("✓ ").trim_end_matches('…');
             assert!(item.text.starts_with(label), "{label:?} is not {:?}", item.text);
         }
     }
-    let item_buttons = buttons.iter().filter(|b| matches!(click(b).element, Element::Item(_))).count();
+    let item_buttons =
+        buttons.iter().filter(|b| matches!(click(b).element, Element::Item(_) | Element::Untick(_))).count();
     if !description(message).contains("have no button") {
         assert_eq!(item_buttons, card.items.len(), "every item has its button");
     }
