@@ -340,9 +340,10 @@ impl Handler {
             Element::Item(index) | Element::Untick(index) => {
                 let item = card.items.get(index).ok_or_else(|| Refusal::rule(stale_card()))?;
                 let tick = target.element == Element::Item(index);
-                if item.is_ticked() == tick {
+                if card.is_open() && item.is_ticked() == tick {
                     // Already as the person wanted (another surface got there first): the
-                    // card they clicked on is behind; bring it up to date.
+                    // card they clicked on is behind; bring it up to date. On a closed card
+                    // the engine says why nothing can change any more.
                     return self.up_to_date(&card).await;
                 }
                 if tick {
@@ -662,10 +663,14 @@ fn explain(rejection: &Rejection) -> String {
         | C::UnknownStep
         | C::Internal => "",
     };
+    // The engine's messages are clauses, some ending in a full stop and some not; the reply
+    // reads as sentences either way.
+    let message = rejection.message.trim_end();
+    let stop = if message.ends_with(['.', '!', '?']) { "" } else { "." };
     if hint.is_empty() {
-        format!("Not done: {}", rejection.message)
+        format!("Not done: {message}{stop}")
     } else {
-        format!("Not done: {} {hint}", rejection.message)
+        format!("Not done: {message}{stop} {hint}")
     }
 }
 
@@ -693,4 +698,20 @@ fn word<T: Copy>(text: &str, what: &str, choices: &[(&str, T)]) -> Result<T, Ref
         let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
         Refusal::rule(format!("{what}: {text:?} is not one of {}.", names.join(", ")))
     })
+}
+
+#[cfg(test)]
+mod explain_tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_reads_as_sentences_whether_or_not_the_engine_ended_its_own() {
+        let bare = Rejection::new(RejectionCode::NotCurrentStep, "the release is at Step 5 (Smoke Test on Staging)");
+        assert_eq!(
+            explain(&bare),
+            "Not done: the release is at Step 5 (Smoke Test on Staging). Use the buttons on the release's latest card."
+        );
+        let ended = Rejection::new(RejectionCode::Internal, "something failed.");
+        assert_eq!(explain(&ended), "Not done: something failed.");
+    }
 }
