@@ -55,14 +55,9 @@ pub async fn build(config: &Config) -> anyhow::Result<Running> {
     build_with(config, Arc::new(SystemClock), STALL_SWEEP_EVERY).await
 }
 
-/// As [`build`], on a clock the caller controls (architecture property 6: tests set the
-/// time the app, its freeze calendar and its delivery worker see).
-pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
-    build_with(config, clock, STALL_SWEEP_EVERY).await
-}
-
 /// [`build`] with the clock the app reads and how often the stall timer looks: tests move
-/// the clock and look often.
+/// the clock (architecture property 6: tests set the time the app, its freeze calendar and
+/// its delivery worker see) and look often.
 pub async fn build_with(
     config: &Config,
     clock: Arc<dyn Clock>,
@@ -145,7 +140,7 @@ fn spawn_lock_expiry(app: &App, stopping: &tokio::sync::watch::Receiver<bool>) -
 
 /// The stall timer: pings the owners of every step gone quiet past its limit, once per
 /// step attempt (the app records each notice under a deterministic request id, so several
-/// instances and restarts still ping once).
+/// instances and restarts still ping once); and shows again the cards whose watch ended.
 async fn notice_stalls(app: App, every: std::time::Duration, stop: impl std::future::Future<Output = ()>) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -156,6 +151,9 @@ async fn notice_stalls(app: App, every: std::time::Duration, stop: impl std::fut
             _ = ticks.tick() => {
                 if let Err(e) = app.notice_stalls().await {
                     tracing::warn!(error = %format!("{e:#}"), "looking for stalled steps failed; trying again next round");
+                }
+                if let Err(e) = app.refresh_ended_watches().await {
+                    tracing::warn!(error = %format!("{e:#}"), "looking for ended watches failed; trying again next round");
                 }
             }
         }

@@ -78,6 +78,7 @@ conformance!(
     lanes_keep_order_and_a_waiting_first_message_blocks_its_lane,
     lane_leases_exclude_renew_expire_and_release,
     racing_claims_of_one_lane_one_wins,
+    messages_queued_once_are_never_queued_twice,
     mark_delivered_many_is_all_or_nothing,
     chat_message_ids_round_trip_and_the_first_is_kept,
     racing_records_of_one_chat_message_keep_one,
@@ -800,6 +801,19 @@ async fn lane_leases_exclude_renew_expire_and_release(store: &Store) {
     assert_eq!(store.release_lanes_of("one").await.expect("release all"), 1);
     assert_eq!(due(store, at(63)).await, [lane]);
     assert!(!store.claim_lane(other, "one", at(63), at(93)).await.expect("still two's"));
+}
+
+async fn messages_queued_once_are_never_queued_twice(store: &Store) {
+    let lane = "release-once";
+    let queued = queue(store, at(0), &[(lane, "first")]).await;
+    let release = queued[0].release_id.clone();
+    let refresh = lane_message(&release, lane, "refresh");
+    assert_eq!(store.enqueue_once(std::slice::from_ref(&refresh), at(5)).await.expect("enqueue"), 1);
+    // Again, and beside a message a command queued: neither is queued a second time.
+    let again = [refresh, lane_message(&release, lane, "first")];
+    assert_eq!(store.enqueue_once(&again, at(6)).await.expect("enqueue again"), 0);
+    assert_eq!(backlog_names(store, lane).await, ["first", "refresh"]);
+    assert_eq!(due(store, at(5)).await, [lane]);
 }
 
 async fn racing_claims_of_one_lane_one_wins(store: &Store) {

@@ -565,6 +565,36 @@ impl App {
         Ok(noticed)
     }
 
+    /// Shows again the card of every release whose watch has ended since its card was last
+    /// drawn: nothing happens at that moment, yet the card's gate becomes ready, and a card
+    /// left as it was would keep its gate button disabled. Each attempt's watch is refreshed
+    /// once, whichever instance sees it first. Returns how many cards were queued.
+    pub async fn refresh_ended_watches(&self) -> Result<u64, AppError> {
+        let filter = ReleaseFilter {
+            status: Some(Status::Active.as_str().to_owned()),
+            limit: Some(500),
+            ..ReleaseFilter::default()
+        };
+        let now = self.now();
+        let mut rows = Vec::new();
+        for row in self.inner.store.list_releases(&filter).await? {
+            let watching = self.inner.playbooks.get(Some(&row.playbook)).is_some_and(|p| {
+                p.steps.iter().any(|s| {
+                    s.id.as_str() == row.current_step_id && s.requires == crate::domain::playbook::Evidence::Watch
+                })
+            });
+            if !watching {
+                continue;
+            }
+            let Some(release) = self.release(&row.id).await? else { continue };
+            if release.watch_ends_at().is_some_and(|end| end <= now) {
+                let attempt = release.steps[release.current].attempt;
+                rows.extend(notices::card_refresh(&release, &format!("watch_ended:{attempt}")));
+            }
+        }
+        Ok(self.inner.store.enqueue_once(&rows, now).await?)
+    }
+
     /// The freeze calendar of a release in `channel`: its team's, or the default.
     pub fn freeze_for(&self, channel: Option<&ChatChannel>) -> &dyn FreezeCalendar {
         channel.and_then(|c| self.inner.channel_freeze.get(&c.id)).unwrap_or(&self.inner.freeze).as_ref()

@@ -922,6 +922,17 @@ impl Release {
         &self.playbook.steps[self.current]
     }
 
+    /// When the watch the release waits out at its current step ends: `None` unless the
+    /// release is active at a watch step with production deployed.
+    pub fn watch_ends_at(&self) -> Option<DateTime<Utc>> {
+        let step = self.current_step();
+        if self.status != Status::Active || step.requires != Evidence::Watch {
+            return None;
+        }
+        let (_, deployed) = self.production.as_ref()?;
+        Some(deployed.at + Duration::minutes(i64::from(step.watch_minutes.map_or(0, |w| w.min))))
+    }
+
     fn production_step(&self) -> Option<usize> {
         self.playbook.step_requiring(Evidence::ProductionDeploy)
     }

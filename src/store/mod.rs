@@ -285,6 +285,50 @@ impl Store {
         }
     }
 
+    /// Queues `messages` outside any command, each at most once ever: a message whose
+    /// idempotency key is already in the outbox (queued by another instance, or before a
+    /// restart) is skipped. Returns how many were queued now.
+    pub async fn enqueue_once(&self, messages: &[NewOutboxMessage], now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut queued = 0;
+        for message in messages {
+            let payload = message.payload.to_string();
+            let done = match self {
+                Store::Sqlite(store) => {
+                    sqlx::query(
+                        "INSERT INTO outbox (idempotency_key, release_id, lane, kind, payload, created_at, next_attempt_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (idempotency_key) DO NOTHING",
+                    )
+                    .bind(&message.idempotency_key)
+                    .bind(message.release_id.as_str())
+                    .bind(&message.lane)
+                    .bind(&message.kind)
+                    .bind(payload)
+                    .bind(sqlite::stored_time(row_time(now)))
+                    .execute(store.pools().0)
+                    .await?
+                    .rows_affected()
+                }
+                Store::Postgres(store) => {
+                    sqlx::query(
+                        "INSERT INTO outbox (idempotency_key, release_id, lane, kind, payload, created_at, next_attempt_at) \
+                         VALUES ($1, $2, $3, $4, $5::jsonb, $6, $6) ON CONFLICT (idempotency_key) DO NOTHING",
+                    )
+                    .bind(&message.idempotency_key)
+                    .bind(message.release_id.as_str())
+                    .bind(&message.lane)
+                    .bind(&message.kind)
+                    .bind(payload)
+                    .bind(row_time(now))
+                    .execute(store.pool())
+                    .await?
+                    .rows_affected()
+                }
+            };
+            queued += done;
+        }
+        Ok(queued)
+    }
+
     /// Gives up every lease `holder` has: an instance starting again under its old name lets
     /// go of what it held when it stopped, instead of waiting for those leases to run out.
     pub async fn release_lanes_of(&self, holder: &str) -> Result<u64, StoreError> {

@@ -12,6 +12,9 @@ use shipgate::config::Config;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// How often the harness's shipgate looks for stalled steps and ended watches: often, so
+/// that a test that moves the clock sees the timer's work soon.
+pub const TIMER_SWEEP: std::time::Duration = std::time::Duration::from_millis(200);
 pub const RELEASE_CHANNEL: &str = "1300000000000000001";
 /// Releases started here use a team calendar that is always frozen.
 pub const FROZEN_CHANNEL: &str = "1300000000000000009";
@@ -149,7 +152,8 @@ impl Bot {
         std::fs::write(&path, config_text(&fake, &key, &database_url)).expect("write config");
         let config = Config::load_with_env(Some(&path), env(&fake)).expect("config loads");
         let clock = Arc::new(TestClock::default());
-        let running = shipgate::runtime::build_with_clock(&config, clock.clone()).await.expect("shipgate builds");
+        let running =
+            shipgate::runtime::build_with(&config, clock.clone(), TIMER_SWEEP).await.expect("shipgate builds");
         let router = shipgate::http::router(running.state.clone(), config.server.max_body_bytes);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
