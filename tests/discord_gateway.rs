@@ -31,6 +31,8 @@ impl Bot {
     }
 
     async fn start_against(fake: FakeDiscord) -> Bot {
+        // shipgate's logs go to the test's output: a failure shows what shipgate said.
+        let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("shipgate=debug").try_init();
         fake.add_text_channel(RELEASE_CHANNEL);
         fake.add_text_channel(INCIDENT_CHANNEL);
         let dir = tempfile::tempdir().expect("temp dir");
