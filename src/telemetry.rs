@@ -1,7 +1,9 @@
 //! Logging and metrics setup.
 
+use metrics::Unit;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
+use std::time::Instant;
 use tracing_subscriber::EnvFilter;
 
 /// Starts logging: readable lines by default, one JSON object per line with `json`.
@@ -37,7 +39,10 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
                     )
                 });
             match builder.and_then(|b| b.install_recorder()) {
-                Ok(handle) => Some(handle),
+                Ok(handle) => {
+                    describe();
+                    Some(handle)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "metrics recorder not installed; /metrics will be empty");
                     None
@@ -45,4 +50,64 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
             }
         })
         .clone()
+}
+
+/// When the process started, for `shipgate_uptime_seconds`.
+fn started() -> Instant {
+    static STARTED: OnceLock<Instant> = OnceLock::new();
+    *STARTED.get_or_init(Instant::now)
+}
+
+/// Every metric shipgate exports, described once when the recorder is installed, so that a
+/// scrape of a fresh instance already says what each one means; and the build's identity.
+fn describe() {
+    started();
+    metrics::describe_gauge!("shipgate_build_info", "shipgate's version, as a label; always 1");
+    metrics::gauge!("shipgate_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    metrics::describe_gauge!("shipgate_uptime_seconds", Unit::Seconds, "Time since this instance started");
+    metrics::describe_counter!("shipgate_commands_total", "Engine commands by command and outcome");
+    metrics::describe_histogram!(
+        "shipgate_command_duration_seconds",
+        Unit::Seconds,
+        "Time to decide and durably record a command"
+    );
+    metrics::describe_histogram!("shipgate_commit_seconds", Unit::Seconds, "Time of one store transaction");
+    metrics::describe_histogram!("shipgate_commit_batch_size", "Commands written in one store transaction");
+    metrics::describe_counter!(
+        "shipgate_commit_conflicts_total",
+        "Commands decided again because another writer moved the release first"
+    );
+    metrics::describe_counter!("shipgate_http_requests_total", "HTTP requests by route, method and status");
+    metrics::describe_histogram!(
+        "shipgate_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer an HTTP request, by route"
+    );
+    metrics::describe_gauge!("shipgate_releases_in_memory", "Releases this instance keeps in memory");
+    metrics::describe_gauge!("shipgate_outbox_backlog", "Chat notices waiting for delivery");
+    metrics::describe_gauge!(
+        "shipgate_outbox_oldest_undelivered_seconds",
+        Unit::Seconds,
+        "Age of the oldest chat notice waiting for delivery; 0 when none waits"
+    );
+    metrics::describe_counter!("shipgate_outbox_delivered_total", "Chat notices delivered, by platform");
+    metrics::describe_counter!("shipgate_outbox_failures_total", "Failed chat deliveries (retried), by platform");
+    metrics::describe_counter!(
+        "shipgate_discord_bad_signatures_total",
+        "Discord interactions refused for a missing, bad or stale signature"
+    );
+}
+
+/// Sets the gauges read at scrape time: uptime, memory held, the outbox backlog.
+pub async fn refresh_gauges(app: &crate::app::App) {
+    metrics::gauge!("shipgate_uptime_seconds").set(started().elapsed().as_secs_f64());
+    metrics::gauge!("shipgate_releases_in_memory").set(app.releases_in_memory() as f64);
+    match app.store().outbox_backlog().await {
+        Ok((count, oldest)) => {
+            metrics::gauge!("shipgate_outbox_backlog").set(count as f64);
+            let age = oldest.map_or(0.0, |at| (app.now() - at).num_milliseconds().max(0) as f64 / 1000.0);
+            metrics::gauge!("shipgate_outbox_oldest_undelivered_seconds").set(age);
+        }
+        Err(e) => tracing::warn!(error = %e, "reading the outbox backlog for /metrics"),
+    }
 }

@@ -21,6 +21,38 @@ async fn serve_starts_without_config_on_embedded_sqlite_and_stops_cleanly_on_sig
     assert_eq!(command_dir.terminate(), Some(0));
 }
 
+/// A scrape of a fresh instance says what shipgate is and how it is doing before any
+/// command: build, uptime, memory held, outbox backlog; then counts requests by route.
+#[tokio::test]
+async fn metrics_describe_a_fresh_instance_and_count_requests_by_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server =
+        Server::start_with(dir.path(), None, port, &[("SHIPGATE_SERVER__LISTEN", format!("127.0.0.1:{port}"))]);
+    server.ready().await;
+    let scrape = || async { reqwest::get(format!("{}/metrics", server.base)).await.unwrap().text().await.unwrap() };
+    let first = scrape().await;
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(first.contains(&format!("shipgate_build_info{{version=\"{version}\"}} 1")), "{first}");
+    for gauge in ["shipgate_uptime_seconds", "shipgate_releases_in_memory 0", "shipgate_outbox_backlog 0"] {
+        assert!(first.contains(gauge), "{gauge} missing:\n{first}");
+    }
+    assert!(first.contains("# HELP shipgate_outbox_oldest_undelivered_seconds"), "{first}");
+
+    let missing = reqwest::get(format!("{}/api/v1/releases/no-such-release", server.base)).await.unwrap();
+    assert_eq!(missing.status(), 401, "no token");
+    let second = scrape().await;
+    assert!(
+        second.contains(r#"shipgate_http_requests_total{route="/metrics",method="GET",status="200"} 1"#),
+        "{second}"
+    );
+    assert!(
+        second.contains(r#"route="/api/v1/releases/{id}",method="GET",status="401""#),
+        "routes are counted by pattern, not by path:\n{second}"
+    );
+    assert_eq!(server.terminate(), Some(0));
+}
+
 #[tokio::test]
 async fn a_bad_config_stops_startup_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();

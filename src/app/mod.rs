@@ -600,6 +600,11 @@ impl App {
         channel.and_then(|c| self.inner.channel_freeze.get(&c.id)).unwrap_or(&self.inner.freeze).as_ref()
     }
 
+    /// How many releases this instance keeps in memory.
+    pub fn releases_in_memory(&self) -> usize {
+        self.inner.releases.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     fn slot(&self, id: &ReleaseId) -> Arc<tokio::sync::Mutex<Option<Release>>> {
         let mut releases = self.inner.releases.lock().unwrap_or_else(|e| e.into_inner());
         releases.entry(id.clone()).or_default().clone()

@@ -44,6 +44,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn(count_requests))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -72,8 +73,27 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    crate::telemetry::refresh_gauges(&state.app).await;
     let body = state.metrics.as_ref().map(PrometheusHandle::render).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
+
+/// Counts every request by its route (the pattern, not the path, so ids do not make new
+/// series; requests no route matched share one), method and status, and times it.
+async fn count_requests(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!("shipgate_http_request_duration_seconds", "route" => route.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("shipgate_http_requests_total", "route" => route, "method" => method, "status" => status)
+        .increment(1);
+    response
 }
 
 async fn openapi() -> impl IntoResponse {

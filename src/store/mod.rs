@@ -329,6 +329,33 @@ impl Store {
         Ok(queued)
     }
 
+    /// How many outbox messages wait for delivery, and when the oldest of them was made.
+    pub async fn outbox_backlog(&self) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
+        match self {
+            Store::Sqlite(store) => {
+                let (count, oldest): (i64, Option<String>) =
+                    sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE delivered_at IS NULL")
+                        .fetch_one(store.pools().1)
+                        .await?;
+                let oldest = oldest
+                    .map(|at| {
+                        DateTime::parse_from_rfc3339(&at)
+                            .map(|at| at.with_timezone(&Utc))
+                            .map_err(|e| StoreError::Corrupt(format!("outbox.created_at {at:?}: {e}")))
+                    })
+                    .transpose()?;
+                Ok((u64::try_from(count).unwrap_or(0), oldest))
+            }
+            Store::Postgres(store) => {
+                let (count, oldest): (i64, Option<DateTime<Utc>>) =
+                    sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE delivered_at IS NULL")
+                        .fetch_one(store.pool())
+                        .await?;
+                Ok((u64::try_from(count).unwrap_or(0), oldest))
+            }
+        }
+    }
+
     /// Gives up every lease `holder` has: an instance starting again under its old name lets
     /// go of what it held when it stopped, instead of waiting for those leases to run out.
     pub async fn release_lanes_of(&self, holder: &str) -> Result<u64, StoreError> {
