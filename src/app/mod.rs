@@ -149,7 +149,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     /// One slot per release being worked on: the lock serialises its commands, the
     /// cached state spares a fold per command. `None` means "load from the store".
-    releases: Mutex<HashMap<ReleaseId, Arc<tokio::sync::Mutex<Option<Release>>>>>,
+    releases: Mutex<Slots>,
     committer: mpsc::Sender<PendingCommit>,
     /// Commands being decided right now: their commits are about to reach the committer.
     deciding: Arc<AtomicUsize>,
@@ -174,7 +174,7 @@ impl App {
                 channel_freeze: parts.channel_freeze,
                 policy: parts.policy,
                 clock: parts.clock,
-                releases: Mutex::new(HashMap::new()),
+                releases: Mutex::new(Slots::default()),
                 committer: tx,
                 deciding,
             }),
@@ -602,18 +602,16 @@ impl App {
 
     /// How many releases this instance keeps in memory.
     pub fn releases_in_memory(&self) -> usize {
-        self.inner.releases.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.inner.releases.lock().unwrap_or_else(|e| e.into_inner()).by_release.len()
     }
 
-    fn slot(&self, id: &ReleaseId) -> Arc<tokio::sync::Mutex<Option<Release>>> {
-        let mut releases = self.inner.releases.lock().unwrap_or_else(|e| e.into_inner());
-        releases.entry(id.clone()).or_default().clone()
+    fn slot(&self, id: &ReleaseId) -> Slot {
+        self.inner.releases.lock().unwrap_or_else(|e| e.into_inner()).get(id)
     }
 
     /// Drops a finished (or unknown) release from memory; a later command reloads it.
     fn forget(&self, id: &ReleaseId) {
-        let mut releases = self.inner.releases.lock().unwrap_or_else(|e| e.into_inner());
-        releases.remove(id);
+        self.inner.releases.lock().unwrap_or_else(|e| e.into_inner()).by_release.remove(id);
     }
 
     async fn load(&self, id: &ReleaseId) -> Result<Option<Release>, AppError> {
@@ -713,6 +711,55 @@ impl App {
             return Err(CommitError::Database(sqlx::Error::PoolClosed));
         }
         answer.await.unwrap_or(Err(CommitError::Database(sqlx::Error::PoolClosed)))
+    }
+}
+
+/// Releases kept in memory at most. A team works on a handful at a time; CI may touch
+/// thousands (a tick each) and walk away. Past this many, the longest idle ones are let go
+/// and folded again from the store if they come back: memory stays bounded whatever the
+/// number of open releases.
+const MAX_RELEASES_IN_MEMORY: usize = 2_048;
+
+/// A release's place in memory: the lock its commands take, and its state once loaded.
+type Slot = Arc<tokio::sync::Mutex<Option<Release>>>;
+
+/// The per-release slots, with when each was last asked for.
+#[derive(Default)]
+struct Slots {
+    by_release: HashMap<ReleaseId, (Slot, u64)>,
+    uses: u64,
+}
+
+impl Slots {
+    fn get(&mut self, id: &ReleaseId) -> Slot {
+        self.uses += 1;
+        let uses = self.uses;
+        if let Some((slot, last)) = self.by_release.get_mut(id) {
+            *last = uses;
+            return slot.clone();
+        }
+        if self.by_release.len() >= MAX_RELEASES_IN_MEMORY {
+            self.let_go_of_idle();
+        }
+        let slot = Arc::new(tokio::sync::Mutex::new(None));
+        self.by_release.insert(id.clone(), (slot.clone(), uses));
+        slot
+    }
+
+    /// Lets go of the least recently used quarter of the slots nobody holds right now (a
+    /// slot in use keeps its command's lock; dropping it would let a second command on
+    /// the same release run beside the first).
+    fn let_go_of_idle(&mut self) {
+        let mut idle: Vec<(u64, ReleaseId)> = self
+            .by_release
+            .iter()
+            .filter(|(_, (slot, _))| Arc::strong_count(slot) == 1)
+            .map(|(id, (_, last))| (*last, id.clone()))
+            .collect();
+        idle.sort_unstable_by_key(|(last, _)| *last);
+        for (_, id) in idle.into_iter().take(MAX_RELEASES_IN_MEMORY / 4) {
+            self.by_release.remove(&id);
+        }
     }
 }
 
@@ -820,5 +867,29 @@ async fn run_committer(store: Store, mut rx: mpsc::Receiver<PendingCommit>, deci
             // The asker may have gone (client disconnected); the commit stands regardless.
             let _ = reply.send(result);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: usize) -> ReleaseId {
+        ReleaseId::new(format!("r{n}"))
+    }
+
+    #[test]
+    fn memory_holds_a_bounded_number_of_releases_and_lets_go_of_the_longest_idle() {
+        let mut slots = Slots::default();
+        let held = slots.get(&id(0)); // a command is running on r0
+        for n in 1..MAX_RELEASES_IN_MEMORY * 3 {
+            let _ = slots.get(&id(n));
+            let _ = slots.get(&id(1)); // r1 is worked on all along
+            assert!(slots.by_release.len() <= MAX_RELEASES_IN_MEMORY);
+        }
+        assert!(slots.by_release.contains_key(&id(0)), "a slot in use is never let go");
+        assert!(slots.by_release.contains_key(&id(1)), "the busiest release stays");
+        assert!(!slots.by_release.contains_key(&id(2)), "a release touched once long ago is let go");
+        assert!(Arc::ptr_eq(&held, &slots.get(&id(0))), "the held slot is the same one");
     }
 }
