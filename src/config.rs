@@ -96,25 +96,38 @@ impl ServerConfig {
     }
 }
 
-/// Where releases are stored. `Debug` hides a password in the URL; log
+/// Where releases are stored. `Debug` hides every credential in the URL; log
 /// [`DatabaseConfig::redacted_url`], never `url`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DatabaseConfig {
-    /// `sqlite://FILE` (created if missing) or `postgres://USER:PASSWORD@HOST/DB`.
+    /// `sqlite://FILE` (created if missing) or `postgres://USER:PASSWORD@HOST/DB`; from
+    /// `database.url`, or read from the file `database.url_file` names.
     pub url: String,
     pub max_connections: u32,
+    /// How long startup waits for PostgreSQL before giving up with the likely cause.
+    pub connect_timeout_seconds: u64,
 }
+
+/// The range `database.connect_timeout_seconds` accepts: at least a second, so a slow
+/// handshake is not mistaken for a dead server; at most five minutes, so a mistake still
+/// shows up while someone is watching.
+pub const CONNECT_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=300;
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { url: "sqlite://shipgate.db".to_owned(), max_connections: 8 }
+        Self { url: "sqlite://shipgate.db".to_owned(), max_connections: 8, connect_timeout_seconds: 10 }
     }
 }
 
 impl DatabaseConfig {
-    /// The URL with any password replaced by `[REDACTED]`, for logs and messages.
+    /// The URL with every credential replaced by `[REDACTED]`, for logs and messages:
+    /// see [`crate::store::url::redact`].
     pub fn redacted_url(&self) -> String {
-        redact_url_password(&self.url)
+        crate::store::url::redact(&self.url)
+    }
+
+    pub fn connect_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.connect_timeout_seconds)
     }
 }
 
@@ -123,25 +136,8 @@ impl fmt::Debug for DatabaseConfig {
         f.debug_struct("DatabaseConfig")
             .field("url", &self.redacted_url())
             .field("max_connections", &self.max_connections)
+            .field("connect_timeout_seconds", &self.connect_timeout_seconds)
             .finish()
-    }
-}
-
-/// `scheme://user:password@host/...` -> `scheme://user:[REDACTED]@host/...`.
-fn redact_url_password(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    // The last `@` ends the user info: a password may itself contain `@`.
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
-    };
-    match authority[..at].find(':') {
-        Some(colon) => format!("{}{}:[REDACTED]{}", &url[..scheme_end], &authority[..colon], &rest[at..]),
-        None => url.to_owned(),
     }
 }
 
@@ -505,7 +501,7 @@ struct EnvLayer {
 /// otherwise be ignored without a word.
 const SECTION_KEYS: &[(&str, &[&str])] = &[
     ("server", &["listen", "max_body_bytes", "shutdown_grace_seconds"]),
-    ("database", &["url", "max_connections"]),
+    ("database", &["url", "url_file", "max_connections", "connect_timeout_seconds"]),
     ("log", &["format", "level"]),
     ("api", &["clients"]),
     ("playbooks", &["dir", "default"]),
@@ -719,17 +715,26 @@ mod raw {
         }
     }
 
+    /// `url` and `url_file` stay unset unless written, so setting both can be told apart
+    /// from setting one; the default URL is applied when neither is.
     #[derive(Debug, Deserialize)]
     #[serde(default, deny_unknown_fields)]
     pub(super) struct Database {
-        pub url: String,
+        pub url: Option<String>,
+        pub url_file: Option<PathBuf>,
         pub max_connections: u32,
+        pub connect_timeout_seconds: u64,
     }
 
     impl Default for Database {
         fn default() -> Self {
             let d = DatabaseConfig::default();
-            Self { url: d.url, max_connections: d.max_connections }
+            Self {
+                url: None,
+                url_file: None,
+                max_connections: d.max_connections,
+                connect_timeout_seconds: d.connect_timeout_seconds,
+            }
         }
     }
 
@@ -893,18 +898,59 @@ impl raw::File {
             ));
         }
 
-        let url = self.database.url.trim().to_owned();
+        let (url_key, url) = match (self.database.url, &self.database.url_file) {
+            (Some(_), Some(_)) => {
+                problems.push(sources.invalid(
+                    "database.url_file",
+                    format!(
+                        "is set together with database.url{}; keep exactly one",
+                        OriginSuffix(&sources.origin("database.url"))
+                    ),
+                ));
+                ("database.url", defaults.database.url.clone())
+            }
+            (Some(url), None) => ("database.url", url.trim().to_owned()),
+            (None, Some(path)) => match read_secret_file(path) {
+                Ok(url) => ("database.url_file", url.expose_secret().to_owned()),
+                Err(message) => {
+                    problems.push(sources.invalid("database.url_file", message));
+                    ("database.url_file", defaults.database.url.clone())
+                }
+            },
+            (None, None) => ("database.url", defaults.database.url.clone()),
+        };
         let known_scheme = ["sqlite:", "postgres://", "postgresql://"].iter().any(|s| url.starts_with(s));
         if !known_scheme {
             // The URL itself is not repeated: it may hold a password.
-            let scheme = url.split_once(':').map_or("no scheme", |(s, _)| s);
+            // Only a scheme followed by `://` is named: before a lone `:` may be a user name
+            // or a password (`user:pass@host`, or a bare password in the URL file).
+            let scheme = match url.split_once("://") {
+                Some((scheme, _))
+                    if !scheme.is_empty()
+                        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) =>
+                {
+                    format!("{scheme:?}")
+                }
+                _ => "no scheme".to_owned(),
+            };
             problems.push(sources.invalid(
-                "database.url",
-                format!("expected sqlite://FILE or postgres://USER:PASSWORD@HOST/DB, found a URL with {scheme:?}"),
+                url_key,
+                format!("expected sqlite://FILE or postgres://USER:PASSWORD@HOST/DB, found a URL with {scheme}"),
             ));
         }
         if self.database.max_connections == 0 {
             problems.push(sources.invalid("database.max_connections", "must be at least 1"));
+        }
+        if !CONNECT_TIMEOUT_RANGE.contains(&self.database.connect_timeout_seconds) {
+            problems.push(sources.invalid(
+                "database.connect_timeout_seconds",
+                format!(
+                    "{} is out of range; expected {} to {} seconds",
+                    self.database.connect_timeout_seconds,
+                    CONNECT_TIMEOUT_RANGE.start(),
+                    CONNECT_TIMEOUT_RANGE.end()
+                ),
+            ));
         }
 
         let level = self.log.level.trim().to_owned();
@@ -951,7 +997,11 @@ impl raw::File {
                 max_body_bytes: self.server.max_body_bytes,
                 shutdown_grace_seconds: self.server.shutdown_grace_seconds,
             },
-            database: DatabaseConfig { url, max_connections: self.database.max_connections },
+            database: DatabaseConfig {
+                url,
+                max_connections: self.database.max_connections,
+                connect_timeout_seconds: self.database.connect_timeout_seconds,
+            },
             log: LogConfig { format: self.log.format, level },
             api: ApiConfig { clients },
             playbooks: PlaybooksConfig { dir: self.playbooks.dir, default: self.playbooks.default.trim().to_owned() },
@@ -1395,12 +1445,16 @@ mod tests {
 
     #[test]
     fn database_password_is_redacted() {
-        let db =
-            DatabaseConfig { url: "postgres://ship:p@ss:w0rd@db.internal:5432/shipgate".into(), max_connections: 4 };
-        assert_eq!(db.redacted_url(), "postgres://ship:[REDACTED]@db.internal:5432/shipgate");
-        assert!(!format!("{db:?}").contains("w0rd"));
-        assert_eq!(redact_url_password("sqlite://shipgate.db"), "sqlite://shipgate.db");
-        assert_eq!(redact_url_password("postgres://ship@db/x"), "postgres://ship@db/x");
+        for url in [
+            "postgres://ship:p@ss:w0rd@db.internal:5432/shipgate",
+            "postgres://ship@db.internal:5432/shipgate?password=p%40ss:w0rd",
+            "postgres://ship@db.internal:5432/shipgate?sslmode=require&SSLPassword=p%40ss:w0rd",
+        ] {
+            let db = DatabaseConfig { url: url.into(), ..DatabaseConfig::default() };
+            assert!(db.redacted_url().contains("@db.internal:5432/shipgate"), "{}", db.redacted_url());
+            assert!(!db.redacted_url().contains("w0rd"), "{}", db.redacted_url());
+            assert!(!format!("{db:?}").contains("w0rd"));
+        }
     }
 
     #[test]

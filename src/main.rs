@@ -40,7 +40,7 @@ async fn run_server(config: Option<&std::path::Path>, log_json: bool) -> anyhow:
 
 async fn migrate(config: Option<&std::path::Path>) -> anyhow::Result<i32> {
     let config = Config::load(config)?;
-    let store = shipgate::store::Store::connect_with(&config.database.url, config.database.max_connections).await?;
+    let store = shipgate::runtime::open_store(&config).await?;
     store.migrate().await?;
     println!("migrations applied to {} ({})", config.database.redacted_url(), store.backend());
     Ok(0)

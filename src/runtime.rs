@@ -63,9 +63,7 @@ pub async fn build_with(
     clock: Arc<dyn Clock>,
     stall_sweep_every: std::time::Duration,
 ) -> anyhow::Result<Running> {
-    let store = Store::connect_with(&config.database.url, config.database.max_connections)
-        .await
-        .with_context(|| format!("opening the database at {}", config.database.redacted_url()))?;
+    let store = open_store(config).await?;
     store.migrate().await.context("applying database migrations")?;
     let playbooks = Playbooks::load(&config.playbooks.dir, &config.playbooks.default)?;
     let policy = config.policy.to_policy();
@@ -131,6 +129,16 @@ pub async fn build_with(
         stop,
         tasks,
     })
+}
+
+/// Opens the configured database, saying first where: a database that does not answer
+/// otherwise leaves startup silent until the timeout. Errors name the URL redacted.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let database = &config.database;
+    tracing::info!(timeout_seconds = database.connect_timeout_seconds, "connecting to {}", database.redacted_url());
+    Store::connect_within(&database.url, database.max_connections, database.connect_timeout())
+        .await
+        .with_context(|| format!("opening the database at {}", database.redacted_url()))
 }
 
 /// Ends locks whose time ran out, in every instance (each end is recorded and announced once).

@@ -464,3 +464,78 @@ fn discord_http_mode_needs_the_public_key() {
     let error = load(&path, &[("SHIPGATE_DISCORD_TOKEN", "bot-token-123")]).expect_err("no key").to_string();
     assert!(error.contains("discord.public_key") && error.contains("HTTP mode"), "{error}");
 }
+
+const SECRET_URL: &str = "postgres://shipgate:Url-Secret-42@db.internal:5432/shipgate?sslmode=require";
+
+#[test]
+fn database_url_is_read_from_the_file_url_file_names() {
+    let dir = Dir::new();
+    let url_file = dir.write("database-url", &format!("{SECRET_URL}\n"));
+    let path = dir.write("shipgate.toml", &format!("[database]\nurl_file = {:?}\n", url_file.display().to_string()));
+    let config = load(&path, &[]).unwrap();
+    assert_eq!(config.database.url, SECRET_URL);
+    assert!(!format!("{:?}", config.database).contains("Url-Secret-42"));
+}
+
+#[test]
+fn database_url_file_from_the_environment() {
+    let dir = Dir::new();
+    let url_file = dir.write("database-url", SECRET_URL);
+    let config =
+        Config::load_with_env(None, [("SHIPGATE_DATABASE__URL_FILE", url_file.display().to_string())]).unwrap();
+    assert_eq!(config.database.url, SECRET_URL);
+}
+
+#[test]
+fn database_url_and_url_file_together_are_refused_naming_both() {
+    let dir = Dir::new();
+    let url_file = dir.write("database-url", SECRET_URL);
+    let path = dir.write("shipgate.toml", "[database]\nurl = \"sqlite://shipgate.db\"\n");
+    let err = load(&path, &[("SHIPGATE_DATABASE__URL_FILE", &url_file.display().to_string())]).unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("database.url_file: is set together with database.url (set in "), "{text}");
+    assert!(text.contains("shipgate.toml") && text.contains("SHIPGATE_DATABASE__URL_FILE"), "{text}");
+    assert!(!text.contains("Url-Secret-42"), "{text}");
+}
+
+#[test]
+fn unreadable_or_empty_database_url_file_is_refused() {
+    let err = Config::load_with_env(None, [("SHIPGATE_DATABASE__URL_FILE", "/nonexistent/database-url")]).unwrap_err();
+    assert!(err.to_string().starts_with("database.url_file: cannot read /nonexistent/database-url"), "{err}");
+
+    let dir = Dir::new();
+    let empty = dir.write("database-url", "\n");
+    let err = Config::load_with_env(None, [("SHIPGATE_DATABASE__URL_FILE", empty.display().to_string())]).unwrap_err();
+    assert!(err.to_string().contains("is empty"), "{err}");
+}
+
+#[test]
+fn a_bad_url_in_url_file_names_the_key_not_the_content() {
+    let dir = Dir::new();
+    // A password pasted where the URL belongs: the message must not echo any part of it.
+    let url_file = dir.write("database-url", "hunter2:hunter3@db");
+    let err =
+        Config::load_with_env(None, [("SHIPGATE_DATABASE__URL_FILE", url_file.display().to_string())]).unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("database.url_file: expected sqlite://FILE or postgres://"), "{text}");
+    assert!(text.contains("no scheme") && !text.contains("hunter"), "{text}");
+}
+
+#[test]
+fn connect_timeout_defaults_to_ten_seconds_and_is_range_checked() {
+    let config = Config::load_with_env(None, std::iter::empty::<(String, String)>()).unwrap();
+    assert_eq!(config.database.connect_timeout_seconds, 10);
+    assert_eq!(config.database.connect_timeout(), std::time::Duration::from_secs(10));
+
+    let config = Config::load_with_env(None, [("SHIPGATE_DATABASE__CONNECT_TIMEOUT_SECONDS", "2")]).unwrap();
+    assert_eq!(config.database.connect_timeout_seconds, 2);
+
+    for bad in ["0", "301"] {
+        let err = Config::load_with_env(None, [("SHIPGATE_DATABASE__CONNECT_TIMEOUT_SECONDS", bad)]).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("database.connect_timeout_seconds: {bad} is out of range; expected 1 to 300")),
+            "{text}"
+        );
+    }
+}

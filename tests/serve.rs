@@ -90,3 +90,59 @@ fn migrate_prepares_the_database_and_is_safe_to_repeat() {
     }
     assert!(database.exists());
 }
+
+/// `serve` with PostgreSQL down: says where it connects, gives up after
+/// `connect_timeout_seconds` naming the host and the cause, exits 2, and never prints the
+/// password, however the URL carries it.
+#[test]
+fn an_unreachable_database_fails_fast_naming_the_host_not_the_password() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+
+    // Bound and released: nothing listens there.
+    let closed = free_port();
+    for (url, secret) in [
+        (format!("postgres://shipgate:Userinfo-Secret-71@127.0.0.1:{closed}/shipgate"), "Userinfo-Secret-71"),
+        (
+            format!("postgres://shipgate@127.0.0.1:{closed}/shipgate?sslmode=disable&password=Param-Secret-72"),
+            "Param-Secret-72",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), free_port(), &url, "");
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .current_dir(dir.path())
+            .env("TEST_CI_TOKEN", common::process::PROCESS_CI_TOKEN)
+            .env("TEST_RM_TOKEN", common::process::PROCESS_RM_TOKEN)
+            .env("TEST_RM2_TOKEN", common::process::PROCESS_RM2_TOKEN)
+            .env("SHIPGATE_DATABASE__CONNECT_TIMEOUT_SECONDS", "2")
+            .env_remove("RUST_LOG")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Only a bound against hanging: the timeout itself is not what is measured.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("serve was still waiting for the database after 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut output = String::new();
+        child.stdout.take().unwrap().read_to_string(&mut output).unwrap();
+        child.stderr.take().unwrap().read_to_string(&mut output).unwrap();
+        assert_eq!(status.code(), Some(2), "{output}");
+        assert!(output.contains("connecting to postgres://shipgate"), "{output}");
+        assert!(output.contains(&format!("cannot connect to PostgreSQL at 127.0.0.1:{closed}")), "{output}");
+        assert!(output.contains("connection refused"), "{output}");
+        assert!(!output.contains(secret), "{output}");
+    }
+}

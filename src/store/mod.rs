@@ -17,6 +17,7 @@ mod records;
 mod sqlite;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod url;
 mod write_set;
 
 pub use locks::{EndWrite, LockWrite};
@@ -36,6 +37,9 @@ pub const DEFAULT_LIST_LIMIT: u32 = 100;
 pub const MAX_LIST_LIMIT: u32 = 500;
 /// Connections a store opens when the caller does not say (readers, for SQLite).
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
+/// How long opening a PostgreSQL store may take when the caller does not say: sqlx's own
+/// pool timeout, so callers that do not choose keep the bound they always had.
+pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The store, on one of its backends. Cloning is cheap: clones share the connection pools.
 #[derive(Clone, Debug)]
@@ -55,6 +59,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("store configuration: {0}")]
     Config(String),
+    /// No connection could be opened: `target` is the host and port, `cause` the likely
+    /// reason in words (nothing listening, DNS, credentials, no answer).
+    #[error("cannot connect to PostgreSQL at {target}: {cause}")]
+    Unreachable { target: String, cause: String },
 }
 
 impl Store {
@@ -70,11 +78,22 @@ impl Store {
     /// Like [`Store::connect`], with at most `max_connections` connections (for SQLite:
     /// readers; all writes go through one extra writer connection).
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        Store::connect_within(url, max_connections, DEFAULT_CONNECT_TIMEOUT).await
+    }
+
+    /// Like [`Store::connect_with`], giving up on PostgreSQL after `connect_timeout` with
+    /// [`StoreError::Unreachable`], which names the host and the likely cause. (SQLite
+    /// opens a local file; it has no server to wait for.)
+    pub async fn connect_within(
+        url: &str,
+        max_connections: u32,
+        connect_timeout: std::time::Duration,
+    ) -> Result<Store, StoreError> {
         let max_connections = max_connections.max(1);
         if url.starts_with("sqlite:") {
             Ok(Store::Sqlite(SqliteStore::connect(url, max_connections).await?))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store::Postgres(PostgresStore::connect(url, max_connections).await?))
+            Ok(Store::Postgres(PostgresStore::connect(url, max_connections, connect_timeout).await?))
         } else {
             Err(StoreError::Config(unsupported_url_message(url)))
         }

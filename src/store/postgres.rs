@@ -36,11 +36,29 @@ impl PostgresStore {
         &self.pool
     }
 
-    pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+    /// Opens the pool, first trying one connection of its own: sqlx's pool retries a
+    /// refused connection until its timeout and then reports only `pool timed out`, while
+    /// the error of a single attempt says what is wrong.
+    pub(crate) async fn connect(
+        url: &str,
+        max_connections: u32,
+        connect_timeout: std::time::Duration,
+    ) -> Result<Self, StoreError> {
+        let (url, left_out) = super::url::for_sqlx(url);
+        for name in left_out {
+            tracing::warn!(parameter = %name, "ignoring a database URL parameter the PostgreSQL driver does not read (names are case-sensitive); its value is neither used nor shown");
+        }
         // sqlx's parse errors describe the problem without repeating the URL (and its password).
-        let options = PgConnectOptions::from_str(url)
+        let options = PgConnectOptions::from_str(&url)
             .map_err(|error| StoreError::Config(format!("invalid PostgreSQL URL: {error}")))?;
-        Self::connect_options(options, max_connections).await
+        let target = format!("{}:{}", options.get_host(), options.get_port());
+        try_connect(&options, &target, connect_timeout).await?;
+        // The trial connection proved the server answers; the pool gets the same time again.
+        let pool = PgPoolOptions::new().max_connections(max_connections).connect_with(options);
+        match tokio::time::timeout(connect_timeout, pool).await {
+            Ok(pool) => Ok(Self { pool: pool.map_err(|error| unreachable(&target, &error))? }),
+            Err(_) => Err(no_answer(&target, connect_timeout)),
+        }
     }
 
     pub(crate) async fn connect_options(options: PgConnectOptions, max_connections: u32) -> Result<Self, StoreError> {
@@ -548,6 +566,82 @@ async fn insert_outbox(conn: &mut PgConnection, messages: &[OutboxRow<'_>]) -> R
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// One connection, opened and closed, retried while it is refused (a server still
+/// starting) until `timeout` has passed; any other failure ends it at once.
+async fn try_connect(options: &PgConnectOptions, target: &str, timeout: std::time::Duration) -> Result<(), StoreError> {
+    use sqlx::Connection as _;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut pause = std::time::Duration::from_millis(100);
+    loop {
+        match tokio::time::timeout_at(deadline, PgConnection::connect_with(options)).await {
+            Ok(Ok(connection)) => {
+                // Closing politely is a courtesy to the server; the pool opens its own.
+                let _ = connection.close().await;
+                return Ok(());
+            }
+            Ok(Err(error)) if is_refused(&error) && tokio::time::Instant::now() + pause < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(1));
+            }
+            Ok(Err(error)) => return Err(unreachable(target, &error)),
+            Err(_) => return Err(no_answer(target, timeout)),
+        }
+    }
+}
+
+fn is_refused(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused)
+}
+
+fn no_answer(target: &str, timeout: std::time::Duration) -> StoreError {
+    StoreError::Unreachable {
+        target: target.to_owned(),
+        cause: format!(
+            "no answer within {} s (database.connect_timeout_seconds): a firewall dropping the packets, a wrong address, or a server too busy to answer",
+            timeout.as_secs_f32()
+        ),
+    }
+}
+
+/// The failed attempt's error, with the likely cause in words. sqlx's messages here never
+/// hold the password: they come from the socket, the resolver and the server.
+fn unreachable(target: &str, error: &sqlx::Error) -> StoreError {
+    let cause = match error {
+        sqlx::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused: nothing is listening there (is PostgreSQL running, and are the host and port right?)"
+                .to_owned()
+        }
+        sqlx::Error::Io(e) if is_name_lookup_failure(e) => {
+            format!("the host name cannot be resolved (DNS): {e}")
+        }
+        sqlx::Error::Io(e) => format!("{e}"),
+        sqlx::Error::Database(e) if matches!(e.code().as_deref(), Some("28P01" | "28000")) => {
+            format!("the server refused the login (check the user and password, and pg_hba.conf): {}", e.message())
+        }
+        sqlx::Error::Database(e) if e.code().as_deref() == Some("3D000") => {
+            format!("the server answers but the database does not exist: {}", e.message())
+        }
+        sqlx::Error::Tls(e) => format!("TLS failed (check sslmode and the certificates): {e}"),
+        sqlx::Error::PoolTimedOut => "the connection pool could not open a connection in time".to_owned(),
+        other => format!("{other}"),
+    };
+    StoreError::Unreachable { target: target.to_owned(), cause }
+}
+
+/// Resolver failures come as plain I/O errors; only their text says what they are.
+fn is_name_lookup_failure(error: &std::io::Error) -> bool {
+    let text = error.to_string().to_ascii_lowercase();
+    [
+        "lookup address",
+        "name or service not known",
+        "nodename nor servname",
+        "no such host",
+        "temporary failure in name resolution",
+    ]
+    .iter()
+    .any(|marker| text.contains(marker))
 }
 
 #[cfg(test)]
