@@ -23,6 +23,7 @@
 //! `config/shipgate.example.toml` documents every key.
 
 use crate::domain::release::Policy;
+use crate::domain::text::MAX_DISPLAY_NAME_CHARS;
 use crate::domain::RoleName;
 use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
@@ -826,8 +827,11 @@ fn split_commas(text: &str) -> Vec<String> {
 // Validation
 // ----------------------------------------------------------------------------------------
 
+/// A client's name is who did something on every card and in history: kept to one short
+/// plain word, as a person's display name is (see `domain::text::MAX_DISPLAY_NAME_CHARS`).
 fn is_client_name(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    (1..=MAX_DISPLAY_NAME_CHARS).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// Role names as playbooks write them; no spaces or commas, which would make the name
@@ -1178,7 +1182,10 @@ fn clients(
         if !is_client_name(&client.name) {
             problems.push(sources.invalid(
                 &format!("{at}.name"),
-                format!("{:?} must be lower-case letters, digits and -, e.g. ci or deploy-bot", client.name),
+                format!(
+                    "{:?} must be 1 to {MAX_DISPLAY_NAME_CHARS} lower-case letters, digits and -, e.g. ci or deploy-bot",
+                    client.name
+                ),
             ));
         }
         if client.roles.is_empty() {
@@ -1377,6 +1384,16 @@ mod tests {
         let err =
             load_str("[[api.clients]]\nname = \"ci\"\ntokn_env = \"X\"\nroles = [\"engineer\"]\n", &[]).unwrap_err();
         assert!(err.to_string().starts_with("unknown key api.clients[0].tokn_env in "), "{err}");
+    }
+
+    #[test]
+    fn a_client_name_is_one_short_plain_word() {
+        let long = "c".repeat(MAX_DISPLAY_NAME_CHARS + 1);
+        for name in [long.as_str(), "CI bot", "ci\\u001b[31m"] {
+            let toml = format!("[[api.clients]]\nname = \"{name}\"\ntoken_env = \"X\"\nroles = [\"engineer\"]\n");
+            let err = load_str(&toml, &[]).unwrap_err().to_string();
+            assert!(err.contains("api.clients[0].name") && err.contains("1 to 64 lower-case"), "{err}");
+        }
     }
 
     #[test]

@@ -29,6 +29,7 @@ on_both_backends!(
     bad_lock_requests_get_a_clear_error_and_lock_nothing,
     a_gate_rejected_through_the_api_records_why_and_takes_the_failure_path,
     the_approval_into_production_names_the_artifact_it_approved,
+    hostile_free_text_is_refused_naming_the_field_and_its_limit_and_changes_nothing,
 );
 
 async fn a_release_uses_its_channel_s_freeze_calendar(backend: Backend) {
@@ -835,4 +836,73 @@ async fn the_approval_into_production_names_the_artifact_it_approved(backend: Ba
         "{}",
         refused.body
     );
+}
+
+async fn hostile_free_text_is_refused_naming_the_field_and_its_limit_and_changes_nothing(backend: Backend) {
+    let Some(t) = spawn(backend).await else { return };
+    let id = t.start("api", "1.4.0").await;
+    let seq = t.get(&id).await["seq"].as_u64().unwrap();
+    let release = |path: &str| format!("/api/v1/releases/{id}/{path}");
+    let long = "x".repeat(60 * 1024);
+    let digest = "sha256:4f1c0000000000000000000000000000000000000000000000000000000000aa";
+    let cases = [
+        (release("abort"), json!({"reason": "oops\u{0}"}), "reason contains the control character U+0000"),
+        (
+            release("abort"),
+            json!({"reason": "\u{1b}[2J\u{1b}[31mall clear"}),
+            "reason contains the control character U+001B",
+        ),
+        (release("abort"), json!({"reason": "invoice\u{202E}fdp.exe"}), "reason contains U+202E"),
+        (release("abort"), json!({"reason": long}), "reason is 61440 characters; the limit is 1000"),
+        (release("rollback"), json!({"reason": long}), "the limit is 1000"),
+        (release("freeze-override"), json!({"reason": "hotfix\u{7}"}), "reason contains the control character U+0007"),
+        (release("steps/pre-flight/reject"), json!({"reason": long}), "reason is 61440 characters; the limit is 1000"),
+        (
+            release("steps/pre-flight/failure-paths/real-regression"),
+            json!({"note": "a\u{202D}b"}),
+            "note contains U+202D",
+        ),
+        (
+            release("test-results"),
+            json!({"suite": "unit\nfake: passed", "passed": 1, "failed": 0}),
+            "suite contains the control character U+000A",
+        ),
+        (
+            release("test-results"),
+            json!({"suite": "unit", "passed": 1, "failed": 0, "flaky": ["ok", "x".repeat(201)]}),
+            "flaky[1] is 201 characters; the limit is 200",
+        ),
+        (
+            release("artifacts"),
+            json!({"version": "1.4.0", "git_sha": "3f9c2e1", "digest": digest, "size_bytes": 1, "name": "a\u{1b}]8;;"}),
+            "name contains the control character U+001B",
+        ),
+        (
+            release("deployments"),
+            json!({"environment": "staging", "digest": digest, "outcome": "succeeded", "health": "passed",
+                   "downgrade_reason": long}),
+            "downgrade_reason is 61440 characters; the limit is 1000",
+        ),
+        ("/api/v1/locks".to_owned(), json!({"service": "api", "reason": "x".repeat(501)}), "the limit is 500"),
+        (
+            "/api/v1/locks".to_owned(),
+            json!({"service": "api", "reason": "migration\u{2066}"}),
+            "reason contains U+2066",
+        ),
+    ];
+    for (path, body, says) in cases {
+        let reply = t.call("POST", &path, RM_TOKEN, Some(body)).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {}", reply.body);
+        assert_eq!(reply.body["code"], "invalid_input", "{path}: {}", reply.body);
+        let message = reply.body["message"].as_str().unwrap();
+        assert!(message.contains(says), "{path}: {message}");
+        assert!(!message.contains('\u{1b}') && !message.contains('\u{202E}'), "the refusal does not echo it");
+    }
+    assert_eq!(t.get(&id).await["seq"].as_u64(), Some(seq), "nothing was written");
+    assert_eq!(t.call("GET", "/api/v1/locks", CI_TOKEN, None).await.body["locks"], json!([]));
+
+    // Text on several lines, with tabs, accents and emoji, is stored exactly as sent.
+    let words = "Grafana shows 5xx on /orders:\n\t- eu-west 12 %\n\t- üs-east 🚒";
+    let answer = t.ok(&release("abort"), RM_TOKEN, Some(json!({ "reason": words }))).await;
+    assert_eq!(answer["events"][0]["reason"], words, "{answer}");
 }

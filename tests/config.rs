@@ -295,7 +295,7 @@ fn client_names_unique_and_well_formed() {
         [("A_TOKEN", "aaaaaaaaaaaaaaaaaaaa"), ("B_TOKEN", "bbbbbbbbbbbbbbbbbbbb"), ("C_TOKEN", "cccccccccccccccccccc")];
     let err = load(&path, &env).unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("api.clients[2].name: \"Deploy Bot\" must be lower-case letters"), "{text}");
+    assert!(text.contains("api.clients[2].name: \"Deploy Bot\" must be 1 to 64 lower-case letters"), "{text}");
     assert!(text.contains("api.clients[2].roles[0]: role names must not be empty"), "{text}");
     assert!(text.contains("api.clients[1].name: client name \"ci\" is already used by api.clients[0]"), "{text}");
 }

@@ -164,3 +164,31 @@ async fn a_start_and_a_click_delivered_twice_change_nothing_the_second_time() {
     assert_eq!(release_messages, 1);
     bot.fake.assert_no_violations();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_text_typed_in_discord_is_refused_and_a_hostile_name_is_shown_cleaned() {
+    let bot = Bot::start().await;
+    let started = bot.start_release(RELEASE_CHANNEL, "checkout", "2.7.0", false, &bob()).await;
+    let history = bot.history_len(&started.id).await;
+
+    // A reason with a bidi override or an ANSI escape: refused, saying which and where.
+    for (reason, says) in [("fine\u{202E}gnorw", "U+202E"), ("\u{1b}[2Jall clear", "U+001B")] {
+        let options = json!([{"name": "reason", "type": 3, "value": reason}]);
+        let answer = bot.command(&started.thread, "release", "abort", options, &bob()).await;
+        let text = ephemeral_text(&answer);
+        assert!(text.starts_with("Not done:") && text.contains("reason contains") && text.contains(says), "{text}");
+    }
+    assert_eq!(bot.history_len(&started.id).await, history, "refused commands record nothing");
+
+    // A manager whose Discord name carries escapes and an override still acts; the name
+    // is recorded cleaned, and the cards show it so.
+    let hostile = Member::new("1700000000000000077", "\u{1b}[31mdave\u{202E}\u{0}", &[MANAGER_ROLE]);
+    let options = json!([{"name": "reason", "type": 3, "value": "wrong build"}]);
+    let answer = bot.command(&started.thread, "release", "abort", options, &hostile).await;
+    assert_eq!(answer["data"]["content"], "Release checkout 2.7.0 aborted by [31mdave.", "{answer}");
+    let release = bot.release(&started.id).await;
+    let last = release["history"].as_array().and_then(|h| h.last()).cloned().expect("an event");
+    assert_eq!(last["actor"]["display_name"], "[31mdave", "{last}");
+    assert_eq!(last["actor"]["user_id"], "1700000000000000077");
+    bot.fake.assert_no_violations();
+}

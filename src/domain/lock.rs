@@ -10,6 +10,7 @@ use super::actor::Actor;
 use super::card::LockBanner;
 use super::ids::ServiceName;
 use super::release::{Environment, Rejection, RejectionCode};
+use super::text::Text;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -193,9 +194,7 @@ pub fn decide_lock(
             "say why: a lock needs a reason people can read, e.g. \"database migration running\"",
         ));
     }
-    if reason.chars().count() > MAX_REASON_CHARS {
-        return Err(invalid(format!("the reason is longer than {MAX_REASON_CHARS} characters; shorten it")));
-    }
+    Text::reason_of(MAX_REASON_CHARS).check("reason", reason)?;
     let duration = match request.duration.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
         Some(text) => parse_duration(text)?,
         None => DEFAULT_LOCK_FOR,

@@ -8,6 +8,7 @@ pub mod ids;
 pub mod lock;
 pub mod playbook;
 pub mod release;
+pub mod text;
 pub mod view;
 
 pub use actor::{Actor, Platform};

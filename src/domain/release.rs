@@ -13,6 +13,7 @@ use super::ids::{
 };
 use super::lock::Lock;
 use super::playbook::{Evidence, FailureAction, FailurePath, Gate, Item, Playbook, Step};
+use super::text::Text;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,8 +22,10 @@ use std::sync::Arc;
 
 pub use crate::domain::playbook::ROLLBACK_STEP;
 
-/// The longest reason a gate rejection takes: a sentence or two, not a report.
-pub const MAX_REASON_CHARS: usize = 1000;
+pub use super::text::MAX_REASON_CHARS;
+
+/// The most flaky tests one result lists: each becomes a follow-up event.
+pub const MAX_FLAKY_TESTS: usize = 100;
 
 /// The failure path a rejection of `step`'s gate takes when none is named: the step's
 /// first. The playbook lists a step's ways out most cautious first ("real regression:
@@ -116,6 +119,49 @@ impl Command {
             Command::ApproveFreezeOverride => "approve_freeze_override",
             Command::TriggerRollback { .. } => "trigger_rollback",
             Command::Abort { .. } => "abort",
+        }
+    }
+
+    /// Checks every free-text field the command carries against its [`Text`] rule, so
+    /// the rule holds whichever edge (API, CLI, chat) the command came from. Decided
+    /// before anything else: a refused command changes nothing.
+    pub fn check_text(&self) -> Result<(), Rejection> {
+        match self {
+            Command::TakeFailurePath { note, .. } => Text::REASON.check_opt("note", note.as_deref()),
+            Command::RejectGate { reason, .. }
+            | Command::RequestFreezeOverride { reason }
+            | Command::TriggerRollback { reason }
+            | Command::Abort { reason } => Text::reason("reason", reason).map(drop),
+            Command::RecordTestResult(result) => {
+                Text::NAME.check("suite", &result.suite)?;
+                if result.flaky.len() > MAX_FLAKY_TESTS {
+                    return reject(
+                        RejectionCode::InvalidInput,
+                        format!(
+                            "flaky lists {} tests; the limit is {MAX_FLAKY_TESTS}: each becomes a follow-up, so \
+                             report the rest through the link",
+                            result.flaky.len()
+                        ),
+                    );
+                }
+                for (i, test) in result.flaky.iter().enumerate() {
+                    Text::NAME.check(&format!("flaky[{i}]"), test)?;
+                }
+                Text::URL.check_opt("url", result.url.as_deref())
+            }
+            Command::RecordArtifact(artifact) => Text::NAME.check_opt("name", artifact.name.as_deref()),
+            Command::RecordDeployment(report) => {
+                Text::REASON.check_opt("downgrade_reason", report.downgrade_reason.as_deref())?;
+                Text::URL.check_opt("url", report.url.as_deref())
+            }
+            // Ids are matched against the playbook, and the start's fields are parsed
+            // types; none of them is free text.
+            Command::Start { .. }
+            | Command::Tick { .. }
+            | Command::Untick { .. }
+            | Command::Approve { .. }
+            | Command::NoticeStall { .. }
+            | Command::ApproveFreezeOverride => Ok(()),
         }
     }
 }
@@ -1219,6 +1265,7 @@ pub fn decide(
     actor: &Actor,
     ctx: &Context<'_>,
 ) -> Result<(Vec<Event>, Release), Rejection> {
+    command.check_text()?;
     if let Command::Start { .. } = command {
         return reject(RejectionCode::AlreadyStarted, format!("release {} already exists", release.id));
     }
@@ -1959,12 +2006,6 @@ impl Decision<'_, '_> {
         let reason = reason.trim().to_owned();
         if reason.is_empty() {
             return reject(RejectionCode::NoteRequired, "say why the gate is rejected: a rejection needs a reason");
-        }
-        if reason.chars().count() > MAX_REASON_CHARS {
-            return reject(
-                RejectionCode::InvalidInput,
-                format!("a rejection's reason is at most {MAX_REASON_CHARS} characters; link to details instead"),
-            );
         }
         if step.as_str() == ROLLBACK_STEP {
             // The procedure has no failure path: production must go back whatever happens.

@@ -1,6 +1,7 @@
 //! Discord interactions as shipgate reads them: only what identifies the person, the place
 //! and what was asked. Both the HTTP endpoint and the gateway hand the same JSON here.
 
+use crate::domain::text;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -78,16 +79,18 @@ pub struct Person {
 }
 
 impl Interaction {
+    /// The display name is cleaned for showing (see [`text::display_name`]): Discord lets
+    /// a person pick any name, and refusing their clicks for it would lock them out.
     pub fn person(&self) -> Option<Person> {
         if let Some(member) = &self.member {
             let user = &member.user;
-            let display_name =
-                member.nick.clone().or_else(|| user.global_name.clone()).unwrap_or_else(|| user.username.clone());
+            let raw = member.nick.as_deref().or(user.global_name.as_deref()).unwrap_or(&user.username);
+            let display_name = text::display_name(raw, &user.id);
             return Some(Person { user_id: user.id.clone(), display_name, roles: member.roles.clone() });
         }
         self.user.as_ref().map(|user| Person {
             user_id: user.id.clone(),
-            display_name: user.global_name.clone().unwrap_or_else(|| user.username.clone()),
+            display_name: text::display_name(user.global_name.as_deref().unwrap_or(&user.username), &user.id),
             roles: Vec::new(),
         })
     }
@@ -217,5 +220,17 @@ mod tests {
         .expect("decodes");
         assert_eq!(interaction.modal_values().get("reason").map(String::as_str), Some("smoke failed"));
         assert_eq!(interaction.person().expect("user").display_name, "bob");
+    }
+
+    #[test]
+    fn a_hostile_nickname_is_shown_cleaned_and_the_person_still_acts() {
+        let interaction: Interaction = serde_json::from_value(json!({
+            "id": "1", "application_id": "2", "type": 3, "token": "t",
+            "member": {"nick": "\u{1b}[31mMal\u{202E}ory\u{0}", "roles": ["9"], "user": {"id": "7", "username": "m"}},
+            "data": {"custom_id": "x"}
+        }))
+        .expect("decodes");
+        let person = interaction.person().expect("a member");
+        assert_eq!((person.display_name.as_str(), person.user_id.as_str()), ("[31mMalory", "7"));
     }
 }
