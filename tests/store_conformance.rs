@@ -187,6 +187,7 @@ fn commit_with(
             release_id: release.clone(),
             status: 200,
             body: serde_json::value::to_raw_value(&json!({ "seq": seq })).expect("raw json"),
+            fingerprint: Some(format!("{request}:{seq}")),
         }),
         hold: HoldChange::Keep,
         live: LiveChange::Keep,
@@ -951,15 +952,27 @@ async fn stored_response_round_trip(store: &Store) {
             &json!({ "release": release.as_str(), "card": { "title": "Pre-flight", "items": [1, 2.5, null, "x"] } }),
         )
         .expect("raw json"),
+        fingerprint: Some("9f2c4e0b7a1d3f5e8c6b2a4d0e1f3c5b7a9d8e6f4c2b0a1e3d5f7c9b8a6e4d2c".to_owned()),
     };
     commit.response = Some(answer.clone());
     commit_ok(store, vec![commit]).await;
 
-    assert_eq!(store.stored_response(&answer.request_id).await.expect("response"), Some(answer));
+    let stored = store.stored_response(&answer.request_id).await.expect("response");
+    assert_eq!(stored.as_ref().and_then(|s| s.fingerprint.as_deref()), answer.fingerprint.as_deref());
+    assert_eq!(stored, Some(answer));
     assert_eq!(store.stored_response(&RequestId::new("never-asked")).await.expect("response"), None);
 
+    // An answer kept without a fingerprint (as before they were kept) reads back without one.
+    let mut unprinted = tick(&release, "api", 1, at(1), "before-fingerprints");
+    if let Some(response) = unprinted.response.as_mut() {
+        response.fingerprint = None;
+    }
+    let expected = unprinted.response.clone();
+    commit_ok(store, vec![unprinted]).await;
+    assert_eq!(store.stored_response(&RequestId::new("before-fingerprints")).await.expect("response"), expected);
+
     // A commit need not answer anything.
-    let mut silent = tick(&release, "api", 1, at(1), "scheduler-tick");
+    let mut silent = tick(&release, "api", 2, at(1), "scheduler-tick");
     silent.response = None;
     commit_ok(store, vec![silent]).await;
     assert_eq!(store.stored_response(&RequestId::new("scheduler-tick")).await.expect("response"), None);
