@@ -735,6 +735,14 @@ async fn a_lock_refuses_the_production_gate_until_unlocked_and_repeats_get_the_f
     let again = t.call_with_key("POST", "/api/v1/locks", CI_TOKEN, Some(body), Some("lock-1")).await;
     assert_eq!((again.status, again.replayed), (StatusCode::CREATED, true));
     assert_eq!(again.body["id"], lock_id.as_str());
+    // The same key asking for another lock is refused, and locks nothing more.
+    let other = json!({"service": "billing", "reason": "database migration running", "for": "1h"});
+    let reused = t.call_with_key("POST", "/api/v1/locks", CI_TOKEN, Some(other), Some("lock-1")).await;
+    assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reused.body);
+    assert_eq!(reused.body["code"], "idempotency_key_reused");
+    assert!(reused.body["message"].as_str().unwrap().contains("\"lock-1\""), "{}", reused.body);
+    let all = t.call("GET", "/api/v1/locks", OBSERVER_TOKEN, None).await;
+    assert_eq!(all.body["locks"].as_array().map(Vec::len), Some(1), "{}", all.body);
     // Announced once, and the chat release's card is shown again with the banner.
     let kinds = pending_kinds(&t).await;
     assert_eq!(kinds.iter().filter(|k| *k == "lock_started").count(), 1);

@@ -12,6 +12,7 @@
 //! playbook's contents (a config reload between retries changes them, not the request).
 
 use super::StartRelease;
+use crate::domain::lock::LockRequest;
 use crate::domain::release::{Command, Rejection, RejectionCode};
 use crate::domain::{Actor, Platform, ReleaseId, RequestId};
 use serde::Serialize;
@@ -24,6 +25,7 @@ use std::fmt::Write;
 enum Asked<'a> {
     Start { platform: Platform, user_id: &'a str, start: &'a StartRelease },
     Command { platform: Platform, user_id: &'a str, release: &'a ReleaseId, command: &'a Command },
+    Lock { platform: Platform, user_id: &'a str, lock: &'a LockRequest },
 }
 
 /// The fingerprint of starting a release with `start`.
@@ -34,6 +36,11 @@ pub(crate) fn of_start(start: &StartRelease, actor: &Actor) -> anyhow::Result<St
 /// The fingerprint of `command` on release `release`.
 pub(crate) fn of_command(release: &ReleaseId, command: &Command, actor: &Actor) -> anyhow::Result<String> {
     digest(&Asked::Command { platform: actor.platform, user_id: &actor.user_id, release, command })
+}
+
+/// The fingerprint of asking for the lock `lock` (as typed: its duration, not its end).
+pub(crate) fn of_lock(lock: &LockRequest, actor: &Actor) -> anyhow::Result<String> {
+    digest(&Asked::Lock { platform: actor.platform, user_id: &actor.user_id, lock })
 }
 
 /// SHA-256 of the parts' JSON, in hex. The parts hold no maps and no floats, so their JSON
