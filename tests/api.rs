@@ -14,6 +14,7 @@ on_both_backends!(
     requests_without_a_known_token_are_refused,
     bad_input_gets_a_clear_error_and_changes_nothing,
     a_repeated_request_returns_the_first_answer_and_writes_nothing,
+    a_key_reused_for_another_body_is_refused_and_writes_nothing,
     concurrent_conflicting_clicks_transition_once,
     a_second_release_of_a_service_waits_for_production,
     production_deploy_refused_during_a_freeze,
@@ -470,6 +471,48 @@ async fn a_repeated_request_returns_the_first_answer_and_writes_nothing(backend:
     assert_eq!(first.body, again.body);
 }
 
+async fn a_key_reused_for_another_body_is_refused_and_writes_nothing(backend: Backend) {
+    let Some(t) = spawn(backend).await else { return };
+    // A start: the same body (its keys in another order) is a repeat; another version is not.
+    let body = json!({"service": "api", "version": "1.4.0", "git_sha": "3f9c2e1"});
+    let first = t.call_with_key("POST", "/api/v1/releases", RM_TOKEN, Some(body), Some("start-1")).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let reordered = json!({"git_sha": "3f9c2e1", "version": "1.4.0", "service": "api"});
+    let again = t.call_with_key("POST", "/api/v1/releases", RM_TOKEN, Some(reordered), Some("start-1")).await;
+    assert_eq!((again.status, again.replayed), (StatusCode::CREATED, true));
+    assert_eq!(again.body, first.body);
+    let other = json!({"service": "api", "version": "1.5.0", "git_sha": "3f9c2e1"});
+    let reused = t.call_with_key("POST", "/api/v1/releases", RM_TOKEN, Some(other), Some("start-1")).await;
+    assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reused.body);
+    assert_eq!(reused.body["code"], "idempotency_key_reused");
+    assert!(reused.body["message"].as_str().unwrap().contains("\"start-1\""), "{}", reused.body);
+    assert_eq!(t.store.list_releases(&Default::default()).await.unwrap().len(), 1, "no second release");
+
+    // Test results: `failed: 3`, then by mistake `passed: 420` under the same key.
+    let id = first.body["id"].as_str().unwrap().to_owned();
+    t.tick_all(&id, CI_TOKEN).await;
+    t.ok(&format!("/api/v1/releases/{id}/steps/pre-flight/approve"), RM_TOKEN, None).await;
+    let path = format!("/api/v1/releases/{id}/test-results");
+    let failing = json!({"suite": "unit", "passed": 417, "failed": 3});
+    let recorded = t.call_with_key("POST", &path, CI_TOKEN, Some(failing.clone()), Some("results-1")).await;
+    assert_eq!(recorded.status, StatusCode::OK, "{}", recorded.body);
+    let seq = t.get(&id).await["seq"].clone();
+    let passing = json!({"suite": "unit", "passed": 420, "failed": 0});
+    let reused = t.call_with_key("POST", &path, CI_TOKEN, Some(passing.clone()), Some("results-1")).await;
+    assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reused.body);
+    assert_eq!(reused.body["code"], "idempotency_key_reused");
+    assert!(reused.body["message"].as_str().unwrap().contains("\"results-1\""), "{}", reused.body);
+    assert_eq!(t.get(&id).await["seq"], seq, "nothing written");
+    assert_eq!(t.current_step(&id).await, "test-suite");
+    // The identical repeat still gets the first answer; a fresh key records the new result.
+    let repeat = t.call_with_key("POST", &path, CI_TOKEN, Some(failing), Some("results-1")).await;
+    assert_eq!((repeat.status, repeat.replayed), (StatusCode::OK, true));
+    assert_eq!(repeat.body, recorded.body);
+    let fresh = t.call_with_key("POST", &path, CI_TOKEN, Some(passing), Some("results-2")).await;
+    assert_eq!((fresh.status, fresh.replayed), (StatusCode::OK, false), "{}", fresh.body);
+    assert_eq!(t.current_step(&id).await, "build-artifact");
+}
+
 async fn concurrent_conflicting_clicks_transition_once(backend: Backend) {
     let Some(t) = spawn(backend).await else { return };
     let t = Arc::new(t);
@@ -693,6 +736,14 @@ async fn a_lock_refuses_the_production_gate_until_unlocked_and_repeats_get_the_f
     let again = t.call_with_key("POST", "/api/v1/locks", CI_TOKEN, Some(body), Some("lock-1")).await;
     assert_eq!((again.status, again.replayed), (StatusCode::CREATED, true));
     assert_eq!(again.body["id"], lock_id.as_str());
+    // The same key asking for another lock is refused, and locks nothing more.
+    let other = json!({"service": "billing", "reason": "database migration running", "for": "1h"});
+    let reused = t.call_with_key("POST", "/api/v1/locks", CI_TOKEN, Some(other), Some("lock-1")).await;
+    assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reused.body);
+    assert_eq!(reused.body["code"], "idempotency_key_reused");
+    assert!(reused.body["message"].as_str().unwrap().contains("\"lock-1\""), "{}", reused.body);
+    let all = t.call("GET", "/api/v1/locks", OBSERVER_TOKEN, None).await;
+    assert_eq!(all.body["locks"].as_array().map(Vec::len), Some(1), "{}", all.body);
     // Announced once, and the chat release's card is shown again with the banner.
     let kinds = pending_kinds(&t).await;
     assert_eq!(kinds.iter().filter(|k| *k == "lock_started").count(), 1);

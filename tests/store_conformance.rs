@@ -187,6 +187,7 @@ fn commit_with(
             release_id: release.clone(),
             status: 200,
             body: serde_json::value::to_raw_value(&json!({ "seq": seq })).expect("raw json"),
+            fingerprint: Some(format!("{request}:{seq}")),
         }),
         hold: HoldChange::Keep,
         live: LiveChange::Keep,
@@ -951,15 +952,27 @@ async fn stored_response_round_trip(store: &Store) {
             &json!({ "release": release.as_str(), "card": { "title": "Pre-flight", "items": [1, 2.5, null, "x"] } }),
         )
         .expect("raw json"),
+        fingerprint: Some("9f2c4e0b7a1d3f5e8c6b2a4d0e1f3c5b7a9d8e6f4c2b0a1e3d5f7c9b8a6e4d2c".to_owned()),
     };
     commit.response = Some(answer.clone());
     commit_ok(store, vec![commit]).await;
 
-    assert_eq!(store.stored_response(&answer.request_id).await.expect("response"), Some(answer));
+    let stored = store.stored_response(&answer.request_id).await.expect("response");
+    assert_eq!(stored.as_ref().and_then(|s| s.fingerprint.as_deref()), answer.fingerprint.as_deref());
+    assert_eq!(stored, Some(answer));
     assert_eq!(store.stored_response(&RequestId::new("never-asked")).await.expect("response"), None);
 
+    // An answer kept without a fingerprint (as before they were kept) reads back without one.
+    let mut unprinted = tick(&release, "api", 1, at(1), "before-fingerprints");
+    if let Some(response) = unprinted.response.as_mut() {
+        response.fingerprint = None;
+    }
+    let expected = unprinted.response.clone();
+    commit_ok(store, vec![unprinted]).await;
+    assert_eq!(store.stored_response(&RequestId::new("before-fingerprints")).await.expect("response"), expected);
+
     // A commit need not answer anything.
-    let mut silent = tick(&release, "api", 1, at(1), "scheduler-tick");
+    let mut silent = tick(&release, "api", 2, at(1), "scheduler-tick");
     silent.response = None;
     commit_ok(store, vec![silent]).await;
     assert_eq!(store.stored_response(&RequestId::new("scheduler-tick")).await.expect("response"), None);
@@ -1051,8 +1064,14 @@ fn announcement(lock: &str, what: &str) -> NewOutboxMessage {
 async fn locks_round_trip_with_their_announcements_and_replay_by_request(store: &Store) {
     let production = a_lock("lock_1", "api", Some(Environment::Production), 0, 3600);
     let request = RequestId::new("api:ci:POST /locks:k1");
-    let written = store.insert_lock(&production, &request, &[announcement("lock_1", "lock_started")], at(0)).await;
+    let asked = Some("5e1d0c7b9a3f");
+    let written =
+        store.insert_lock(&production, &request, asked, &[announcement("lock_1", "lock_started")], at(0)).await;
     assert_eq!(written.expect("insert"), LockWrite::Written);
+    let fingerprint = store.lock_request_fingerprint(&request).await.expect("read");
+    assert_eq!(fingerprint, Some(asked.map(str::to_owned)));
+    let unasked = RequestId::new("never-asked");
+    assert_eq!(store.lock_request_fingerprint(&unasked).await.expect("read"), None);
     assert_eq!(store.lock(&production.id).await.expect("read"), Some(production.clone()));
     assert_eq!(store.lock_made_by(&request).await.expect("read"), Some(production.clone()));
     let pending = all_pending(store).await;
@@ -1061,13 +1080,13 @@ async fn locks_round_trip_with_their_announcements_and_replay_by_request(store: 
 
     // The same request again: the first lock, and nothing more written.
     let again = a_lock("lock_2", "api", Some(Environment::Production), 5, 3605);
-    let replay = store.insert_lock(&again, &request, &[announcement("lock_2", "lock_started")], at(5)).await;
+    let replay = store.insert_lock(&again, &request, None, &[announcement("lock_2", "lock_started")], at(5)).await;
     assert_eq!(replay.expect("replay"), LockWrite::Replayed(Box::new(production.clone())));
     assert_eq!(store.lock(&again.id).await.expect("read"), None);
     assert_eq!(all_pending(store).await.len(), 1);
 
     let everywhere = a_lock("lock_3", "billing", None, 10, 20);
-    store.insert_lock(&everywhere, &RequestId::new("k3"), &[], at(10)).await.expect("insert");
+    store.insert_lock(&everywhere, &RequestId::new("k3"), None, &[], at(10)).await.expect("insert");
     let open: Vec<LockId> = store.open_locks(None).await.expect("open").into_iter().map(|l| l.id).collect();
     assert_eq!(open, [LockId::new("lock_1"), LockId::new("lock_3")]);
     let api = store.open_locks(Some(&ServiceName::new("api"))).await.expect("open");
@@ -1076,7 +1095,7 @@ async fn locks_round_trip_with_their_announcements_and_replay_by_request(store: 
 
 async fn a_lock_ends_once_and_a_repeat_of_the_unlock_is_told_apart(store: &Store) {
     let lock = a_lock("lock_1", "api", None, 0, 3600);
-    store.insert_lock(&lock, &RequestId::new("k1"), &[], at(0)).await.expect("insert");
+    store.insert_lock(&lock, &RequestId::new("k1"), None, &[], at(0)).await.expect("insert");
     let unlock = RequestId::new("discord:unlock-1");
     let end = LockEnd::Unlocked { by: Actor::new(Platform::Discord, "500", "Erin"), at: at(60) };
     let ended = store.end_lock(&lock.id, &end, Some(&unlock), &[announcement("lock_1", "lock_ended")], at(60)).await;
@@ -1099,7 +1118,10 @@ async fn a_lock_ends_once_and_a_repeat_of_the_unlock_is_told_apart(store: &Store
 
 async fn expired_locks_are_those_open_past_their_end(store: &Store) {
     for (id, until) in [("lock_1", 100), ("lock_2", 200), ("lock_3", 300)] {
-        store.insert_lock(&a_lock(id, "api", None, 0, until), &RequestId::new(id), &[], at(0)).await.expect("insert");
+        store
+            .insert_lock(&a_lock(id, "api", None, 0, until), &RequestId::new(id), None, &[], at(0))
+            .await
+            .expect("insert");
     }
     let ids = |locks: Vec<Lock>| locks.into_iter().map(|l| l.id.to_string()).collect::<Vec<_>>();
     assert!(store.expired_locks(at(99)).await.expect("expired").is_empty());
@@ -1112,7 +1134,10 @@ async fn expired_locks_are_those_open_past_their_end(store: &Store) {
 async fn racing_ends_of_one_lock_one_wins(store: &Store) {
     for round in 0..20 {
         let id = format!("lock_race_{round}");
-        store.insert_lock(&a_lock(&id, "api", None, 0, 10), &RequestId::new(&id), &[], at(0)).await.expect("insert");
+        store
+            .insert_lock(&a_lock(&id, "api", None, 0, 10), &RequestId::new(&id), None, &[], at(0))
+            .await
+            .expect("insert");
         let gate = Arc::new(tokio::sync::Barrier::new(2));
         let racers: Vec<_> = ["left", "right"]
             .into_iter()

@@ -73,8 +73,9 @@ impl App {
         actor: Actor,
         request_id: RequestId,
     ) -> Result<LockOutcome, AppError> {
-        if let Some(first) = self.store().lock_made_by(&request_id).await? {
-            return Ok(LockOutcome { lock: first, replayed: true });
+        let asked = super::fingerprint::of_lock(&request, &actor)?;
+        if let Some(first) = self.lock_replay(&request_id, &asked).await? {
+            return Ok(first);
         }
         // Row times are kept to the microsecond: the lock answered is the lock stored.
         let now = self.now().trunc_subsecs(6);
@@ -82,13 +83,32 @@ impl App {
         let active = self.active_locks(None, now).await?;
         let lock = lock::decide_lock(&request, id, &actor, now, &active)?;
         let outbox = self.lock_outbox(&lock, LockNews::Started).await?;
-        match self.store().insert_lock(&lock, &request_id, &outbox, now).await? {
+        match self.store().insert_lock(&lock, &request_id, Some(&asked), &outbox, now).await? {
             LockWrite::Written => {
                 tracing::info!(lock = %lock.id, scope = %lock.scope(), by = %actor, until = %lock.until, "locked");
                 Ok(LockOutcome { lock, replayed: false })
             }
-            LockWrite::Replayed(first) => Ok(LockOutcome { lock: *first, replayed: true }),
+            // Another instance answered this id meanwhile: the same checks as a repeat.
+            LockWrite::Replayed(first) => {
+                self.check_lock_request(&request_id, &asked).await?;
+                Ok(LockOutcome { lock: *first, replayed: true })
+            }
         }
+    }
+
+    /// The lock `request_id` made, if it made one and was asked what `asked` fingerprints;
+    /// refused with `idempotency_key_reused` if it was asked something else.
+    async fn lock_replay(&self, request_id: &RequestId, asked: &str) -> Result<Option<LockOutcome>, AppError> {
+        let Some(first) = self.store().lock_made_by(request_id).await? else {
+            return Ok(None);
+        };
+        self.check_lock_request(request_id, asked).await?;
+        Ok(Some(LockOutcome { lock: first, replayed: true }))
+    }
+
+    async fn check_lock_request(&self, request_id: &RequestId, asked: &str) -> Result<(), AppError> {
+        let stored = self.store().lock_request_fingerprint(request_id).await?.flatten();
+        Ok(super::fingerprint::check(request_id, stored.as_deref(), asked)?)
     }
 
     /// Lifts lock `id`. A repeat of `request_id` answers the first unlock.

@@ -10,6 +10,7 @@
 
 pub mod clock;
 pub mod delivery;
+mod fingerprint;
 pub mod freeze;
 pub mod locks;
 pub mod notices;
@@ -52,7 +53,7 @@ const MAX_BATCH: usize = 256;
 const MAX_ATTEMPTS: usize = 16;
 
 /// What the edge asks to start a release with.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct StartRelease {
     pub service: ServiceName,
     pub version: Version,
@@ -121,6 +122,13 @@ impl From<StoreError> for AppError {
 struct AnswerRecipe {
     first_seq: u64,
     last_seq: u64,
+}
+
+/// The request a commit answers: its id and the fingerprint of what it asked.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    id: &'a RequestId,
+    fingerprint: &'a str,
 }
 
 /// Settings the app runs with.
@@ -204,6 +212,7 @@ impl App {
         // A repeated request is not looked up first: its commit meets the stored answer's
         // key and fails as a duplicate, and the first answer is returned then. That spares
         // every command a read.
+        let asked = fingerprint::of_start(&start, &actor)?;
         let Some(playbook) = self.inner.playbooks.get(start.playbook.as_deref()) else {
             let known = self.inner.playbooks.names().join(", ");
             let name = start.playbook.unwrap_or_default();
@@ -236,12 +245,13 @@ impl App {
             release::start(command, &actor, &ctx).inspect_err(|_| record_metrics("start", "rejected", started))?;
         let recorded = Recorded::sequence(events, 0, now, &actor, &request_id);
         let release = Release::fold(id.clone(), &recorded).map_err(anyhow::Error::from)?;
-        let commit = self.commit_for(&release, None, recorded.clone(), &request_id, now, None);
+        let request = Asked { id: &request_id, fingerprint: &asked };
+        let commit = self.commit_for(&release, None, recorded.clone(), request, now, None);
         match self.send(commit).await {
             Ok(()) => {}
             Err(CommitError::Conflict(Conflict::Duplicate(_))) => {
                 return self
-                    .replay(&request_id)
+                    .replay(&request_id, Some(&asked))
                     .await?
                     .ok_or_else(|| anyhow::anyhow!("answered request vanished").into())
             }
@@ -301,6 +311,7 @@ impl App {
     ) -> Result<Outcome, AppError> {
         let started = Instant::now();
         let name = command.name();
+        let asked = fingerprint::of_command(id, &command, &actor)?;
         let slot = self.slot(id);
         let mut cached = slot.lock().await;
         for _ in 0..MAX_ATTEMPTS {
@@ -320,7 +331,7 @@ impl App {
                 if expected != release.seq && self.is_fresh(id, &release).await? {
                     *cached = Some(release);
                     // The repeat of a request that moved the release is not stale: it is answered.
-                    if let Some(answer) = self.replay(&request_id).await? {
+                    if let Some(answer) = self.replay(&request_id, Some(&asked)).await? {
                         record_metrics(name, "replayed", started);
                         return Ok(answer);
                     }
@@ -358,18 +369,18 @@ impl App {
                         continue;
                     }
                     // Another process may have answered this very request meanwhile.
-                    if let Some(answer) = self.replay(&request_id).await? {
-                        *cached = Some(release);
+                    *cached = Some(release);
+                    if let Some(answer) = self.replay(&request_id, Some(&asked)).await? {
                         record_metrics(name, "replayed", started);
                         return Ok(answer);
                     }
-                    *cached = Some(release);
                     record_metrics(name, "rejected", started);
                     return Err(rejection.into());
                 }
             };
             let recorded = Recorded::sequence(events, release.seq, now, &actor, &request_id);
-            let commit = self.commit_for(&after, Some(&release), recorded.clone(), &request_id, now, answered);
+            let request = Asked { id: &request_id, fingerprint: &asked };
+            let commit = self.commit_for(&after, Some(&release), recorded.clone(), request, now, answered);
             drop(deciding);
             match self.send(commit).await {
                 Ok(()) => {
@@ -391,7 +402,7 @@ impl App {
                     *cached = None;
                     record_metrics(name, "replayed", started);
                     return self
-                        .replay(&request_id)
+                        .replay(&request_id, Some(&asked))
                         .await?
                         .ok_or_else(|| anyhow::anyhow!("answered request vanished").into());
                 }
@@ -446,19 +457,27 @@ impl App {
 
     /// The first answer to `request_id`, if it was answered: for an edge that must answer a
     /// repeat before it can even build the command (a click on a card the first click moved).
+    /// Nothing is asked to compare with, so the answer is given as it is: fit for ids a
+    /// platform gives each interaction once (and delivers again unchanged), not for keys a
+    /// client chooses.
     pub async fn answered(&self, request_id: &RequestId) -> Result<Option<Outcome>, AppError> {
-        self.replay(request_id).await
+        self.replay(request_id, None).await
     }
 
     /// The first outcome of an answered request, rebuilt from the events it caused: the
-    /// outcome is a pure function of the history up to them.
-    async fn replay(&self, request_id: &RequestId) -> Result<Option<Outcome>, AppError> {
+    /// outcome is a pure function of the history up to them. With `asked` (the repeat's
+    /// fingerprint), a request that asks something else than the answered one is refused
+    /// with `idempotency_key_reused`.
+    async fn replay(&self, request_id: &RequestId, asked: Option<&str>) -> Result<Option<Outcome>, AppError> {
         if request_id.as_str().starts_with("gen:") {
             return Ok(None);
         }
         let Some(stored) = self.inner.store.stored_response(request_id).await? else {
             return Ok(None);
         };
+        if let Some(asked) = asked {
+            fingerprint::check(request_id, stored.fingerprint.as_deref(), asked)?;
+        }
         let id = &stored.release_id;
         let recipe = serde_json::from_str::<AnswerRecipe>(stored.body.get())
             .map_err(|e| anyhow::anyhow!("the stored answer to request {request_id} is unreadable: {e}"))?;
@@ -662,10 +681,11 @@ impl App {
         after: &Release,
         before: Option<&Release>,
         recorded: Vec<Recorded>,
-        request_id: &RequestId,
+        request: Asked<'_>,
         now: chrono::DateTime<chrono::Utc>,
         answered: Option<(CardStep, u32)>,
     ) -> Commit {
+        let Asked { id: request_id, fingerprint: asked } = request;
         let held_before = before.is_some_and(Release::holds_production);
         let hold = match (held_before, after.holds_production()) {
             // The domain checked the hold was free (or its own) when it decided; losing a race
@@ -690,6 +710,7 @@ impl App {
                     // Kept for the rows' shape; the outcome's kind is read off its events.
                     status: if before.is_none() { 201 } else { 200 },
                     body,
+                    fingerprint: Some(asked.to_owned()),
                 }
             });
         Commit {

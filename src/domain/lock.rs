@@ -159,7 +159,7 @@ fn scope_words(service: &ServiceName, environment: Option<Environment>) -> Strin
 }
 
 /// A lock as a person asked for it, every field as typed.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct LockRequest {
     pub service: String,
     pub reason: String,

@@ -528,6 +528,9 @@ pub enum RejectionCode {
     EvidenceMissing,
     Frozen,
     GateNotReady,
+    /// An idempotency key (request id) already answered a request that asked something
+    /// else: the repeat is refused rather than answered with the other request's answer.
+    IdempotencyKeyReused,
     InvalidInput,
     InvalidPlaybook,
     Locked,
@@ -578,6 +581,7 @@ impl RejectionCode {
             RejectionCode::EvidenceMissing => "evidence_missing",
             RejectionCode::Frozen => "frozen",
             RejectionCode::GateNotReady => "gate_not_ready",
+            RejectionCode::IdempotencyKeyReused => "idempotency_key_reused",
             RejectionCode::InvalidInput => "invalid_input",
             RejectionCode::InvalidPlaybook => "invalid_playbook",
             RejectionCode::Locked => "locked",

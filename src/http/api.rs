@@ -154,7 +154,8 @@ async fn start_release(
         channel: body.channel,
     };
     let request_id = key.request_id(&actor, "POST /releases");
-    Ok(answer(state.app.start_release(start, actor, request_id).await?))
+    let outcome = state.app.start_release(start, actor, request_id).await.map_err(|e| key.explain(e))?;
+    Ok(answer(outcome))
 }
 
 #[derive(Debug, Deserialize)]
@@ -250,7 +251,13 @@ impl Caller {
     async fn run(self, id: &str, command: Command) -> Result<Response, ApiError> {
         let id = release_id(id)?;
         let request_id = self.key.request_id(&self.actor, &format!("POST {}", self.uri.path()));
-        Ok(answer(self.state.app.execute_if(&id, command, self.actor, request_id, self.expected_seq).await?))
+        let outcome = self
+            .state
+            .app
+            .execute_if(&id, command, self.actor, request_id, self.expected_seq)
+            .await
+            .map_err(|e| self.key.explain(e))?;
+        Ok(answer(outcome))
     }
 }
 

@@ -3,6 +3,8 @@
 
 use super::error::ApiError;
 use super::AppState;
+use crate::app::AppError;
+use crate::domain::release::RejectionCode;
 use crate::domain::{Actor, Platform, RequestId, RoleName};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -67,6 +69,26 @@ impl IdempotencyKey {
         match &self.0 {
             Some(key) => RequestId::new(format!("api:{}:{route}:{key}", actor.user_id)),
             None => RequestId::generate(),
+        }
+    }
+}
+
+impl IdempotencyKey {
+    /// `error` as the client reads it: a refusal of a reused key names the key the client
+    /// sent (the app knows only the request id built from it); anything else as it is.
+    pub fn explain(&self, error: AppError) -> ApiError {
+        match (&self.0, error) {
+            (Some(key), AppError::Rejected(rejection)) if rejection.code == RejectionCode::IdempotencyKeyReused => {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    RejectionCode::IdempotencyKeyReused.as_str(),
+                    format!(
+                        "the Idempotency-Key {key:?} was already used for a different request on this route; \
+                         nothing was done: send this request under a fresh key"
+                    ),
+                )
+            }
+            (_, error) => error.into(),
         }
     }
 }

@@ -46,7 +46,8 @@ fn status_for(code: RejectionCode) -> StatusCode {
         | C::UnknownFailurePath
         | C::UnknownPlaybook
         | C::InvalidPlaybook
-        | C::DowntimeStrategy => StatusCode::UNPROCESSABLE_ENTITY,
+        | C::DowntimeStrategy
+        | C::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         C::NotAllowed | C::SelfApproval => StatusCode::FORBIDDEN,
         C::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         C::AlreadyAborting

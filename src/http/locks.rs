@@ -120,7 +120,7 @@ async fn create_lock(
         warn: body.warn,
     };
     let request_id = key.request_id(&actor, "POST /locks");
-    let outcome = state.app.lock(request, actor, request_id).await?;
+    let outcome = state.app.lock(request, actor, request_id).await.map_err(|e| key.explain(e))?;
     Ok(answer(StatusCode::CREATED, &outcome, state.app.now()))
 }
 

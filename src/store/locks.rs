@@ -93,12 +93,14 @@ fn json(value: &impl serde::Serialize) -> Result<String, StoreError> {
 }
 
 impl Store {
-    /// Writes `lock`, made by `request_id`, with `outbox` (its announcements) in one
-    /// transaction; a repeat of `request_id` writes nothing and gets the first lock back.
+    /// Writes `lock`, made by `request_id` (which asked what `fingerprint` says), with
+    /// `outbox` (its announcements) in one transaction; a repeat of `request_id` writes
+    /// nothing and gets the first lock back.
     pub async fn insert_lock(
         &self,
         lock: &Lock,
         request_id: &RequestId,
+        fingerprint: Option<&str>,
         outbox: &[NewOutboxMessage],
         now: DateTime<Utc>,
     ) -> Result<LockWrite, StoreError> {
@@ -109,8 +111,9 @@ impl Store {
                 // IMMEDIATE, as for commits: another process's write waits here, not halfway.
                 let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
                 let done = sqlx::query(
-                    "INSERT INTO locks (id, request_id, service, environment, mode, reason, actor, from_at, until) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (request_id) DO NOTHING",
+                    "INSERT INTO locks (id, request_id, service, environment, mode, reason, actor, from_at, until, \
+                     request_fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                     ON CONFLICT (request_id) DO NOTHING",
                 )
                 .bind(lock.id.as_str())
                 .bind(request_id.as_str())
@@ -121,6 +124,7 @@ impl Store {
                 .bind(json(&lock.by)?)
                 .bind(stored_time(lock.from))
                 .bind(stored_time(lock.until))
+                .bind(fingerprint)
                 .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() == 1 {
@@ -132,8 +136,9 @@ impl Store {
             Store::Postgres(store) => {
                 let mut tx = store.pool().begin().await?;
                 let done = sqlx::query(
-                    "INSERT INTO locks (id, request_id, service, environment, mode, reason, actor, from_at, until) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9) ON CONFLICT (request_id) DO NOTHING",
+                    "INSERT INTO locks (id, request_id, service, environment, mode, reason, actor, from_at, until, \
+                     request_fingerprint) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10) \
+                     ON CONFLICT (request_id) DO NOTHING",
                 )
                 .bind(lock.id.as_str())
                 .bind(request_id.as_str())
@@ -144,6 +149,7 @@ impl Store {
                 .bind(json(&lock.by)?)
                 .bind(lock.from)
                 .bind(lock.until)
+                .bind(fingerprint)
                 .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() == 1 {
@@ -234,6 +240,26 @@ impl Store {
     /// The lock `request_id` made, if it made one.
     pub async fn lock_made_by(&self, request_id: &RequestId) -> Result<Option<Lock>, StoreError> {
         Ok(self.lock_where("request_id", request_id.as_str()).await?.map(|(lock, _)| lock))
+    }
+
+    /// The fingerprint of what `request_id` asked when it made its lock: `None` when it made
+    /// none, `Some(None)` for a lock made before fingerprints were kept.
+    pub async fn lock_request_fingerprint(&self, request_id: &RequestId) -> Result<Option<Option<String>>, StoreError> {
+        let row: Option<(Option<String>,)> = match self {
+            Store::Sqlite(store) => {
+                sqlx::query_as("SELECT request_fingerprint FROM locks WHERE request_id = ?1")
+                    .bind(request_id.as_str())
+                    .fetch_optional(store.pools().1)
+                    .await?
+            }
+            Store::Postgres(store) => {
+                sqlx::query_as("SELECT request_fingerprint FROM locks WHERE request_id = $1")
+                    .bind(request_id.as_str())
+                    .fetch_optional(store.pool())
+                    .await?
+            }
+        };
+        Ok(row.map(|(fingerprint,)| fingerprint))
     }
 
     /// The lock whose end `request_id` recorded, if it did.

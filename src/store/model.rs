@@ -79,6 +79,11 @@ pub struct StoredResponse {
     /// What the app needs to give the first answer again (the app keeps the span of events
     /// the request caused); raw JSON, stored as it is given.
     pub body: Box<serde_json::value::RawValue>,
+    /// What the request asked, as the app fingerprints it: a later request under the same
+    /// id is a repeat only if it asks the same. `None` for answers stored before
+    /// fingerprints were kept (they are answered to any repeat, as they were then).
+    #[serde(default)]
+    pub fingerprint: Option<String>,
 }
 
 /// Equal when they answer the same request alike: bodies compare as JSON values, since
@@ -89,6 +94,7 @@ impl PartialEq for StoredResponse {
         self.request_id == other.request_id
             && self.release_id == other.release_id
             && self.status == other.status
+            && self.fingerprint == other.fingerprint
             && value(&self.body) == value(&other.body)
     }
 }

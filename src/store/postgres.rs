@@ -105,7 +105,7 @@ impl PostgresStore {
 
     pub(crate) async fn stored_response(&self, request_id: &RequestId) -> Result<Option<ResponseRecord>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT request_id, release_id, status, body::text AS body FROM responses WHERE request_id = $1",
+            "SELECT request_id, release_id, status, body::text AS body, fingerprint FROM responses WHERE request_id = $1",
         )
         .bind(request_id.as_str())
         .fetch_optional(&self.pool)
@@ -468,16 +468,17 @@ async fn insert_responses(conn: &mut PgConnection, responses: &[ResponseRow<'_>]
     let mut sorted: Vec<&ResponseRow> = responses.iter().collect();
     sorted.sort_unstable_by_key(|response| response.request_id);
     sqlx::query(
-        "INSERT INTO responses (request_id, release_id, status, body, created_at) \
-         SELECT request_id, release_id, status, body::jsonb, created_at \
-         FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[]) \
-         AS batch (request_id, release_id, status, body, created_at)",
+        "INSERT INTO responses (request_id, release_id, status, body, created_at, fingerprint) \
+         SELECT request_id, release_id, status, body::jsonb, created_at, fingerprint \
+         FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[], $6::text[]) \
+         AS batch (request_id, release_id, status, body, created_at, fingerprint)",
     )
     .bind(sorted.iter().map(|r| r.request_id.as_str()).collect::<Vec<_>>())
     .bind(sorted.iter().map(|r| r.release_id).collect::<Vec<_>>())
     .bind(sorted.iter().map(|r| r.status).collect::<Vec<_>>())
     .bind(sorted.iter().map(|r| r.body.as_str()).collect::<Vec<_>>())
     .bind(sorted.iter().map(|r| r.created_at).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|r| r.fingerprint).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())

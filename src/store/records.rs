@@ -137,6 +137,7 @@ pub(crate) struct ResponseRecord {
     pub release_id: String,
     pub status: i64,
     pub body: String,
+    pub fingerprint: Option<String>,
 }
 
 impl ResponseRecord {
@@ -147,6 +148,7 @@ impl ResponseRecord {
             body: serde_json::from_str(&self.body).map_err(|error| corrupt(format!("body: {error}")))?,
             request_id: RequestId::new(self.request_id),
             release_id: ReleaseId::new(self.release_id),
+            fingerprint: self.fingerprint,
         })
     }
 }

@@ -131,10 +131,12 @@ impl SqliteStore {
     }
 
     pub(crate) async fn stored_response(&self, request_id: &RequestId) -> Result<Option<ResponseRecord>, StoreError> {
-        Ok(sqlx::query_as("SELECT request_id, release_id, status, body FROM responses WHERE request_id = ?1")
-            .bind(request_id.as_str())
-            .fetch_optional(&self.reader)
-            .await?)
+        Ok(sqlx::query_as(
+            "SELECT request_id, release_id, status, body, fingerprint FROM responses WHERE request_id = ?1",
+        )
+        .bind(request_id.as_str())
+        .fetch_optional(&self.reader)
+        .await?)
     }
 
     pub(crate) async fn release_row(&self, id: &ReleaseId) -> Result<Option<ReleaseRecord>, StoreError> {
@@ -398,7 +400,7 @@ async fn write_rows(conn: &mut SqliteConnection, set: &WriteSet<'_>) -> Result<(
     // the caller can return) rather than as the sequence conflict it usually also is.
     let responses = insert_chunked(
         conn,
-        "INSERT INTO responses (request_id, release_id, status, body, created_at) ",
+        "INSERT INTO responses (request_id, release_id, status, body, created_at, fingerprint) ",
         "",
         &set.responses,
         |mut row, response| {
@@ -406,7 +408,8 @@ async fn write_rows(conn: &mut SqliteConnection, set: &WriteSet<'_>) -> Result<(
                 .push_bind(response.release_id)
                 .push_bind(response.status)
                 .push_bind(response.body.as_str())
-                .push_bind(stored_time(response.created_at));
+                .push_bind(stored_time(response.created_at))
+                .push_bind(response.fingerprint);
         },
     )
     .await;

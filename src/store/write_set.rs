@@ -47,6 +47,7 @@ pub(crate) struct ResponseRow<'a> {
     pub release_id: &'a str,
     pub status: i64,
     pub body: String,
+    pub fingerprint: Option<&'a str>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -155,6 +156,7 @@ impl<'a> WriteSet<'a> {
                 release_id: response.release_id.as_str(),
                 status: i64::from(response.status),
                 body: json(&response.body)?,
+                fingerprint: response.fingerprint.as_deref(),
                 created_at: now,
             }),
             None => None,

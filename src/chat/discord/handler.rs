@@ -643,6 +643,7 @@ fn explain(rejection: &Rejection) -> String {
         | C::ArtifactAlreadyRecorded
         | C::Downgrade
         | C::DowntimeStrategy
+        | C::IdempotencyKeyReused
         | C::InvalidInput
         | C::InvalidPlaybook
         | C::NoApprovalNeeded
