@@ -4,6 +4,7 @@
 //! instances' expiry timers racing, exactly one records it and writes its announcements.
 
 use super::model::NewOutboxMessage;
+use super::outbox::{insert_postgres, insert_sqlite, OnDuplicate};
 use super::sqlite::stored_time;
 use super::{row_time, Store, StoreError};
 use crate::domain::lock::{Lock, LockEnd, LockId, LockMode};
@@ -128,7 +129,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() == 1 {
-                    sqlite_outbox(&mut tx, outbox, now).await?;
+                    insert_sqlite(&mut tx, outbox, now, OnDuplicate::Fail).await?;
                     tx.commit().await?;
                 }
                 done.rows_affected() == 1
@@ -153,7 +154,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() == 1 {
-                    postgres_outbox(&mut tx, outbox, now).await?;
+                    insert_postgres(&mut tx, outbox, now, OnDuplicate::Fail).await?;
                     tx.commit().await?;
                 }
                 done.rows_affected() == 1
@@ -200,7 +201,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() == 1 {
-                    sqlite_outbox(&mut tx, outbox, now).await?;
+                    insert_sqlite(&mut tx, outbox, now, OnDuplicate::Fail).await?;
                     tx.commit().await?;
                 }
                 done.rows_affected() == 1
@@ -218,7 +219,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() == 1 {
-                    postgres_outbox(&mut tx, outbox, now).await?;
+                    insert_postgres(&mut tx, outbox, now, OnDuplicate::Fail).await?;
                     tx.commit().await?;
                 }
                 done.rows_affected() == 1
@@ -325,48 +326,4 @@ impl Store {
         };
         record.map(LockRecord::into_lock).transpose()
     }
-}
-
-async fn sqlite_outbox(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    outbox: &[NewOutboxMessage],
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    for message in outbox {
-        sqlx::query(
-            "INSERT INTO outbox (idempotency_key, release_id, lane, kind, payload, created_at, next_attempt_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-        )
-        .bind(&message.idempotency_key)
-        .bind(message.release_id.as_str())
-        .bind(&message.lane)
-        .bind(&message.kind)
-        .bind(json(&message.payload)?)
-        .bind(stored_time(now))
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
-}
-
-async fn postgres_outbox(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    outbox: &[NewOutboxMessage],
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    for message in outbox {
-        sqlx::query(
-            "INSERT INTO outbox (idempotency_key, release_id, lane, kind, payload, created_at, next_attempt_at) \
-             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $6)",
-        )
-        .bind(&message.idempotency_key)
-        .bind(message.release_id.as_str())
-        .bind(&message.lane)
-        .bind(&message.kind)
-        .bind(json(&message.payload)?)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
 }

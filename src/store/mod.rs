@@ -12,6 +12,7 @@
 
 mod locks;
 pub mod model;
+mod outbox;
 mod postgres;
 mod records;
 mod sqlite;
@@ -308,44 +309,21 @@ impl Store {
     /// idempotency key is already in the outbox (queued by another instance, or before a
     /// restart) is skipped. Returns how many were queued now.
     pub async fn enqueue_once(&self, messages: &[NewOutboxMessage], now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut queued = 0;
-        for message in messages {
-            let payload = message.payload.to_string();
-            let done = match self {
-                Store::Sqlite(store) => {
-                    sqlx::query(
-                        "INSERT INTO outbox (idempotency_key, release_id, lane, kind, payload, created_at, next_attempt_at) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (idempotency_key) DO NOTHING",
-                    )
-                    .bind(&message.idempotency_key)
-                    .bind(message.release_id.as_str())
-                    .bind(&message.lane)
-                    .bind(&message.kind)
-                    .bind(payload)
-                    .bind(sqlite::stored_time(row_time(now)))
-                    .execute(store.pools().0)
-                    .await?
-                    .rows_affected()
-                }
-                Store::Postgres(store) => {
-                    sqlx::query(
-                        "INSERT INTO outbox (idempotency_key, release_id, lane, kind, payload, created_at, next_attempt_at) \
-                         VALUES ($1, $2, $3, $4, $5::jsonb, $6, $6) ON CONFLICT (idempotency_key) DO NOTHING",
-                    )
-                    .bind(&message.idempotency_key)
-                    .bind(message.release_id.as_str())
-                    .bind(&message.lane)
-                    .bind(&message.kind)
-                    .bind(payload)
-                    .bind(row_time(now))
-                    .execute(store.pool())
-                    .await?
-                    .rows_affected()
-                }
-            };
-            queued += done;
+        let now = row_time(now);
+        match self {
+            Store::Sqlite(store) => {
+                let mut tx = store.pools().0.begin_with("BEGIN IMMEDIATE").await?;
+                let queued = outbox::insert_sqlite(&mut tx, messages, now, outbox::OnDuplicate::Skip).await?;
+                tx.commit().await?;
+                Ok(queued)
+            }
+            Store::Postgres(store) => {
+                let mut tx = store.pool().begin().await?;
+                let queued = outbox::insert_postgres(&mut tx, messages, now, outbox::OnDuplicate::Skip).await?;
+                tx.commit().await?;
+                Ok(queued)
+            }
         }
-        Ok(queued)
     }
 
     /// How many outbox messages wait for delivery, and when the oldest of them was made.

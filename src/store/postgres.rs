@@ -61,6 +61,7 @@ impl PostgresStore {
         }
     }
 
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) async fn connect_options(options: PgConnectOptions, max_connections: u32) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new().max_connections(max_connections).connect_with(options).await?;
         Ok(Self { pool })
