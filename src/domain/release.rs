@@ -1284,6 +1284,7 @@ pub fn decide(
             ),
         );
     }
+    require_a_playbook_role(release, &command, actor)?;
     let mut decision = Decision { release: release.clone(), events: Vec::new(), defect: None, ctx, actor };
     decision.decide(command)?;
     if let Some(defect) = decision.defect {
@@ -1293,6 +1294,30 @@ pub fn decide(
         );
     }
     Ok((decision.events, decision.release))
+}
+
+/// Acting on a release takes one of the roles its playbook names: a client or chat user
+/// holding none of them (an observer) may read the release, never change it, whatever
+/// the command. A step or failure path may ask for narrower roles on top; a playbook
+/// that names no role at all leaves its releases open to everyone. Shipgate's own timers
+/// act as the system.
+fn require_a_playbook_role(release: &Release, command: &Command, actor: &Actor) -> Result<(), Rejection> {
+    if actor.platform == Platform::System && matches!(command, Command::NoticeStall { .. }) {
+        return Ok(());
+    }
+    let roles: Vec<RoleName> = release.playbook.roles().into_iter().collect();
+    if roles.is_empty() || actor.has_any_role(&roles) {
+        return Ok(());
+    }
+    reject(
+        RejectionCode::NotAllowed,
+        format!(
+            "working a {} release needs one of the roles {}; you have {}: ask a release manager to grant you one",
+            release.playbook.title,
+            roles_list(&roles),
+            roles_list_set(&actor.roles)
+        ),
+    )
 }
 
 /// A command being decided: events are applied to a scratch copy as they are emitted,

@@ -342,6 +342,29 @@ fn only_the_tick_roles_may_tick() {
     assert_eq!(h.refused(&mallory(), tick("pre-flight", "prs-merged")).code, "not_allowed");
 }
 
+/// Failure paths, abort, rollback and evidence name no role of their own in the built-in
+/// playbook; someone holding none of the playbook's roles still cannot take them.
+#[test]
+fn someone_without_a_role_of_the_playbook_changes_nothing() {
+    let mut h = Harness::start();
+    let before = h.events.len();
+    for command in [
+        fail("pre-flight", "abort", "not needed"),
+        Command::Abort { reason: "not needed".into() },
+        Command::TriggerRollback { reason: "errors doubled".into() },
+        Command::RequestFreezeOverride { reason: "payments are down".into() },
+        tests("unit", 420, 0),
+        artifact(DIGEST, "3f9c2e1", "1.4.0"),
+        Command::RejectGate { step: step("pre-flight"), reason: "notes missing".into(), path: None },
+    ] {
+        let refused = h.refused(&mallory(), command);
+        assert_eq!(refused.code, "not_allowed");
+        assert!(refused.message.contains("engineer, release-manager"), "{}", refused.message);
+    }
+    assert_eq!(h.events.len(), before);
+    assert_eq!(h.release.status, Status::Active);
+}
+
 #[test]
 fn an_item_is_ticked_once_and_unticked_only_when_ticked() {
     let mut h = Harness::start();
