@@ -295,10 +295,11 @@ async fn reject_asks_why_and_sends_the_release_down_the_failure_path_naming_the_
     let (thread, id) = bot.start_release().await;
     let step1 = bot.card(&thread, "Step 1 —", 1).await;
 
-    // Someone without the gate's roles is refused, with the way forward, and nothing changes.
+    // Someone without the playbook's roles is refused, with the way forward, and nothing
+    // changes.
     let (_, refused) = bot.reject(&thread, &step1, &mallory(), "looks risky").await;
     let text = ephemeral_text(&refused);
-    assert!(text.contains("reject this gate") && text.contains("[discord.roles]"), "{text}");
+    assert!(text.contains("you need one of the roles") && text.contains("[discord.roles]"), "{text}");
     // A blank reason is refused too.
     let (_, refused) = bot.reject(&thread, &step1, &bob(), "   ").await;
     assert!(ephemeral_text(&refused).contains("needs a reason"), "{refused}");

@@ -1312,7 +1312,7 @@ fn require_a_playbook_role(release: &Release, command: &Command, actor: &Actor) 
     reject(
         RejectionCode::NotAllowed,
         format!(
-            "working a {} release needs one of the roles {}; you have {}: ask a release manager to grant you one",
+            "to work on a {} release you need one of the roles {}; you have {}",
             release.playbook.title,
             roles_list(&roles),
             roles_list_set(&actor.roles)
