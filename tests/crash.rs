@@ -57,9 +57,10 @@ struct Plan {
 impl Plan {
     fn from_env() -> Plan {
         let kills = match std::env::var("SHIPGATE_CRASH_KILLS") {
-            Ok(text) => text.trim().parse().unwrap_or_else(|_| {
-                panic!("SHIPGATE_CRASH_KILLS must be a number of kills, e.g. 200; it is {text:?}")
-            }),
+            Ok(text) => text
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("SHIPGATE_CRASH_KILLS must be a number of kills, e.g. 200; it is {text:?}")),
             Err(_) => 20,
         };
         let long_run = kills > 20;
@@ -101,6 +102,17 @@ struct Sent {
     route: String,
     expect: Expect,
     reply: Reply,
+}
+
+impl Sent {
+    fn describe(&self) -> String {
+        let outcome = match &self.reply {
+            Reply::Acknowledged { replayed: false, .. } => "acknowledged".to_owned(),
+            Reply::Acknowledged { replayed: true, .. } => "acknowledged (a replayed answer)".to_owned(),
+            Reply::Refused { status, code } => format!("refused with {status} {code}"),
+        };
+        format!("{} (Idempotency-Key {}): {outcome}", self.route, self.key)
+    }
 }
 
 /// Everything the drivers sent, and how often they had to send it.
@@ -156,17 +168,21 @@ impl Client {
         reply
     }
 
-    async fn release(&self, id: &str) -> Value {
+    /// The release with its history; `None` if shipgate does not know it.
+    async fn release(&self, id: &str) -> Option<Value> {
         let url = format!("{}/api/v1/releases/{id}", self.base);
         let began = Instant::now();
         loop {
             if let Ok(response) = self.http.get(&url).bearer_auth(PROCESS_CI_TOKEN).send().await {
                 let status = response.status();
                 if let Ok(body) = response.json::<Value>().await {
-                    assert!(!status.is_client_error(), "GET release {id} answered {status}: {body}");
                     if status.is_success() {
-                        return body;
+                        return Some(body);
                     }
+                    if body["code"] == "unknown_release" {
+                        return None;
+                    }
+                    assert!(!status.is_client_error(), "GET release {id} answered {status}: {body}");
                 }
             }
             assert!(began.elapsed() < ANSWER_WITHIN, "GET release {id} got no answer within {ANSWER_WITHIN:?}");
@@ -211,7 +227,8 @@ impl Walk<'_> {
 
     async fn release(&mut self, service: &str, channel: &str) -> Option<()> {
         let start = json!({"service": service, "version": "1.0.0", "git_sha": "3f9c2e1", "channel": channel});
-        let Reply::Acknowledged { body, .. } = self.send("/releases", PROCESS_RM_TOKEN, Some(start), Expect::Done).await?
+        let Reply::Acknowledged { body, .. } =
+            self.send("/releases", PROCESS_RM_TOKEN, Some(start), Expect::Done).await?
         else {
             // Recorded as an unexpected refusal; the next release starts.
             return None;
@@ -249,7 +266,8 @@ impl Walk<'_> {
         if self.stop.load(Ordering::Relaxed) {
             return None;
         }
-        let release = self.client.release(&self.id).await;
+        // Gone only if its acknowledged start was lost: the final check reports it.
+        let release = self.client.release(&self.id).await?;
         let step = release["current_step"]["id"].as_str().expect("the current step has an id").to_owned();
         let items: Vec<String> = release["current_step"]["items"]
             .as_array()
@@ -305,9 +323,8 @@ async fn acknowledged_commands_survive_repeated_kill_9(backend: Backend) {
     };
     let mut rng = SeededRng::new(plan.seed);
     let stop = Arc::new(AtomicBool::new(false));
-    let drivers: Vec<_> = (0..DRIVERS)
-        .map(|driver| tokio::spawn(drive(client.clone(), driver, rng.fork(), stop.clone())))
-        .collect();
+    let drivers: Vec<_> =
+        (0..DRIVERS).map(|driver| tokio::spawn(drive(client.clone(), driver, rng.fork(), stop.clone()))).collect();
 
     for _ in 0..plan.kills {
         tokio::time::sleep(Duration::from_millis(rng.between(plan.lifetime_ms.0, plan.lifetime_ms.1))).await;
@@ -322,17 +339,6 @@ async fn acknowledged_commands_survive_repeated_kill_9(backend: Backend) {
     }
 
     let sent = std::mem::take(&mut *ledger.sent.lock().expect("ledger"));
-    let wrong: Vec<&Sent> = sent
-        .iter()
-        .filter(|s| match (&s.reply, s.expect) {
-            (Reply::Acknowledged { .. }, Expect::Done) => false,
-            (Reply::Refused { code, .. }, Expect::Refused(expected)) => code != expected,
-            _ => true,
-        })
-        .collect();
-    assert!(wrong.is_empty(), "commands ended otherwise than the releases' state calls for: {wrong:#?}");
-
-    // Every history, read back through the API of the last process.
     let started: Vec<String> = sent
         .iter()
         .filter(|s| s.route == "POST /releases")
@@ -341,10 +347,14 @@ async fn acknowledged_commands_survive_repeated_kill_9(backend: Backend) {
             Reply::Refused { .. } => None,
         })
         .collect();
+
+    // Every history, read back through the API of the last process.
     let mut by_key: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     let mut history_lengths: BTreeMap<String, i64> = BTreeMap::new();
     for id in &started {
-        let release = client.release(id).await;
+        let Some(release) = client.release(id).await else {
+            continue;
+        };
         let history = release["history"].as_array().expect("a release has a history");
         let seqs: Vec<u64> = history.iter().filter_map(|e| e["seq"].as_u64()).collect();
         assert_eq!(seqs, (1..=history.len() as u64).collect::<Vec<_>>(), "release {id}: a gap or a repeat");
@@ -355,36 +365,75 @@ async fn acknowledged_commands_survive_repeated_kill_9(backend: Backend) {
     }
 
     let mut found = 0;
-    let mut refused = 0;
-    let mut replayed_answers = 0;
+    let mut lost = Vec::new();
+    let mut applied_twice = Vec::new();
+    let mut recorded_otherwise = Vec::new();
+    let mut refused_yet_recorded = Vec::new();
+    let mut unexpected = Vec::new();
     for s in &sent {
         let recorded = by_key.get(&s.key).map_or(&[][..], Vec::as_slice);
-        match &s.reply {
-            Reply::Acknowledged { body, replayed } => {
-                replayed_answers += usize::from(*replayed);
-                if s.route == "POST /releases" {
-                    let types: Vec<&str> = recorded.iter().filter_map(|e| e["type"].as_str()).collect();
-                    assert_eq!(types, ["started"], "{} (key {}) answered {body}", s.route, s.key);
-                } else {
-                    let answered = body["events"].as_array().expect("a command's answer lists its events");
-                    assert!(!answered.is_empty(), "{} (key {}) answered no events: {body}", s.route, s.key);
-                    assert_eq!(
-                        recorded, answered,
-                        "{} (key {}): the history holds other events than the answer said (lost or applied twice)",
-                        s.route, s.key
-                    );
-                }
-                found += 1;
+        let as_answered = match &s.reply {
+            // A start answers with the release, not its events: the one `started` event.
+            Reply::Acknowledged { .. } if s.route == "POST /releases" => {
+                let types: Vec<&str> = recorded.iter().filter_map(|e| e["type"].as_str()).collect();
+                Some((types == ["started"], 1))
             }
-            Reply::Refused { status, code } => {
-                refused += 1;
-                assert!(recorded.is_empty(), "{} (key {}) was refused ({status} {code}) yet recorded {recorded:?}", s.route, s.key);
+            Reply::Acknowledged { body, .. } => {
+                let answered = body["events"].as_array().map_or(&[][..], Vec::as_slice);
+                Some((!answered.is_empty() && recorded == answered, answered.len()))
             }
+            Reply::Refused { .. } => None,
+        };
+        match as_answered {
+            Some((true, _)) => found += 1,
+            Some(_) if recorded.is_empty() => lost.push(s),
+            Some((false, answered)) if recorded.len() > answered => applied_twice.push((s, recorded)),
+            Some(_) => recorded_otherwise.push((s, recorded)),
+            None if !recorded.is_empty() => refused_yet_recorded.push((s, recorded)),
+            None => {}
+        }
+        match (&s.reply, s.expect) {
+            (Reply::Acknowledged { .. }, Expect::Done) => {}
+            (Reply::Refused { code, .. }, Expect::Refused(expected)) if code == expected => {}
+            _ => unexpected.push(s),
         }
     }
+    let acknowledged = sent.iter().filter(|s| matches!(s.reply, Reply::Acknowledged { .. })).count();
+    let replayed = sent.iter().filter(|s| matches!(s.reply, Reply::Acknowledged { replayed: true, .. })).count();
+    let refused = sent.len() - acknowledged;
+    println!(
+        "{backend:?}: {} kills ({}-{} ms apart); {} commands sent in {} attempts; {acknowledged} acknowledged \
+         ({replayed} of them replays of an answer lost in a kill), {found} found in the history, {} lost; \
+         {refused} refused; {} releases, {} events",
+        plan.kills,
+        plan.lifetime_ms.0,
+        plan.lifetime_ms.1,
+        sent.len(),
+        ledger.attempts.load(Ordering::Relaxed),
+        lost.len(),
+        started.len(),
+        history_lengths.values().sum::<i64>(),
+    );
+    let lost: Vec<String> = lost.into_iter().map(Sent::describe).collect();
+    assert!(lost.is_empty(), "{} acknowledged commands are not in the history: {lost:#?}", lost.len());
+    let described = |found: Vec<(&Sent, &[Value])>| -> Vec<String> {
+        let events = |recorded: &[Value]| -> Vec<String> {
+            recorded.iter().map(|e| format!("{} {}", e["seq"], e["type"].as_str().unwrap_or("?"))).collect()
+        };
+        found.into_iter().map(|(s, recorded)| format!("{}, recorded as {:?}", s.describe(), events(recorded))).collect()
+    };
+    let applied_twice = described(applied_twice);
+    assert!(applied_twice.is_empty(), "commands applied more than once: {applied_twice:#?}");
+    let recorded_otherwise = described(recorded_otherwise);
+    assert!(recorded_otherwise.is_empty(), "commands recorded otherwise than answered: {recorded_otherwise:#?}");
+    let refused_yet_recorded = described(refused_yet_recorded);
+    assert!(refused_yet_recorded.is_empty(), "refused commands that left events: {refused_yet_recorded:#?}");
     let keys_sent: BTreeSet<&str> = sent.iter().map(|s| s.key.as_str()).collect();
     let unasked: Vec<&String> = by_key.keys().filter(|k| !keys_sent.contains(k.as_str())).collect();
     assert!(unasked.is_empty(), "events recorded under keys no driver sent: {unasked:?}");
+    let unexpected: Vec<String> =
+        unexpected.into_iter().map(|s| format!("{}, expected {:?}", s.describe(), s.expect)).collect();
+    assert!(unexpected.is_empty(), "commands ended otherwise than the releases' state calls for: {unexpected:#?}");
 
     // The database itself, once the last process has stopped.
     assert_eq!(server.terminate(), Some(0), "shipgate serve stops cleanly on SIGTERM");
@@ -399,21 +448,7 @@ async fn acknowledged_commands_survive_repeated_kill_9(backend: Backend) {
     let extra: Vec<&String> = actual_outbox.difference(&expected_outbox).collect();
     assert!(missing.is_empty(), "chat messages the histories call for are not in the outbox: {missing:?}");
     assert!(extra.is_empty(), "outbox rows no recorded event calls for: {extra:?}");
-
-    let acknowledged = sent.iter().filter(|s| matches!(s.reply, Reply::Acknowledged { .. })).count();
-    println!(
-        "{backend:?}: {} kills ({}-{} ms apart); {} commands sent in {} attempts; {acknowledged} acknowledged \
-         ({replayed_answers} of them replays of an answer lost in a kill), {found} found in the history, \
-         {refused} refused; {} releases, {} events; {} outbox rows checked",
-        plan.kills,
-        plan.lifetime_ms.0,
-        plan.lifetime_ms.1,
-        sent.len(),
-        ledger.attempts.load(Ordering::Relaxed),
-        started.len(),
-        history_lengths.values().sum::<i64>(),
-        actual_outbox.len(),
-    );
+    println!("{backend:?}: {} outbox rows checked, each key once", outbox.len());
 }
 
 /// Events per release, straight from the database.
