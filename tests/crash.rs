@@ -8,8 +8,8 @@
 //!   most once, and a refused command left no event;
 //! - the outbox holds exactly the chat messages the histories call for, each once.
 //!
-//! `cargo test --test crash` runs 20 kills per database. A longer run, with longer lives
-//! between kills, and its figures:
+//! `cargo test --test crash` runs 20 kills per database, 150-600 ms apart. A longer run
+//! (more than 20 kills: 300-2000 ms apart unless set), and its figures:
 //!
 //! ```text
 //! SHIPGATE_CRASH_KILLS=100 cargo test --test crash -- --nocapture
@@ -96,6 +96,7 @@ enum Expect {
     Refused(&'static str),
 }
 
+/// One command, as its driver saw it end.
 #[derive(Debug)]
 struct Sent {
     key: String,
@@ -207,10 +208,12 @@ async fn drive(client: Client, driver: u64, mut rng: SeededRng, stop: Arc<Atomic
     }
 }
 
+/// One release on its way, walked by one driver.
 struct Walk<'a> {
     client: &'a Client,
     rng: &'a mut SeededRng,
     stop: &'a AtomicBool,
+    /// The release's id once its start is answered.
     id: String,
 }
 
@@ -225,6 +228,7 @@ impl Walk<'_> {
         Some(self.client.command(path, token, body, expect).await)
     }
 
+    /// Starts a release of `service` posting to `channel` and walks it to production.
     async fn release(&mut self, service: &str, channel: &str) -> Option<()> {
         let start = json!({"service": service, "version": "1.0.0", "git_sha": "3f9c2e1", "channel": channel});
         let Reply::Acknowledged { body, .. } =
