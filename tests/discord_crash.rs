@@ -165,10 +165,8 @@ async fn clicks_answered_before_a_kill_survive_it_and_nothing_is_posted_twice() 
         }
     });
     third.notified().await;
-    server.child.kill().expect("SIGKILL shipgate");
-    server.child.wait().expect("reap shipgate");
+    server.kill();
     sender.await.expect("the sender ends");
-    drop(server);
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(acknowledged.len() >= 3 && acknowledged.len() <= 5, "{acknowledged:?}");
 
@@ -262,9 +260,7 @@ async fn a_create_whose_answer_died_with_the_process_is_not_posted_again_after_a
     let clicker = Clicker { url: server.base.clone(), key, http: reqwest::Client::new() };
     start_release(&fake, &clicker).await;
     eventually(&fake, "the release message", |fake| (release_messages(fake) == 1).then_some(())).await;
-    server.child.kill().expect("SIGKILL shipgate");
-    server.child.wait().expect("reap shipgate");
-    drop(server);
+    server.kill();
     assert!(fake.threads().is_empty(), "killed before its thread was opened");
 
     // The restarted worker does not know the message id: its create, with the same nonce,

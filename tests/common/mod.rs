@@ -296,3 +296,4 @@ macro_rules! on_both_backends {
 pub mod discord_bot;
 pub mod fake_discord;
 pub mod process;
+pub mod seeded;

@@ -94,6 +94,13 @@ impl Server {
         }
     }
 
+    /// Kills the process with SIGKILL, as a power cut or the OOM killer would: no shutdown
+    /// code runs. Returns once the process is gone.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL shipgate serve");
+        self.child.wait().expect("reap the killed shipgate serve");
+    }
+
     /// Sends SIGTERM and returns the exit code.
     pub fn terminate(mut self) -> Option<i32> {
         let pid = self.child.id().to_string();
@@ -114,6 +121,22 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The URL of a new, empty database on `backend` for `shipgate serve` processes: a SQLite
+/// file in `dir`, or a fresh PostgreSQL database (`None`, said on stderr, when
+/// TEST_DATABASE_URL is not set).
+pub async fn database_url_for(backend: super::Backend, dir: &Path) -> Option<String> {
+    match backend {
+        super::Backend::Sqlite => Some(format!("sqlite://{}", dir.join("shipgate.db").display())),
+        super::Backend::Postgres => {
+            let Some(admin) = shipgate::store::testing::postgres_url_from_env() else {
+                eprintln!("TEST_DATABASE_URL is not set: skipping the PostgreSQL run");
+                return None;
+            };
+            Some(fresh_postgres_url(&admin).await)
+        }
     }
 }
 
