@@ -107,7 +107,18 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// How long startup waits for PostgreSQL before giving up with the likely cause.
     pub connect_timeout_seconds: u64,
+    /// SQLite: how long one write waits for another process's write lock on the file.
+    pub busy_timeout_ms: u64,
+    /// SQLite: how many times a write that found the file busy is tried again before it is
+    /// answered with 503 `database_busy`.
+    pub busy_retries: u32,
 }
+
+/// The range `database.busy_timeout_ms` accepts: some wait, so a moment's contention is
+/// absorbed; at most a minute, so a stuck writer is reported while a client still waits.
+pub const BUSY_TIMEOUT_MS_RANGE: std::ops::RangeInclusive<u64> = 1..=60_000;
+/// The most `database.busy_retries`: each retry waits a whole busy timeout again.
+pub const MAX_BUSY_RETRIES: u32 = 10;
 
 /// The range `database.connect_timeout_seconds` accepts: at least a second, so a slow
 /// handshake is not mistaken for a dead server; at most five minutes, so a mistake still
@@ -116,7 +127,14 @@ pub const CONNECT_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=300;
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { url: "sqlite://shipgate.db".to_owned(), max_connections: 8, connect_timeout_seconds: 10 }
+        let busy = crate::store::BusyPolicy::DEFAULT;
+        Self {
+            url: "sqlite://shipgate.db".to_owned(),
+            max_connections: 8,
+            connect_timeout_seconds: 10,
+            busy_timeout_ms: u64::try_from(busy.timeout.as_millis()).unwrap_or(u64::MAX),
+            busy_retries: busy.retries,
+        }
     }
 }
 
@@ -130,6 +148,13 @@ impl DatabaseConfig {
     pub fn connect_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.connect_timeout_seconds)
     }
+
+    pub fn busy_policy(&self) -> crate::store::BusyPolicy {
+        crate::store::BusyPolicy {
+            timeout: std::time::Duration::from_millis(self.busy_timeout_ms),
+            retries: self.busy_retries,
+        }
+    }
 }
 
 impl fmt::Debug for DatabaseConfig {
@@ -138,6 +163,8 @@ impl fmt::Debug for DatabaseConfig {
             .field("url", &self.redacted_url())
             .field("max_connections", &self.max_connections)
             .field("connect_timeout_seconds", &self.connect_timeout_seconds)
+            .field("busy_timeout_ms", &self.busy_timeout_ms)
+            .field("busy_retries", &self.busy_retries)
             .finish()
     }
 }
@@ -502,7 +529,7 @@ struct EnvLayer {
 /// otherwise be ignored without a word.
 const SECTION_KEYS: &[(&str, &[&str])] = &[
     ("server", &["listen", "max_body_bytes", "shutdown_grace_seconds"]),
-    ("database", &["url", "url_file", "max_connections", "connect_timeout_seconds"]),
+    ("database", &["url", "url_file", "max_connections", "connect_timeout_seconds", "busy_timeout_ms", "busy_retries"]),
     ("log", &["format", "level"]),
     ("api", &["clients"]),
     ("playbooks", &["dir", "default"]),
@@ -725,6 +752,8 @@ mod raw {
         pub url_file: Option<PathBuf>,
         pub max_connections: u32,
         pub connect_timeout_seconds: u64,
+        pub busy_timeout_ms: u64,
+        pub busy_retries: u32,
     }
 
     impl Default for Database {
@@ -735,6 +764,8 @@ mod raw {
                 url_file: None,
                 max_connections: d.max_connections,
                 connect_timeout_seconds: d.connect_timeout_seconds,
+                busy_timeout_ms: d.busy_timeout_ms,
+                busy_retries: d.busy_retries,
             }
         }
     }
@@ -956,6 +987,23 @@ impl raw::File {
                 ),
             ));
         }
+        if !BUSY_TIMEOUT_MS_RANGE.contains(&self.database.busy_timeout_ms) {
+            problems.push(sources.invalid(
+                "database.busy_timeout_ms",
+                format!(
+                    "{} is out of range; expected {} to {} milliseconds",
+                    self.database.busy_timeout_ms,
+                    BUSY_TIMEOUT_MS_RANGE.start(),
+                    BUSY_TIMEOUT_MS_RANGE.end()
+                ),
+            ));
+        }
+        if self.database.busy_retries > MAX_BUSY_RETRIES {
+            problems.push(sources.invalid(
+                "database.busy_retries",
+                format!("{} is out of range; expected 0 to {MAX_BUSY_RETRIES}", self.database.busy_retries),
+            ));
+        }
 
         let level = self.log.level.trim().to_owned();
         if level.is_empty() || tracing_subscriber::EnvFilter::try_new(&level).is_err() {
@@ -1005,6 +1053,8 @@ impl raw::File {
                 url,
                 max_connections: self.database.max_connections,
                 connect_timeout_seconds: self.database.connect_timeout_seconds,
+                busy_timeout_ms: self.database.busy_timeout_ms,
+                busy_retries: self.database.busy_retries,
             },
             log: LogConfig { format: self.log.format, level },
             api: ApiConfig { clients },

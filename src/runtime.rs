@@ -136,7 +136,7 @@ pub async fn build_with(
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let database = &config.database;
     tracing::info!(timeout_seconds = database.connect_timeout_seconds, "connecting to {}", database.redacted_url());
-    Store::connect_within(&database.url, database.max_connections, database.connect_timeout())
+    Store::connect_within(&database.url, database.max_connections, database.connect_timeout(), database.busy_policy())
         .await
         .with_context(|| format!("opening the database at {}", database.redacted_url()))
 }

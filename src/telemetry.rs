@@ -77,6 +77,10 @@ fn describe() {
         "shipgate_commit_conflicts_total",
         "Commands decided again because another writer moved the release first"
     );
+    metrics::describe_counter!(
+        "shipgate_database_busy_total",
+        "SQLite writes that found the file locked by another process: retried, or gave_up (answered 503)"
+    );
     metrics::describe_counter!("shipgate_http_requests_total", "HTTP requests by route, method and status");
     metrics::describe_histogram!(
         "shipgate_http_request_duration_seconds",

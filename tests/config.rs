@@ -522,6 +522,30 @@ fn a_bad_url_in_url_file_names_the_key_not_the_content() {
 }
 
 #[test]
+fn the_sqlite_busy_wait_defaults_to_two_seconds_twice_retried_and_is_range_checked() {
+    let config = Config::load_with_env(None, std::iter::empty::<(String, String)>()).unwrap();
+    let busy = config.database.busy_policy();
+    assert_eq!((busy.timeout, busy.retries), (std::time::Duration::from_secs(2), 2));
+
+    let config = Config::load_with_env(
+        None,
+        [("SHIPGATE_DATABASE__BUSY_TIMEOUT_MS", "250"), ("SHIPGATE_DATABASE__BUSY_RETRIES", "0")],
+    )
+    .unwrap();
+    let busy = config.database.busy_policy();
+    assert_eq!((busy.timeout, busy.retries), (std::time::Duration::from_millis(250), 0));
+
+    for (key, bad, expected) in [
+        ("BUSY_TIMEOUT_MS", "0", "database.busy_timeout_ms: 0 is out of range; expected 1 to 60000 milliseconds"),
+        ("BUSY_TIMEOUT_MS", "60001", "database.busy_timeout_ms: 60001 is out of range"),
+        ("BUSY_RETRIES", "11", "database.busy_retries: 11 is out of range; expected 0 to 10"),
+    ] {
+        let err = Config::load_with_env(None, [(format!("SHIPGATE_DATABASE__{key}"), bad)]).unwrap_err();
+        assert!(err.to_string().starts_with(expected), "{err}");
+    }
+}
+
+#[test]
 fn connect_timeout_defaults_to_ten_seconds_and_is_range_checked() {
     let config = Config::load_with_env(None, std::iter::empty::<(String, String)>()).unwrap();
     assert_eq!(config.database.connect_timeout_seconds, 10);

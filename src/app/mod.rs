@@ -25,7 +25,8 @@ use crate::domain::release::{
 };
 use crate::domain::{Actor, ChatChannel, ChatPlatform, GitSha, Platform, ReleaseId, RequestId, ServiceName, Version};
 use crate::store::{
-    Commit, CommitError, Conflict, HoldChange, LiveChange, ReleaseFilter, ReleaseRow, Store, StoreError, StoredResponse,
+    Busy, Commit, CommitError, Conflict, HoldChange, LiveChange, ReleaseFilter, ReleaseRow, Store, StoreError,
+    StoredResponse,
 };
 use clock::Clock;
 use notices::CardStep;
@@ -97,6 +98,10 @@ pub enum AppError {
     Rejected(Rejection),
     #[error("no release {0}")]
     NotFound(ReleaseId),
+    /// Another process kept the database locked: nothing was written; the same request
+    /// may be sent again after the wait it names.
+    #[error(transparent)]
+    Busy(Busy),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -112,7 +117,10 @@ impl From<Rejection> for AppError {
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
-        AppError::Internal(e.into())
+        match e {
+            StoreError::Busy(busy) => AppError::Busy(busy),
+            e => AppError::Internal(e.into()),
+        }
     }
 }
 
@@ -254,6 +262,10 @@ impl App {
                     .replay(&request_id, Some(&asked))
                     .await?
                     .ok_or_else(|| anyhow::anyhow!("answered request vanished").into())
+            }
+            Err(CommitError::Busy(busy)) => {
+                record_metrics("start", "busy", started);
+                return Err(AppError::Busy(busy));
             }
             Err(e) => return Err(anyhow::Error::from(e).context("writing a new release").into()),
         }
@@ -405,6 +417,12 @@ impl App {
                         .replay(&request_id, Some(&asked))
                         .await?
                         .ok_or_else(|| anyhow::anyhow!("answered request vanished").into());
+                }
+                // Nothing was written: the release stays as it was, and so does its cache.
+                Err(CommitError::Busy(busy)) => {
+                    *cached = Some(release);
+                    record_metrics(name, "busy", started);
+                    return Err(AppError::Busy(busy));
                 }
                 Err(e) => {
                     *cached = None;

@@ -108,31 +108,37 @@ impl Store {
         let now = row_time(now);
         let inserted = match self {
             Store::Sqlite(store) => {
-                let (writer, _) = store.pools();
-                // IMMEDIATE, as for commits: another process's write waits here, not halfway.
-                let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-                let done = sqlx::query(
-                    "INSERT INTO locks (id, request_id, service, environment, mode, reason, actor, from_at, until, \
-                     request_fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-                     ON CONFLICT (request_id) DO NOTHING",
-                )
-                .bind(lock.id.as_str())
-                .bind(request_id.as_str())
-                .bind(lock.service.as_str())
-                .bind(environment_text(lock))
-                .bind(lock.mode.as_str())
-                .bind(&lock.reason)
-                .bind(json(&lock.by)?)
-                .bind(stored_time(lock.from))
-                .bind(stored_time(lock.until))
-                .bind(fingerprint)
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() == 1 {
-                    insert_sqlite(&mut tx, outbox, now, OnDuplicate::Fail).await?;
-                    tx.commit().await?;
-                }
-                done.rows_affected() == 1
+                let by = json(&lock.by)?;
+                let by = by.as_str();
+                store
+                    .write_transaction(|mut tx| async move {
+                        let outcome = async {
+                            let done = sqlx::query(
+                            "INSERT INTO locks (id, request_id, service, environment, mode, reason, actor, from_at, \
+                             until, request_fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                             ON CONFLICT (request_id) DO NOTHING",
+                        )
+                        .bind(lock.id.as_str())
+                        .bind(request_id.as_str())
+                        .bind(lock.service.as_str())
+                        .bind(environment_text(lock))
+                        .bind(lock.mode.as_str())
+                        .bind(&lock.reason)
+                        .bind(by)
+                        .bind(stored_time(lock.from))
+                        .bind(stored_time(lock.until))
+                        .bind(fingerprint)
+                        .execute(&mut *tx)
+                        .await?;
+                            if done.rows_affected() == 1 {
+                                insert_sqlite(&mut tx, outbox, now, OnDuplicate::Fail).await?;
+                            }
+                            Ok::<_, StoreError>(done.rows_affected() == 1)
+                        }
+                        .await;
+                        (tx, outcome)
+                    })
+                    .await?
             }
             Store::Postgres(store) => {
                 let mut tx = store.pool().begin().await?;
@@ -187,24 +193,29 @@ impl Store {
         let request = request_id.map(RequestId::as_str);
         let ended = match self {
             Store::Sqlite(store) => {
-                let (writer, _) = store.pools();
-                // IMMEDIATE, as for commits: another process's write waits here, not halfway.
-                let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-                let done = sqlx::query(
-                    "UPDATE locks SET ended_at = ?2, ended_by = ?3, end_request_id = ?4 \
-                     WHERE id = ?1 AND ended_at IS NULL",
-                )
-                .bind(id.as_str())
-                .bind(stored_time(at))
-                .bind(by)
-                .bind(request)
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() == 1 {
-                    insert_sqlite(&mut tx, outbox, now, OnDuplicate::Fail).await?;
-                    tx.commit().await?;
-                }
-                done.rows_affected() == 1
+                let by = by.as_deref();
+                store
+                    .write_transaction(|mut tx| async move {
+                        let outcome = async {
+                            let done = sqlx::query(
+                                "UPDATE locks SET ended_at = ?2, ended_by = ?3, end_request_id = ?4 \
+                             WHERE id = ?1 AND ended_at IS NULL",
+                            )
+                            .bind(id.as_str())
+                            .bind(stored_time(at))
+                            .bind(by)
+                            .bind(request)
+                            .execute(&mut *tx)
+                            .await?;
+                            if done.rows_affected() == 1 {
+                                insert_sqlite(&mut tx, outbox, now, OnDuplicate::Fail).await?;
+                            }
+                            Ok::<_, StoreError>(done.rows_affected() == 1)
+                        }
+                        .await;
+                        (tx, outcome)
+                    })
+                    .await?
             }
             Store::Postgres(store) => {
                 let mut tx = store.pool().begin().await?;

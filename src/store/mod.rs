@@ -51,8 +51,11 @@ pub enum Store {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Another process kept the database file locked: nothing was written, try again later.
+    #[error(transparent)]
+    Busy(Busy),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// A stored value does not read back as what the store writes.
@@ -66,11 +69,20 @@ pub enum StoreError {
     Unreachable { target: String, cause: String },
 }
 
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match Busy::of(&error) {
+            Some(busy) => StoreError::Busy(busy),
+            None => StoreError::Database(error),
+        }
+    }
+}
+
 impl Store {
     /// Opens the store named by `url` with [`DEFAULT_MAX_CONNECTIONS`].
     ///
     /// `sqlite://shipgate.db`, `sqlite:path` and `sqlite::memory:` open SQLite (the file is
-    /// created if missing; WAL, `synchronous=FULL`, foreign keys on, 5 s busy timeout);
+    /// created if missing; WAL, `synchronous=FULL`, foreign keys on, [`BusyPolicy::DEFAULT`]);
     /// `postgres://...` and `postgresql://...` open PostgreSQL.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         Store::connect_with(url, DEFAULT_MAX_CONNECTIONS).await
@@ -79,20 +91,22 @@ impl Store {
     /// Like [`Store::connect`], with at most `max_connections` connections (for SQLite:
     /// readers; all writes go through one extra writer connection).
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Store, StoreError> {
-        Store::connect_within(url, max_connections, DEFAULT_CONNECT_TIMEOUT).await
+        Store::connect_within(url, max_connections, DEFAULT_CONNECT_TIMEOUT, BusyPolicy::DEFAULT).await
     }
 
     /// Like [`Store::connect_with`], giving up on PostgreSQL after `connect_timeout` with
     /// [`StoreError::Unreachable`], which names the host and the likely cause. (SQLite
-    /// opens a local file; it has no server to wait for.)
+    /// opens a local file; it has no server to wait for.) SQLite writes wait for a file
+    /// another process is writing as `busy` says, then fail with [`StoreError::Busy`].
     pub async fn connect_within(
         url: &str,
         max_connections: u32,
         connect_timeout: std::time::Duration,
+        busy: BusyPolicy,
     ) -> Result<Store, StoreError> {
         let max_connections = max_connections.max(1);
         if url.starts_with("sqlite:") {
-            Ok(Store::Sqlite(SqliteStore::connect(url, max_connections).await?))
+            Ok(Store::Sqlite(SqliteStore::connect(url, max_connections, busy).await?))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Store::Postgres(PostgresStore::connect(url, max_connections, connect_timeout).await?))
         } else {
@@ -152,6 +166,9 @@ impl Store {
             let result = match (rejection, &batch_outcome) {
                 (Some(error), _) => Err(CommitError::Database(error)),
                 (None, Some(Ok(()))) => Ok(()),
+                // The file stayed locked through every retry: each commit alone would only
+                // wait as long again, and nothing of the batch was written.
+                (None, Some(Err(CommitError::Busy(busy)))) => Err(CommitError::Busy(*busy)),
                 // Retrying commit by commit would only wait on the same broken connection
                 // again; every commit of the batch reports the failure.
                 (None, Some(Err(CommitError::Database(error)))) if is_connection_failure(error) => {
@@ -312,10 +329,12 @@ impl Store {
         let now = row_time(now);
         match self {
             Store::Sqlite(store) => {
-                let mut tx = store.pools().0.begin_with("BEGIN IMMEDIATE").await?;
-                let queued = outbox::insert_sqlite(&mut tx, messages, now, outbox::OnDuplicate::Skip).await?;
-                tx.commit().await?;
-                Ok(queued)
+                store
+                    .write_transaction(|mut tx| async move {
+                        let outcome = outbox::insert_sqlite(&mut tx, messages, now, outbox::OnDuplicate::Skip).await;
+                        (tx, outcome)
+                    })
+                    .await
             }
             Store::Postgres(store) => {
                 let mut tx = store.pool().begin().await?;

@@ -5,6 +5,7 @@ use crate::domain::release::{LiveDeployment, Recorded};
 use crate::domain::{ReleaseId, RequestId, ServiceName};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// The listing projection of one release: kept in step with its events in the same
 /// transaction, so listing never folds histories.
@@ -141,8 +142,88 @@ pub enum CommitError {
     /// Another writer got there first; reload and decide again.
     #[error("conflict: {0}")]
     Conflict(Conflict),
+    /// Another process kept the database file locked through every attempt; nothing
+    /// was written.
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Busy(Busy),
+    #[error(transparent)]
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for CommitError {
+    fn from(error: sqlx::Error) -> Self {
+        match Busy::of(&error) {
+            Some(busy) => CommitError::Busy(busy),
+            None => CommitError::Database(error),
+        }
+    }
+}
+
+/// How long the busy hint asks a client to wait when the store did not say: a read that
+/// met a locked file (another process checkpointing or recovering it; in WAL mode reads
+/// never wait on writers) is worth trying again a moment later.
+const READ_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The database was busy with another writer (SQLite's `SQLITE_BUSY` or `SQLITE_LOCKED`
+/// after its busy timeout, and after every retry): nothing was written, and the same
+/// request may be sent again after `retry_after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the database is busy with another writer and nothing was written; retry after {} seconds",
+    self.retry_after_seconds()
+)]
+pub struct Busy {
+    pub retry_after: Duration,
+}
+
+impl Busy {
+    /// `error` as a busy database, if that is what it is. Only SQLite reports a busy file;
+    /// PostgreSQL waits on row locks instead.
+    pub fn of(error: &sqlx::Error) -> Option<Busy> {
+        let sqlx::Error::Database(db) = error else { return None };
+        let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+        // Extended result codes keep the primary code in their low byte
+        // (SQLITE_BUSY_SNAPSHOT is 517 = 5 | 2 << 8).
+        let code: i32 = sqlx::error::DatabaseError::code(sqlite)?.parse().ok()?;
+        matches!(code & 0xff, SQLITE_BUSY | SQLITE_LOCKED).then_some(Busy { retry_after: READ_RETRY_AFTER })
+    }
+
+    /// Whole seconds, at least one: what `Retry-After` and people are told.
+    pub fn retry_after_seconds(&self) -> u64 {
+        let whole = self.retry_after.as_secs();
+        let rounded_up = if self.retry_after.subsec_nanos() > 0 { whole + 1 } else { whole };
+        rounded_up.max(1)
+    }
+}
+
+const SQLITE_BUSY: i32 = 5;
+const SQLITE_LOCKED: i32 = 6;
+
+/// How SQLite writes wait for a file another process is writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BusyPolicy {
+    /// How long one attempt waits for the file's write lock (SQLite's busy timeout).
+    pub timeout: Duration,
+    /// Attempts after the first at a write transaction that found the file busy, each
+    /// from the beginning once the failed one was rolled back.
+    pub retries: u32,
+}
+
+impl BusyPolicy {
+    /// About six seconds in all before answering that the database is busy: long enough
+    /// for a backup or a manual `sqlite3` write to finish, short enough for an HTTP client.
+    pub const DEFAULT: BusyPolicy = BusyPolicy { timeout: Duration::from_secs(2), retries: 2 };
+
+    /// What a client that met a busy database is told to wait: one busy timeout.
+    pub fn busy(&self) -> Busy {
+        Busy { retry_after: self.timeout }
+    }
+}
+
+impl Default for BusyPolicy {
+    fn default() -> Self {
+        BusyPolicy::DEFAULT
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,4 +253,15 @@ pub struct ReleaseFilter {
     pub status: Option<String>,
     /// At most this many, newest first; the store caps it at 500.
     pub limit: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_are_told_to_wait_whole_seconds_rounded_up_and_at_least_one() {
+        let seconds = |ms| Busy { retry_after: Duration::from_millis(ms) }.retry_after_seconds();
+        assert_eq!([seconds(0), seconds(100), seconds(1_000), seconds(1_001), seconds(2_000)], [1, 1, 1, 2, 2]);
+    }
 }

@@ -2,7 +2,7 @@
 //! in the process (and are batched by the caller) instead of fighting over the file lock;
 //! reads use a pool of their own, which WAL lets run beside the writer.
 
-use super::model::{CommitError, Conflict, HoldChange, LiveChange, ReleaseFilter};
+use super::model::{Busy, BusyPolicy, CommitError, Conflict, HoldChange, LiveChange, ReleaseFilter};
 use super::records::{
     ChatMessageRecord, EventRecord, LiveRecord, OutboxRecord, ReleaseRecord, ResponseRecord, RELEASE_COLUMNS,
 };
@@ -15,14 +15,17 @@ use sqlx::query_builder::Separated;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{QueryBuilder, Sqlite, Transaction};
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The pause before a write transaction that found the file busy is tried again: SQLite
+/// answers some contention at once rather than after its busy timeout (`SQLITE_LOCKED`, a
+/// stale WAL snapshot), and an immediate retry would meet the same writer.
+const BUSY_RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 /// Multi-row inserts are cut into chunks of these sizes only, so each table has a handful
 /// of statement shapes that stay in sqlx's prepared-statement cache, whatever the batch size.
@@ -31,6 +34,9 @@ const CHUNK_SIZES: [usize; 4] = [128, 32, 8, 1];
 const OUTBOX_COLUMNS: &str = "id, idempotency_key, release_id, lane, kind, payload, attempts, created_at, \
                               next_attempt_at, delivered_at, last_error";
 
+/// A write transaction on the one writer connection.
+pub(super) type WriteTx = Transaction<'static, Sqlite>;
+
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     /// One connection: all writes, in order.
@@ -38,27 +44,33 @@ pub struct SqliteStore {
     /// Reads; the same pool as `writer` for an in-memory database, which exists only
     /// inside its one connection.
     reader: SqlitePool,
+    /// How writes wait for another process that holds the file's write lock.
+    busy: BusyPolicy,
 }
 
 impl SqliteStore {
-    pub(crate) async fn connect(url: &str, max_readers: u32) -> Result<Self, StoreError> {
+    pub(crate) async fn connect(url: &str, max_readers: u32, busy: BusyPolicy) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|error| StoreError::Config(format!("invalid SQLite URL: {error}")))?;
         if url.contains(":memory:") || url.contains("mode=memory") {
-            Self::open_in_memory(options).await
+            Self::open_in_memory(options, busy).await
         } else {
-            Self::open_file(options, max_readers).await
+            Self::open_file(options, max_readers, busy).await
         }
     }
 
     /// Opens (creating if missing) the database file at `path`.
     #[cfg(any(test, feature = "testing"))]
-    pub(crate) async fn connect_file(path: &std::path::Path, max_readers: u32) -> Result<Self, StoreError> {
-        Self::open_file(SqliteConnectOptions::new().filename(path), max_readers).await
+    pub(crate) async fn connect_file(
+        path: &std::path::Path,
+        max_readers: u32,
+        busy: BusyPolicy,
+    ) -> Result<Self, StoreError> {
+        Self::open_file(SqliteConnectOptions::new().filename(path), max_readers, busy).await
     }
 
-    async fn open_file(options: SqliteConnectOptions, max_readers: u32) -> Result<Self, StoreError> {
-        let options = options.synchronous(SqliteSynchronous::Full).foreign_keys(true).busy_timeout(BUSY_TIMEOUT);
+    async fn open_file(options: SqliteConnectOptions, max_readers: u32, busy: BusyPolicy) -> Result<Self, StoreError> {
+        let options = options.synchronous(SqliteSynchronous::Full).foreign_keys(true).busy_timeout(busy.timeout);
         // The writer connects first: it creates the file and puts it in WAL mode (which
         // persists in the file) before any reader opens it.
         let writer = SqlitePoolOptions::new()
@@ -70,19 +82,78 @@ impl SqliteStore {
             .max_connections(max_readers)
             .connect_with(options.create_if_missing(false).pragma("query_only", "ON"))
             .await?;
-        Ok(Self { writer, reader })
+        Ok(Self { writer, reader, busy })
     }
 
-    async fn open_in_memory(options: SqliteConnectOptions) -> Result<Self, StoreError> {
+    async fn open_in_memory(options: SqliteConnectOptions, busy: BusyPolicy) -> Result<Self, StoreError> {
         // The database lives as long as its connection: keep exactly one, forever.
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(options.foreign_keys(true).busy_timeout(BUSY_TIMEOUT))
+            .connect_with(options.foreign_keys(true).busy_timeout(busy.timeout))
             .await?;
-        Ok(Self { writer: pool.clone(), reader: pool })
+        Ok(Self { writer: pool.clone(), reader: pool, busy })
+    }
+
+    /// Runs `body` in one write transaction on the writer and commits it. If another
+    /// process keeps the file locked past the busy timeout, the transaction is begun
+    /// again from the start, up to the policy's retries, and then fails as busy.
+    ///
+    /// A retry never writes anything twice: an attempt that fails is rolled back before
+    /// the next begins, and one whose rollback fails is not retried. (After a COMMIT that
+    /// failed busy, SQLite keeps the transaction open and sqlx rolls it back on drop, ahead
+    /// of anything else on the connection; sqlx refuses to `BEGIN` on a connection still in
+    /// a transaction, so a retry cannot start on one that was not rolled back.)
+    ///
+    /// `body` is given the open transaction and hands it back with its outcome (owning it
+    /// for the while keeps the future free of borrowed lifetimes, so it stays `Send`).
+    pub(super) async fn write_transaction<T, E, Body>(&self, mut body: impl FnMut(WriteTx) -> Body) -> Result<T, E>
+    where
+        Body: std::future::Future<Output = (WriteTx, Result<T, E>)>,
+        E: From<sqlx::Error> + RetriesWhenBusy,
+    {
+        let mut retries_left = self.busy.retries;
+        loop {
+            let attempt = async {
+                // IMMEDIATE takes the write lock up front: if another process writes the
+                // same file, the wait happens here under the busy timeout, not as
+                // SQLITE_BUSY halfway through the transaction.
+                let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+                let (tx, outcome) = body(tx).await;
+                match outcome {
+                    Ok(value) => {
+                        tx.commit().await?;
+                        Ok(value)
+                    }
+                    Err(error) => match tx.rollback().await {
+                        Ok(()) => Err(error),
+                        // The connection is broken (the pool replaces it); the rollback's
+                        // error is reported, so the attempt is never taken for a busy one.
+                        Err(rollback) if error.is_busy() => Err(E::from(sqlx::Error::Protocol(format!(
+                            "rolling back after the database was busy failed: {rollback}"
+                        )))),
+                        // The failure's own error is the one to report.
+                        Err(_) => Err(error),
+                    },
+                }
+            };
+            match attempt.await {
+                Err(mut error) if error.is_busy() => {
+                    if retries_left == 0 {
+                        error.answer_busy(self.busy.busy());
+                        metrics::counter!("shipgate_database_busy_total", "outcome" => "gave_up").increment(1);
+                        return Err(error);
+                    }
+                    retries_left -= 1;
+                    metrics::counter!("shipgate_database_busy_total", "outcome" => "retried").increment(1);
+                    tracing::warn!(retries_left, "the database file is locked by another writer; writing again");
+                    tokio::time::sleep(BUSY_RETRY_PAUSE).await;
+                }
+                outcome => return outcome,
+            }
+        }
     }
 
     /// For the store's other modules (locks): the one writer and the readers.
@@ -102,22 +173,11 @@ impl SqliteStore {
     }
 
     pub(crate) async fn write(&self, set: &WriteSet<'_>) -> Result<(), CommitError> {
-        // IMMEDIATE takes the write lock up front: if another process writes the same
-        // file, the wait happens here under the busy timeout, not as SQLITE_BUSY halfway
-        // through the transaction.
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        match write_rows(&mut tx, set).await {
-            Ok(()) => {
-                tx.commit().await?;
-                Ok(())
-            }
-            Err(error) => {
-                // The commit's error is the one to report; a failed rollback means the
-                // connection is gone, and the pool replaces it.
-                let _ = tx.rollback().await;
-                Err(error)
-            }
-        }
+        self.write_transaction(|mut tx| async move {
+            let outcome = write_rows(&mut tx, set).await;
+            (tx, outcome)
+        })
+        .await
     }
 
     pub(crate) async fn load_events(&self, id: &ReleaseId) -> Result<Vec<EventRecord>, StoreError> {
@@ -200,16 +260,22 @@ impl SqliteStore {
     /// `ids` are distinct. All or nothing: if one is unknown, none is marked.
     pub(crate) async fn mark_delivered_many(&self, ids: &[i64], at: DateTime<Utc>) -> Result<(), StoreError> {
         let json_ids = serde_json::to_string(ids).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let done = sqlx::query("UPDATE outbox SET delivered_at = ?2 WHERE id IN (SELECT value FROM json_each(?1))")
-            .bind(json_ids)
-            .bind(stored_time(at))
-            .execute(&mut *tx)
-            .await?;
-        // Dropping the transaction on the error path rolls it back.
-        found_all(done.rows_affected(), ids.len())?;
-        tx.commit().await?;
-        Ok(())
+        let json_ids = json_ids.as_str();
+        self.write_transaction(|mut tx| async move {
+            let outcome = async {
+                let done =
+                    sqlx::query("UPDATE outbox SET delivered_at = ?2 WHERE id IN (SELECT value FROM json_each(?1))")
+                        .bind(json_ids)
+                        .bind(stored_time(at))
+                        .execute(&mut *tx)
+                        .await?;
+                // An error here rolls the whole update back.
+                found_all(done.rows_affected(), ids.len())
+            }
+            .await;
+            (tx, outcome)
+        })
+        .await
     }
 
     pub(crate) async fn due_lanes(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>, StoreError> {
@@ -386,6 +452,37 @@ impl SqliteStore {
     }
 }
 
+/// Errors that may say the database file was busy, so that a write can be tried again.
+pub(super) trait RetriesWhenBusy {
+    fn is_busy(&self) -> bool;
+    /// Makes a busy error say `busy` (how long the client should wait); others stay as they are.
+    fn answer_busy(&mut self, busy: Busy);
+}
+
+impl RetriesWhenBusy for CommitError {
+    fn is_busy(&self) -> bool {
+        matches!(self, CommitError::Busy(_))
+    }
+
+    fn answer_busy(&mut self, busy: Busy) {
+        if let CommitError::Busy(answer) = self {
+            *answer = busy;
+        }
+    }
+}
+
+impl RetriesWhenBusy for StoreError {
+    fn is_busy(&self) -> bool {
+        matches!(self, StoreError::Busy(_))
+    }
+
+    fn answer_busy(&mut self, busy: Busy) {
+        if let StoreError::Busy(answer) = self {
+            *answer = busy;
+        }
+    }
+}
+
 /// RFC 3339 of one fixed width (microseconds, `Z`): string order is time order, which the
 /// indexes on times and `next_attempt_at <= now` rely on.
 pub(super) fn stored_time(at: DateTime<Utc>) -> String {
@@ -418,7 +515,7 @@ async fn write_rows(conn: &mut SqliteConnection, set: &WriteSet<'_>) -> Result<(
             [response] if is_unique_violation_of(&error, "responses_pkey") => {
                 CommitError::Conflict(Conflict::Duplicate(response.request_id.clone()))
             }
-            _ => CommitError::Database(error),
+            _ => CommitError::from(error),
         });
     }
 
@@ -461,7 +558,7 @@ async fn write_rows(conn: &mut SqliteConnection, set: &WriteSet<'_>) -> Result<(
         return Err(if is_unique_violation_of(&error, "events_pkey") {
             CommitError::Conflict(Conflict::Sequence)
         } else {
-            CommitError::Database(error)
+            CommitError::from(error)
         });
     }
 
@@ -615,7 +712,7 @@ mod tests {
 
     #[tokio::test]
     async fn messages_from_before_lanes_get_their_release_as_lane() {
-        let store = SqliteStore::connect("sqlite::memory:", 1).await.expect("in-memory store");
+        let store = SqliteStore::connect("sqlite::memory:", 1, BusyPolicy::DEFAULT).await.expect("in-memory store");
         for migration in MIGRATOR.iter() {
             if migration.version == 3 {
                 sqlx::query(

@@ -3,7 +3,7 @@
 //! admin URL. Test databases are left behind for inspection; drop them with
 //! `psql -c "DROP DATABASE shipgate_test_..."` or a fresh cluster.
 
-use super::{PostgresStore, SqliteStore, Store, StoreError};
+use super::{BusyPolicy, PostgresStore, SqliteStore, Store, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::Connection;
 use std::path::Path;
@@ -18,8 +18,13 @@ pub fn postgres_url_from_env() -> Option<String> {
 /// A migrated SQLite store at `path`: a database file (created), or a directory to
 /// create `shipgate.db` in. Panics if the store cannot be opened: it is for tests.
 pub async fn fresh_sqlite(path: &Path) -> Store {
+    fresh_sqlite_with(path, BusyPolicy::DEFAULT).await
+}
+
+/// Like [`fresh_sqlite`], waiting for another writer of the file as `busy` says.
+pub async fn fresh_sqlite_with(path: &Path, busy: BusyPolicy) -> Store {
     let file = if path.is_dir() { path.join("shipgate.db") } else { path.to_path_buf() };
-    let store = match SqliteStore::connect_file(&file, 4).await {
+    let store = match SqliteStore::connect_file(&file, 4, busy).await {
         Ok(store) => Store::Sqlite(store),
         Err(error) => panic!("cannot open a SQLite test store at {}: {error}", file.display()),
     };

@@ -105,6 +105,21 @@ async fn spawn_full(
     channels: Vec<(String, Arc<dyn FreezeCalendar>)>,
 ) -> Option<TestApp> {
     let (store, dir) = store_for(backend).await?;
+    Some(serve(store, dir, freeze, channels).await)
+}
+
+/// The app and router on `store` (kept in `dir`, which lives as long as the app), no
+/// freeze anywhere.
+pub async fn spawn_on(store: Store, dir: Option<tempfile::TempDir>) -> TestApp {
+    serve(store, dir, Arc::new(FixedFreeze::default()), Vec::new()).await
+}
+
+async fn serve(
+    store: Store,
+    dir: Option<tempfile::TempDir>,
+    freeze: Arc<dyn FreezeCalendar>,
+    channels: Vec<(String, Arc<dyn FreezeCalendar>)>,
+) -> TestApp {
     let clock = Arc::new(ManualClock::new(wednesday()));
     let app = App::new(AppParts {
         store: store.clone(),
@@ -127,7 +142,7 @@ async fn spawn_full(
     let server = tokio::spawn(async move {
         axum::serve(listener, router).await.expect("serve");
     });
-    Some(TestApp { base, http: reqwest::Client::new(), clock, store, app, _dir: dir, server })
+    TestApp { base, http: reqwest::Client::new(), clock, store, app, _dir: dir, server }
 }
 
 pub struct Reply {

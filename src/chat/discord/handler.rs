@@ -612,6 +612,11 @@ impl From<AppError> for Refusal {
         match error {
             AppError::Rejected(rejection) => Refusal::Rule(explain(&rejection)),
             AppError::NotFound(id) => Refusal::Rule(format!("There is no release {id}.")),
+            // Not a failure of shipgate's: the person is told to try again, not given an apology.
+            AppError::Busy(busy) => Refusal::Rule(format!(
+                "shipgate's database is busy with another writer, so nothing was recorded. Try again in {} seconds.",
+                busy.retry_after_seconds()
+            )),
             AppError::Internal(error) => Refusal::Internal(error),
         }
     }
