@@ -1500,11 +1500,9 @@ mod tests {
 
     #[test]
     fn retention_refuses_negative_days_and_a_zero_interval_naming_each_key() {
-        let err = load_str(
-            "[retention]\nanswers_days = -1\ndelivered_outbox_days = 100000\ninterval_minutes = 0\n",
-            &[],
-        )
-        .unwrap_err();
+        let err =
+            load_str("[retention]\nanswers_days = -1\ndelivered_outbox_days = 100000\ninterval_minutes = 0\n", &[])
+                .unwrap_err();
         let text = err.to_string();
         assert_eq!(err.problems().len(), 3, "{text}");
         assert!(

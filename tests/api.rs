@@ -681,8 +681,7 @@ async fn health_readiness_metrics_and_the_api_document_are_served() {
     let chat = json!({"service": "web", "version": "1.4.0", "git_sha": "3f9c2e1", "channel": "discord:1234567890"});
     t.ok("/api/v1/releases", RM_TOKEN, Some(chat)).await;
     t.clock.advance(chrono::Duration::seconds(90));
-    let ready: serde_json::Value =
-        t.http.get(format!("{}/readyz", t.base)).send().await.unwrap().json().await.unwrap();
+    let ready: serde_json::Value = t.http.get(format!("{}/readyz", t.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["outbox"], json!({"undelivered": 2, "oldest_undelivered_age_seconds": 90}));
     let metrics = t.http.get(format!("{}/metrics", t.base)).send().await.unwrap().text().await.unwrap();
@@ -983,7 +982,8 @@ async fn the_retention_timer_forgets_old_answers_but_keeps_history_and_undeliver
     let first = t.call_with_key("POST", "/api/v1/releases", RM_TOKEN, Some(body.clone()), Some("ship-1.4.0")).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
     let id = first.body["id"].as_str().unwrap().to_owned();
-    let (_, history) = t.app.release_with_history(&shipgate::domain::ReleaseId::new(id.clone())).await.unwrap().unwrap();
+    let (_, history) =
+        t.app.release_with_history(&shipgate::domain::ReleaseId::new(id.clone())).await.unwrap().unwrap();
     let request = history[0].request_id.clone();
     let waiting = t.store.pending_outbox(wednesday() + chrono::Duration::days(100), 100).await.unwrap();
     assert!(!waiting.is_empty());
@@ -1000,7 +1000,10 @@ async fn the_retention_timer_forgets_old_answers_but_keeps_history_and_undeliver
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 
-    assert_eq!(t.app.release_with_history(&shipgate::domain::ReleaseId::new(id.clone())).await.unwrap().unwrap().1, history);
+    assert_eq!(
+        t.app.release_with_history(&shipgate::domain::ReleaseId::new(id.clone())).await.unwrap().unwrap().1,
+        history
+    );
     let still_waiting = t.store.pending_outbox(wednesday() + chrono::Duration::days(100), 100).await.unwrap();
     assert_eq!(still_waiting, waiting);
     let afresh = t.call_with_key("POST", "/api/v1/releases", RM_TOKEN, Some(body), Some("ship-1.4.0")).await;

@@ -4,13 +4,13 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
+use shipgate::app::retention::{sweep, Removed, Retention};
 use shipgate::domain::freeze::FreezeVerdict;
 use shipgate::domain::lock::{Lock, LockEnd, LockId, LockMode};
 use shipgate::domain::playbook::Playbook;
 use shipgate::domain::release::{Environment, Event, LiveDeployment, Recorded};
 use shipgate::domain::{Actor, ArtifactDigest, GitSha, Platform, ReleaseId, RequestId, ServiceName, Version};
 use shipgate::store::testing::{fresh_postgres, fresh_sqlite, postgres_url_from_env};
-use shipgate::app::retention::{sweep, Removed, Retention};
 use shipgate::store::{
     ChatMessageRef, Commit, CommitError, Conflict, EndWrite, HoldChange, LiveChange, LockWrite, NewOutboxMessage,
     OutboxMessage, ReleaseFilter, ReleaseRow, RetainedTable, Store, StoreError, StoredResponse,
@@ -1194,7 +1194,8 @@ async fn retention_removes_only_delivered_messages_and_answers_older_than_the_cu
     store.mark_delivered(started, at(5), None).await.expect("deliver");
     store.mark_delivered(early, at(20), Some("5001")).await.expect("deliver");
     store.mark_delivered(late, at(2000), Some("5002")).await.expect("deliver");
-    let events_before = (store.load_events(&kept).await.expect("events"), store.load_events(&stuck).await.expect("events"));
+    let events_before =
+        (store.load_events(&kept).await.expect("events"), store.load_events(&stuck).await.expect("events"));
 
     // Delivered before the cutoff: gone. The stuck release's message, never delivered and
     // older than anything, stays whatever the cutoff.
@@ -1228,7 +1229,8 @@ async fn retention_removes_only_delivered_messages_and_answers_older_than_the_cu
     assert_eq!(store.remove_older_than(answers, at(1000), 500).await.expect("remove"), 0);
 
     // Histories are never touched.
-    let events_after = (store.load_events(&kept).await.expect("events"), store.load_events(&stuck).await.expect("events"));
+    let events_after =
+        (store.load_events(&kept).await.expect("events"), store.load_events(&stuck).await.expect("events"));
     assert_eq!(events_after, events_before);
     assert_eq!(events_after.0.len(), 3);
 

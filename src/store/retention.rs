@@ -26,6 +26,18 @@ impl RetainedTable {
     }
 }
 
+// SQLite deletes with LIMIT only when built to; a subquery on the key does the same.
+const SQLITE_REMOVE_DELIVERED: &str = "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \
+     WHERE delivered_at IS NOT NULL AND delivered_at < ?1 ORDER BY delivered_at LIMIT ?2)";
+const SQLITE_REMOVE_ANSWERS: &str = "DELETE FROM responses WHERE rowid IN (SELECT rowid FROM responses \
+     WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)";
+// SKIP LOCKED: instances sweeping at once take different rows instead of waiting on each
+// other's.
+const POSTGRES_REMOVE_DELIVERED: &str = "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \
+     WHERE delivered_at IS NOT NULL AND delivered_at < $1 ORDER BY delivered_at LIMIT $2 FOR UPDATE SKIP LOCKED)";
+const POSTGRES_REMOVE_ANSWERS: &str = "DELETE FROM responses WHERE request_id IN (SELECT request_id FROM responses \
+     WHERE created_at < $1 ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)";
+
 impl Store {
     /// Removes at most `limit` rows of `table` older than `before` (outbox rows by
     /// `delivered_at`, answers by `created_at`), oldest first; returns how many it removed.
@@ -39,54 +51,20 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let before = row_time(before);
         let limit = i64::from(limit);
-        let removed = match (self, table) {
-            // SQLite deletes with LIMIT only when built to; a rowid subquery does the same.
-            (Store::Sqlite(store), RetainedTable::DeliveredOutbox) => {
-                sqlx::query(
-                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \
-                     WHERE delivered_at IS NOT NULL AND delivered_at < ?1 ORDER BY delivered_at LIMIT ?2)",
-                )
-                .bind(stored_time(before))
-                .bind(limit)
-                .execute(store.pools().0)
-                .await?
-                .rows_affected()
+        let removed = match self {
+            Store::Sqlite(store) => {
+                let sql = match table {
+                    RetainedTable::DeliveredOutbox => SQLITE_REMOVE_DELIVERED,
+                    RetainedTable::Answers => SQLITE_REMOVE_ANSWERS,
+                };
+                sqlx::query(sql).bind(stored_time(before)).bind(limit).execute(store.pools().0).await?.rows_affected()
             }
-            (Store::Sqlite(store), RetainedTable::Answers) => {
-                sqlx::query(
-                    "DELETE FROM responses WHERE rowid IN (SELECT rowid FROM responses \
-                     WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)",
-                )
-                .bind(stored_time(before))
-                .bind(limit)
-                .execute(store.pools().0)
-                .await?
-                .rows_affected()
-            }
-            // SKIP LOCKED: instances sweeping at once take different rows instead of
-            // waiting on each other's.
-            (Store::Postgres(store), RetainedTable::DeliveredOutbox) => {
-                sqlx::query(
-                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \
-                     WHERE delivered_at IS NOT NULL AND delivered_at < $1 ORDER BY delivered_at LIMIT $2 \
-                     FOR UPDATE SKIP LOCKED)",
-                )
-                .bind(before)
-                .bind(limit)
-                .execute(store.pool())
-                .await?
-                .rows_affected()
-            }
-            (Store::Postgres(store), RetainedTable::Answers) => {
-                sqlx::query(
-                    "DELETE FROM responses WHERE request_id IN (SELECT request_id FROM responses \
-                     WHERE created_at < $1 ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
-                )
-                .bind(before)
-                .bind(limit)
-                .execute(store.pool())
-                .await?
-                .rows_affected()
+            Store::Postgres(store) => {
+                let sql = match table {
+                    RetainedTable::DeliveredOutbox => POSTGRES_REMOVE_DELIVERED,
+                    RetainedTable::Answers => POSTGRES_REMOVE_ANSWERS,
+                };
+                sqlx::query(sql).bind(before).bind(limit).execute(store.pool()).await?.rows_affected()
             }
         };
         Ok(removed)
