@@ -7,6 +7,9 @@
 //!
 //! An answer removed here makes a later repeat of its request a new request, decided
 //! afresh; the age of answers is therefore the window in which a repeat is a replay.
+//! Likewise a delivered row's key no longer keeps `Store::enqueue_once` from queueing it
+//! again: a card refresh for a watch that ended (queued once per watch) is queued anew if
+//! the release still waits at that gate, which edits the card to what it already shows.
 
 use super::App;
 use crate::store::{RetainedTable, Store, StoreError};
