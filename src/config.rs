@@ -64,6 +64,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub playbooks: PlaybooksConfig,
     pub policy: PolicyConfig,
+    pub retention: RetentionConfig,
     /// The `[freeze]` calendar as written; checked when the calendar is built, since its
     /// holiday files and URLs are read then.
     pub freeze: Option<crate::domain::freeze::calendar::FreezeConfig>,
@@ -268,6 +269,47 @@ impl PolicyConfig {
             override_approver_roles: self.override_approver_roles.iter().map(RoleName::new).collect(),
             override_ttl: chrono::Duration::minutes(i64::from(self.override_ttl_minutes)),
         }
+    }
+}
+
+/// How long old rows are kept (`[retention]`). A number of days of 0 keeps those rows
+/// forever. Release histories are always kept, and so is every undelivered outbox row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// Stored answers to requests: within this many days a repeat of a request (the same
+    /// Idempotency-Key, a redelivered interaction) is answered with its first answer;
+    /// after it, the repeat is decided afresh.
+    pub answers_days: u32,
+    /// Outbox rows, counted from their delivery.
+    pub delivered_outbox_days: u32,
+    /// How often old rows are looked for.
+    pub interval_minutes: u32,
+}
+
+/// The most days `retention.*_days` accepts (about a hundred years); 0 keeps rows forever.
+pub const RETENTION_DAYS_MAX: u32 = 36_500;
+/// The range `retention.interval_minutes` accepts: every minute to once a day.
+pub const RETENTION_INTERVAL_RANGE: std::ops::RangeInclusive<u32> = 1..=1440;
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self { answers_days: 7, delivered_outbox_days: 30, interval_minutes: 60 }
+    }
+}
+
+impl RetentionConfig {
+    /// What the retention timer removes, and how often it looks.
+    pub fn to_retention(&self) -> crate::app::retention::Retention {
+        let kept_for = |days: u32| (days > 0).then(|| chrono::Duration::days(i64::from(days)));
+        crate::app::retention::Retention {
+            answers: kept_for(self.answers_days),
+            delivered_outbox: kept_for(self.delivered_outbox_days),
+            every: self.interval(),
+        }
+    }
+
+    pub fn interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.interval_minutes) * 60)
     }
 }
 
@@ -534,6 +576,7 @@ const SECTION_KEYS: &[(&str, &[&str])] = &[
     ("api", &["clients"]),
     ("playbooks", &["dir", "default"]),
     ("policy", &["override_approver_roles", "override_ttl_minutes"]),
+    ("retention", &["answers_days", "delivered_outbox_days", "interval_minutes"]),
     ("freeze", &["timezone", "working_days", "weekly", "holidays", "windows", "cron"]),
     (
         "discord",
@@ -695,6 +738,7 @@ mod raw {
         pub api: Api,
         pub playbooks: Playbooks,
         pub policy: Policy,
+        pub retention: Retention,
         pub freeze: Option<crate::domain::freeze::calendar::FreezeConfig>,
         pub discord: Option<Discord>,
     }
@@ -827,6 +871,27 @@ mod raw {
         fn default() -> Self {
             let d = PolicyConfig::default();
             Self { override_approver_roles: d.override_approver_roles, override_ttl_minutes: d.override_ttl_minutes }
+        }
+    }
+
+    /// Signed, so a negative number of days is refused by validation with a message that
+    /// says what is meant, rather than by serde's "expected u32".
+    #[derive(Debug, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct Retention {
+        pub answers_days: i64,
+        pub delivered_outbox_days: i64,
+        pub interval_minutes: i64,
+    }
+
+    impl Default for Retention {
+        fn default() -> Self {
+            let d = RetentionConfig::default();
+            Self {
+                answers_days: i64::from(d.answers_days),
+                delivered_outbox_days: i64::from(d.delivered_outbox_days),
+                interval_minutes: i64::from(d.interval_minutes),
+            }
         }
     }
 
@@ -1035,6 +1100,8 @@ impl raw::File {
             ));
         }
 
+        let retention = retention(&self.retention, sources, &mut problems);
+
         let clients = match read_clients {
             Clients::Read => clients(self.api.clients, sources, env, &mut problems),
             Clients::Skip => Vec::new(),
@@ -1068,10 +1135,48 @@ impl raw::File {
                     .collect(),
                 override_ttl_minutes: self.policy.override_ttl_minutes,
             },
+            retention,
             freeze: self.freeze,
             discord,
         })
     }
+}
+
+/// The `[retention]` section, checked: days are 0 (keep forever) to [`RETENTION_DAYS_MAX`],
+/// the interval within [`RETENTION_INTERVAL_RANGE`].
+fn retention(raw: &raw::Retention, sources: &Sources<'_>, problems: &mut Vec<ConfigError>) -> RetentionConfig {
+    let defaults = RetentionConfig::default();
+    let mut days = |key: &str, value: i64, default: u32| match u32::try_from(value) {
+        Ok(days) if days <= RETENTION_DAYS_MAX => days,
+        _ => {
+            problems.push(sources.invalid(
+                key,
+                format!(
+                    "{value} is out of range; expected a number of days from 1 to {RETENTION_DAYS_MAX}, or 0 to keep the rows forever"
+                ),
+            ));
+            default
+        }
+    };
+    let answers_days = days("retention.answers_days", raw.answers_days, defaults.answers_days);
+    let delivered_outbox_days =
+        days("retention.delivered_outbox_days", raw.delivered_outbox_days, defaults.delivered_outbox_days);
+    let interval_minutes = match u32::try_from(raw.interval_minutes) {
+        Ok(minutes) if RETENTION_INTERVAL_RANGE.contains(&minutes) => minutes,
+        _ => {
+            problems.push(sources.invalid(
+                "retention.interval_minutes",
+                format!(
+                    "{} is out of range; expected {} to {} minutes",
+                    raw.interval_minutes,
+                    RETENTION_INTERVAL_RANGE.start(),
+                    RETENTION_INTERVAL_RANGE.end()
+                ),
+            ));
+            defaults.interval_minutes
+        }
+    };
+    RetentionConfig { answers_days, delivered_outbox_days, interval_minutes }
 }
 
 /// The `[discord]` section, checked: ids are snowflakes, the public key is 32 bytes of hex
@@ -1416,6 +1521,46 @@ mod tests {
         assert_eq!(config.playbooks.default, "ship-to-production");
         assert_eq!(config.policy.override_ttl_minutes, 120);
         assert!(config.api.clients.is_empty());
+    }
+
+    #[test]
+    fn retention_keeps_answers_a_week_and_delivered_messages_a_month_by_default() {
+        let config = Config::load_with_env(None, std::iter::empty::<(String, String)>()).unwrap();
+        let retention = config.retention.to_retention();
+        assert_eq!(retention.answers, Some(chrono::Duration::days(7)));
+        assert_eq!(retention.delivered_outbox, Some(chrono::Duration::days(30)));
+        assert_eq!(retention.every, std::time::Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn retention_of_zero_days_keeps_forever_and_env_overrides_the_file() {
+        let config = load_str(
+            "[retention]\nanswers_days = 0\ndelivered_outbox_days = 90\n",
+            &[("SHIPGATE_RETENTION__INTERVAL_MINUTES", "15")],
+        )
+        .unwrap();
+        assert_eq!(
+            config.retention,
+            RetentionConfig { answers_days: 0, delivered_outbox_days: 90, interval_minutes: 15 }
+        );
+        let retention = config.retention.to_retention();
+        assert_eq!(retention.answers, None);
+        assert_eq!(retention.delivered_outbox, Some(chrono::Duration::days(90)));
+    }
+
+    #[test]
+    fn retention_refuses_negative_days_and_a_zero_interval_naming_each_key() {
+        let err =
+            load_str("[retention]\nanswers_days = -1\ndelivered_outbox_days = 100000\ninterval_minutes = 0\n", &[])
+                .unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.problems().len(), 3, "{text}");
+        assert!(
+            text.contains("retention.answers_days: -1 is out of range; expected a number of days from 1 to 36500, or 0 to keep the rows forever"),
+            "{text}"
+        );
+        assert!(text.contains("retention.delivered_outbox_days: 100000 is out of range"), "{text}");
+        assert!(text.contains("retention.interval_minutes: 0 is out of range; expected 1 to 1440 minutes"), "{text}");
     }
 
     #[test]

@@ -19,7 +19,8 @@
 //!   handler for both), and the outbox's notices delivered over the platform's API.
 //! - [`app`] — orchestration: one command at a time per release, decided by the domain
 //!   and written in one transaction, with group commit across releases; typed notices
-//!   ([`app::notices`]) and the outbox worker that delivers them ([`app::delivery`]).
+//!   ([`app::notices`]) and the outbox worker that delivers them ([`app::delivery`]);
+//!   the retention timer that removes old answers and delivered notices ([`app::retention`]).
 //! - [`http`] — the axum edge: the CI API with token auth, Discord's signed interactions
 //!   endpoint, health, metrics, OpenAPI. It builds routes only.
 //! - [`runtime`] — the one wiring place: builds everything from config, starts every

@@ -1,6 +1,6 @@
 //! The one wiring place: `shipgate serve` builds the store, calendars and app from config,
-//! starts every long-running task (the committer, calendar refreshes, the HTTP server, and
-//! each chat platform's tasks) and stops them in order on SIGTERM or ctrl-c.
+//! starts every long-running task (the committer, calendar refreshes, the HTTP server, the
+//! timers, and each chat platform's tasks) and stops them in order on SIGTERM or ctrl-c.
 //!
 //! `http` only builds routes; nothing else starts tasks.
 
@@ -8,6 +8,7 @@ use crate::app::clock::{Clock, SystemClock};
 use crate::app::delivery::{self, Sender};
 use crate::app::freeze::load_calendars;
 use crate::app::playbooks::Playbooks;
+use crate::app::retention::{self, Retention};
 use crate::app::{App, AppParts};
 use crate::chat::discord::commands;
 use crate::chat::discord::deliver::DiscordSender;
@@ -63,6 +64,23 @@ pub async fn build_with(
     clock: Arc<dyn Clock>,
     stall_sweep_every: std::time::Duration,
 ) -> anyhow::Result<Running> {
+    let timers = Timers { stall_sweep_every, retention_every: config.retention.interval() };
+    build_timed(config, clock, timers).await
+}
+
+/// How often the background timers look.
+#[derive(Debug, Clone, Copy)]
+pub struct Timers {
+    /// For stalled steps and ended watches.
+    pub stall_sweep_every: std::time::Duration,
+    /// For rows older than their `[retention]` age (the first look comes at most a minute
+    /// after start).
+    pub retention_every: std::time::Duration,
+}
+
+/// [`build_with`], choosing every timer's period: tests of a timer look often.
+pub async fn build_timed(config: &Config, clock: Arc<dyn Clock>, timers: Timers) -> anyhow::Result<Running> {
+    let Timers { stall_sweep_every, retention_every } = timers;
     let store = open_store(config).await?;
     store.migrate().await.context("applying database migrations")?;
     let playbooks = Playbooks::load(&config.playbooks.dir, &config.playbooks.default)?;
@@ -113,6 +131,8 @@ pub async fn build_with(
     }
     tasks.push(spawn_lock_expiry(&app, &stopping));
     tasks.push(tokio::spawn(notice_stalls(app.clone(), stall_sweep_every, wait_for(stopping.clone()))));
+    let retention = Retention { every: retention_every, ..config.retention.to_retention() };
+    tasks.push(tokio::spawn(retention::run(app.clone(), retention, wait_for(stopping.clone()))));
     if !senders.is_empty() {
         let holder = delivery_holder(config);
         let stop_signal = wait_for(stopping.clone());

@@ -97,6 +97,10 @@ fn describe() {
     metrics::describe_counter!("shipgate_outbox_delivered_total", "Chat notices delivered, by platform");
     metrics::describe_counter!("shipgate_outbox_failures_total", "Failed chat deliveries (retried), by platform");
     metrics::describe_counter!(
+        "shipgate_retention_removed_total",
+        "Rows removed for being older than their [retention] age, by table (responses, outbox)"
+    );
+    metrics::describe_counter!(
         "shipgate_discord_bad_signatures_total",
         "Discord interactions refused for a missing, bad or stale signature"
     );

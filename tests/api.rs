@@ -672,8 +672,18 @@ async fn health_readiness_metrics_and_the_api_document_are_served() {
     let t = spawn(Backend::Sqlite).await.unwrap();
     let health = t.http.get(format!("{}/healthz", t.base)).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
-    assert_eq!(t.http.get(format!("{}/readyz", t.base)).send().await.unwrap().status(), StatusCode::OK);
+    let ready = t.http.get(format!("{}/readyz", t.base)).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let ready: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(ready, json!({"status": "ready", "outbox": {"undelivered": 0, "oldest_undelivered_age_seconds": 0}}));
     t.start("api", "1.0.0").await;
+    // Nothing delivers here: a release with a chat channel leaves its notices waiting.
+    let chat = json!({"service": "web", "version": "1.4.0", "git_sha": "3f9c2e1", "channel": "discord:1234567890"});
+    t.ok("/api/v1/releases", RM_TOKEN, Some(chat)).await;
+    t.clock.advance(chrono::Duration::seconds(90));
+    let ready: serde_json::Value = t.http.get(format!("{}/readyz", t.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["outbox"], json!({"undelivered": 2, "oldest_undelivered_age_seconds": 90}));
     let metrics = t.http.get(format!("{}/metrics", t.base)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("shipgate_commands_total"), "{metrics}");
     let doc: serde_json::Value =
@@ -956,4 +966,48 @@ async fn hostile_free_text_is_refused_naming_the_field_and_its_limit_and_changes
     let words = "Grafana shows 5xx on /orders:\n\t- eu-west 12 %\n\t- üs-east 🚒";
     let answer = t.ok(&release("abort"), RM_TOKEN, Some(json!({ "reason": words }))).await;
     assert_eq!(answer["events"][0]["reason"], words, "{answer}");
+}
+
+/// The retention timer as `serve` starts it: once the test clock is past the age of
+/// answers, the stored answer goes, so a repeat of its key is decided afresh; the
+/// release's history and its undelivered notices stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retention_timer_forgets_old_answers_but_keeps_history_and_undelivered_notices() {
+    let timers = shipgate::runtime::Timers {
+        stall_sweep_every: std::time::Duration::from_secs(3600),
+        retention_every: std::time::Duration::from_millis(20),
+    };
+    let (t, running) = spawn_built(timers).await;
+    let body = json!({"service": "api", "version": "1.4.0", "git_sha": "3f9c2e1", "channel": "discord:1234567890"});
+    let first = t.call_with_key("POST", "/api/v1/releases", RM_TOKEN, Some(body.clone()), Some("ship-1.4.0")).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let id = first.body["id"].as_str().unwrap().to_owned();
+    let (_, history) =
+        t.app.release_with_history(&shipgate::domain::ReleaseId::new(id.clone())).await.unwrap().unwrap();
+    let request = history[0].request_id.clone();
+    let waiting = t.store.pending_outbox(wednesday() + chrono::Duration::days(100), 100).await.unwrap();
+    assert!(!waiting.is_empty());
+
+    // Within the age, the timer leaves the answer: a repeat is a replay.
+    let repeat = t.call_with_key("POST", "/api/v1/releases", RM_TOKEN, Some(body.clone()), Some("ship-1.4.0")).await;
+    assert!(repeat.replayed);
+    assert_eq!(repeat.body["id"], id.as_str());
+
+    t.clock.advance(chrono::Duration::days(8));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while t.store.stored_response(&request).await.unwrap().is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "the answer to {request} was never removed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    assert_eq!(
+        t.app.release_with_history(&shipgate::domain::ReleaseId::new(id.clone())).await.unwrap().unwrap().1,
+        history
+    );
+    let still_waiting = t.store.pending_outbox(wednesday() + chrono::Duration::days(100), 100).await.unwrap();
+    assert_eq!(still_waiting, waiting);
+    let afresh = t.call_with_key("POST", "/api/v1/releases", RM_TOKEN, Some(body), Some("ship-1.4.0")).await;
+    assert!(!afresh.replayed, "{}", afresh.body);
+    assert_ne!(afresh.body["id"], id.as_str(), "{}", afresh.body);
+    running.stop().await;
 }

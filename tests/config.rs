@@ -50,6 +50,7 @@ fn example_file_loads_with_its_token_variable_set() {
     assert_eq!(config.playbooks.default, "ship-to-production");
     assert_eq!(config.policy.override_approver_roles, ["release-manager"]);
     assert_eq!(config.policy.override_ttl_minutes, 120);
+    assert_eq!(config.retention, shipgate::config::RetentionConfig::default());
     assert_eq!(config.api.clients.len(), 2);
     assert_eq!(config.api.clients[0].name, "ci");
     assert_eq!(config.api.clients[0].token.expose_secret(), CI_TOKEN);
@@ -133,7 +134,7 @@ fn unknown_top_level_section() {
     assert_eq!(
         err.to_string(),
         format!(
-            "unknown key sever in {}; expected one of server, database, log, api, playbooks, policy, freeze, discord",
+            "unknown key sever in {}; expected one of server, database, log, api, playbooks, policy, retention, freeze, discord",
             path.display()
         )
     );

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
+use shipgate::app::retention::{sweep, Removed, Retention};
 use shipgate::domain::freeze::FreezeVerdict;
 use shipgate::domain::lock::{Lock, LockEnd, LockId, LockMode};
 use shipgate::domain::playbook::Playbook;
@@ -12,7 +13,7 @@ use shipgate::domain::{Actor, ArtifactDigest, GitSha, Platform, ReleaseId, Reque
 use shipgate::store::testing::{fresh_postgres, fresh_sqlite, postgres_url_from_env};
 use shipgate::store::{
     ChatMessageRef, Commit, CommitError, Conflict, EndWrite, HoldChange, LiveChange, LockWrite, NewOutboxMessage,
-    OutboxMessage, ReleaseFilter, ReleaseRow, Store, StoreError, StoredResponse,
+    OutboxMessage, ReleaseFilter, ReleaseRow, RetainedTable, Store, StoreError, StoredResponse,
 };
 use std::sync::Arc;
 
@@ -88,6 +89,8 @@ conformance!(
     a_lock_ends_once_and_a_repeat_of_the_unlock_is_told_apart,
     expired_locks_are_those_open_past_their_end,
     racing_ends_of_one_lock_one_wins,
+    retention_removes_only_delivered_messages_and_answers_older_than_the_cutoff,
+    retention_removes_in_batches_of_the_size_asked,
 );
 
 // ----------------------------------------------------------------------------------------
@@ -1160,4 +1163,107 @@ async fn racing_ends_of_one_lock_one_wins(store: &Store) {
         assert_eq!(ended, 1, "round {round}");
     }
     assert_eq!(all_pending(store).await.len(), 20, "one announcement per lock");
+}
+
+// ----------------------------------------------------------------------------------------
+// Retention
+// ----------------------------------------------------------------------------------------
+
+/// The undelivered message queued under `key`.
+async fn pending_id(store: &Store, key: &str) -> i64 {
+    let pending = all_pending(store).await;
+    pending.iter().find(|m| m.idempotency_key == key).map(|m| m.id).unwrap_or_else(|| panic!("{key} not pending"))
+}
+
+async fn answered(store: &Store, request: &str) -> bool {
+    store.stored_response(&RequestId::new(request)).await.expect("stored response").is_some()
+}
+
+async fn retention_removes_only_delivered_messages_and_answers_older_than_the_cutoff(store: &Store) {
+    let (kept, stuck) = (new_release(), new_release());
+    let start_request = format!("start-{kept}");
+    commit_ok(store, vec![start(&kept, "api", at(0)), start(&stuck, "web", at(0))]).await;
+    commit_ok(store, vec![tick(&kept, "api", 1, at(10), "early-tick")]).await;
+    commit_ok(store, vec![tick(&kept, "api", 2, at(1000), "late-tick")]).await;
+    let start_key = format!("{kept}:1:{start_request}");
+    let (started, early, late) = (
+        pending_id(store, &start_key).await,
+        pending_id(store, &format!("{kept}:2:early-tick")).await,
+        pending_id(store, &format!("{kept}:3:late-tick")).await,
+    );
+    store.mark_delivered(started, at(5), None).await.expect("deliver");
+    store.mark_delivered(early, at(20), Some("5001")).await.expect("deliver");
+    store.mark_delivered(late, at(2000), Some("5002")).await.expect("deliver");
+    let events_before =
+        (store.load_events(&kept).await.expect("events"), store.load_events(&stuck).await.expect("events"));
+
+    // Delivered before the cutoff: gone. The stuck release's message, never delivered and
+    // older than anything, stays whatever the cutoff.
+    let outbox = RetainedTable::DeliveredOutbox;
+    assert_eq!(store.remove_older_than(outbox, at(100), 500).await.expect("remove"), 2);
+    assert_eq!(store.remove_older_than(outbox, at(100), 500).await.expect("remove"), 0);
+    // The cutoff is strict: a message delivered at it is kept.
+    assert_eq!(store.remove_older_than(outbox, at(2000), 500).await.expect("remove"), 0);
+    assert_eq!(store.remove_older_than(outbox, at(2001), 500).await.expect("remove"), 1);
+    assert_eq!(store.remove_older_than(outbox, at(1_000_000), 500).await.expect("remove"), 0);
+    let pending = all_pending(store).await;
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!((pending[0].release_id.clone(), pending[0].created_at), (stuck.clone(), at(0)));
+    // The removed row is really gone: its key can be queued again.
+    let requeued = NewOutboxMessage {
+        idempotency_key: start_key,
+        release_id: kept.clone(),
+        lane: kept.to_string(),
+        kind: "step_card".to_owned(),
+        payload: json!({}),
+    };
+    assert_eq!(store.enqueue_once(&[requeued], at(3000)).await.expect("enqueue"), 1);
+
+    // Answers by when they were given: the two early ones of each release go, the late one stays.
+    let answers = RetainedTable::Answers;
+    assert_eq!(store.remove_older_than(answers, at(1000), 500).await.expect("remove"), 3);
+    assert!(!answered(store, &start_request).await);
+    assert!(!answered(store, &format!("start-{stuck}")).await);
+    assert!(!answered(store, "early-tick").await);
+    assert!(answered(store, "late-tick").await);
+    assert_eq!(store.remove_older_than(answers, at(1000), 500).await.expect("remove"), 0);
+
+    // Histories are never touched.
+    let events_after =
+        (store.load_events(&kept).await.expect("events"), store.load_events(&stuck).await.expect("events"));
+    assert_eq!(events_after, events_before);
+    assert_eq!(events_after.0.len(), 3);
+
+    // A table kept forever is left alone by a sweep.
+    let forever = Retention { answers: None, delivered_outbox: None, every: std::time::Duration::from_secs(3600) };
+    let swept = sweep(store, &forever, at(1_000_000), 500, std::time::Duration::ZERO).await.expect("sweep");
+    assert_eq!(swept, Removed::default());
+    assert!(answered(store, "late-tick").await);
+}
+
+async fn retention_removes_in_batches_of_the_size_asked(store: &Store) {
+    let releases: Vec<ReleaseId> = (0..5).map(|_| new_release()).collect();
+    commit_ok(store, releases.iter().map(|release| start(release, "api", at(0))).collect()).await;
+    let ids: Vec<i64> = all_pending(store).await.iter().map(|m| m.id).collect();
+    assert_eq!(ids.len(), 5);
+    store.mark_delivered_many(&ids, at(1)).await.expect("deliver");
+
+    let outbox = RetainedTable::DeliveredOutbox;
+    assert_eq!(store.remove_older_than(outbox, at(100), 2).await.expect("remove"), 2);
+    assert_eq!(store.remove_older_than(outbox, at(100), 2).await.expect("remove"), 2);
+
+    // A sweep goes on batch after batch until nothing older is left, in each table.
+    let retention = Retention {
+        answers: Some(Duration::seconds(50)),
+        delivered_outbox: Some(Duration::seconds(50)),
+        every: std::time::Duration::from_secs(3600),
+    };
+    let swept = sweep(store, &retention, at(100), 2, std::time::Duration::ZERO).await.expect("sweep");
+    assert_eq!(swept, Removed { answers: 5, delivered_outbox: 1 });
+    for release in &releases {
+        assert!(!answered(store, &format!("start-{release}")).await);
+        assert_eq!(store.load_events(release).await.expect("events").len(), 1);
+    }
+    let again = sweep(store, &retention, at(100), 2, std::time::Duration::ZERO).await.expect("sweep");
+    assert_eq!(again, Removed::default());
 }

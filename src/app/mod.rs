@@ -15,6 +15,7 @@ pub mod freeze;
 pub mod locks;
 pub mod notices;
 pub mod playbooks;
+pub mod retention;
 
 use crate::domain::card::CardContext;
 use crate::domain::freeze::FreezeCalendar;

@@ -64,12 +64,23 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
+/// Ready or not, with the outbox's backlog: undelivered notices are never removed, so a
+/// backlog that only grows is worth seeing where readiness is watched. The backlog does not
+/// decide readiness: an instance whose chat platform is down still serves the API.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.ready.load(Ordering::SeqCst) {
-        (StatusCode::OK, axum::Json(serde_json::json!({"status": "ready"})))
+    let (status, mut body) = if state.ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, serde_json::json!({"status": "ready"}))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "not ready"})))
+        (StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"status": "not ready"}))
+    };
+    match state.app.store().outbox_backlog().await {
+        Ok((undelivered, oldest)) => {
+            let age = oldest.map_or(0, |at| (state.app.now() - at).num_seconds().max(0));
+            body["outbox"] = serde_json::json!({"undelivered": undelivered, "oldest_undelivered_age_seconds": age});
+        }
+        Err(e) => tracing::warn!(error = %e, "readiness check: reading the outbox backlog failed"),
     }
+    (status, axum::Json(body))
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

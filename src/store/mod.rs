@@ -1,7 +1,8 @@
 //! Persistence: append-only release histories, the listing projection, the outbox (with
 //! its delivery lanes and their leases), the platform ids of posted chat messages,
 //! answered requests, production holds and what is live, on SQLite (one instance, the
-//! default) or PostgreSQL (several instances sharing one database).
+//! default) or PostgreSQL (several instances sharing one database). Delivered outbox rows
+//! and answers are removed once older than a configured age (`retention`); histories never.
 //!
 //! Everything one command writes is a [`Commit`]; [`Store::commit`] writes a batch of them
 //! in one transaction (group commit) and falls back to one transaction per commit when the
@@ -15,6 +16,7 @@ pub mod model;
 mod outbox;
 mod postgres;
 mod records;
+mod retention;
 mod sqlite;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -24,6 +26,7 @@ mod write_set;
 pub use locks::{EndWrite, LockWrite};
 pub use model::*;
 pub use postgres::PostgresStore;
+pub use retention::RetainedTable;
 pub use sqlite::SqliteStore;
 
 use crate::domain::release::{LiveDeployment, Recorded};

@@ -145,6 +145,27 @@ async fn serve(
     TestApp { base, http: reqwest::Client::new(), clock, store, app, _dir: dir, server }
 }
 
+/// The app as `shipgate serve` builds it, its timers running on `timers`, on SQLite with
+/// the test clients and the test clock. The [`shipgate::runtime::Running`] keeps the timers
+/// until it is stopped.
+pub async fn spawn_built(timers: shipgate::runtime::Timers) -> (TestApp, shipgate::runtime::Running) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = shipgate::config::Config::default();
+    config.database.url = format!("sqlite://{}", dir.path().join("shipgate.db").display());
+    config.api = clients();
+    let clock = Arc::new(ManualClock::new(wednesday()));
+    let running = shipgate::runtime::build_timed(&config, clock.clone(), timers).await.expect("shipgate builds");
+    let (app, store) = (running.state.app.clone(), running.state.app.store().clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let router = router(running.state.clone(), config.server.max_body_bytes);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("serve");
+    });
+    let t = TestApp { base, http: reqwest::Client::new(), clock, store, app, _dir: Some(dir), server };
+    (t, running)
+}
+
 pub struct Reply {
     pub status: StatusCode,
     pub body: Value,
