@@ -107,6 +107,11 @@ fn an_unreachable_database_fails_fast_naming_the_host_not_the_password() {
             format!("postgres://shipgate@127.0.0.1:{closed}/shipgate?sslmode=disable&password=Param-Secret-72"),
             "Param-Secret-72",
         ),
+        (
+            format!("postgres://shipgate@127.0.0.1:{closed}/shipgate?sslpassword=Key-Secret-73&sslmode=disable"),
+            "Key-Secret-73",
+        ),
+        (format!("postgresql://shipgate:Pct%2FSecret%4074@127.0.0.1:{closed}/shipgate"), "Pct"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let config = write_config(dir.path(), free_port(), &url, "");
@@ -140,7 +145,7 @@ fn an_unreachable_database_fails_fast_naming_the_host_not_the_password() {
         child.stdout.take().unwrap().read_to_string(&mut output).unwrap();
         child.stderr.take().unwrap().read_to_string(&mut output).unwrap();
         assert_eq!(status.code(), Some(2), "{output}");
-        assert!(output.contains("connecting to postgres://shipgate"), "{output}");
+        assert!(output.contains("connecting to postgres"), "{output}");
         assert!(output.contains(&format!("cannot connect to PostgreSQL at 127.0.0.1:{closed}")), "{output}");
         assert!(output.contains("connection refused"), "{output}");
         assert!(!output.contains(secret), "{output}");
