@@ -478,36 +478,79 @@ impl Config {
         Self::load_inner(file, env, Clients::Read)
     }
 
+    /// The configuration from the text of a file (`path` only names it in errors) and the
+    /// environment `env`, as [`Config::load_with_env`] reads it. The secret files the text
+    /// or `env` name (`database.url_file`, `token_file`, ...) are read with `read_file`,
+    /// so a caller decides what reading them means: no I/O happens here otherwise.
+    pub fn from_toml_str<I, K, V>(
+        text: &str,
+        path: &Path,
+        env: I,
+        read_file: &dyn Fn(&Path) -> std::io::Result<String>,
+    ) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let env = env_map(env);
+        let layer = EnvLayer::collect(&env)?;
+        Self::from_layers(Some((path, text)), &layer, &env, Clients::Read, read_file)
+    }
+
     fn load_inner<I, K, V>(file: Option<&Path>, env: I, clients: Clients) -> Result<Config, ConfigError>
     where
         I: IntoIterator<Item = (K, V)>,
         K: Into<String>,
         V: Into<String>,
     {
-        let env: BTreeMap<String, String> = env.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let env = env_map(env);
         let layer = EnvLayer::collect(&env)?;
-
-        let mut figment = Figment::new();
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| match source.kind() {
+        let text = match file {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|source| match source.kind() {
                 std::io::ErrorKind::NotFound => ConfigError::FileNotFound { path: path.to_owned() },
                 _ => ConfigError::FileUnreadable { path: path.to_owned(), source },
-            })?;
+            })?),
+            None => None,
+        };
+        let file = file.zip(text.as_deref());
+        Self::from_layers(file, &layer, &env, clients, &|path| std::fs::read_to_string(path))
+    }
+
+    /// Defaults, then the file's text, then the environment's keys; then every value checked.
+    fn from_layers(
+        file: Option<(&Path, &str)>,
+        layer: &EnvLayer,
+        env: &BTreeMap<String, String>,
+        clients: Clients,
+        read_file: &dyn Fn(&Path) -> std::io::Result<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some((path, text)) = file {
             // Parsed here first so a syntax error is reported with its line and column.
-            if let Err(e) = toml::from_str::<toml::Table>(&text) {
-                return Err(ConfigError::Syntax { path: path.to_owned(), message: toml_message(&text, &e) });
+            if let Err(e) = toml::from_str::<toml::Table>(text) {
+                return Err(ConfigError::Syntax { path: path.to_owned(), message: toml_message(text, &e) });
             }
-            figment = figment.merge(Toml::string(&text));
+            figment = figment.merge(Toml::string(text));
         }
         for (key, (_, value)) in &layer.keys {
             figment = figment.merge(Serialized::default(key, env_value(value)));
         }
 
-        let sources = Sources { file, layer: &layer };
+        let sources = Sources { file: file.map(|(path, _)| path), layer, read_file };
         // Lossy: environment values are strings; numbers and booleans are read from them.
         let raw: raw::File = figment.extract_lossy().map_err(|e| sources.figment_error(e))?;
-        raw.validate(&sources, &env, clients)
+        raw.validate(&sources, env, clients)
     }
+}
+
+fn env_map<I, K, V>(env: I) -> BTreeMap<String, String>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: Into<String>,
+    V: Into<String>,
+{
+    env.into_iter().map(|(k, v)| (k.into(), v.into())).collect()
 }
 
 /// Whether loading reads and checks API client tokens.
@@ -645,6 +688,8 @@ fn single_underscore_key(rest: &str) -> Option<String> {
 struct Sources<'a> {
     file: Option<&'a Path>,
     layer: &'a EnvLayer,
+    /// Reads the secret files the configuration names.
+    read_file: &'a dyn Fn(&Path) -> std::io::Result<String>,
 }
 
 impl Sources<'_> {
@@ -953,8 +998,8 @@ fn looks_like_var_name(name: &str) -> bool {
 
 /// Reads a token file: trimmed, non-empty, long enough. The error says what is wrong
 /// without showing the content.
-fn read_token_file(path: &Path) -> Result<SecretString, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read token file {}: {e}", path.display()))?;
+fn read_token_file(path: &Path, read_file: &dyn Fn(&Path) -> std::io::Result<String>) -> Result<SecretString, String> {
+    let text = read_file(path).map_err(|e| format!("cannot read token file {}: {e}", path.display()))?;
     let token = SecretString::from(text.trim().to_owned());
     check_token(&token).map_err(|m| format!("the token in {} {m}", path.display()))?;
     Ok(token)
@@ -1010,7 +1055,7 @@ impl raw::File {
                 ("database.url", defaults.database.url.clone())
             }
             (Some(url), None) => ("database.url", url.trim().to_owned()),
-            (None, Some(path)) => match read_secret_file(path) {
+            (None, Some(path)) => match read_secret_file(path, sources.read_file) {
                 Ok(url) => ("database.url_file", url.expose_secret().to_owned()),
                 Err(message) => {
                     problems.push(sources.invalid("database.url_file", message));
@@ -1267,7 +1312,7 @@ fn discord(
                 None
             }
             (Some(token), None) if !token.trim().is_empty() => Some(SecretString::from(token.trim().to_owned())),
-            (None, Some(path)) => match read_secret_file(path) {
+            (None, Some(path)) => match read_secret_file(path, sources.read_file) {
                 Ok(token) => Some(token),
                 Err(message) => {
                     problems.push(sources.invalid("discord.token_file", message));
@@ -1312,8 +1357,8 @@ fn names_the_api_path(api_base: &str) -> bool {
 }
 
 /// Reads a secret from a file: trimmed and non-empty; errors never show the content.
-fn read_secret_file(path: &Path) -> Result<SecretString, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+fn read_secret_file(path: &Path, read_file: &dyn Fn(&Path) -> std::io::Result<String>) -> Result<SecretString, String> {
+    let text = read_file(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let secret = text.trim();
     if secret.is_empty() {
         return Err(format!("{} is empty", path.display()));
@@ -1382,7 +1427,9 @@ fn clients(
                     }
                 }
             }
-            (None, Some(path)) => read_token_file(path).map_err(|m| sources.invalid(&format!("{at}.token_file"), m)),
+            (None, Some(path)) => {
+                read_token_file(path, sources.read_file).map_err(|m| sources.invalid(&format!("{at}.token_file"), m))
+            }
         };
         match token {
             Ok(token) if problems.len() == before => clients.push((
@@ -1398,7 +1445,7 @@ fn clients(
         }
     }
 
-    if let Some(client) = env_client(env, problems) {
+    if let Some(client) = env_client(env, sources, problems) {
         clients.push((ENV_API_TOKEN.to_owned(), client));
     }
 
@@ -1434,7 +1481,11 @@ fn clients(
 
 /// The `default` client from `SHIPGATE_API_TOKEN` / `SHIPGATE_API_TOKEN_FILE` and
 /// `SHIPGATE_API_ROLES`, if configured that way.
-fn env_client(env: &BTreeMap<String, String>, problems: &mut Vec<ConfigError>) -> Option<ApiClient> {
+fn env_client(
+    env: &BTreeMap<String, String>,
+    sources: &Sources<'_>,
+    problems: &mut Vec<ConfigError>,
+) -> Option<ApiClient> {
     let invalid = |key: &str, message: String| ConfigError::Invalid { key: key.to_owned(), message, origin: None };
     let token = match (env.get(ENV_API_TOKEN), env.get(ENV_API_TOKEN_FILE)) {
         (Some(_), Some(_)) => {
@@ -1454,7 +1505,9 @@ fn env_client(env: &BTreeMap<String, String>, problems: &mut Vec<ConfigError>) -
             let token = SecretString::from(value.trim().to_owned());
             check_token(&token).map(|()| token).map_err(|m| invalid(ENV_API_TOKEN, m))
         }
-        (None, Some(path)) => read_token_file(Path::new(path)).map_err(|m| invalid(ENV_API_TOKEN_FILE, m)),
+        (None, Some(path)) => {
+            read_token_file(Path::new(path), sources.read_file).map_err(|m| invalid(ENV_API_TOKEN_FILE, m))
+        }
     };
     let roles = match env.get(ENV_API_ROLES) {
         Some(text) => split_commas(text),
@@ -1508,6 +1561,34 @@ mod tests {
         let path = dir.path().join("shipgate.toml");
         std::fs::write(&path, toml).unwrap();
         Config::load_with_env(Some(&path), env.iter().copied())
+    }
+
+    #[test]
+    fn text_is_read_with_secret_files_from_the_given_reader() {
+        let toml = "[database]\nurl_file = \"/run/secrets/db\"\n\n[[api.clients]]\nname = \"ci\"\ntoken_file = \"/run/secrets/ci\"\nroles = [\"engineer\"]\n";
+        let read = |path: &Path| match path.to_str() {
+            Some("/run/secrets/db") => Ok("postgres://shipgate@db/shipgate\n".to_owned()),
+            Some("/run/secrets/ci") => Ok(format!("{TOKEN}\n")),
+            _ => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+        };
+        let config = Config::from_toml_str(toml, Path::new("inline.toml"), [("X", "y")], &read).unwrap();
+        assert_eq!(config.database.url, "postgres://shipgate@db/shipgate");
+        assert_eq!(config.api.clients.len(), 1);
+        assert_eq!(config.api.clients[0].token.expose_secret(), TOKEN);
+    }
+
+    #[test]
+    fn text_errors_name_the_given_path_and_an_unreadable_secret_file() {
+        let nothing = |_: &Path| Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+        let err = Config::from_toml_str("[server\n", Path::new("inline.toml"), [("X", "y")], &nothing).unwrap_err();
+        assert!(err.to_string().contains("inline.toml") && err.to_string().contains("line 1"), "{err}");
+
+        let toml = "[database]\nurl_file = \"/run/secrets/db\"\n";
+        let err = Config::from_toml_str(toml, Path::new("inline.toml"), [("X", "y")], &nothing).unwrap_err();
+        assert!(
+            err.to_string().contains("database.url_file") && err.to_string().contains("cannot read /run/secrets/db"),
+            "{err}"
+        );
     }
 
     #[test]

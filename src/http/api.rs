@@ -125,18 +125,34 @@ fn release_id(raw: &str) -> Result<ReleaseId, ApiError> {
     Ok(ReleaseId::new(raw))
 }
 
+/// `POST /releases`. The body types are public so the fuzz targets decode them exactly
+/// as the handlers do, without a request around them.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StartBody {
-    service: String,
-    version: String,
-    git_sha: String,
+pub struct StartBody {
+    pub service: String,
+    pub version: String,
+    pub git_sha: String,
     #[serde(default)]
-    playbook: Option<String>,
+    pub playbook: Option<String>,
     #[serde(default)]
-    hotfix: bool,
+    pub hotfix: bool,
     #[serde(default)]
-    channel: Option<ChatChannel>,
+    pub channel: Option<ChatChannel>,
+}
+
+impl StartBody {
+    /// The start the body asks for, its service, version and commit checked.
+    pub fn into_start(self) -> Result<StartRelease, ApiError> {
+        Ok(StartRelease {
+            service: ServiceName::parse(&self.service).map_err(ApiError::invalid)?,
+            version: Version::parse(&self.version).map_err(ApiError::invalid)?,
+            git_sha: GitSha::parse(&self.git_sha).map_err(ApiError::invalid)?,
+            playbook: self.playbook,
+            hotfix: self.hotfix,
+            channel: self.channel,
+        })
+    }
 }
 
 async fn start_release(
@@ -145,14 +161,7 @@ async fn start_release(
     key: IdempotencyKey,
     ApiJson(body): ApiJson<StartBody>,
 ) -> Result<Response, ApiError> {
-    let start = StartRelease {
-        service: ServiceName::parse(&body.service).map_err(ApiError::invalid)?,
-        version: Version::parse(&body.version).map_err(ApiError::invalid)?,
-        git_sha: GitSha::parse(&body.git_sha).map_err(ApiError::invalid)?,
-        playbook: body.playbook,
-        hotfix: body.hotfix,
-        channel: body.channel,
-    };
+    let start = body.into_start()?;
     let request_id = key.request_id(&actor, "POST /releases");
     let outcome = state.app.start_release(start, actor, request_id).await.map_err(|e| key.explain(e))?;
     Ok(answer(outcome))
@@ -273,11 +282,18 @@ async fn approve(caller: Caller, Path((id, step)): Path<(String, String)>) -> Re
     caller.run(&id, Command::Approve { step: StepId::new(step) }).await
 }
 
+/// `POST .../failure-paths/{path}`; the body may be left out.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NoteBody {
+pub struct NoteBody {
     #[serde(default)]
-    note: Option<String>,
+    pub note: Option<String>,
+}
+
+impl NoteBody {
+    pub fn into_command(self, step: StepId, path: FailurePathId) -> Command {
+        Command::TakeFailurePath { step, path, note: self.note }
+    }
 }
 
 async fn take_failure_path(
@@ -285,16 +301,22 @@ async fn take_failure_path(
     Path((id, step, path)): Path<(String, String, String)>,
     OptionalJson(body): OptionalJson<NoteBody>,
 ) -> Result<Response, ApiError> {
-    let command = Command::TakeFailurePath { step: StepId::new(step), path: FailurePathId::new(path), note: body.note };
-    caller.run(&id, command).await
+    caller.run(&id, body.into_command(StepId::new(step), FailurePathId::new(path))).await
 }
 
+/// `POST .../reject`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RejectBody {
-    reason: String,
+pub struct RejectBody {
+    pub reason: String,
     #[serde(default)]
-    path: Option<String>,
+    pub path: Option<String>,
+}
+
+impl RejectBody {
+    pub fn into_command(self, step: StepId) -> Command {
+        Command::RejectGate { step, reason: self.reason, path: self.path.map(FailurePathId::new) }
+    }
 }
 
 async fn reject_gate(
@@ -302,9 +324,7 @@ async fn reject_gate(
     Path((id, step)): Path<(String, String)>,
     ApiJson(body): ApiJson<RejectBody>,
 ) -> Result<Response, ApiError> {
-    let command =
-        Command::RejectGate { step: StepId::new(step), reason: body.reason, path: body.path.map(FailurePathId::new) };
-    caller.run(&id, command).await
+    caller.run(&id, body.into_command(StepId::new(step))).await
 }
 
 async fn record_test_result(
@@ -331,10 +351,11 @@ async fn record_deployment(
     caller.run(&id, Command::RecordDeployment(report)).await
 }
 
+/// `POST .../freeze-override`, `.../rollback` and `.../abort`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ReasonBody {
-    reason: String,
+pub struct ReasonBody {
+    pub reason: String,
 }
 
 async fn request_freeze_override(
