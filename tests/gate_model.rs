@@ -199,18 +199,67 @@ enum DigestPick {
 /// One thing that happens, before it is resolved against the state it meets.
 #[derive(Debug, Clone)]
 enum Op {
-    Start { slot: usize, by: usize, hotfix: bool, strict: bool, version: usize },
+    Start {
+        slot: usize,
+        by: usize,
+        hotfix: bool,
+        strict: bool,
+        version: usize,
+    },
     /// The next `times` things the release waits for (a tick, evidence, an approval, an
     /// override), each sent by the first person from `by` on who may send it.
-    Progress { slot: usize, by: usize, times: usize },
-    Tick { slot: usize, by: usize, step: StepPick, item: usize },
-    Untick { slot: usize, by: usize, step: StepPick, item: usize },
-    Approve { slot: usize, by: usize, step: StepPick },
-    TakePath { slot: usize, by: usize, step: StepPick, path: usize, note: bool },
-    RejectGate { slot: usize, by: usize, step: StepPick, path: Option<usize> },
-    NoticeStall { slot: usize, by: usize, attempt_offset: u32 },
-    Tests { slot: usize, by: usize, failed: u32 },
-    Build { slot: usize, by: usize, digest: usize, right_sha: bool, right_version: bool },
+    Progress {
+        slot: usize,
+        by: usize,
+        times: usize,
+    },
+    Tick {
+        slot: usize,
+        by: usize,
+        step: StepPick,
+        item: usize,
+    },
+    Untick {
+        slot: usize,
+        by: usize,
+        step: StepPick,
+        item: usize,
+    },
+    Approve {
+        slot: usize,
+        by: usize,
+        step: StepPick,
+    },
+    TakePath {
+        slot: usize,
+        by: usize,
+        step: StepPick,
+        path: usize,
+        note: bool,
+    },
+    RejectGate {
+        slot: usize,
+        by: usize,
+        step: StepPick,
+        path: Option<usize>,
+    },
+    NoticeStall {
+        slot: usize,
+        by: usize,
+        attempt_offset: u32,
+    },
+    Tests {
+        slot: usize,
+        by: usize,
+        failed: u32,
+    },
+    Build {
+        slot: usize,
+        by: usize,
+        digest: usize,
+        right_sha: bool,
+        right_version: bool,
+    },
     Deploy {
         slot: usize,
         by: usize,
@@ -221,16 +270,40 @@ enum Op {
         strategy: usize,
         downgrade_reason: bool,
     },
-    RequestOverride { slot: usize, by: usize },
-    ApproveOverride { slot: usize, by: usize },
-    TriggerRollback { slot: usize, by: usize },
-    Abort { slot: usize, by: usize },
-    Lock { service: usize, production_only: bool, block: bool, minutes: i64 },
-    Unlock { service: usize, by: usize },
-    Wait { minutes: i64 },
+    RequestOverride {
+        slot: usize,
+        by: usize,
+    },
+    ApproveOverride {
+        slot: usize,
+        by: usize,
+    },
+    TriggerRollback {
+        slot: usize,
+        by: usize,
+    },
+    Abort {
+        slot: usize,
+        by: usize,
+    },
+    Lock {
+        service: usize,
+        production_only: bool,
+        block: bool,
+        minutes: i64,
+    },
+    Unlock {
+        service: usize,
+        by: usize,
+    },
+    Wait {
+        minutes: i64,
+    },
     /// The last accepted command delivered again: with its request id (a retried request),
     /// or with a new one (a double click).
-    Replay { same_request: bool },
+    Replay {
+        same_request: bool,
+    },
 }
 
 fn step_pick() -> impl Strategy<Value = StepPick> {
@@ -483,8 +556,7 @@ impl Shadow {
     /// Checks a gate's rule on an attempt: every item ticked, and enough distinct people
     /// holding one of the gate's roles approved (not the starter where that is forbidden).
     fn check_gate(&self, what: &str, gate: &Gate, items: &[Item], attempt: &Attempt) -> Result<(), String> {
-        let open: Vec<&str> =
-            items.iter().filter(|i| !attempt.ticked.contains(&i.id)).map(|i| i.id.as_str()).collect();
+        let open: Vec<&str> = items.iter().filter(|i| !attempt.ticked.contains(&i.id)).map(|i| i.id.as_str()).collect();
         if !open.is_empty() {
             return Err(format!("the gate of {what} passed with open items {open:?}"));
         }
@@ -515,10 +587,8 @@ impl Shadow {
         let attempt = &self.attempts[index];
         let missing = match step.requires {
             Evidence::None => None,
-            Evidence::TestsPassed => {
-                (attempt.tests.is_empty() || attempt.tests.values().any(|failed| *failed > 0))
-                    .then(|| format!("zero test failures (results {:?})", attempt.tests))
-            }
+            Evidence::TestsPassed => (attempt.tests.is_empty() || attempt.tests.values().any(|failed| *failed > 0))
+                .then(|| format!("zero test failures (results {:?})", attempt.tests)),
             Evidence::Artifact => attempt.artifact.is_none().then(|| "an artifact".to_owned()),
             Evidence::StagingDeploy => match (self.artifact(), &attempt.staging) {
                 (Some(artifact), Some((deployed, true))) if artifact == deployed => None,
@@ -569,7 +639,10 @@ impl Shadow {
         let mut may_restart: Option<usize> = None;
         for r in recorded {
             if r.seq != self.events_read + 1 {
-                return Err(format!("event {} follows event {}: the history has a gap or was rewritten", r.seq, self.events_read));
+                return Err(format!(
+                    "event {} follows event {}: the history has a gap or was rewritten",
+                    r.seq, self.events_read
+                ));
             }
             self.events_read = r.seq;
             self.read_one(r, around, &mut may_enter, &mut may_restart)
@@ -585,7 +658,8 @@ impl Shadow {
         may_enter: &mut Option<usize>,
         may_restart: &mut Option<usize>,
     ) -> Result<(), String> {
-        if self.phase == Phase::Finished {
+        // A follow-up (what to do next) may be the last word of a release that just ended.
+        if self.phase == Phase::Finished && !matches!(r.event, Event::FollowUpRecorded { .. }) {
             return Err("an event after the release finished".into());
         }
         let production_index = self.step_requiring(Evidence::ProductionDeploy);
@@ -703,7 +777,10 @@ impl Shadow {
                     return Err(format!("an artifact tagged with git SHA {a} recorded for a release of {b}"));
                 }
                 if artifact.version.semver() != self.version.semver() {
-                    return Err(format!("an artifact tagged {} recorded for version {}", artifact.version, self.version));
+                    return Err(format!(
+                        "an artifact tagged {} recorded for version {}",
+                        artifact.version, self.version
+                    ));
                 }
                 self.attempts[self.current].artifact = Some(artifact.digest.clone());
             }
@@ -789,7 +866,10 @@ impl Shadow {
                 let procedure = self.playbook.rollback.clone();
                 self.check_gate("the rollback procedure", &procedure.gate, &procedure.items, &self.rollback)?;
                 if !matches!(self.rollback.revert, Some((_, true))) {
-                    return Err(format!("the rollback completed without a healthy revert (have {:?})", self.rollback.revert));
+                    return Err(format!(
+                        "the rollback completed without a healthy revert (have {:?})",
+                        self.rollback.revert
+                    ));
                 }
                 self.production = None;
                 match then {
@@ -833,7 +913,10 @@ impl Shadow {
     fn require_evidence_step(&self, step: &StepId, evidence: Evidence) -> Result<(), String> {
         let index = self.index_of(step)?;
         if self.phase != Phase::Active || index != self.current || self.playbook.steps[index].requires != evidence {
-            return Err(format!("{evidence} evidence recorded at {step} while the release is at step {}", self.current));
+            return Err(format!(
+                "{evidence} evidence recorded at {step} while the release is at step {}",
+                self.current
+            ));
         }
         Ok(())
     }
@@ -861,7 +944,10 @@ impl Shadow {
                 self.staging_passed()
             ));
         }
-        if !matches!(report.strategy, Some(DeployStrategy::Rolling | DeployStrategy::BlueGreen | DeployStrategy::Canary)) {
+        if !matches!(
+            report.strategy,
+            Some(DeployStrategy::Rolling | DeployStrategy::BlueGreen | DeployStrategy::Canary)
+        ) {
             return Err(format!("a production deploy with strategy {:?}, which risks downtime", report.strategy));
         }
         if frozen_by_the_playbook(r.at) && !self.override_valid_at(r.at, around.override_ttl) {
@@ -892,7 +978,10 @@ impl Shadow {
         }
         match self.previous_live.as_ref().map(|(_, digest)| digest) {
             Some(previous) if previous != &report.digest => {
-                return Err(format!("the revert deployed {} instead of the previous artifact {previous}", report.digest))
+                return Err(format!(
+                    "the revert deployed {} instead of the previous artifact {previous}",
+                    report.digest
+                ))
             }
             None if self.production.as_ref().is_some_and(|p| p.digest == report.digest) => {
                 return Err("the revert deployed the very artifact it rolls back".into())
@@ -1014,7 +1103,9 @@ impl World {
     fn run(&mut self, op: &Op, tally: &mut Tally) -> Checked {
         self.now += Duration::minutes(1);
         match op {
-            Op::Start { slot, by, hotfix, strict, version } => self.start(*slot, *by, *hotfix, *strict, *version, tally),
+            Op::Start { slot, by, hotfix, strict, version } => {
+                self.start(*slot, *by, *hotfix, *strict, *version, tally)
+            }
             Op::Wait { minutes } => {
                 self.now += Duration::minutes(*minutes);
                 self.note(format!("wait {minutes} minutes"));
@@ -1023,7 +1114,9 @@ impl World {
             Op::Lock { service, production_only, block, minutes } => {
                 let service = ServiceName::new(SERVICES[*service]);
                 let id = LockId::new(format!("lock_{}", self.locks.len() + 1));
-                self.note(format!("lock {id} on {service} (production only: {production_only}, block: {block}) for {minutes} minutes"));
+                self.note(format!(
+                    "lock {id} on {service} (production only: {production_only}, block: {block}) for {minutes} minutes"
+                ));
                 self.locks.push(Lock {
                     id,
                     service,
@@ -1063,7 +1156,15 @@ impl World {
         }
     }
 
-    fn start(&mut self, slot: usize, by: usize, hotfix: bool, strict: bool, version: usize, tally: &mut Tally) -> Checked {
+    fn start(
+        &mut self,
+        slot: usize,
+        by: usize,
+        hotfix: bool,
+        strict: bool,
+        version: usize,
+        tally: &mut Tally,
+    ) -> Checked {
         let actor = self.people[by].clone();
         let service = ServiceName::new(SLOT_SERVICES[slot]);
         let command = Command::Start {
@@ -1088,10 +1189,8 @@ impl World {
             locks: &[],
         };
         tally.checked += 1;
-        let label = format!(
-            "{actor}: start {service} {} (hotfix: {hotfix}, strict playbook: {strict})",
-            VERSIONS[version]
-        );
+        let label =
+            format!("{actor}: start {service} {} (hotfix: {hotfix}, strict playbook: {strict})", VERSIONS[version]);
         match release::start(command.clone(), &actor, &ctx) {
             Err(rejection) => {
                 self.note(format!("{label} -> refused {}", rejection.code));
@@ -1176,7 +1275,8 @@ impl World {
             Op::TakePath { step, path, note, .. } => {
                 let step = pick(*step);
                 let paths = release.playbook.step(&step).map(|(_, s)| s.failure_paths.clone()).unwrap_or_default();
-                let path = paths.get(path % paths.len().max(1)).map_or(FailurePathId::new("no-such-path"), |p| p.id.clone());
+                let path =
+                    paths.get(path % paths.len().max(1)).map_or(FailurePathId::new("no-such-path"), |p| p.id.clone());
                 Command::TakeFailurePath { step, path, note: note.then(|| "found the cause".to_owned()) }
             }
             Op::RejectGate { step, path, .. } => {
@@ -1235,9 +1335,12 @@ impl World {
             Op::ApproveOverride { .. } => Command::ApproveFreezeOverride,
             Op::TriggerRollback { .. } => Command::TriggerRollback { reason: "error rate tripled".into() },
             Op::Abort { .. } => Command::Abort { reason: "customer asked to wait".into() },
-            Op::Progress { .. } | Op::Start { .. } | Op::Wait { .. } | Op::Lock { .. } | Op::Unlock { .. } | Op::Replay { .. } => {
-                return None
-            }
+            Op::Progress { .. }
+            | Op::Start { .. }
+            | Op::Wait { .. }
+            | Op::Lock { .. }
+            | Op::Unlock { .. }
+            | Op::Replay { .. } => return None,
         };
         Some((slot, actor, command))
     }
@@ -1249,9 +1352,7 @@ impl World {
         (0..n)
             .map(|i| &self.people[(from + i) % n])
             .find(|p| {
-                p.platform != Platform::System
-                    && holds_a_role(p, roles)
-                    && !except.iter().any(|e| same_person(e, p))
+                p.platform != Platform::System && holds_a_role(p, roles) && !except.iter().any(|e| same_person(e, p))
             })
             .unwrap_or(&self.people[from % n])
             .clone()
@@ -1336,14 +1437,13 @@ impl World {
                 Evidence::ProductionDeploy => match release.production.as_ref() {
                     Some((deployed, _)) => deploy(Environment::Production, deployed.digest.clone()),
                     None if frozen && release.hotfix && !override_valid => return Some(override_command(self)),
-                    None if frozen => {
+                    None if frozen && !(release.hotfix && override_valid) => {
                         self.wait_for_the_freeze_to_end();
                         return None;
                     }
-                    None => deploy(
-                        Environment::Production,
-                        release.staging_passed().cloned().unwrap_or_else(|| digest(0)),
-                    ),
+                    None => {
+                        deploy(Environment::Production, release.staging_passed().cloned().unwrap_or_else(|| digest(0)))
+                    }
                 },
                 Evidence::Watch => {
                     self.now += Duration::minutes(16);
@@ -1380,7 +1480,14 @@ impl World {
 
     /// Delivers a command as the app does: the facts from the store, the domain's decision,
     /// then the commit (events, production hold, live deployment) — and checks the rules.
-    fn deliver(&mut self, slot: usize, by: Actor, command: Command, request_id: RequestId, tally: &mut Tally) -> Checked {
+    fn deliver(
+        &mut self,
+        slot: usize,
+        by: Actor,
+        command: Command,
+        request_id: RequestId,
+        tally: &mut Tally,
+    ) -> Checked {
         let Some(tracked) = self.slots[slot].as_ref() else { return Ok(()) };
         let release = &tracked.release;
         let id = release.id.clone();
@@ -1440,10 +1547,7 @@ impl World {
             }
         }
         let recorded = Recorded::sequence(events, release.seq, self.now, &by, &request_id);
-        self.note(format!(
-            "{label} -> {}",
-            recorded.iter().map(|r| r.event.kind()).collect::<Vec<_>>().join(", ")
-        ));
+        self.note(format!("{label} -> {}", recorded.iter().map(|r| r.event.kind()).collect::<Vec<_>>().join(", ")));
         *tally.accepted.entry(command.name()).or_default() += 1;
         if recorded.iter().any(|r| matches!(r.event, Event::DeploymentRecorded { rollback: false, ref report, .. } if report.environment == Environment::Production && report.outcome == Outcome::Succeeded)) {
             tally.productions += 1;
@@ -1489,7 +1593,10 @@ impl World {
             return Err(violation(self, format!("{label}: {rule}")));
         }
         if tracked.shadow.events_read != after.seq {
-            let rule = format!("the checker read {} events of {id}, the release has {}", tracked.shadow.events_read, after.seq);
+            let rule = format!(
+                "the checker read {} events of {id}, the release has {}",
+                tracked.shadow.events_read, after.seq
+            );
             return Err(violation(self, rule));
         }
 
@@ -1520,7 +1627,10 @@ impl World {
                 .map(|t| &t.shadow.id)
                 .collect();
             if holders.len() > 1 {
-                return Err(violation(self, format!("{} releases hold production for {service}: {holders:?}", holders.len())));
+                return Err(violation(
+                    self,
+                    format!("{} releases hold production for {service}: {holders:?}", holders.len()),
+                ));
             }
         }
         Ok(())
@@ -1538,7 +1648,13 @@ impl World {
         if same_request {
             tally.checked += 1;
             tally.replays_answered += 1;
-            self.note(format!("{} on {}: {} again as {} -> answered from the first time", last.by, last.release_id, describe(&last.command), last.request_id));
+            self.note(format!(
+                "{} on {}: {} again as {} -> answered from the first time",
+                last.by,
+                last.release_id,
+                describe(&last.command),
+                last.request_id
+            ));
             let tracked = self.slots[slot].as_ref().expect("found above");
             let first_seq = last.answer.first().map_or(0, |r| r.seq);
             let stored: Vec<&Recorded> = tracked.history.iter().filter(|r| r.request_id == last.request_id).collect();
@@ -1566,7 +1682,10 @@ impl World {
         if once_only && seq_after != seq_before {
             return Err(violation(
                 self,
-                format!("{} delivered twice was accepted twice: a double click changed the release", last.command.name()),
+                format!(
+                    "{} delivered twice was accepted twice: a double click changed the release",
+                    last.command.name()
+                ),
             ));
         }
         Ok(())
@@ -1690,7 +1809,12 @@ fn report(tally: &Tally) -> String {
     let mut out = format!(
         "commands checked: {} (accepted {accepted}, refused {refused}, repeats answered from the first answer {})\n\
          production deploys: {} ({} in a freeze, by hotfix override); releases completed: {}, rolled back: {}\n",
-        tally.checked, tally.replays_answered, tally.productions, tally.frozen_overrides_used, tally.completed, tally.rolled_back
+        tally.checked,
+        tally.replays_answered,
+        tally.productions,
+        tally.frozen_overrides_used,
+        tally.completed,
+        tally.rolled_back
     );
     out.push_str("accepted by command:\n");
     for (name, n) in &tally.accepted {
