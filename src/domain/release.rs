@@ -2181,8 +2181,26 @@ impl Decision<'_, '_> {
                     self.release.service, holder.release_id, holder.version, holder.started_by, holder.step_title
                 ),
             ),
-            _ => Ok(()),
+            _ => match self.superseded_by() {
+                Some(live) => reject(
+                    RejectionCode::ProductionHeld,
+                    format!(
+                        "production for {} now runs release {} ({}, {}), deployed after this one; rolling back this release would undo that deploy — roll back that release instead",
+                        self.release.service, live.release_id, live.version, live.digest
+                    ),
+                ),
+                None => Ok(()),
+            },
         }
+    }
+
+    /// The later release whose deploy now runs in production in place of this one's:
+    /// production runs neither this release's artifact nor the one it would revert to.
+    /// Rolling this release back would undo that later deploy.
+    fn superseded_by(&self) -> Option<&LiveDeployment> {
+        let live = self.ctx.live.as_ref()?;
+        let reverts_to = self.release.previous_live.as_ref().map(|p| &p.release_id);
+        (live.release_id != self.release.id && Some(&live.release_id) != reverts_to).then_some(live)
     }
 
     fn start_rollback(&mut self, reason: String, then: AfterRollback) {
@@ -2258,9 +2276,13 @@ impl Decision<'_, '_> {
     }
 
     /// Before production, an abort ends the release; once production was touched, it
-    /// rolls back first.
+    /// rolls back first, unless a later release's deploy has replaced this one's.
     fn abort_now(&mut self, reason: String) -> Result<(), Rejection> {
-        if self.release.production_attempted {
+        // A later release's deploy runs in production now: there is nothing of this one's
+        // to roll back, and reverting would undo theirs, so the release just ends.
+        if self.release.production_attempted && !self.release.holds_production() && self.superseded_by().is_some() {
+            self.emit(Event::Aborted { reason });
+        } else if self.release.production_attempted {
             self.check_may_roll_back()?;
             self.start_rollback(format!("aborted: {reason}"), AfterRollback::Abort);
             self.emit(Event::AbortRequested { reason });

@@ -1162,6 +1162,42 @@ fn a_rollback_after_the_watch_is_refused_while_another_release_holds_production(
     assert!(h.release.holds_production(), "a rollback holds production while it runs");
 }
 
+/// After the watch, production is free for the next release of the service; once that
+/// one has deployed, rolling this one back would revert production under it.
+#[test]
+fn a_release_whose_deploy_a_later_release_replaced_cannot_roll_back_and_aborts_without_reverting() {
+    let mut h = Harness::start();
+    h.drive_to_monitor();
+    h.pass_monitor();
+    h.live = Some(LiveDeployment {
+        release_id: ReleaseId::new("next"),
+        version: Version::parse("1.5.0").unwrap(),
+        digest: digest(OTHER_DIGEST),
+    });
+    let r = h.refused(&bob(), fail("rollback-criteria", "rollback", "p99 5x baseline"));
+    assert_eq!(r.code, "production_held");
+    assert!(r.message.contains("1.5.0") && r.message.contains("deployed after this one"), "{}", r.message);
+    assert_eq!(h.refused(&bob(), Command::TriggerRollback { reason: "p99".into() }).code, "production_held");
+    let events = h.ok(&bob(), Command::Abort { reason: "superseded by 1.5.0".into() });
+    assert!(matches!(events.as_slice(), [Event::Aborted { .. }]), "{events:?}");
+    assert_eq!(h.release.status, Status::Aborted);
+}
+
+#[test]
+fn a_rollback_still_reverts_to_what_was_live_before_this_release() {
+    let mut h = Harness::start();
+    h.drive_to_monitor();
+    h.pass_monitor();
+    // Production still runs this release's artifact: the revert is this release's to do.
+    h.live = Some(LiveDeployment {
+        release_id: h.release.id.clone(),
+        version: h.release.version.clone(),
+        digest: digest(DIGEST),
+    });
+    h.ok(&bob(), fail("rollback-criteria", "rollback", "p99 5x baseline"));
+    assert_eq!(h.release.status, Status::RollingBack);
+}
+
 #[test]
 fn production_gets_only_the_digest_that_passed_the_smoke_test() {
     let mut h = Harness::start();
