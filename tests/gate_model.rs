@@ -894,7 +894,12 @@ impl Shadow {
                 if self.phase != Phase::Active {
                     return Err("aborted outside the active phase".into());
                 }
-                if self.production_attempted || self.production.is_some() {
+                // Ending without a revert is right only when a later release's deploy runs
+                // in production now: reverting would undo it.
+                let replaced = around.live.get(&self.service).is_some_and(|(id, _)| {
+                    id != &self.id && self.previous_live.as_ref().is_none_or(|(before, _)| before != id)
+                });
+                if (self.production_attempted || self.production.is_some()) && !replaced {
                     return Err("aborted without rolling back what reached production".into());
                 }
                 self.phase = Phase::Finished;
