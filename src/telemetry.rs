@@ -15,7 +15,11 @@ pub fn init_logging(json: bool, level: &str) -> anyhow::Result<()> {
             anyhow::anyhow!("log.level {level:?} is not a log filter (try info or shipgate=debug): {e}")
         })?,
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a person at a terminal: a log file or a collector gets plain text.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let result = if json { builder.json().try_init() } else { builder.try_init() };
     // A second init (tests) keeps the first subscriber.
     let _ = result;

@@ -364,6 +364,7 @@ api_base = "http://127.0.0.1:{nothing_listens}"
         std::fs::read_to_string(&log).unwrap() + &std::fs::read_to_string(dir.path().join("stdout.log")).unwrap();
     assert!(logs.contains("TRACE") || logs.contains("DEBUG"), "the logs are at their most verbose: {logs}");
     assert!(logs.contains("127.0.0.1"), "the failed delivery to Discord is in the logs");
+    assert!(!logs.contains('\u{1b}'), "logs written to a file carry no terminal colour codes");
     for secret in [PROCESS_CI_TOKEN, PROCESS_RM_TOKEN, PROCESS_RM2_TOKEN, MISTAKEN_TOKEN, DISCORD_TOKEN, "Secret-Token"]
     {
         assert!(!logs.contains(secret), "the logs hold the secret {secret:?}");

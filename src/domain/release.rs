@@ -1729,6 +1729,12 @@ impl Decision<'_, '_> {
                 return reject(RejectionCode::InvalidInput, "canary_percent must be between 1 and 100");
             }
         }
+        if report.strategy == Some(DeployStrategy::Canary) && report.canary_percent.is_none() {
+            return reject(
+                RejectionCode::InvalidInput,
+                "a canary deploy says how much traffic the canary took: add canary_percent (1 to 100)",
+            );
+        }
         if self.rolling_back() {
             return self.record_rollback_deployment(report);
         }

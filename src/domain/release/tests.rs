@@ -1136,6 +1136,9 @@ fn a_production_deploy_says_how_it_was_rolled_out() {
     report.strategy = None;
     assert_eq!(h.refused(&ci(), Command::RecordDeployment(report.clone())).code, "strategy_required");
     report.strategy = Some(DeployStrategy::Canary);
+    let refused = h.refused(&ci(), Command::RecordDeployment(report.clone()));
+    assert_eq!(refused.code, "invalid_input");
+    assert!(refused.message.contains("canary_percent"), "{}", refused.message);
     report.canary_percent = Some(5);
     h.ok(&ci(), Command::RecordDeployment(report));
 }
