@@ -11,8 +11,23 @@ use std::str::FromStr;
 
 /// The PostgreSQL admin URL tests run against, from `TEST_DATABASE_URL`; `None` when it
 /// is unset or empty, and PostgreSQL tests are skipped.
+///
+/// A skipped test still reports `ok`, so the first skip in a test binary says so on
+/// stderr itself: the test harness captures `eprintln!`, not writes to the stream.
 pub fn postgres_url_from_env() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL").ok().filter(|url| !url.trim().is_empty())
+    let url = std::env::var("TEST_DATABASE_URL").ok().filter(|url| !url.trim().is_empty());
+    if url.is_none() {
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: TEST_DATABASE_URL is not set: the PostgreSQL tests here pass without running; \
+                 set it (e.g. postgres://postgres@127.0.0.1:5432/test) to run them"
+            );
+        });
+    }
+    url
 }
 
 /// A migrated SQLite store at `path`: a database file (created), or a directory to
