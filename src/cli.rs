@@ -8,6 +8,7 @@
 
 mod discord;
 mod freeze;
+mod output;
 mod playbook;
 mod release;
 

@@ -172,3 +172,29 @@ fn a_channel_has_one_team_calendar() {
     assert_eq!(code, 2);
     assert!(stderr.contains("freeze.teams[1].channels") && stderr.contains("C0PAYMENTS"), "{stderr}");
 }
+
+/// `shipgate freeze calendar ... | head -1`: the reader leaves early, and shipgate stops
+/// without an error about the closed pipe.
+#[test]
+fn a_reader_that_leaves_early_gets_no_broken_pipe_error() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), CONFIG);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .args(["freeze", "calendar", "--from", "2026-01-01", "--to", "2060-12-31"])
+        .current_dir(dir.path())
+        .env_remove("SHIPGATE_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The read end is closed here; 35 years of Fridays do not fit in a pipe's buffer.
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(!stderr.to_lowercase().contains("broken pipe"), "{stderr}");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+}

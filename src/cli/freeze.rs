@@ -19,7 +19,7 @@ pub const EXIT_ERROR: i32 = 2;
 
 /// Runs `shipgate freeze ...`, printing to stdout and stderr; returns the exit code.
 pub async fn run_freeze(cmd: FreezeCommand) -> anyhow::Result<i32> {
-    let mut out = std::io::stdout();
+    let mut out = super::output::Stdout::new();
     let mut err = std::io::stderr();
     match run(cmd, &mut out, &mut err).await {
         Ok(code) => Ok(code),

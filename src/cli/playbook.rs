@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// Runs `shipgate playbook ...`, printing to stdout and stderr; returns the exit code.
 pub async fn run_playbook(cmd: PlaybookCommand) -> anyhow::Result<i32> {
-    run(cmd, &mut std::io::stdout(), &mut std::io::stderr())
+    run(cmd, &mut super::output::Stdout::new(), &mut std::io::stderr())
 }
 
 pub(super) fn run(cmd: PlaybookCommand, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<i32> {

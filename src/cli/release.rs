@@ -21,7 +21,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs `shipgate release ...`, printing to stdout and stderr; returns the exit code.
 pub async fn run_release(cmd: ReleaseArgs) -> anyhow::Result<i32> {
-    run(cmd, &mut std::io::stdout(), &mut std::io::stderr()).await
+    run(cmd, &mut super::output::Stdout::new(), &mut std::io::stderr()).await
 }
 
 pub(super) async fn run(
