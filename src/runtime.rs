@@ -322,6 +322,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
     running.stop().await;
+    if let Err(error) = state.app.store().close().await {
+        tracing::warn!(%error, "could not checkpoint the database at shutdown; it is recovered at the next start");
+    }
     tracing::info!("stopped");
     Ok(())
 }

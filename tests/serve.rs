@@ -151,3 +151,39 @@ fn an_unreachable_database_fails_fast_naming_the_host_not_the_password() {
         assert!(!output.contains(secret), "{output}");
     }
 }
+
+/// After a clean stop, the database file alone is the whole database: the write-ahead log
+/// was checkpointed into it, so copying the one file is a backup.
+#[tokio::test]
+async fn a_cleanly_stopped_instance_leaves_everything_in_its_database_file() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let database = dir.path().join("shipgate.db");
+    let config = write_config(dir.path(), port, &format!("sqlite://{}", database.display()), "");
+    let mut server = Server::start(dir.path(), Some(&config), port);
+    server.ready().await;
+    let http = reqwest::Client::new();
+    for service in ["api", "web", "billing"] {
+        let started = http
+            .post(format!("{}/api/v1/releases", server.base))
+            .bearer_auth(common::process::PROCESS_RM_TOKEN)
+            .json(&serde_json::json!({"service": service, "version": "1.0.0", "git_sha": "3f9c2e1"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(started.status(), 201);
+    }
+    assert_eq!(server.terminate(), Some(0));
+
+    let wal = dir.path().join("shipgate.db-wal");
+    assert!(std::fs::metadata(&wal).map_or(true, |m| m.len() == 0), "the write-ahead log was left with data in it");
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(&database, copy.path().join("copy.db")).unwrap();
+    let mut connection =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", copy.path().join("copy.db").display()))
+            .await
+            .unwrap();
+    let (releases,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM releases").fetch_one(&mut connection).await.unwrap();
+    assert_eq!(releases, 3);
+}

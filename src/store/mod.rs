@@ -133,6 +133,19 @@ impl Store {
         }
     }
 
+    /// Closes the store at shutdown, after the last write. SQLite first moves everything in
+    /// its write-ahead log into the database file and empties the log, so the file of a
+    /// stopped instance holds all of its data on its own.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(store) => store.close().await,
+            Store::Postgres(store) => {
+                store.pool().close().await;
+                Ok(())
+            }
+        }
+    }
+
     /// `"sqlite"` or `"postgres"`.
     pub fn backend(&self) -> &'static str {
         match self {

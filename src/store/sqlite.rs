@@ -49,6 +49,15 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Checkpoints the write-ahead log into the database file, truncating the log, then
+    /// closes both pools.
+    pub(crate) async fn close(&self) -> Result<(), StoreError> {
+        let checkpoint = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.writer).await;
+        self.reader.close().await;
+        self.writer.close().await;
+        checkpoint.map(|_| ()).map_err(StoreError::from)
+    }
+
     pub(crate) async fn connect(url: &str, max_readers: u32, busy: BusyPolicy) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|error| StoreError::Config(format!("invalid SQLite URL: {error}")))?;
