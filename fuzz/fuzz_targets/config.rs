@@ -14,7 +14,11 @@ const ENV_SECRET: &str = "env-secret-3a5c7e9b1d2f4a6c";
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    // A file that spells a secret out itself may show it back; that is not a leak.
+    // A file that spells a secret out itself may show it back (an error quotes the line or
+    // key it is in); that is not a leak. Spelled out as written, or through TOML escapes.
+    if text.contains(FILE_SECRET) || text.contains(ENV_SECRET) {
+        return;
+    }
     if let Ok(table) = text.parse::<toml::Table>() {
         let spelled = format!("{table:?}");
         if spelled.contains(FILE_SECRET) || spelled.contains(ENV_SECRET) {
