@@ -2,10 +2,12 @@
 # Fuzzes shipgate's parsers and decoders with cargo-fuzz (libFuzzer); the targets live in
 # fuzz/fuzz_targets, their seed corpora in fuzz/corpus/<target>, dictionaries in fuzz/dict.
 #
-#   scripts/fuzz.sh                       every target for 20 s each (what CI runs)
+#   scripts/fuzz.sh                       every target for 20 s each
 #   scripts/fuzz.sh --time 300            every target for 300 s each
 #   scripts/fuzz.sh --runs 10000000       every target for 10 million executions
 #   scripts/fuzz.sh --runs 100000 ics     only the named targets
+#   scripts/fuzz.sh --runs 100000 --seed 1   the same executions every time (what CI runs:
+#                                         a fresh checkout then fuzzes reproducibly)
 #
 # The seed corpus in the repository is only read: what a run discovers goes to
 # fuzz/target-corpus/<target> (ignored by git), so a CI run leaves the checkout as it was.
@@ -23,11 +25,13 @@ cd "$(dirname "$0")/.."
 CARGO_FUZZ_VERSION=0.13.2
 mode=(-max_total_time=20)
 targets=()
+seed=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --time) mode=(-max_total_time="$2"); shift 2 ;;
     --runs) mode=(-runs="$2"); shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --seed) seed=(-seed="$2"); shift 2 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     -*) echo "unknown option $1; see scripts/fuzz.sh --help" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -60,7 +64,7 @@ for target in "${targets[@]}"; do
   start=$(date +%s)
   # The first corpus directory receives new inputs; the seeds are only read.
   if ! cargo fuzz run "${build[@]}" "$target" "$found" "fuzz/corpus/$target" -- \
-      "${mode[@]}" "${dict[@]}" -max_len=65536 -rss_limit_mb=2048 -timeout=30 -print_final_stats=1 2>&1 | tee "$log" |
+      "${mode[@]}" "${seed[@]}" "${dict[@]}" -max_len=65536 -rss_limit_mb=2048 -timeout=30 -print_final_stats=1 2>&1 | tee "$log" |
       grep -vE '^#[0-9]+\s+(NEW|REDUCE|pulse)'; then
     echo "fuzz target $target failed; its crashing input is under fuzz/artifacts/$target/" >&2
     exit 1
