@@ -308,6 +308,21 @@ pub enum ReleaseCommand {
         #[arg(long, value_name = "TEXT")]
         reason: String,
     },
+    /// Ship the fix's commit: the release restarts from Step 1 with it. Only at Step 1,
+    /// before its gate passes (e.g. after `fail ID test-suite real-regression`).
+    Retarget {
+        /// Release id.
+        id: String,
+        /// The fix's git commit (7 to 40 hex digits).
+        #[arg(long, value_name = "SHA")]
+        sha: String,
+        /// A new version for the fix, e.g. 1.4.1; without it the release keeps its version.
+        #[arg(long, value_name = "VERSION")]
+        version: Option<String>,
+        /// Why, e.g. the fix for the regression the tests found.
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
     /// Lock a service's deploys (or one environment's) for a while; prints the lock's id
     /// on the first line.
     Lock(LockArgs),

@@ -46,6 +46,9 @@ pub enum NoticeKind {
     FreezeOverrideApproved,
     /// The release completed, rolled back or was aborted.
     ReleaseFinished,
+    /// The release now ships another commit (the fix): said in the thread, and the release
+    /// message shows the new version and commit.
+    Retargeted,
     /// A step attempt went quiet past its limit: its owners are pinged in the thread, once
     /// (the `StallNoticed` event it comes from is recorded once per attempt).
     StallPing {
@@ -98,6 +101,7 @@ impl NoticeKind {
             NoticeKind::FreezeOverrideRequested => "freeze_override_requested",
             NoticeKind::FreezeOverrideApproved => "freeze_override_approved",
             NoticeKind::ReleaseFinished => "release_finished",
+            NoticeKind::Retargeted => "retargeted",
             NoticeKind::StallPing { .. } => "stall_ping",
         }
     }
@@ -139,6 +143,7 @@ pub fn for_events_answered(
             Event::FreezeOverrideRequested { .. } => NoticeKind::FreezeOverrideRequested,
             Event::FreezeOverrideApproved { .. } => NoticeKind::FreezeOverrideApproved,
             Event::Completed | Event::Aborted { .. } => NoticeKind::ReleaseFinished,
+            Event::Retargeted { .. } => NoticeKind::Retargeted,
             Event::StallNoticed { step, attempt } => match after.playbook.step_index(step) {
                 Some(index) => NoticeKind::StallPing { step: index, attempt: *attempt },
                 None => continue,

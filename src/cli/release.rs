@@ -253,6 +253,13 @@ fn plan(command: ReleaseCommand, key: &str) -> anyhow::Result<Plan> {
         ReleaseCommand::Abort { id, reason } => {
             outcome(post(release(&id, &["abort"]), Some(json!({ "reason": reason })), "abort".to_owned()))
         }
+        ReleaseCommand::Retarget { id, sha, version, reason } => {
+            let mut body = json!({ "git_sha": sha, "reason": reason });
+            if let Some(version) = version {
+                body["version"] = json!(version);
+            }
+            outcome(post(release(&id, &["retarget"]), Some(body), "retarget".to_owned()))
+        }
         ReleaseCommand::Lock(a) => {
             let environment = a.environment.map(|e| Environment::from(e).to_string());
             let body = json!({
@@ -1111,6 +1118,8 @@ mod tests {
             vec!["override-approve", "r1"],
             vec!["rollback", "r1", "--reason", "error rate up"],
             vec!["abort", "r1", "--reason", "superseded"],
+            vec!["retarget", "r1", "--sha", "4444abc", "--reason", "the fix"],
+            vec!["retarget", "r1", "--sha", "4444abc", "--version", "1.4.1", "--reason", "the fix"],
             vec!["untick", "r1", "pre-flight", "prs-merged"],
         ];
         for command in &commands {
@@ -1137,6 +1146,11 @@ mod tests {
             ("/api/v1/releases/r1/freeze-override/approve", None),
             ("/api/v1/releases/r1/rollback", Some(json!({"reason": "error rate up"}))),
             ("/api/v1/releases/r1/abort", Some(json!({"reason": "superseded"}))),
+            ("/api/v1/releases/r1/retarget", Some(json!({"git_sha": "4444abc", "reason": "the fix"}))),
+            (
+                "/api/v1/releases/r1/retarget",
+                Some(json!({"git_sha": "4444abc", "version": "1.4.1", "reason": "the fix"})),
+            ),
             ("/api/v1/releases/r1/steps/pre-flight/items/prs-merged/untick", None),
         ];
         let expected: Vec<(String, Option<Value>)> = expected.into_iter().map(|(p, b)| (p.to_owned(), b)).collect();

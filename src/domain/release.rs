@@ -99,6 +99,16 @@ pub enum Command {
     Abort {
         reason: String,
     },
+    /// Points a release at another commit (and optionally version): after a real
+    /// regression the fix is a new commit, and the playbook restarts from Step 1 with it.
+    /// Only at Step 1, before its gate passes; what was recorded for the old commit does
+    /// not count for the new one.
+    Retarget {
+        git_sha: GitSha,
+        #[serde(default)]
+        version: Option<Version>,
+        reason: String,
+    },
 }
 
 impl Command {
@@ -119,6 +129,7 @@ impl Command {
             Command::ApproveFreezeOverride => "approve_freeze_override",
             Command::TriggerRollback { .. } => "trigger_rollback",
             Command::Abort { .. } => "abort",
+            Command::Retarget { .. } => "retarget",
         }
     }
 
@@ -131,7 +142,8 @@ impl Command {
             Command::RejectGate { reason, .. }
             | Command::RequestFreezeOverride { reason }
             | Command::TriggerRollback { reason }
-            | Command::Abort { reason } => Text::reason("reason", reason).map(drop),
+            | Command::Abort { reason }
+            | Command::Retarget { reason, .. } => Text::reason("reason", reason).map(drop),
             Command::RecordTestResult(result) => {
                 Text::NAME.check("suite", &result.suite)?;
                 if result.flaky.len() > MAX_FLAKY_TESTS {
@@ -444,6 +456,15 @@ pub enum Event {
     RollbackCompleted {
         then: AfterRollback,
     },
+    /// The release now ships another commit (and version). The events that follow
+    /// restart it from its first step, so nothing recorded for the old commit counts.
+    Retargeted {
+        from_git_sha: GitSha,
+        from_version: Version,
+        git_sha: GitSha,
+        version: Version,
+        reason: String,
+    },
     Completed,
     Aborted {
         reason: String,
@@ -472,6 +493,7 @@ impl Event {
             Event::RollbackStarted { .. } => "rollback_started",
             Event::AbortRequested { .. } => "abort_requested",
             Event::RollbackCompleted { .. } => "rollback_completed",
+            Event::Retargeted { .. } => "retargeted",
             Event::Completed => "completed",
             Event::Aborted { .. } => "aborted",
         }
@@ -721,6 +743,15 @@ pub struct FollowUp {
     pub recorded: Mark,
 }
 
+/// The release's last retarget: what it shipped before, who moved it to the fix and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Retargeting {
+    pub from_git_sha: GitSha,
+    pub from_version: Version,
+    pub reason: String,
+    pub by: Mark,
+}
+
 /// A release as its events left it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Release {
@@ -746,6 +777,8 @@ pub struct Release {
     pub production_attempted: bool,
     pub freeze_override: Option<FreezeOverride>,
     pub follow_ups: Vec<FollowUp>,
+    /// Set once the release was pointed at another commit (the last time, if several).
+    pub retargeted: Option<Retargeting>,
     pub finished: Option<Mark>,
     pub abort_reason: Option<String>,
     /// Number of events folded: the next event gets `seq + 1`.
@@ -815,6 +848,7 @@ impl Release {
             production_attempted: false,
             freeze_override: None,
             follow_ups: Vec::new(),
+            retargeted: None,
             finished: None,
             abort_reason: None,
             seq: recorded.seq,
@@ -938,6 +972,16 @@ impl Release {
                     // The Restarted and StepEntered events that follow move the release.
                     AfterRollback::Resume(_) => self.status = Status::Active,
                 }
+            }
+            Event::Retargeted { from_git_sha, from_version, git_sha, version, reason } => {
+                self.git_sha = git_sha.clone();
+                self.version = version.clone();
+                self.retargeted = Some(Retargeting {
+                    from_git_sha: from_git_sha.clone(),
+                    from_version: from_version.clone(),
+                    reason: reason.clone(),
+                    by: mark,
+                });
             }
             Event::Completed => {
                 self.status = Status::Completed;
@@ -1363,6 +1407,7 @@ impl Decision<'_, '_> {
             Command::ApproveFreezeOverride => self.approve_freeze_override(),
             Command::TriggerRollback { reason } => self.trigger_rollback(reason),
             Command::Abort { reason } => self.abort(reason),
+            Command::Retarget { git_sha, version, reason } => self.retarget(git_sha, version, reason),
         }
     }
 
@@ -2279,6 +2324,60 @@ impl Decision<'_, '_> {
             return Ok(());
         }
         self.abort_now(reason)
+    }
+
+    /// Re-points the release at the fix's commit: the playbook's "fix it, merge, and
+    /// restart from Step 1". Only while the release is at Step 1 with its gate not passed,
+    /// so nothing downstream (an artifact, a deploy) was built from the old commit in this
+    /// attempt; and by someone who could start such a release, since it is one in all but
+    /// its history.
+    fn retarget(&mut self, git_sha: GitSha, version: Option<Version>, reason: String) -> Result<(), Rejection> {
+        let reason = reason.trim().to_owned();
+        if reason.is_empty() {
+            return reject(
+                RejectionCode::NoteRequired,
+                "say why the release ships another commit: a retarget needs a reason",
+            );
+        }
+        let r = &self.release;
+        let first = r.playbook.steps[0].clone();
+        if self.rolling_back() || r.current != 0 || r.steps[0].passed.is_some() {
+            let now = if self.rolling_back() {
+                "it is rolling back".to_owned()
+            } else {
+                format!("it is at Step {} ({})", r.current + 1, r.current_step().title)
+            };
+            return reject(
+                RejectionCode::NotCurrentStep,
+                format!(
+                    "a release can be retargeted only at Step 1 ({}), before its gate passes; {now}. Take the step's \
+                     failure path back to Step 1 first, or start a new release for the new commit",
+                    first.title
+                ),
+            );
+        }
+        let start_roles = r.playbook.start_roles.clone();
+        self.require_role(&start_roles, "retarget a release (as to start one)")?;
+        let version = version.unwrap_or_else(|| r.version.clone());
+        if git_sha.same_commit(&r.git_sha) && version == r.version {
+            return reject(
+                RejectionCode::InvalidInput,
+                format!(
+                    "release {} already ships {} {}; give the fix's commit (--sha) or a new version",
+                    r.id, r.version, r.git_sha
+                ),
+            );
+        }
+        self.emit(Event::Retargeted {
+            from_git_sha: r.git_sha.clone(),
+            from_version: r.version.clone(),
+            git_sha,
+            version,
+            reason,
+        });
+        self.emit(Event::Restarted { from: first.id.clone() });
+        self.emit(Event::StepEntered { step: first.id });
+        Ok(())
     }
 
     /// Before production, an abort ends the release; once production was touched, it

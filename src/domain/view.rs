@@ -42,6 +42,18 @@ pub struct ReleaseView {
     pub follow_ups: Vec<String>,
     pub constraints: Vec<String>,
     pub seq: u64,
+    /// Set once the release was pointed at another commit: what it shipped before, who
+    /// moved it, when and why (the last retarget).
+    pub retargeted: Option<RetargetView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RetargetView {
+    pub from_git_sha: String,
+    pub from_version: String,
+    pub reason: String,
+    pub by: String,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -299,6 +311,13 @@ impl ReleaseView {
             follow_ups: release.follow_ups.iter().map(|f| f.text.clone()).collect(),
             constraints: playbook.constraints.clone(),
             seq: release.seq,
+            retargeted: release.retargeted.as_ref().map(|r| RetargetView {
+                from_git_sha: r.from_git_sha.to_string(),
+                from_version: r.from_version.to_string(),
+                reason: r.reason.clone(),
+                by: r.by.by.display_name.clone(),
+                at: r.by.at,
+            }),
         }
     }
 }

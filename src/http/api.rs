@@ -35,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/releases/{id}/freeze-override/approve", post(approve_freeze_override))
         .route("/releases/{id}/rollback", post(trigger_rollback))
         .route("/releases/{id}/abort", post(abort))
+        .route("/releases/{id}/retarget", post(retarget))
 }
 
 /// A JSON body whose every failure is answered as `{code, message}`.
@@ -384,4 +385,34 @@ async fn abort(
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> Result<Response, ApiError> {
     caller.run(&id, Command::Abort { reason: body.reason }).await
+}
+
+/// `POST .../retarget`: the release ships the fix's commit (and version) from Step 1 on.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetargetBody {
+    pub git_sha: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    pub reason: String,
+}
+
+impl RetargetBody {
+    /// The command the body asks for, its commit and version checked.
+    pub fn into_command(self) -> Result<Command, ApiError> {
+        Ok(Command::Retarget {
+            git_sha: GitSha::parse(&self.git_sha).map_err(ApiError::invalid)?,
+            version: self.version.as_deref().map(Version::parse).transpose().map_err(ApiError::invalid)?,
+            reason: self.reason,
+        })
+    }
+}
+
+async fn retarget(
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RetargetBody>,
+) -> Result<Response, ApiError> {
+    let command = body.into_command()?;
+    caller.run(&id, command).await
 }

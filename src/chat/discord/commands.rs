@@ -41,6 +41,11 @@ pub fn definitions() -> Value {
                 ]),
                 sub("list", "Releases in progress", vec![]),
                 sub("abort", "Abort this thread's release", vec![text("reason", "Why", true)]),
+                sub("retarget", "Ship the fix's commit: this thread's release restarts Step 1 with it", vec![
+                    text("sha", "The fix's git commit (7 to 40 hex characters)", true),
+                    text("reason", "Why, e.g. the fix for the regression the tests found", true),
+                    text("version", "A new version, if the fix has one, e.g. 1.4.1", false),
+                ]),
                 sub("rollback", "Start the rollback procedure for this thread's release", vec![
                     text("reason", "What broke", true),
                 ]),

@@ -156,6 +156,7 @@ impl DiscordSender {
                 }
                 Ok(())
             }
+            NoticeKind::Retargeted => self.retargeted(d, posted).await,
             NoticeKind::StallPing { step, attempt } => {
                 let thread = self.thread(d, posted).await?;
                 let message = stall_ping(release, *step, &self.config.roles);
@@ -181,14 +182,7 @@ impl DiscordSender {
     async fn open_thread(&self, d: &Delivery<'_>, posted: &mut Vec<Posted>) -> Result<(), RestError> {
         let release = d.release;
         let channel = &self.config.release_channel_id;
-        let text = format!(
-            "🚀 **{} {}** · `{}` · started by {} · {}",
-            release.service,
-            release.version,
-            short(release.git_sha.as_str()),
-            release.started.by.display_name,
-            if release.hotfix { "hotfix" } else { "release" }
-        );
+        let text = release_message(release);
         let message_id = match known(d, posted, RELEASE_KEY) {
             Some(id) => id,
             None => {
@@ -213,6 +207,17 @@ impl DiscordSender {
             posted.push(Posted { key: THREAD_KEY.into(), channel_id: thread_id.clone(), message_id: thread_id });
         }
         Ok(())
+    }
+
+    /// A retarget: said in the thread, and the release message edited to show the new
+    /// version and commit, so the release channel does not advertise the old one.
+    async fn retargeted(&self, d: &Delivery<'_>, posted: &mut Vec<Posted>) -> Result<(), RestError> {
+        let thread = self.thread(d, posted).await?;
+        let text = line(&NoticeKind::Retargeted, d.release);
+        self.post_once(d, posted, &thread, &format!("retargeted:{}", d.notice.as_of), &text).await?;
+        let channel = self.config.release_channel_id.clone();
+        let message = json!({ "content": release_message(d.release) });
+        self.post_or_edit(d, posted, &channel, RELEASE_KEY, message).await
     }
 
     /// The release's thread id; opens it first if a card outran the opening.
@@ -391,6 +396,18 @@ fn minutes_in_words(limit: chrono::Duration) -> String {
     }
 }
 
+/// The release message in the release channel: what ships, from which commit, by whom.
+fn release_message(release: &Release) -> String {
+    format!(
+        "🚀 **{} {}** · `{}` · started by {} · {}",
+        release.service,
+        release.version,
+        short(release.git_sha.as_str()),
+        release.started.by.display_name,
+        if release.hotfix { "hotfix" } else { "release" }
+    )
+}
+
 fn line(what: &NoticeKind, release: &Release) -> String {
     let name = format!("{} {}", release.service, release.version);
     match what {
@@ -412,6 +429,17 @@ fn line(what: &NoticeKind, release: &Release) -> String {
         NoticeKind::ReleaseFinished => match &release.abort_reason {
             Some(reason) => format!("🛑 **{name}** is {}: {reason}", release.status.as_str().replace('_', " ")),
             None => format!("🏁 **{name}** is {}.", release.status.as_str().replace('_', " ")),
+        },
+        NoticeKind::Retargeted => match &release.retargeted {
+            Some(r) => format!(
+                "🎯 **{name}** now ships `{}` (was {} · `{}`), retargeted by {}: {}. Step 1 starts over for the new commit; nothing recorded for the old one counts.",
+                short(release.git_sha.as_str()),
+                r.from_version,
+                short(r.from_git_sha.as_str()),
+                r.by.by.display_name,
+                r.reason
+            ),
+            None => format!("🎯 **{name}** now ships `{}`.", short(release.git_sha.as_str())),
         },
         NoticeKind::ReleaseOpened
         | NoticeKind::Card { .. }

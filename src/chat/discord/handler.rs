@@ -152,6 +152,14 @@ impl Handler {
                 let command = Command::Abort { reason: required(command, "reason")? };
                 self.run_here(interaction, command, actor, request).await
             }
+            ("release", Some("retarget")) => {
+                let command = Command::Retarget {
+                    git_sha: GitSha::parse(&required(command, "sha")?).map_err(Refusal::rule)?,
+                    version: command.text("version").map(Version::parse).transpose().map_err(Refusal::rule)?,
+                    reason: required(command, "reason")?,
+                };
+                self.run_here(interaction, command, actor, request).await
+            }
             ("release", Some("rollback")) => {
                 let command = Command::TriggerRollback { reason: required(command, "reason")? };
                 self.run_here(interaction, command, actor, request).await
@@ -310,6 +318,12 @@ impl Handler {
             "abort" => format!(
                 "Abort of {} {} requested by {by}: production is rolled back first.",
                 release.service, release.version
+            ),
+            "retarget" => format!(
+                "{} now ships {} · `{}`, retargeted by {by}; Step 1 starts over for the new commit.",
+                release.service,
+                release.version,
+                &release.git_sha.as_str()[..release.git_sha.as_str().len().min(7)]
             ),
             "trigger_rollback" => format!(
                 "Rollback of {} {} started by {by}; follow the rollback card.",

@@ -1693,3 +1693,116 @@ fn an_approval_without_a_digest_is_stored_as_before() {
     let json = serde_json::to_value(Event::Approved { step: step("pre-flight"), digest: None }).unwrap();
     assert_eq!(json, serde_json::json!({"type": "approved", "step": "pre-flight"}));
 }
+
+// ---------------------------------------------------------------------------------------
+// "Fix it, merge, and restart from Step 1": the fix is a new commit.
+
+fn retarget(sha: &str, version: Option<&str>, reason: &str) -> Command {
+    Command::Retarget {
+        git_sha: GitSha::parse(sha).unwrap(),
+        version: version.map(|v| Version::parse(v).unwrap()),
+        reason: reason.into(),
+    }
+}
+
+#[test]
+fn after_a_real_regression_the_fix_ships_from_step_1_on_its_own_commit() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    h.ok(&ci(), tests("integration", 50, 3));
+    h.ok(&carol(), fail("test-suite", "real-regression", "orders API returns 500"));
+    assert_eq!(h.at(), "pre-flight");
+    // Ticks on the new attempt are for the old commit too: they are cleared again.
+    h.ok(&carol(), tick("pre-flight", "prs-merged"));
+
+    let events = h.ok(&carol(), retarget("4444abc", Some("1.4.1"), "the fix for the orders regression"));
+    assert!(matches!(
+        &events[0],
+        Event::Retargeted { from_git_sha, from_version, git_sha, version, reason }
+            if from_git_sha.as_str() == "3f9c2e1" && from_version.to_string() == "1.4.0"
+                && git_sha.as_str() == "4444abc" && version.to_string() == "1.4.1"
+                && reason == "the fix for the orders regression"
+    ));
+    assert!(matches!(&events[1], Event::Restarted { from } if from.as_str() == "pre-flight"));
+    assert_eq!(h.at(), "pre-flight");
+    assert!(h.release.steps[0].ticked.is_empty(), "what was ticked for the old commit does not count");
+    assert_eq!(h.release.git_sha.as_str(), "4444abc");
+    assert_eq!(h.release.version.to_string(), "1.4.1");
+    let retargeted = h.release.retargeted.as_ref().unwrap();
+    assert_eq!(retargeted.by.by.display_name, "Carol");
+
+    // The old commit's artifact is now the wrong one; the fix's is taken.
+    h.pass_pre_flight();
+    h.pass_tests();
+    let r = h.refused(&ci(), artifact(DIGEST, "3f9c2e1", "1.4.1"));
+    assert_eq!(r.code, "wrong_artifact");
+    assert!(r.message.contains("4444abc"), "{}", r.message);
+    h.ok(&ci(), artifact(DIGEST, "4444abc", "1.4.1"));
+}
+
+#[test]
+fn a_retarget_without_a_version_keeps_the_release_version() {
+    let mut h = Harness::start();
+    h.ok(&carol(), retarget("4444abc", None, "a fix merged before the review"));
+    assert_eq!(h.release.version.to_string(), "1.4.0");
+    assert_eq!(h.release.git_sha.as_str(), "4444abc");
+}
+
+#[test]
+fn a_release_past_step_1_cannot_be_retargeted() {
+    let mut h = Harness::start();
+    h.pass_pre_flight();
+    let r = h.refused(&carol(), retarget("4444abc", None, "fix"));
+    assert_eq!(r.code, "not_current_step");
+    assert!(r.message.contains("only at Step 1"), "{}", r.message);
+    assert!(r.message.contains("Step 2"), "{}", r.message);
+
+    h.pass_tests();
+    h.pass_build();
+    h.pass_staging();
+    h.pass_smoke();
+    h.pass_production();
+    assert_eq!(h.refused(&carol(), retarget("4444abc", None, "fix")).code, "not_current_step");
+}
+
+#[test]
+fn a_release_rolling_back_cannot_be_retargeted() {
+    let mut h = Harness::start();
+    h.drive_to_monitor();
+    h.ok(&alice(), Command::TriggerRollback { reason: "errors doubled".into() });
+    let r = h.refused(&carol(), retarget("4444abc", None, "fix"));
+    assert_eq!(r.code, "not_current_step");
+    assert!(r.message.contains("rolling back"), "{}", r.message);
+}
+
+#[test]
+fn a_retarget_needs_a_reason_and_a_new_commit_or_version() {
+    let mut h = Harness::start();
+    assert_eq!(h.refused(&carol(), retarget("4444abc", None, "   ")).code, "note_required");
+    let r = h.refused(&carol(), retarget("3f9c2e1", None, "same commit"));
+    assert_eq!(r.code, "invalid_input");
+    assert!(r.message.contains("already ships"), "{}", r.message);
+    // The full SHA of the same commit is the same commit.
+    assert_eq!(h.refused(&carol(), retarget("3f9c2e1aa", None, "same commit")).code, "invalid_input");
+    // A new version on the same commit is a real change (a re-tag).
+    h.ok(&carol(), retarget("3f9c2e1", Some("1.4.1"), "tagged as a patch release"));
+}
+
+#[test]
+fn only_someone_who_may_start_a_release_may_retarget_it() {
+    let mut playbook = Playbook::ship_to_production();
+    playbook.start_roles = vec![RoleName::new("release-manager")];
+    let mut h = Harness::start_with(playbook, false);
+    let r = h.refused(&carol(), retarget("4444abc", None, "fix"));
+    assert_eq!(r.code, "not_allowed");
+    assert!(r.message.contains("release-manager"), "{}", r.message);
+    h.ok(&bob(), retarget("4444abc", None, "fix"));
+    assert_eq!(h.refused(&mallory(), retarget("5555abc", None, "fix")).code, "not_allowed");
+}
+
+#[test]
+fn a_finished_release_cannot_be_retargeted() {
+    let mut h = Harness::start();
+    h.ok(&alice(), Command::Abort { reason: "superseded".into() });
+    assert_eq!(h.refused(&alice(), retarget("4444abc", None, "fix")).code, "release_finished");
+}
