@@ -59,6 +59,8 @@ const TEAM_TIMEZONE: Tz = chrono_tz::America::New_York;
 const RELEASE_MANAGER: &str = "release-manager";
 const ENGINEER: &str = "engineer";
 const GIT_SHA: &str = "3f9c2e1";
+/// Commits a release may be retargeted to (the fix).
+const FIX_SHAS: [&str; 3] = ["4444abc", "5555bcd", "6666cde"];
 const VERSIONS: [&str; 3] = ["1.4.0", "1.5.0", "1.3.0"];
 const DIGESTS: [&str; 3] = [
     "sha256:1111111111111111111111111111111111111111111111111111111111111111",
@@ -286,6 +288,13 @@ enum Op {
         slot: usize,
         by: usize,
     },
+    /// Points the release at another commit: the fix's (or the same one again).
+    Retarget {
+        slot: usize,
+        by: usize,
+        new_commit: bool,
+        new_version: bool,
+    },
     Lock {
         service: usize,
         production_only: bool,
@@ -373,6 +382,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (slot.clone(), by.clone()).prop_map(|(slot, by)| Op::ApproveOverride { slot, by }),
         1 => (slot.clone(), by.clone()).prop_map(|(slot, by)| Op::TriggerRollback { slot, by }),
         1 => (slot.clone(), by.clone()).prop_map(|(slot, by)| Op::Abort { slot, by }),
+        1 => (slot.clone(), by.clone(), prop::bool::weighted(0.8), any::<bool>())
+            .prop_map(|(slot, by, new_commit, new_version)| Op::Retarget { slot, by, new_commit, new_version }),
         1 => (0..SERVICES.len(), any::<bool>(), prop::bool::weighted(0.8), 5..180i64)
             .prop_map(|(service, production_only, block, minutes)| Op::Lock { service, production_only, block, minutes }),
         1 => (0..SERVICES.len(), by.clone()).prop_map(|(service, by)| Op::Unlock { service, by }),
@@ -432,6 +443,8 @@ struct Shadow {
     id: ReleaseId,
     service: ServiceName,
     version: Version,
+    /// The commit the release ships: the start's, or the last retarget's.
+    git_sha: GitSha,
     hotfix: bool,
     starter: Actor,
     playbook: Playbook,
@@ -459,7 +472,7 @@ struct Surroundings<'a> {
 
 impl Shadow {
     fn new(id: ReleaseId, started: &Recorded) -> Result<Shadow, String> {
-        let Event::Started { service, version, hotfix, playbook, .. } = &started.event else {
+        let Event::Started { service, version, git_sha, hotfix, playbook, .. } = &started.event else {
             return Err(format!("the first event of {id} is {:?}, not started", started.event.kind()));
         };
         if started.seq != 1 {
@@ -469,6 +482,7 @@ impl Shadow {
             id,
             service: service.clone(),
             version: version.clone(),
+            git_sha: git_sha.clone(),
             hotfix: *hotfix,
             starter: started.actor.clone(),
             playbook: (**playbook).clone(),
@@ -772,7 +786,7 @@ impl Shadow {
             }
             Event::ArtifactRecorded { step, artifact } => {
                 self.require_evidence_step(step, Evidence::Artifact)?;
-                let (a, b) = (artifact.git_sha.as_str(), GIT_SHA);
+                let (a, b) = (artifact.git_sha.as_str(), self.git_sha.as_str());
                 if !(a.starts_with(b) || b.starts_with(a)) {
                     return Err(format!("an artifact tagged with git SHA {a} recorded for a release of {b}"));
                 }
@@ -883,6 +897,28 @@ impl Shadow {
                     }
                     release::AfterRollback::End | release::AfterRollback::Abort => self.phase = Phase::Finished,
                 }
+            }
+            Event::Retargeted { from_git_sha, git_sha, version, .. } => {
+                // "Fix it, merge, and restart from Step 1": only before Step 1's gate passed,
+                // so nothing downstream was made from the old commit in this attempt.
+                if self.phase != Phase::Active || self.current != 0 || self.attempts[0].gate_passed {
+                    return Err(format!("retargeted while at step {} ({:?})", self.current, self.phase));
+                }
+                if from_git_sha != &self.git_sha {
+                    return Err(format!("retargeted from {from_git_sha}, but the release ships {}", self.git_sha));
+                }
+                if git_sha.same_commit(&self.git_sha) && version == &self.version {
+                    return Err("retargeted to what the release already ships".into());
+                }
+                self.git_sha = git_sha.clone();
+                self.version = version.clone();
+                // Nothing recorded for the old commit counts for the new one: the checker
+                // forgets it here, so a gate the release passes on old ticks or evidence
+                // is caught. The restart that follows says the same in the history.
+                for attempt in &mut self.attempts {
+                    *attempt = Attempt::default();
+                }
+                *may_restart = Some(0);
             }
             Event::Completed => {
                 if self.phase != Phase::Active || *may_enter != Some(self.playbook.steps.len()) {
@@ -1234,7 +1270,8 @@ impl World {
             | Op::RequestOverride { slot, by }
             | Op::ApproveOverride { slot, by }
             | Op::TriggerRollback { slot, by }
-            | Op::Abort { slot, by } => (*slot, *by),
+            | Op::Abort { slot, by }
+            | Op::Retarget { slot, by, .. } => (*slot, *by),
             Op::Progress { .. }
             | Op::Start { .. }
             | Op::Wait { .. }
@@ -1307,7 +1344,7 @@ impl World {
             Op::Build { digest: d, right_sha, right_version, .. } => Command::RecordArtifact(Artifact {
                 version: Version::parse(if *right_version { release.version.as_str() } else { "9.9.9" })
                     .expect("a valid version"),
-                git_sha: GitSha::parse(if *right_sha { GIT_SHA } else { "deadbee" }).expect("a valid git SHA"),
+                git_sha: if *right_sha { release.git_sha.clone() } else { GitSha::parse("deadbee").expect("a valid git SHA") },
                 digest: digest(*d),
                 size_bytes: 48_000_000,
                 name: None,
@@ -1340,6 +1377,12 @@ impl World {
             Op::ApproveOverride { .. } => Command::ApproveFreezeOverride,
             Op::TriggerRollback { .. } => Command::TriggerRollback { reason: "error rate tripled".into() },
             Op::Abort { .. } => Command::Abort { reason: "customer asked to wait".into() },
+            Op::Retarget { new_commit, new_version, .. } => Command::Retarget {
+                git_sha: GitSha::parse(if *new_commit { FIX_SHAS[release.seq as usize % FIX_SHAS.len()] } else { GIT_SHA })
+                    .expect("a valid git SHA"),
+                version: new_version.then(|| Version::parse("9.9.10").expect("a valid version")),
+                reason: "the fix for the regression".into(),
+            },
             Op::Progress { .. }
             | Op::Start { .. }
             | Op::Wait { .. }
