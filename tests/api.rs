@@ -31,6 +31,7 @@ on_both_backends!(
     a_gate_rejected_through_the_api_records_why_and_takes_the_failure_path,
     the_approval_into_production_names_the_artifact_it_approved,
     hostile_free_text_is_refused_naming_the_field_and_its_limit_and_changes_nothing,
+    after_a_real_regression_the_release_is_retargeted_to_the_fix_and_ships_it,
 );
 
 async fn a_release_uses_its_channel_s_freeze_calendar(backend: Backend) {
@@ -1010,4 +1011,71 @@ async fn the_retention_timer_forgets_old_answers_but_keeps_history_and_undeliver
     assert!(!afresh.replayed, "{}", afresh.body);
     assert_ne!(afresh.body["id"], id.as_str(), "{}", afresh.body);
     running.stop().await;
+}
+
+async fn after_a_real_regression_the_release_is_retargeted_to_the_fix_and_ships_it(backend: Backend) {
+    let Some(t) = spawn(backend).await else { return };
+    let id = t.start("api", "1.4.0").await;
+    let retarget = format!("/api/v1/releases/{id}/retarget");
+    t.tick_all(&id, CI_TOKEN).await;
+    t.ok(&format!("/api/v1/releases/{id}/steps/pre-flight/approve"), RM_TOKEN, None).await;
+    // Past Step 1 the release cannot be retargeted: the tests ran on the old commit.
+    let late = t.call("POST", &retarget, RM_TOKEN, Some(json!({"git_sha": "4444abc", "reason": "fix"}))).await;
+    assert_eq!((late.status, late.body["code"].as_str()), (StatusCode::CONFLICT, Some("not_current_step")));
+    t.ok(
+        &format!("/api/v1/releases/{id}/steps/test-suite/failure-paths/real-regression"),
+        CI_TOKEN,
+        Some(json!({"note": "orders API returns 500"})),
+    )
+    .await;
+    assert_eq!(t.current_step(&id).await, "pre-flight");
+
+    // Bad input: a clear error, and nothing is written.
+    let seq = t.get(&id).await["seq"].clone();
+    for (body, status, code) in [
+        (json!({"git_sha": "not-a-sha", "reason": "fix"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+        (json!({"git_sha": "4444abc", "version": "one", "reason": "fix"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+        (json!({"git_sha": "4444abc", "reason": "  "}), StatusCode::UNPROCESSABLE_ENTITY, "note_required"),
+        (json!({"git_sha": "3f9c2e1", "reason": "same"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+        (json!({"git_sha": "4444abc", "reason": "fix", "sha": "x"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+    ] {
+        let reply = t.call("POST", &retarget, RM_TOKEN, Some(body.clone())).await;
+        assert_eq!((reply.status, reply.body["code"].as_str()), (status, Some(code)), "{body}: {}", reply.body);
+    }
+    let observer = t.call("POST", &retarget, OBSERVER_TOKEN, Some(json!({"git_sha": "4444abc", "reason": "x"}))).await;
+    assert_eq!(observer.status, StatusCode::FORBIDDEN);
+    assert_eq!(t.get(&id).await["seq"], seq, "nothing was written");
+
+    let body = json!({"git_sha": "4444abc", "version": "1.4.1", "reason": "the fix for the orders regression"});
+    let first = t.call_with_key("POST", &retarget, RM_TOKEN, Some(body.clone()), Some("retarget-1")).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let kinds: Vec<&str> = first.body["events"].as_array().unwrap().iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(kinds, ["retargeted", "restarted", "step_entered"]);
+    let again = t.call_with_key("POST", &retarget, RM_TOKEN, Some(body), Some("retarget-1")).await;
+    assert!(again.replayed);
+    assert_eq!(first.body, again.body, "a repeat is answered with the first answer");
+
+    let release = t.get(&id).await;
+    assert_eq!((release["git_sha"].as_str(), release["version"].as_str()), (Some("4444abc"), Some("1.4.1")));
+    assert_eq!(release["retargeted"]["from_git_sha"], "3f9c2e1");
+    assert_eq!(release["retargeted"]["from_version"], "1.4.0");
+    assert_eq!(release["retargeted"]["reason"], "the fix for the orders regression");
+    let entry = release["history"].as_array().unwrap().iter().find(|e| e["type"] == "retargeted").cloned().unwrap();
+    assert_eq!(entry["git_sha"], "4444abc");
+    assert!(entry["actor"]["user_id"].is_string(), "who retargeted it is recorded: {entry}");
+    let listed = t.call("GET", "/api/v1/releases?service=api", CI_TOKEN, None).await;
+    assert_eq!(listed.body["releases"][0]["git_sha"], "4444abc", "{}", listed.body);
+
+    // The fix ships: the old commit's artifact is refused, the fix's is taken.
+    t.tick_all(&id, CI_TOKEN).await;
+    t.ok(&format!("/api/v1/releases/{id}/steps/pre-flight/approve"), RM_TOKEN, None).await;
+    t.ok(&format!("/api/v1/releases/{id}/test-results"), CI_TOKEN, Some(json!({"suite": "unit", "passed": 420, "failed": 0})))
+        .await;
+    let artifacts = format!("/api/v1/releases/{id}/artifacts");
+    let old = json!({"version": "1.4.1", "git_sha": "3f9c2e1", "digest": DIGEST, "size_bytes": 73400320});
+    let refused = t.call("POST", &artifacts, CI_TOKEN, Some(old)).await;
+    assert_eq!(refused.body["code"], "wrong_artifact", "{}", refused.body);
+    let fix = json!({"version": "1.4.1", "git_sha": "4444abc", "digest": DIGEST, "size_bytes": 73400320});
+    t.ok(&artifacts, CI_TOKEN, Some(fix)).await;
+    assert_eq!(t.current_step(&id).await, "build-artifact");
 }

@@ -523,7 +523,7 @@ async fn upsert_projections(conn: &mut PgConnection, projections: &[ProjectionRo
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
                               $7::bigint[], $8::text[], $9::text[], $10::boolean[], $11::text[], \
                               $12::timestamptz[], $13::timestamptz[], $14::bigint[]) \
-         ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, \
+         ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, version = EXCLUDED.version, git_sha = EXCLUDED.git_sha, \
          current_step = EXCLUDED.current_step, current_step_id = EXCLUDED.current_step_id, \
          current_step_title = EXCLUDED.current_step_title, updated_at = EXCLUDED.updated_at, seq = EXCLUDED.seq",
     )

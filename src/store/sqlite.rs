@@ -577,7 +577,7 @@ async fn write_rows(conn: &mut SqliteConnection, set: &WriteSet<'_>) -> Result<(
          current_step_title, hotfix, started_by, started_at, updated_at, seq) ",
         // Only what a command can change: a release's identity columns never change, and
         // leaving them out spares rewriting the index entries on service and started_at.
-        " ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
+        " ON CONFLICT (id) DO UPDATE SET status = excluded.status, version = excluded.version, git_sha = excluded.git_sha, \
          current_step = excluded.current_step, current_step_id = excluded.current_step_id, \
          current_step_title = excluded.current_step_title, updated_at = excluded.updated_at, seq = excluded.seq",
         &set.projections,
