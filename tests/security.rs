@@ -105,6 +105,12 @@ fn routes() -> Vec<Route> {
         ),
         route(
             "POST",
+            "/api/v1/releases/{id}/retarget",
+            Some(|_| json!({"git_sha": "4444abc", "reason": "the fix for the regression"})),
+            Refused,
+        ),
+        route(
+            "POST",
             "/api/v1/locks",
             Some(|_| json!({"service": "billing", "reason": "database migration in progress"})),
             Refused,
