@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use shipgate::domain::release::{Artifact, Command, DeploymentReport, TestResult};
 use shipgate::domain::{FailurePathId, StepId};
-use shipgate::http::api::{NoteBody, ReasonBody, RejectBody, StartBody};
+use shipgate::http::api::{NoteBody, ReasonBody, RejectBody, RetargetBody, StartBody};
 
 const ID_FIELDS: [&str; 2] = ["step", "path"];
 
@@ -42,7 +42,7 @@ fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
 
 fn command(route: u8, body: &[u8]) -> Option<Command> {
     let step = || StepId::new("deploy-production");
-    Some(match route % 8 {
+    Some(match route % 9 {
         0 => decode::<NoteBody>(body)?.into_command(step(), FailurePathId::new("retry")),
         1 => decode::<RejectBody>(body)?.into_command(step()),
         2 => Command::RecordTestResult(decode::<TestResult>(body)?),
@@ -50,6 +50,7 @@ fn command(route: u8, body: &[u8]) -> Option<Command> {
         4 => Command::RecordDeployment(decode::<DeploymentReport>(body)?),
         5 => Command::RequestFreezeOverride { reason: decode::<ReasonBody>(body)?.reason },
         6 => Command::TriggerRollback { reason: decode::<ReasonBody>(body)?.reason },
+        7 => decode::<RetargetBody>(body)?.into_command().ok()?,
         _ => {
             let Ok(start) = decode::<StartBody>(body)?.into_start() else { return None };
             let fields = [start.service.as_str(), start.version.as_str(), start.git_sha.as_str()];
