@@ -28,6 +28,7 @@ fn start_history() -> Vec<Recorded> {
         production_holder: None,
         live: None,
         policy: &policy,
+        recorded_artifact: None,
         locks: &[],
     };
     let events = release::start(
@@ -70,6 +71,7 @@ fn domain(c: &mut Criterion) {
                 production_holder: None,
                 live: None,
                 policy: &policy,
+                recorded_artifact: None,
                 locks: &[],
             };
             release::apply(&release, tick(), &actor(), &ctx).unwrap()
@@ -84,6 +86,7 @@ fn domain(c: &mut Criterion) {
             production_holder: None,
             live: None,
             policy: &policy,
+            recorded_artifact: None,
             locks: &[],
         };
         for event in release::apply(&release, toggle(n), &actor(), &ctx).unwrap() {

@@ -463,6 +463,10 @@ pub struct DeployArgs {
     /// Required to deploy a version older than the one live.
     #[arg(long, value_name = "TEXT")]
     pub downgrade_reason: Option<String>,
+    /// A rollback of a service's first release has no known-good artifact: reverting to
+    /// one shipgate never recorded for the service needs this reason.
+    #[arg(long, value_name = "TEXT")]
+    pub unknown_artifact_reason: Option<String>,
     /// Link to the deploy job.
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,

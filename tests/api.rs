@@ -1034,7 +1034,11 @@ async fn after_a_real_regression_the_release_is_retargeted_to_the_fix_and_ships_
     let seq = t.get(&id).await["seq"].clone();
     for (body, status, code) in [
         (json!({"git_sha": "not-a-sha", "reason": "fix"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
-        (json!({"git_sha": "4444abc", "version": "one", "reason": "fix"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+        (
+            json!({"git_sha": "4444abc", "version": "one", "reason": "fix"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
         (json!({"git_sha": "4444abc", "reason": "  "}), StatusCode::UNPROCESSABLE_ENTITY, "note_required"),
         (json!({"git_sha": "3f9c2e1", "reason": "same"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
         (json!({"git_sha": "4444abc", "reason": "fix", "sha": "x"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
@@ -1069,8 +1073,12 @@ async fn after_a_real_regression_the_release_is_retargeted_to_the_fix_and_ships_
     // The fix ships: the old commit's artifact is refused, the fix's is taken.
     t.tick_all(&id, CI_TOKEN).await;
     t.ok(&format!("/api/v1/releases/{id}/steps/pre-flight/approve"), RM_TOKEN, None).await;
-    t.ok(&format!("/api/v1/releases/{id}/test-results"), CI_TOKEN, Some(json!({"suite": "unit", "passed": 420, "failed": 0})))
-        .await;
+    t.ok(
+        &format!("/api/v1/releases/{id}/test-results"),
+        CI_TOKEN,
+        Some(json!({"suite": "unit", "passed": 420, "failed": 0})),
+    )
+    .await;
     let artifacts = format!("/api/v1/releases/{id}/artifacts");
     let old = json!({"version": "1.4.1", "git_sha": "3f9c2e1", "digest": DIGEST, "size_bytes": 73400320});
     let refused = t.call("POST", &artifacts, CI_TOKEN, Some(old)).await;

@@ -168,6 +168,7 @@ engineer = ["{ENGINEER_ROLE}", "{MANAGER_ROLE}"]
             strategy: None,
             canary_percent: None,
             downgrade_reason: None,
+            unknown_artifact_reason: None,
             url: None,
         };
         self.run(&id, &ci, Command::RecordDeployment(staging)).await;

@@ -1227,6 +1227,7 @@ impl World {
             production_holder: None,
             live: None,
             policy: &self.policy,
+            recorded_artifact: None,
             locks: &[],
         };
         tally.checked += 1;
@@ -1344,7 +1345,11 @@ impl World {
             Op::Build { digest: d, right_sha, right_version, .. } => Command::RecordArtifact(Artifact {
                 version: Version::parse(if *right_version { release.version.as_str() } else { "9.9.9" })
                     .expect("a valid version"),
-                git_sha: if *right_sha { release.git_sha.clone() } else { GitSha::parse("deadbee").expect("a valid git SHA") },
+                git_sha: if *right_sha {
+                    release.git_sha.clone()
+                } else {
+                    GitSha::parse("deadbee").expect("a valid git SHA")
+                },
                 digest: digest(*d),
                 size_bytes: 48_000_000,
                 name: None,
@@ -1370,6 +1375,7 @@ impl World {
                     ][*strategy % 5],
                     canary_percent: (*strategy % 5 == 2).then_some(10),
                     downgrade_reason: downgrade_reason.then(|| "the new version corrupts carts".to_owned()),
+                    unknown_artifact_reason: None,
                     url: None,
                 })
             }
@@ -1378,8 +1384,12 @@ impl World {
             Op::TriggerRollback { .. } => Command::TriggerRollback { reason: "error rate tripled".into() },
             Op::Abort { .. } => Command::Abort { reason: "customer asked to wait".into() },
             Op::Retarget { new_commit, new_version, .. } => Command::Retarget {
-                git_sha: GitSha::parse(if *new_commit { FIX_SHAS[release.seq as usize % FIX_SHAS.len()] } else { GIT_SHA })
-                    .expect("a valid git SHA"),
+                git_sha: GitSha::parse(if *new_commit {
+                    FIX_SHAS[release.seq as usize % FIX_SHAS.len()]
+                } else {
+                    GIT_SHA
+                })
+                .expect("a valid git SHA"),
                 version: new_version.then(|| Version::parse("9.9.10").expect("a valid version")),
                 reason: "the fix for the regression".into(),
             },
@@ -1570,6 +1580,7 @@ impl World {
             production_holder: holder,
             live,
             policy: &self.policy,
+            recorded_artifact: None,
             locks: &locks,
         };
         let decided = release::decide(release, command.clone(), &by, &ctx);
@@ -1749,6 +1760,7 @@ fn deploy(environment: Environment, digest: ArtifactDigest) -> Command {
         strategy: Some(DeployStrategy::Rolling),
         canary_percent: None,
         downgrade_reason: None,
+        unknown_artifact_reason: None,
         url: None,
     })
 }

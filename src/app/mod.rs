@@ -21,8 +21,8 @@ use crate::domain::card::CardContext;
 use crate::domain::freeze::FreezeCalendar;
 use crate::domain::playbook::DEFAULT_STALL_MINUTES;
 use crate::domain::release::{
-    self, Command, Context, Event, LiveDeployment, Policy, ProductionHolder, Recorded, Rejection, RejectionCode,
-    Release, Status,
+    self, Command, Context, Event, LiveDeployment, Policy, ProductionHolder, Recorded, RecordedArtifact, Rejection,
+    RejectionCode, Release, Status,
 };
 use crate::domain::{Actor, ChatChannel, ChatPlatform, GitSha, Platform, ReleaseId, RequestId, ServiceName, Version};
 use crate::store::{
@@ -248,6 +248,7 @@ impl App {
             production_holder: None,
             live: None,
             policy: &self.inner.policy,
+            recorded_artifact: None,
             locks: &[],
         };
         let events =
@@ -370,6 +371,7 @@ impl App {
                 production_holder: holder,
                 live,
                 policy: &self.inner.policy,
+                recorded_artifact: self.recorded_artifact_for_revert(&release, &command).await?,
                 locks: &locks,
             };
             let (events, after) = match release::decide(&release, command.clone(), &actor, &ctx) {
@@ -658,6 +660,23 @@ impl App {
             return Ok(None);
         }
         Ok(Some(Release::fold(id.clone(), &events).map_err(|e| anyhow::anyhow!("release {id}: {e}"))?))
+    }
+
+    /// For the revert of a rollback with no known-good target: where shipgate recorded the
+    /// reported digest for the service, if it did. Nothing is read otherwise.
+    async fn recorded_artifact_for_revert(
+        &self,
+        release: &Release,
+        command: &Command,
+    ) -> Result<Option<RecordedArtifact>, AppError> {
+        let Command::RecordDeployment(report) = command else {
+            return Ok(None);
+        };
+        let without_target = release.rollback.as_ref().is_some_and(|r| r.target.is_none());
+        if release.status != Status::RollingBack || !without_target {
+            return Ok(None);
+        }
+        Ok(self.inner.store.recorded_artifact(&release.service, &report.digest).await?)
     }
 
     async fn production_facts(

@@ -235,6 +235,7 @@ fn plan(command: ReleaseCommand, key: &str) -> anyhow::Result<Plan> {
                 strategy: a.strategy.map(Into::into),
                 canary_percent: a.canary_percent,
                 downgrade_reason: a.downgrade_reason,
+                unknown_artifact_reason: a.unknown_artifact_reason,
                 url: a.url,
             };
             outcome(post(release(&a.id, &["deployments"]), Some(to_json(&body)?), "deployment".to_owned()))

@@ -164,6 +164,7 @@ impl Command {
             Command::RecordArtifact(artifact) => Text::NAME.check_opt("name", artifact.name.as_deref()),
             Command::RecordDeployment(report) => {
                 Text::REASON.check_opt("downgrade_reason", report.downgrade_reason.as_deref())?;
+                Text::REASON.check_opt("unknown_artifact_reason", report.unknown_artifact_reason.as_deref())?;
                 Text::URL.check_opt("url", report.url.as_deref())
             }
             // Ids are matched against the playbook, and the start's fields are parsed
@@ -264,6 +265,11 @@ pub struct DeploymentReport {
     /// Required to deploy a version older than the one live for the service.
     #[serde(default)]
     pub downgrade_reason: Option<String>,
+    /// A rollback with no known-good artifact (the service's first release through
+    /// shipgate) reverts to an artifact shipgate recorded for the service, or to another
+    /// one only with this reason, which is kept with the deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_artifact_reason: Option<String>,
     #[serde(default)]
     pub url: Option<String>,
 }
@@ -289,6 +295,22 @@ pub struct ProductionHolder {
     pub step_title: String,
 }
 
+/// What a rollback with no target says instead of one, on its card and in its notice: the
+/// service's first release through shipgate has nothing known-good to go back to.
+pub fn no_known_good_target(service: &ServiceName) -> String {
+    format!(
+        "no known-good artifact: shipgate knows of no earlier production deploy of {service}. Revert to an \
+         artifact shipgate recorded for {service}, or give the reason the one you deploy is right"
+    )
+}
+
+/// An artifact shipgate recorded for a service: which release built it, as which version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedArtifact {
+    pub release_id: ReleaseId,
+    pub version: Version,
+}
+
 /// The facts of the moment a command is decided at; the app reads them, the domain judges.
 pub struct Context<'a> {
     pub now: DateTime<Utc>,
@@ -298,6 +320,10 @@ pub struct Context<'a> {
     /// What is live in production for this release's service.
     pub live: Option<LiveDeployment>,
     pub policy: &'a Policy,
+    /// Where shipgate recorded the digest of the production deploy being reported, for
+    /// this release's service: read only for a rollback that has no known-good target,
+    /// where it tells a real earlier build from a digest nobody can vouch for.
+    pub recorded_artifact: Option<RecordedArtifact>,
     /// The locks on this release's service that may be in force now (see [`Release::consults_locks`]).
     pub locks: &'a [Lock],
 }
@@ -581,6 +607,7 @@ pub enum RejectionCode {
     UnknownPlaybook,
     UnknownStep,
     UnapprovedArtifact,
+    UnknownArtifact,
     WrongArtifact,
     Internal,
 }
@@ -632,6 +659,7 @@ impl RejectionCode {
             RejectionCode::UnknownPlaybook => "unknown_playbook",
             RejectionCode::UnknownStep => "unknown_step",
             RejectionCode::UnapprovedArtifact => "unapproved_artifact",
+            RejectionCode::UnknownArtifact => "unknown_artifact",
             RejectionCode::WrongArtifact => "wrong_artifact",
             RejectionCode::Internal => "internal",
         }
@@ -1972,7 +2000,8 @@ impl Decision<'_, '_> {
                     "that is the artifact being rolled back; deploy the previous known-good one",
                 );
             }
-            _ => {}
+            None => self.check_revert_without_known_good(&report)?,
+            Some(_) => {}
         }
         self.emit(Event::DeploymentRecorded {
             step: StepId::new(ROLLBACK_STEP),
@@ -1982,6 +2011,30 @@ impl Decision<'_, '_> {
             rollback: true,
         });
         self.pass_gate_if_ready()
+    }
+
+    /// With no known-good artifact (nothing of the service was in production before, as
+    /// far as shipgate knows), the revert goes to a build shipgate recorded for the
+    /// service, or to another artifact only when someone says why it is the right one.
+    fn check_revert_without_known_good(&self, report: &DeploymentReport) -> Result<(), Rejection> {
+        if self.ctx.recorded_artifact.is_some() {
+            return Ok(());
+        }
+        let reason = report.unknown_artifact_reason.as_deref().map(str::trim).unwrap_or_default();
+        if !reason.is_empty() {
+            return Ok(());
+        }
+        let service = &self.release.service;
+        reject(
+            RejectionCode::UnknownArtifact,
+            format!(
+                "there is no known-good artifact to roll {service} back to: nothing of {service} was in production \
+                 before this release, as far as shipgate knows, and shipgate never recorded {} for {service}. Revert to \
+                 an artifact shipgate recorded for {service}, or give unknown_artifact_reason saying why this one is \
+                 right (it is kept with the deploy)",
+                report.digest.short()
+            ),
+        )
     }
 
     // -- failure paths, rollback, abort ---------------------------------------------

@@ -126,6 +126,8 @@ pub struct RollbackCard {
     pub then: AfterRollback,
     pub deployed: Option<DeploymentReport>,
     pub target: Option<LiveDeployment>,
+    /// With no target: that there is no known-good artifact, and what the revert takes.
+    pub target_note: Option<String>,
     pub items: Vec<ItemView>,
     pub gate: GateView,
     pub done: bool,
@@ -256,6 +258,7 @@ impl ReleaseView {
                 then: r.then.clone(),
                 deployed: r.deployed.clone(),
                 target: r.target.clone(),
+                target_note: r.target.is_none().then(|| super::release::no_known_good_target(&release.service)),
                 items: items_view(&procedure.items, &r.step),
                 gate: GateView {
                     text: String::new(),

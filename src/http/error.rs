@@ -103,6 +103,7 @@ fn status_for(code: RejectionCode) -> StatusCode {
         | C::StaleState
         | C::StrategyRequired
         | C::UnapprovedArtifact
+        | C::UnknownArtifact
         | C::WrongArtifact => StatusCode::CONFLICT,
     }
 }

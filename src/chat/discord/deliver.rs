@@ -13,7 +13,7 @@ use crate::app::notices::{CardStep, NoticeKind};
 use crate::app::THREAD_KEY;
 use crate::config::DiscordConfig;
 use crate::domain::lock::{LockEnd, LockMode};
-use crate::domain::release::Release;
+use crate::domain::release::{no_known_good_target, Release};
 use crate::domain::ChatPlatform;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -341,10 +341,10 @@ fn rollback_notice(release: &Release, thread_id: &str) -> String {
         || "nothing had reached production".to_owned(),
         |d| format!("`{}` to {} ({:?})", d.digest, d.environment, d.outcome).to_lowercase(),
     );
-    let target = rollback.target.as_ref().map_or_else(
-        || "no earlier deployment is known to shipgate".to_owned(),
-        |t| format!("{} `{}`", t.version, t.digest),
-    );
+    let target = rollback
+        .target
+        .as_ref()
+        .map_or_else(|| no_known_good_target(&release.service), |t| format!("{} `{}`", t.version, t.digest));
     format!(
         "⏪ **Rollback: {} {}**\n**Deployed:** {deployed}\n**What broke:** {}\n**Rolling back to:** {target}\n**By:** {} at {}\n**Thread:** <#{thread_id}>",
         release.service,

@@ -462,6 +462,7 @@ impl Handler {
                     },
                     canary_percent: None,
                     downgrade_reason: None,
+                    unknown_artifact_reason: note(custom_id::field::REASON),
                     url: None,
                 })
             }
@@ -651,6 +652,7 @@ fn explain(rejection: &Rejection) -> String {
         C::NoteRequired => "Say what happened in the form.",
         C::WrongArtifact => "Deploy the exact artifact that passed staging and the smoke test.",
         C::UnapprovedArtifact => "Deploy the artifact that was approved; any other must pass staging, the smoke test and a new approval first.",
+        C::UnknownArtifact => "Revert to an artifact shipgate recorded for this service, or give the reason this one is right in the form.",
         C::ReleaseFinished => "Start a new release with `/release start`.",
         C::AlreadyAborting
         | C::AlreadyApproved

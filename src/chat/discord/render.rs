@@ -36,7 +36,7 @@
 
 use super::custom_id::{field, ClickTarget, CustomIdError, Element, ModalForm, ModalTarget};
 use crate::domain::card::{Banner, Card, CardState, ClosedWhy, EvidenceForm, StepRef};
-use crate::domain::release::Status;
+use crate::domain::release::{no_known_good_target, Status};
 use serde_json::{json, Value};
 
 /// Discord's limits, from its documentation.
@@ -165,15 +165,23 @@ pub fn modal(card: &Card, form: ModalForm) -> Result<Value, CustomIdError> {
             }
             let strategy =
                 Input::short(field::STRATEGY, "Strategy").placeholder("rolling, blue-green or canary").max(20);
-            (
-                format!("{} deploy · {step}", if production { "Production" } else { "Staging" }),
-                vec![
-                    digest_input,
-                    Input::short(field::OUTCOME, "Outcome").placeholder("succeeded or failed").max(20),
-                    Input::short(field::HEALTH, "Health checks").placeholder("passed, failed or unknown").max(20),
-                    if production { strategy } else { strategy.optional() },
-                ],
-            )
+            let mut inputs = vec![
+                digest_input,
+                Input::short(field::OUTCOME, "Outcome").placeholder("succeeded or failed").max(20),
+                Input::short(field::HEALTH, "Health checks").placeholder("passed, failed or unknown").max(20),
+                if production { strategy } else { strategy.optional() },
+            ];
+            // A revert with no known-good target takes an artifact shipgate never recorded
+            // only with a reason: the form asks for it there.
+            if card.rollback.as_ref().is_some_and(|r| r.target.is_none()) {
+                inputs.push(
+                    Input::paragraph(field::REASON, "Reason, if shipgate never recorded it")
+                        .placeholder("Why this artifact is the right one to go back to")
+                        .max(1000)
+                        .optional(),
+                );
+            }
+            (format!("{} deploy · {step}", if production { "Production" } else { "Staging" }), inputs)
         }
         ModalForm::RejectReason => {
             let path =
@@ -280,7 +288,7 @@ fn description(card: &Card, note: Option<&str>, compact: bool) -> String {
         lines.push(format!("-# rollback started by {} · {}", escape(&r.started.by), r.started.local));
         match &r.target {
             Some(t) => lines.push(format!("Production goes back to {} ({})", t.version, t.digest.short())),
-            None => lines.push("Production goes back to the previous known-good artifact".to_owned()),
+            None => lines.push(format!("⚠️ {}", escape(&no_known_good_target(&card.release.service)))),
         }
         lines.push(format!("Afterwards {}", escape(&r.then_words)));
     }

@@ -96,7 +96,15 @@ impl Walk {
             hotfix,
             channel: Some(crate::domain::ChatChannel::new(crate::domain::ChatPlatform::Discord, "1000")),
         };
-        let ctx = Context { now, freeze: &NoFreeze, production_holder: None, live: None, policy: &policy, locks: &[] };
+        let ctx = Context {
+            now,
+            freeze: &NoFreeze,
+            production_holder: None,
+            live: None,
+            policy: &policy,
+            recorded_artifact: None,
+            locks: &[],
+        };
         let events = start(command, &alice(), &ctx).unwrap_or_else(|r| panic!("start refused: {r}"));
         let recorded = Recorded::sequence(events, 0, now, &alice(), &RequestId::new("start"));
         let release = Release::fold(ReleaseId::new(RELEASE_ID), &recorded).unwrap_or_else(|e| panic!("{e}"));
@@ -116,6 +124,7 @@ impl Walk {
             production_holder: None,
             live: self.live.clone(),
             policy: &self.policy,
+            recorded_artifact: None,
             locks: &[],
         };
         let (events, _) = decide(&self.release, command, actor, &ctx).unwrap_or_else(|r| panic!("refused: {r}"));
@@ -230,6 +239,7 @@ impl Walk {
                 strategy: Some(DeployStrategy::Rolling),
                 canary_percent: None,
                 downgrade_reason: None,
+                unknown_artifact_reason: None,
                 url: None,
             }),
         );
@@ -246,6 +256,7 @@ impl Walk {
                 strategy: Some(DeployStrategy::Rolling),
                 canary_percent: None,
                 downgrade_reason: None,
+                unknown_artifact_reason: None,
                 url: None,
             }),
         );

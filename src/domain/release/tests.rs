@@ -44,6 +44,8 @@ struct Harness {
     live: Option<LiveDeployment>,
     policy: Policy,
     locks: Vec<Lock>,
+    /// What the store says about the digest of a revert being reported.
+    recorded: Option<RecordedArtifact>,
 }
 
 /// Wednesday 2026-12-02 10:00 UTC: nothing frozen.
@@ -63,7 +65,15 @@ impl Harness {
             hotfix,
             channel: None,
         };
-        let ctx = Context { now, freeze: &NoFreeze, production_holder: None, live: None, policy: &policy, locks: &[] };
+        let ctx = Context {
+            now,
+            freeze: &NoFreeze,
+            production_holder: None,
+            live: None,
+            policy: &policy,
+            recorded_artifact: None,
+            locks: &[],
+        };
         let events = start(command, &alice(), &ctx).unwrap();
         let recorded = Recorded::sequence(events, 0, now, &alice(), &RequestId::new("start"));
         let release = Release::fold(ReleaseId::new("r1"), &recorded).unwrap();
@@ -76,6 +86,7 @@ impl Harness {
             live: None,
             policy,
             locks: Vec::new(),
+            recorded: None,
         }
     }
 
@@ -94,6 +105,7 @@ impl Harness {
             production_holder: self.holder.clone(),
             live: self.live.clone(),
             policy: &self.policy,
+            recorded_artifact: self.recorded.clone(),
             locks: &self.locks,
         };
         let (events, decided) = decide(&self.release, command, actor, &ctx)?;
@@ -220,6 +232,7 @@ fn deployment_report(environment: Environment, d: &str, outcome: Outcome, health
         strategy: Some(DeployStrategy::Rolling),
         canary_percent: None,
         downgrade_reason: None,
+        unknown_artifact_reason: None,
         url: None,
     }
 }
@@ -634,8 +647,15 @@ fn production_requires_the_smoke_test_of_the_staged_artifact() {
     h.release.steps[4].smoke_passed = None;
     let events_len = h.events.len();
     let ctx_freeze = NoFreeze;
-    let ctx =
-        Context { now: h.now, freeze: &ctx_freeze, production_holder: None, live: None, policy: &h.policy, locks: &[] };
+    let ctx = Context {
+        now: h.now,
+        freeze: &ctx_freeze,
+        production_holder: None,
+        live: None,
+        policy: &h.policy,
+        recorded_artifact: None,
+        locks: &[],
+    };
     let r = apply(&h.release, healthy_production(DIGEST), &ci(), &ctx).unwrap_err();
     assert_eq!(r.code, "wrong_artifact");
     assert_eq!(h.events.len(), events_len);
@@ -715,7 +735,15 @@ fn a_release_started_during_a_freeze_shows_it() {
     let policy = Policy::default();
     let now = wednesday();
     let freeze = friday_afternoon_freeze(now);
-    let ctx = Context { now, freeze: &freeze, production_holder: None, live: None, policy: &policy, locks: &[] };
+    let ctx = Context {
+        now,
+        freeze: &freeze,
+        production_holder: None,
+        live: None,
+        policy: &policy,
+        recorded_artifact: None,
+        locks: &[],
+    };
     let events = start(
         Command::Start {
             service: ServiceName::new("api"),
@@ -855,6 +883,16 @@ fn a_tripped_criterion_rolls_back_through_the_procedure() {
 }
 
 impl Harness {
+    /// 1.3.2 ran in production before this release: the rollback's known-good target.
+    fn with_previous_live(mut self) -> Harness {
+        self.live = Some(LiveDeployment {
+            release_id: ReleaseId::new("r0"),
+            version: Version::parse("1.3.2").unwrap(),
+            digest: digest(OLD_DIGEST),
+        });
+        self
+    }
+
     fn tick_all_rollback(&mut self, actor: &Actor) {
         for item in self.release.playbook.rollback.items.clone() {
             self.ok(actor, tick(ROLLBACK_STEP, item.id.as_str()));
@@ -864,7 +902,7 @@ impl Harness {
 
 #[test]
 fn a_failed_production_deploy_rolls_back_at_once_and_resumes_at_staging() {
-    let mut h = Harness::start();
+    let mut h = Harness::start().with_previous_live();
     h.drive_to_production_step();
     h.ok(&ci(), deploy(Environment::Production, DIGEST, Outcome::Failed, HealthCheck::Failed));
     assert_eq!(h.release.status, Status::RollingBack);
@@ -929,7 +967,7 @@ fn an_abort_before_production_ends_the_release_and_records_who_and_why() {
 
 #[test]
 fn an_abort_after_production_rolls_back_first() {
-    let mut h = Harness::start();
+    let mut h = Harness::start().with_previous_live();
     h.drive_to_monitor();
     h.ok(&bob(), Command::Abort { reason: "wrong customer config shipped".into() });
     assert_eq!(h.release.status, Status::RollingBack);
@@ -943,7 +981,7 @@ fn an_abort_after_production_rolls_back_first() {
 
 #[test]
 fn an_abort_during_a_rollback_ends_the_release_once_the_rollback_is_done() {
-    let mut h = Harness::start();
+    let mut h = Harness::start().with_previous_live();
     h.drive_to_monitor();
     h.ok(&bob(), Command::TriggerRollback { reason: "p99 4x baseline".into() });
     h.ok(&bob(), Command::Abort { reason: "giving up on 1.4.0".into() });
@@ -980,6 +1018,7 @@ fn starting_needs_a_start_role() {
         production_holder: None,
         live: None,
         policy: &policy,
+        recorded_artifact: None,
         locks: &[],
     };
     let command = Command::Start {
@@ -1064,8 +1103,8 @@ proptest! {
                     step_title: "Post-Deploy Monitoring".into(),
                 };
                 let other_live = LiveDeployment { release_id: ReleaseId::new("other"), version: Version::parse("9.0.0").unwrap(), digest: digest(OLD_DIGEST) };
-                let with_facts = Context { now: h.now, freeze: &h.freeze, production_holder: Some(other_holder), live: Some(other_live), policy: &h.policy, locks: &[] };
-                let without = Context { now: h.now, freeze: &h.freeze, production_holder: None, live: None, policy: &h.policy, locks: &[] };
+                let with_facts = Context { now: h.now, freeze: &h.freeze, production_holder: Some(other_holder), live: Some(other_live), policy: &h.policy, recorded_artifact: None, locks: &[] };
+                let without = Context { now: h.now, freeze: &h.freeze, production_holder: None, live: None, policy: &h.policy, recorded_artifact: None, locks: &[] };
                 prop_assert_eq!(
                     apply(&before, command.clone(), &actors[actor], &with_facts),
                     apply(&before, command.clone(), &actors[actor], &without)
@@ -1208,8 +1247,15 @@ fn production_gets_only_the_digest_that_passed_the_smoke_test() {
     // Should staging and smoke ever disagree, the smoke test's digest is required too.
     h.release.steps[4].smoke_passed = Some(digest(OTHER_DIGEST));
     let policy = Policy::default();
-    let ctx =
-        Context { now: h.now, freeze: &NoFreeze, production_holder: None, live: None, policy: &policy, locks: &[] };
+    let ctx = Context {
+        now: h.now,
+        freeze: &NoFreeze,
+        production_holder: None,
+        live: None,
+        policy: &policy,
+        recorded_artifact: None,
+        locks: &[],
+    };
     let r = apply(&h.release, healthy_production(DIGEST), &ci(), &ctx).unwrap_err();
     assert_eq!(r.code, "wrong_artifact");
 }
@@ -1805,4 +1851,93 @@ fn a_finished_release_cannot_be_retargeted() {
     let mut h = Harness::start();
     h.ok(&alice(), Command::Abort { reason: "superseded".into() });
     assert_eq!(h.refused(&alice(), retarget("4444abc", None, "fix")).code, "release_finished");
+}
+
+// ---------------------------------------------------------------------------------------
+// A first release rolled back: there is no known-good artifact to go back to.
+
+fn revert_report(d: &str, reason: Option<&str>) -> Command {
+    let mut report = deployment_report(Environment::Production, d, Outcome::Succeeded, HealthCheck::Passed);
+    report.unknown_artifact_reason = reason.map(str::to_owned);
+    Command::RecordDeployment(report)
+}
+
+#[test]
+fn a_first_release_s_rollback_says_there_is_no_known_good_artifact() {
+    let mut h = Harness::start();
+    h.drive_to_monitor();
+    h.ok(&alice(), Command::TriggerRollback { reason: "errors doubled".into() });
+    let rollback = h.release.rollback.as_ref().unwrap();
+    assert_eq!(rollback.target, None);
+    let words = no_known_good_target(&h.release.service);
+    assert!(words.starts_with("no known-good artifact") && words.contains("api"), "{words}");
+}
+
+#[test]
+fn a_first_release_reverts_only_to_an_artifact_shipgate_recorded_or_with_a_reason() {
+    let mut h = Harness::start();
+    h.drive_to_monitor();
+    h.ok(&alice(), Command::TriggerRollback { reason: "errors doubled".into() });
+
+    // A digest shipgate never saw for the service, with no reason: refused, saying why.
+    let r = h.refused(&ci(), revert_report(OLD_DIGEST, None));
+    assert_eq!(r.code, "unknown_artifact");
+    assert!(r.message.contains("no known-good artifact"), "{}", r.message);
+    assert!(r.message.contains("unknown_artifact_reason"), "{}", r.message);
+    // A blank reason is no reason.
+    assert_eq!(h.refused(&ci(), revert_report(OLD_DIGEST, Some("  \t "))).code, "unknown_artifact");
+    // The artifact being rolled back is never the revert, reason or not.
+    assert_eq!(h.refused(&ci(), revert_report(DIGEST, Some("it is fine"))).code, "wrong_artifact");
+
+    // With a reason it goes through, and the reason is kept with the deploy.
+    let events = h.ok(&ci(), revert_report(OLD_DIGEST, Some("the image we ran by hand before shipgate")));
+    assert!(events.iter().any(|e| matches!(e,
+        Event::DeploymentRecorded { report, rollback: true, .. }
+            if report.unknown_artifact_reason.as_deref() == Some("the image we ran by hand before shipgate"))));
+}
+
+#[test]
+fn a_first_release_reverts_to_an_artifact_shipgate_recorded_for_the_service_without_a_reason() {
+    let mut h = Harness::start();
+    h.drive_to_monitor();
+    h.ok(&alice(), Command::TriggerRollback { reason: "errors doubled".into() });
+    h.recorded = Some(RecordedArtifact { release_id: ReleaseId::new("r0"), version: Version::parse("1.3.9").unwrap() });
+    h.ok(&ci(), revert_report(OLD_DIGEST, None));
+}
+
+#[test]
+fn a_rollback_with_a_known_good_target_needs_no_reason_and_takes_only_the_target() {
+    let mut h = Harness::start();
+    h.live = Some(LiveDeployment {
+        release_id: ReleaseId::new("r0"),
+        version: Version::parse("1.3.2").unwrap(),
+        digest: digest(OLD_DIGEST),
+    });
+    h.drive_to_monitor();
+    h.ok(&alice(), Command::TriggerRollback { reason: "errors doubled".into() });
+    assert_eq!(h.refused(&ci(), revert_report(OTHER_DIGEST, Some("any"))).code, "wrong_artifact");
+    h.ok(&ci(), revert_report(OLD_DIGEST, None));
+}
+
+// ---------------------------------------------------------------------------------------
+// A downgrade needs a reason, and whitespace is not one.
+
+#[test]
+fn a_blank_downgrade_reason_is_no_reason() {
+    let mut h = Harness::start();
+    h.live = Some(LiveDeployment {
+        release_id: ReleaseId::new("r0"),
+        version: Version::parse("1.5.0").unwrap(),
+        digest: digest(OLD_DIGEST),
+    });
+    h.drive_to_production_step();
+    for blank in ["", " ", " \t\n "] {
+        let mut report = deployment_report(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed);
+        report.downgrade_reason = Some(blank.into());
+        let r = h.refused(&ci(), Command::RecordDeployment(report));
+        assert_eq!(r.code, "downgrade", "{blank:?}: {}", r.message);
+    }
+    let mut report = deployment_report(Environment::Production, DIGEST, Outcome::Succeeded, HealthCheck::Passed);
+    report.downgrade_reason = Some("1.5.0 corrupts carts".into());
+    h.ok(&ci(), Command::RecordDeployment(report));
 }
