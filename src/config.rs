@@ -22,6 +22,7 @@
 //!
 //! `config/shipgate.example.toml` documents every key.
 
+use crate::domain::approvers::{Holder, RoleHolders};
 use crate::domain::release::Policy;
 use crate::domain::text::MAX_DISPLAY_NAME_CHARS;
 use crate::domain::RoleName;
@@ -262,12 +263,38 @@ impl Default for PolicyConfig {
     }
 }
 
+impl Config {
+    /// Who holds which role as configured: each API client, and each Discord role mapped
+    /// in `[discord.roles]` (every member of the server holds every role when none is
+    /// mapped). The engine names them when it refuses an approval.
+    pub fn role_holders(&self) -> RoleHolders {
+        let mut holders = RoleHolders::default();
+        for client in &self.api.clients {
+            for role in &client.roles {
+                holders.add(RoleName::new(role), Holder::Client(client.name.clone()));
+            }
+        }
+        if let Some(discord) = &self.discord {
+            if discord.roles.is_empty() {
+                holders.add_to_every_role(Holder::Group("every member of the Discord server".into()));
+            }
+            for (role, ids) in &discord.roles {
+                for id in ids {
+                    holders.add(RoleName::new(role), Holder::Group(format!("Discord role {id}")));
+                }
+            }
+        }
+        holders
+    }
+}
+
 impl PolicyConfig {
     /// The engine settings the domain decides with.
     pub fn to_policy(&self) -> Policy {
         Policy {
             override_approver_roles: self.override_approver_roles.iter().map(RoleName::new).collect(),
             override_ttl: chrono::Duration::minutes(i64::from(self.override_ttl_minutes)),
+            role_holders: Default::default(),
         }
     }
 }

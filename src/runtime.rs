@@ -19,6 +19,7 @@ use crate::chat::discord::verify::Verifier;
 use crate::config::Config;
 use crate::config::{DiscordConfig, DiscordMode};
 use crate::domain::freeze::{FreezeCalendar, NoFreeze};
+use crate::domain::release::Policy;
 use crate::domain::ChatPlatform;
 use crate::http::discord::DiscordEdge;
 use crate::http::{router, AppState};
@@ -84,7 +85,7 @@ pub async fn build_timed(config: &Config, clock: Arc<dyn Clock>, timers: Timers)
     let store = open_store(config).await?;
     store.migrate().await.context("applying database migrations")?;
     let playbooks = Playbooks::load(&config.playbooks.dir, &config.playbooks.default)?;
-    let policy = config.policy.to_policy();
+    let policy = Policy { role_holders: config.role_holders(), ..config.policy.to_policy() };
     let (freeze, channel_freeze): (Arc<dyn FreezeCalendar>, _) = match &config.freeze {
         None => (Arc::new(NoFreeze), HashMap::new()),
         Some(freeze) => {

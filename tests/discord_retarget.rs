@@ -64,7 +64,7 @@ async fn a_release_is_retargeted_to_the_fix_from_its_thread_and_the_release_mess
         .iter()
         .filter_map(|m| m["content"].as_str().filter(|c| c.starts_with("🚀")).map(str::to_owned))
         .collect();
-    assert_eq!(release_messages, [release_message.clone()], "one release message, edited in place");
+    assert_eq!(release_messages, [release_message], "one release message, edited in place");
     // A fresh Step 1 card for the new commit; the release moves on with it.
     let release = bot.release(&started.id).await;
     let attempt = release["current_step"]["attempt"].as_u64().unwrap() as u32;

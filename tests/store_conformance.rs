@@ -428,7 +428,7 @@ async fn batch_with_conflicts_fails_only_those(store: &Store) {
     assert_eq!(conflict_of(results.next().expect("result 2")), Conflict::Sequence);
     assert!(matches!(results.next(), Some(Ok(()))));
     assert_eq!(conflict_of(results.next().expect("result 4")), Conflict::Duplicate(RequestId::new("moved-on-tick")));
-    assert_eq!(conflict_of(results.next().expect("result 5")), Conflict::ProductionHeld);
+    assert_eq!(conflict_of(results.next().expect("result 5")), Conflict::ProductionHeld(holder.clone()));
     assert!(results.next().is_none());
 
     for landed in [&fresh_a, &fresh_b] {
@@ -526,7 +526,7 @@ async fn production_hold_rules(store: &Store) {
 
     // Another release entering production is refused, and writes nothing.
     let b_enters = with_hold(&b, 1, HoldChange::Acquire, "b-enters");
-    assert_eq!(conflict_of(commit_one(store, b_enters).await), Conflict::ProductionHeld);
+    assert_eq!(conflict_of(commit_one(store, b_enters).await), Conflict::ProductionHeld(a.clone()));
     assert_eq!(store.load_events(&b).await.expect("events").len(), 1);
 
     // The holder taking it again is fine; another release letting go changes nothing.

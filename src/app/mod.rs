@@ -210,6 +210,12 @@ impl App {
         self.inner.clock.now()
     }
 
+    /// What the people running `release` should know before they rely on its gates: each
+    /// gate of its playbook that nobody but its starter could approve, as configured.
+    pub fn start_warnings(&self, release: &Release) -> Vec<String> {
+        self.inner.policy.role_holders.gates_only_the_starter_could_approve(&release.playbook, &release.started.by)
+    }
+
     /// Opens a release.
     pub async fn start_release(
         &self,
@@ -328,6 +334,8 @@ impl App {
         let asked = fingerprint::of_command(id, &command, &actor)?;
         let slot = self.slot(id);
         let mut cached = slot.lock().await;
+        // Who the store last said holds production, when it refused this command for it.
+        let mut refused_for: Option<ReleaseId> = None;
         for _ in 0..MAX_ATTEMPTS {
             let deciding = Deciding::new(&self.inner.deciding);
             let release = match cached.take() {
@@ -409,9 +417,23 @@ impl App {
                     return Ok(Outcome { release: after, events: recorded, replayed: false });
                 }
                 // Another writer moved first: decide again on what is stored now.
-                Err(CommitError::Conflict(Conflict::Sequence | Conflict::ProductionHeld)) => {
+                Err(CommitError::Conflict(Conflict::Sequence)) => {
                     metrics::counter!("shipgate_commit_conflicts_total").increment(1);
                     *cached = None;
+                }
+                // Another release took production first: decided again, the domain sees it
+                // and refuses (or an automatic gate waits). If the store refuses once more for
+                // the same holder, the domain did not see it, and the store is right: the
+                // answer is the refusal the domain would give, not an error.
+                Err(CommitError::Conflict(Conflict::ProductionHeld(holder))) => {
+                    metrics::counter!("shipgate_commit_conflicts_total").increment(1);
+                    *cached = None;
+                    if refused_for.as_ref() == Some(&holder) {
+                        record_metrics(name, "rejected", started);
+                        let holder = self.describe_holder(&release, holder).await?;
+                        return Err(release::production_held(&release.service, &holder).into());
+                    }
+                    refused_for = Some(holder);
                 }
                 Err(CommitError::Conflict(Conflict::Duplicate(_))) => {
                     *cached = None;
@@ -686,32 +708,36 @@ impl App {
         let store = &self.inner.store;
         let holder = match store.production_holder(&release.service).await? {
             None => None,
-            Some(holder) if holder == release.id => Some(ProductionHolder {
+            Some(holder) => Some(self.describe_holder(release, holder).await?),
+        };
+        let live = store.live(&release.service).await?;
+        Ok((holder, live))
+    }
+
+    /// The release holding production for `release`'s service, as a refusal names it.
+    async fn describe_holder(&self, release: &Release, holder: ReleaseId) -> Result<ProductionHolder, AppError> {
+        if holder == release.id {
+            return Ok(ProductionHolder {
                 release_id: holder,
                 version: release.version.clone(),
                 started_by: release.started.by.display_name.clone(),
                 step_title: release.current_step().title.clone(),
-            }),
-            Some(holder) => {
-                let row = store.release_row(&holder).await?;
-                Some(match row {
-                    Some(row) => ProductionHolder {
-                        release_id: holder,
-                        version: Version::parse(&row.version).unwrap_or_else(|_| release.version.clone()),
-                        started_by: row.started_by,
-                        step_title: row.current_step_title,
-                    },
-                    None => ProductionHolder {
-                        release_id: holder,
-                        version: release.version.clone(),
-                        started_by: "unknown".into(),
-                        step_title: "unknown".into(),
-                    },
-                })
-            }
-        };
-        let live = store.live(&release.service).await?;
-        Ok((holder, live))
+            });
+        }
+        Ok(match self.inner.store.release_row(&holder).await? {
+            Some(row) => ProductionHolder {
+                release_id: holder,
+                version: Version::parse(&row.version).unwrap_or_else(|_| release.version.clone()),
+                started_by: row.started_by,
+                step_title: row.current_step_title,
+            },
+            None => ProductionHolder {
+                release_id: holder,
+                version: release.version.clone(),
+                started_by: "unknown".into(),
+                step_title: "unknown".into(),
+            },
+        })
     }
 
     fn commit_for(

@@ -49,6 +49,11 @@ pub(super) async fn run(
     for call in &plan.calls {
         match client.send(call).await {
             Ok(answer) => {
+                // A start warns about gates nobody but the starter could approve: on stderr,
+                // so scripts reading the release id from stdout are not disturbed.
+                for warning in answer["warnings"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                    writeln!(err, "warning: {warning}")?;
+                }
                 if args.json {
                     writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
                 }

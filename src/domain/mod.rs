@@ -1,6 +1,7 @@
 //! Pure domain logic: no I/O, no clock. Given `now`, it decides.
 
 pub mod actor;
+pub mod approvers;
 pub mod card;
 pub mod channel;
 pub mod freeze;

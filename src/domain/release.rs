@@ -6,6 +6,7 @@
 //! only here; nothing in this module does I/O or reads the clock.
 
 use super::actor::{Actor, Platform};
+use super::approvers::RoleHolders;
 use super::channel::ChatChannel;
 use super::freeze::{FreezeCalendar, FreezeVerdict};
 use super::ids::{
@@ -295,6 +296,18 @@ pub struct ProductionHolder {
     pub step_title: String,
 }
 
+/// The refusal of a release that would take production while `holder` has it.
+pub fn production_held(service: &ServiceName, holder: &ProductionHolder) -> Rejection {
+    Rejection::new(
+        RejectionCode::ProductionHeld,
+        format!(
+            "production for {service} is held by release {} ({}, started by {}, at {}); wait until its watch ends, it \
+             rolls back or it is aborted",
+            holder.release_id, holder.version, holder.started_by, holder.step_title
+        ),
+    )
+}
+
 /// What a rollback with no target says instead of one, on its card and in its notice: the
 /// service's first release through shipgate has nothing known-good to go back to.
 pub fn no_known_good_target(service: &ServiceName) -> String {
@@ -335,11 +348,18 @@ pub struct Policy {
     pub override_approver_roles: Vec<RoleName>,
     /// How long an approved freeze override stays valid.
     pub override_ttl: Duration,
+    /// Who holds which role, as configured: named in refusals of approvals, so the person
+    /// refused learns whom to ask.
+    pub role_holders: RoleHolders,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Self { override_approver_roles: vec![RoleName::new("release-manager")], override_ttl: Duration::hours(2) }
+        Self {
+            override_approver_roles: vec![RoleName::new("release-manager")],
+            override_ttl: Duration::hours(2),
+            role_holders: RoleHolders::default(),
+        }
     }
 }
 
@@ -1581,12 +1601,15 @@ impl Decision<'_, '_> {
                 "this gate needs no approval: it passes by itself once every item is ticked and the evidence is recorded",
             );
         }
-        self.require_role(&gate.roles, "approve this gate")?;
+        if let Err(refused) = self.require_role(&gate.roles, "approve this gate") {
+            return Err(self.naming_who_else(refused, &gate.roles));
+        }
         if !gate.starter_may_approve && self.actor.is_same_person(&self.release.started.by) {
-            return reject(
+            let refused = Rejection::new(
                 RejectionCode::SelfApproval,
                 "you started this release, and this gate needs someone else's approval; ask another approver",
             );
+            return Err(self.naming_who_else(refused, &gate.roles));
         }
         let status = self.release.gate_status(self.ctx.now);
         if let Some(mark) = self.release.state_in_play().approvals.iter().find(|m| m.by.is_same_person(self.actor)) {
@@ -1620,6 +1643,19 @@ impl Decision<'_, '_> {
         let digest = self.release.gate_into_production_in_play().then(|| self.release.candidate_digest()).flatten();
         self.emit(Event::Approved { step, digest });
         self.pass_gate_if_ready()
+    }
+
+    /// Adds to a refused approval who else could give it, as configured (nothing when the
+    /// holders are unknown).
+    fn naming_who_else(&self, refused: Rejection, roles: &[RoleName]) -> Rejection {
+        let holders = &self.ctx.policy.role_holders;
+        if holders.is_empty() {
+            return refused;
+        }
+        let who = holders.who_else(roles, self.actor);
+        let mut chars = who.chars();
+        let who: String = chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
+        Rejection::new(refused.code, format!("{}. {who}", refused.message))
     }
 
     /// Checks that run when the gate in play is about to pass.
@@ -1690,12 +1726,7 @@ impl Decision<'_, '_> {
 
     fn check_production_free(&self) -> Result<(), Rejection> {
         match &self.ctx.production_holder {
-            Some(holder) if holder.release_id != self.release.id => reject(RejectionCode::ProductionHeld,
-                format!(
-                    "production for {} is held by release {} ({}, started by {}, at {}); wait until its watch ends, it rolls back or it is aborted",
-                    self.release.service, holder.release_id, holder.version, holder.started_by, holder.step_title
-                ),
-            ),
+            Some(holder) if holder.release_id != self.release.id => Err(production_held(&self.release.service, holder)),
             _ => Ok(()),
         }
     }

@@ -119,6 +119,28 @@ fn answer(outcome: Outcome) -> Response {
     response
 }
 
+/// The answer to a start: the release, and what its starter should know before relying
+/// on its gates (`warnings`, empty when all is well).
+fn answer_started(outcome: Outcome, warnings: Vec<String>) -> Response {
+    #[derive(serde::Serialize)]
+    struct Started {
+        #[serde(flatten)]
+        release: ReleaseView,
+        warnings: Vec<String>,
+    }
+    let body = Started { release: ReleaseView::of(&outcome.release, outcome.at()), warnings };
+    let body = match serde_json::to_vec(&body) {
+        Ok(body) => body,
+        Err(e) => return ApiError::internal(&anyhow::Error::from(e).context("rendering an answer")).into_response(),
+    };
+    let mut response =
+        (StatusCode::CREATED, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
+    if outcome.replayed {
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
 fn release_id(raw: &str) -> Result<ReleaseId, ApiError> {
     if raw.is_empty() || raw.len() > 64 || !raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_release", format!("{raw:?} is not a release id")));
@@ -165,7 +187,8 @@ async fn start_release(
     let start = body.into_start()?;
     let request_id = key.request_id(&actor, "POST /releases");
     let outcome = state.app.start_release(start, actor, request_id).await.map_err(|e| key.explain(e))?;
-    Ok(answer(outcome))
+    let warnings = state.app.start_warnings(&outcome.release);
+    Ok(answer_started(outcome, warnings))
 }
 
 #[derive(Debug, Deserialize)]

@@ -232,8 +232,8 @@ pub enum Conflict {
     Sequence,
     /// The request id was already answered.
     Duplicate(RequestId),
-    /// Another release holds production for the service.
-    ProductionHeld,
+    /// Another release holds production for the service: this one.
+    ProductionHeld(ReleaseId),
 }
 
 impl std::fmt::Display for Conflict {
@@ -241,7 +241,7 @@ impl std::fmt::Display for Conflict {
         match self {
             Conflict::Sequence => f.write_str("the release's history moved on"),
             Conflict::Duplicate(id) => write!(f, "request {id} was already answered"),
-            Conflict::ProductionHeld => f.write_str("another release holds production"),
+            Conflict::ProductionHeld(holder) => write!(f, "release {holder} holds production"),
         }
     }
 }

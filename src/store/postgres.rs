@@ -423,7 +423,7 @@ async fn write_rows(conn: &mut PgConnection, set: &WriteSet<'_>) -> Result<(), C
                 .fetch_one(&mut *conn)
                 .await?;
                 if holder != change.release_id {
-                    return Err(CommitError::Conflict(Conflict::ProductionHeld));
+                    return Err(CommitError::Conflict(Conflict::ProductionHeld(ReleaseId::new(holder))));
                 }
             }
             HoldChange::Release => {

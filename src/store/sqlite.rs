@@ -637,7 +637,7 @@ async fn write_rows(conn: &mut SqliteConnection, set: &WriteSet<'_>) -> Result<(
                 .fetch_one(&mut *conn)
                 .await?;
                 if holder != change.release_id {
-                    return Err(CommitError::Conflict(Conflict::ProductionHeld));
+                    return Err(CommitError::Conflict(Conflict::ProductionHeld(ReleaseId::new(holder))));
                 }
             }
             HoldChange::Release => {

@@ -149,10 +149,18 @@ async fn serve(
 /// the test clients and the test clock. The [`shipgate::runtime::Running`] keeps the timers
 /// until it is stopped.
 pub async fn spawn_built(timers: shipgate::runtime::Timers) -> (TestApp, shipgate::runtime::Running) {
+    spawn_built_with(timers, clients()).await
+}
+
+/// [`spawn_built`] with these API clients instead of the usual four.
+pub async fn spawn_built_with(
+    timers: shipgate::runtime::Timers,
+    api: ApiConfig,
+) -> (TestApp, shipgate::runtime::Running) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = shipgate::config::Config::default();
     config.database.url = format!("sqlite://{}", dir.path().join("shipgate.db").display());
-    config.api = clients();
+    config.api = api;
     let clock = Arc::new(ManualClock::new(wednesday()));
     let running = shipgate::runtime::build_timed(&config, clock.clone(), timers).await.expect("shipgate builds");
     let (app, store) = (running.state.app.clone(), running.state.app.store().clone());

@@ -203,13 +203,16 @@ impl Handler {
         };
         let outcome = self.app.start_release(start, actor, request).await.map_err(Refusal::from)?;
         let release = &outcome.release;
-        let text = format!(
+        let mut text = format!(
             "Release **{} {}** started by {}: {} steps, one card each, in its thread",
             release.service,
             release.version,
             release.started.by.display_name,
             release.playbook.steps.len()
         );
+        for warning in self.app.start_warnings(release) {
+            text.push_str(&format!("\n⚠️ {warning}"));
+        }
         // The thread is opened by the delivery worker; the reply is completed with its link.
         Ok(Answer {
             body: json!({ "type": DEFERRED_CHANNEL_MESSAGE }),
