@@ -56,7 +56,7 @@ async fn register_puts_the_commands_in_the_guild_and_says_which() {
         let stdout = text(&output.stdout);
         assert_eq!(output.status.code(), Some(0), "{stdout}{}", text(&output.stderr));
         assert!(stdout.contains(&format!("guild {}", fake.guild_id())), "{stdout}");
-        assert!(stdout.contains("/release start|status|list|abort|rollback"), "{stdout}");
+        assert!(stdout.contains("/release start|status|list|abort|retarget|rollback"), "{stdout}");
         assert!(stdout.contains("/freeze status|override"), "{stdout}");
     }
     // Registering again replaced the commands rather than adding to them.
