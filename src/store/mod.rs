@@ -11,6 +11,7 @@
 //! Times: event times round-trip exactly (to the nanosecond). Every other stored time is
 //! kept to the microsecond on both backends, PostgreSQL's precision, so both answer alike.
 
+pub mod backup;
 mod locks;
 pub mod model;
 mod outbox;
