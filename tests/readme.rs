@@ -96,6 +96,17 @@ fn run_ok(what: &str, dir: &Path, script: &str, env: &[(&str, &str)]) -> Output 
     output
 }
 
+/// The README's server, killed if the test ends early: its stderr is the test's, and a
+/// server left running would hold the test run's output open.
+struct Serving(std::process::Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 async fn wait_until_ready(server: &mut std::process::Child, base: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -143,14 +154,16 @@ async fn the_readme_walk_through_and_backup_run_as_written() {
     let listen = format!("127.0.0.1:{port}");
     let base = format!("http://{listen}");
     let tokens = [("SHIPGATE_CI_TOKEN", ci), ("SHIPGATE_RM_TOKEN", rm)];
-    let mut server = bash(dir.path(), &format!("{PRELUDE}{SERVER_PRELUDE}{serve}"), &tokens)
-        .env("SHIPGATE_SERVER__LISTEN", &listen)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the README's server");
-    wait_until_ready(&mut server, &base).await;
+    let mut server = Serving(
+        bash(dir.path(), &format!("{PRELUDE}{SERVER_PRELUDE}{serve}"), &tokens)
+            .env("SHIPGATE_SERVER__LISTEN", &listen)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the README's server"),
+    );
+    wait_until_ready(&mut server.0, &base).await;
 
     let client = [tokens[0], tokens[1], ("SHIPGATE_SERVER", base.as_str())];
     let script = walk_through.join("\n");
@@ -212,9 +225,9 @@ async fn the_readme_walk_through_and_backup_run_as_written() {
     let (releases,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM releases").fetch_one(&mut copy).await.unwrap();
     assert_eq!(releases, 3);
 
-    let stop = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    let stop = Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status().unwrap();
     assert!(stop.success());
-    assert_eq!(server.wait().unwrap().code(), Some(0), "the README's server stops cleanly");
+    assert_eq!(server.0.wait().unwrap().code(), Some(0), "the README's server stops cleanly");
 }
 
 /// The quick start stays two commands: one serves on embedded SQLite with no setup, one

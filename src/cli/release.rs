@@ -1027,7 +1027,7 @@ mod tests {
         view["freeze_at_start"] = json!({"state": "frozen", "reasons": [{"kind": "weekly", "name": "Friday afternoon",
             "from": "2026-03-06T12:00:00Z", "to": "2026-03-09T05:00:00Z"}], "next_open": "2026-03-09T05:00:00Z"});
         let text = human(AnswerKind::Release { history: false }, &view);
-        assert!(text.contains("started by alice at 2026-03-02T10:00:00Z\n"), "{text}");
+        assert!(text.contains("started by alice at 2026-03-02 10:00:00 UTC\n"), "{text}");
         assert!(text.contains("started during a freeze: Friday afternoon until 2026-03-09 05:00 UTC\n"), "{text}");
         assert!(text.contains("failure paths (shipgate release fail 0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b build PATH):\n  retry — Build failed: retry\n"), "{text}");
         assert!(text.contains("follow-ups:\n  - document the flaky test\n"), "{text}");
@@ -1043,7 +1043,7 @@ mod tests {
         view["status"] = json!("completed");
         assert_eq!(
             human(AnswerKind::Release { history: false }, &view),
-            "api 1.4.0 (3f9c2e1) — completed\nstarted by alice at 2026-03-02T10:00:00Z\n"
+            "api 1.4.0 (3f9c2e1) — completed\nstarted by alice at 2026-03-02 10:00:00 UTC\n"
         );
     }
 

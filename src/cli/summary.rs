@@ -254,19 +254,16 @@ fn rollback_lines(text: &mut String, rollback: &RollbackView, times: &Times) {
     let at = rollback.started_at.as_deref().map(|t| format!(" at {}", times.show(t))).unwrap_or_default();
     let _ = writeln!(text, "rollback started by {}{at}: {}", rollback.started_by, rollback.reason);
     if let Some(deployed) = &rollback.deployed {
-        let _ = writeln!(text, "reverting: {}", deployed.digest);
+        let _ = writeln!(text, "{}: {}", if rollback.done { "reverted" } else { "reverting" }, deployed.digest);
     }
+    let target = if rollback.done { "rolled back to" } else { "roll back to" };
     match &rollback.target {
-        Some(target) => {
-            let _ =
-                writeln!(text, "roll back to: {} {} (release {})", target.version, target.digest, target.release_id);
+        Some(to) => {
+            let _ = writeln!(text, "{target}: {} {} (release {})", to.version, to.digest, to.release_id);
         }
         None => {
-            let _ = writeln!(text, "roll back to: no earlier production deploy of this service is recorded");
+            let _ = writeln!(text, "{target}: no earlier production deploy of this service is recorded");
         }
-    }
-    if rollback.done {
-        text.push_str("rollback procedure: done\n");
     }
 }
 
@@ -525,5 +522,119 @@ fn unknown_event(kind: &str, e: &Value) -> String {
         kind.replace('_', " ")
     } else {
         format!("{} {}", kind.replace('_', " "), Value::Object(fields))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::card::fixtures::{alice, bob, carol, Walk};
+    use crate::domain::release::Command;
+    use crate::domain::view::{HistoryEntry, ReleaseView as DomainView};
+    use serde_json::json;
+
+    /// `GET /api/v1/releases/{id}` as the server answers it for `walk`'s release, with the
+    /// team's time zone `time_zone`.
+    fn detail(walk: &Walk, time_zone: &str) -> ReleaseView {
+        let mut view = serde_json::to_value(DomainView::of(&walk.release, walk.now)).unwrap();
+        let history: Vec<HistoryEntry> = walk.events_after(0).iter().map(HistoryEntry::from_recorded).collect();
+        view["history"] = serde_json::to_value(history).unwrap();
+        view["time_zone"] = json!(time_zone);
+        release_of(&view).expect("a release view")
+    }
+
+    /// A release in production at Step 7 whose rollback Alice started.
+    fn rolling_back() -> Walk {
+        let mut walk = Walk::start();
+        walk.walk_to(6);
+        walk.minutes(3);
+        walk.ok(&alice(), Command::TriggerRollback { reason: "error rate 2.4x baseline".into() });
+        walk
+    }
+
+    #[test]
+    fn while_rolling_back_status_shows_the_rollback_procedure_and_the_whole_target_digest() {
+        let text = release_summary(&detail(&rolling_back(), "America/New_York"), true);
+        assert!(
+            text.contains(
+                "roll back to: 1.3.2 sha256:0000000000000000000000000000000000000000000000000000000000000000 (release "
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("Post-Deploy Monitoring\n") && !text.contains("error-rates"),
+            "not Step 7's card:\n{text}"
+        );
+        assert!(!text.contains("failure paths"), "{text}");
+        insta::assert_snapshot!("status_rolling_back", text);
+    }
+
+    #[test]
+    fn a_completed_release_shows_how_it_ended_and_nothing_to_act_on() {
+        let mut walk = Walk::start();
+        walk.walk_to(7);
+        walk.tick_all(&carol());
+        walk.approve(&bob());
+        let text = release_summary(&detail(&walk, "America/New_York"), true);
+        assert!(!text.contains("gate:") && !text.contains("failure paths") && !text.contains("[ ]"), "{text}");
+        insta::assert_snapshot!("status_completed", text);
+    }
+
+    #[test]
+    fn a_rolled_back_release_shows_what_production_went_back_to_and_nothing_to_act_on() {
+        let mut walk = rolling_back();
+        walk.revert_production();
+        walk.tick_all(&carol());
+        walk.approve(&bob());
+        let text = release_summary(&detail(&walk, "America/New_York"), true);
+        assert!(!text.contains("gate:") && !text.contains("failure paths") && !text.contains("[ ]"), "{text}");
+        insta::assert_snapshot!("status_rolled_back", text);
+    }
+
+    #[test]
+    fn an_aborted_release_says_where_and_why() {
+        let mut walk = Walk::start();
+        walk.walk_to(1);
+        walk.ok(&alice(), Command::Abort { reason: "superseded by 1.4.1".into() });
+        let text = release_summary(&detail(&walk, "UTC"), true);
+        assert!(text.starts_with("api 1.4.0 (3f9c2e1) — aborted at Step 2/8 Run the Test Suite\n"), "{text}");
+        assert!(text.contains("\naborted: superseded by 1.4.1\n"), "{text}");
+        assert!(!text.contains("gate:") && !text.contains("failure paths"), "{text}");
+    }
+
+    #[test]
+    fn history_lists_every_event_with_who_and_when_in_the_team_time_zone() {
+        let mut walk = rolling_back();
+        walk.revert_production();
+        walk.tick_all(&carol());
+        walk.approve(&bob());
+        let view = detail(&walk, "America/New_York");
+        let text = history(&view);
+        // One line per event, after the heading.
+        assert_eq!(text.lines().count(), view.history.len() + 1, "{text}");
+        // 15:00 UTC on 2 December 2026 is 10:00 in New York.
+        assert!(text.contains("\n  2026-12-02 10:00:00 EST  Alice (discord)  started api 1.4.0 (3f9c2e1)"), "{text}");
+        insta::assert_snapshot!("history_rolled_back", text);
+    }
+
+    #[test]
+    fn an_event_this_client_does_not_know_is_shown_with_its_fields() {
+        let mut view = detail(&Walk::start(), "UTC");
+        view.history.push(json!({"seq": 2, "at": "2026-12-02T15:05:00Z", "actor": {"platform": "api", "user_id": "rm",
+            "display_name": "release-manager"}, "request_id": "r", "type": "retargeted", "git_sha": "4444abc"}));
+        let text = history(&view);
+        assert!(
+            text.ends_with("  2026-12-02 15:05:00 UTC  release-manager (api)  retargeted {\"git_sha\":\"4444abc\"}\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn without_a_time_zone_times_are_shown_in_utc() {
+        let times = Times::of(&ReleaseView::default());
+        assert_eq!(times.show("2026-12-02T15:00:00Z"), "2026-12-02 15:00:00 UTC");
+        let kolkata = Times(chrono_tz::Asia::Kolkata);
+        assert_eq!(kolkata.show("2026-12-02T15:00:00Z"), "2026-12-02 20:30:00 IST");
+        assert_eq!(kolkata.show("not a time"), "not a time");
     }
 }
