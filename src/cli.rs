@@ -1,17 +1,20 @@
-//! The command line: `serve`, `migrate`, `playbook`, `release` (the API client), `freeze`
-//! and `discord`.
+//! The command line: `serve`, `migrate`, `backup`, `playbook`, `release` (the API client),
+//! `freeze` and `discord`.
 //!
 //! `main.rs` parses [`Cli`] and matches on [`Command`]: it runs `Serve` and `Migrate`
-//! itself, and hands `Playbook` to [`run_playbook`], `Release` to [`run_release`],
-//! `Freeze` to [`run_freeze`] and `Discord` to [`run_discord`], exiting with the code they
-//! return.
+//! itself, and hands `Backup` to [`run_backup`], `Playbook` to [`run_playbook`], `Release`
+//! to [`run_release`], `Freeze` to [`run_freeze`] and `Discord` to [`run_discord`], exiting
+//! with the code they return.
 
+mod backup;
 mod discord;
 mod freeze;
 mod output;
 mod playbook;
 mod release;
+mod summary;
 
+pub use backup::run_backup;
 pub use discord::run_discord;
 pub use freeze::run_freeze;
 pub use playbook::run_playbook;
@@ -71,6 +74,25 @@ pub enum Command {
         /// Configuration file; without it, ./shipgate.toml is read if it exists.
         #[arg(long, short = 'c', value_name = "FILE", env = "SHIPGATE_CONFIG")]
         config: Option<PathBuf>,
+    },
+    /// Copy the SQLite database into FILE, consistently, while shipgate serves from it.
+    ///
+    /// The database is the one the configuration names (database.url). A copy of the file
+    /// alone may miss recent commits, which sit in its write-ahead log until a checkpoint;
+    /// this copy has every one committed when the backup began. Prints what the copy holds.
+    /// PostgreSQL is backed up with pg_dump. Exit codes: 0 backed up, 2 not (the reason is
+    /// printed; nothing was written).
+    Backup {
+        /// The file to write; it must not exist yet, unless --force.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Configuration file (for database.url); without it, ./shipgate.toml is read if it
+        /// exists.
+        #[arg(long, short = 'c', value_name = "FILE", env = "SHIPGATE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Show a playbook or check a playbook file.
     #[command(subcommand)]
@@ -228,10 +250,14 @@ pub enum ReleaseCommand {
     ///
     /// Scripts capture the id with `--json | jq -r .id`, or `| head -1`.
     Start(StartArgs),
-    /// Show a release: its step, checklist and gate.
+    /// Show a release: its step, checklist and gate, or while it rolls back the rollback
+    /// procedure and what production goes back to; a finished release, how it ended.
     Status {
         /// Release id.
         id: String,
+        /// Also list every event: when (in the team's time zone), who, and what.
+        #[arg(long)]
+        history: bool,
     },
     /// List releases, newest first.
     List(ListArgs),
@@ -427,7 +453,8 @@ pub struct ArtifactArgs {
     /// The git commit it was built from.
     #[arg(long, value_name = "SHA", value_parser = GitSha::parse)]
     pub sha: GitSha,
-    /// Content digest, algorithm:hex (e.g. sha256:4f1c...).
+    /// Content digest: algorithm:hex with at least 32 hex digits, as the registry prints it
+    /// (sha256: and 64 hex digits).
     #[arg(long, value_name = "DIGEST", value_parser = ArtifactDigest::parse)]
     pub digest: ArtifactDigest,
     /// Size in bytes.

@@ -1565,11 +1565,11 @@ fn env_client(
 }
 
 impl Config {
-    /// Every role the configuration grants or relies on, for checking it against the
-    /// roles playbooks mention.
-    pub fn roles(&self) -> BTreeSet<String> {
+    /// Every role someone can hold: an API client's, or one `[discord.roles]` maps, for
+    /// checking against the roles playbooks mention. (A role the policy only names, such as
+    /// an override approver role, is held by no one on that account.)
+    pub fn held_roles(&self) -> BTreeSet<String> {
         let mut roles: BTreeSet<String> = self.api.clients.iter().flat_map(|c| c.roles.iter().cloned()).collect();
-        roles.extend(self.policy.override_approver_roles.iter().cloned());
         if let Some(discord) = &self.discord {
             roles.extend(discord.roles.keys().cloned());
         }

@@ -16,6 +16,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config, log_json } => run_server(config.as_deref(), log_json).await,
         Command::Migrate { config } => migrate(config.as_deref()).await,
+        Command::Backup { file, config, force } => shipgate::cli::run_backup(&file, config.as_deref(), force).await,
         Command::Playbook(cmd) => shipgate::cli::run_playbook(cmd).await,
         Command::Release(args) => shipgate::cli::run_release(args).await,
         Command::Freeze(cmd) => shipgate::cli::run_freeze(cmd).await,

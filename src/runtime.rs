@@ -254,7 +254,8 @@ fn follow_ups(app: App, rest: Arc<Rest>, application_id: String) -> Arc<dyn Fn(F
     })
 }
 
-/// Roles a playbook's gates need that nobody can hold stop those gates for good; say so.
+/// Roles a playbook's gates need that nobody can hold stop those gates for good; say so,
+/// naming the roles the loaded playbooks use.
 fn warn_about_unheld_roles(config: &Config, app: &App) {
     if let Some(discord) = config.discord.as_ref().filter(|d| d.roles.is_empty()) {
         tracing::warn!(
@@ -263,14 +264,16 @@ fn warn_about_unheld_roles(config: &Config, app: &App) {
         );
         return;
     }
-    let granted = config.roles();
-    let missing: Vec<String> = app
-        .playbooks()
-        .roles()
-        .into_iter()
-        .filter(|role| !granted.contains(role.as_str()))
-        .map(|role| role.to_string())
-        .collect();
+    let used: Vec<String> = app.playbooks().roles().into_iter().map(|role| role.to_string()).collect();
+    if config.api.clients.is_empty() && config.discord.is_none() {
+        tracing::warn!(
+            roles = ?used,
+            "no API client is configured, so no one holds the roles the playbooks use and no release can be started; add [[api.clients]] holding them (config/shipgate.example.toml has two), or set SHIPGATE_API_TOKEN"
+        );
+        return;
+    }
+    let held = config.held_roles();
+    let missing: Vec<String> = used.into_iter().filter(|role| !held.contains(role.as_str())).collect();
     if !missing.is_empty() {
         tracing::warn!(
             roles = ?missing,

@@ -69,6 +69,23 @@ fn serve_and_migrate() {
 }
 
 #[test]
+fn backup_takes_a_file_a_config_and_force() {
+    match parse(&["shipgate", "backup", "nightly.db", "-c", "prod.toml", "--force"]).command {
+        Command::Backup { file, config, force } => {
+            assert_eq!(file, PathBuf::from("nightly.db"));
+            assert_eq!(config, Some(PathBuf::from("prod.toml")));
+            assert!(force);
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse(&["shipgate", "backup", "nightly.db"]).command {
+        Command::Backup { force, .. } => assert!(!force, "replacing a file is never the default"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(fails(&["shipgate", "backup"]), clap::error::ErrorKind::MissingRequiredArgument);
+}
+
+#[test]
 fn playbook_show_and_validate() {
     match parse(&["shipgate", "playbook", "show"]).command {
         Command::Playbook(PlaybookCommand::Show { name: None, .. }) => {}
@@ -108,7 +125,7 @@ fn release_global_options_go_before_or_after_the_subcommand() {
         assert_eq!(args.client.server.as_str(), "https://ship.example.com/");
         assert_eq!(args.client.token.as_ref().map(|t| t.expose_secret().to_owned()), Some("t0k3n".to_owned()));
         assert!(args.client.json);
-        assert!(matches!(args.command, ReleaseCommand::Status { ref id } if id == "r1"));
+        assert!(matches!(args.command, ReleaseCommand::Status { ref id, history: false } if id == "r1"));
     }
 }
 
@@ -213,7 +230,10 @@ fn start() {
 
 #[test]
 fn status_and_list() {
-    assert!(matches!(release(&["status", "r1"]).command, ReleaseCommand::Status { id } if id == "r1"));
+    assert!(matches!(release(&["status", "r1"]).command, ReleaseCommand::Status { id, history: false } if id == "r1"));
+    assert!(
+        matches!(release(&["status", "r1", "--history"]).command, ReleaseCommand::Status { id, history: true } if id == "r1")
+    );
     match release(&["list", "--service", "api", "--status", "rolled_back", "--limit", "10"]).command {
         ReleaseCommand::List(list) => {
             assert_eq!(list.service.as_deref(), Some("api"));

@@ -266,3 +266,63 @@ async fn a_service_is_locked_listed_and_unlocked_with_the_cli() {
     .unwrap();
     assert_eq!(server.terminate(), Some(0));
 }
+
+/// `status --history` tells every event's time in the team's time zone: the release's
+/// channel's team calendar, else `[freeze]`'s; `--json` keeps its shape and adds the zone.
+/// While a release rolls back, `status` shows the rollback procedure, not Step 7's card.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_the_rollback_procedure_and_a_history_in_the_team_time_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "{}\n[freeze]\ntimezone = \"America/New_York\"\n\n[[freeze.teams]]\nname = \"payments-india\"\nchannels = [\"C0PAYMENTS\"]\ntimezone = \"Asia/Kolkata\"\n",
+        team_playbook(dir.path())
+    );
+    let port = free_port();
+    let url = format!("sqlite://{}", dir.path().join("history.db").display());
+    let mut server = Server::start(dir.path(), Some(&write_config(dir.path(), port, &url, &extra)), port);
+    server.ready().await;
+    let base = server.base.clone();
+    tokio::task::spawn_blocking(move || {
+        let cli = Cli { server: &base };
+        let id = drive_to_watch(&cli);
+        cli.ok(PROCESS_RM_TOKEN, &["rollback", &id, "--reason", "error rate 2.4x baseline"]);
+        let status = cli.ok(PROCESS_CI_TOKEN, &["status", &id]);
+        assert!(
+            status.starts_with(
+                "api 1.4.0 (3f9c2e1) — rolling back — Rollback procedure (from Step 7 Post-Deploy Monitoring)\n"
+            ),
+            "{status}"
+        );
+        assert!(status.contains("\n[ ] deploy-reverted — "), "the rollback checklist:\n{status}");
+        assert!(!status.contains("error-rates") && !status.contains("failure paths"), "{status}");
+        assert!(status.contains(&format!("\nreverting: {DIGEST}\n")), "{status}");
+        assert!(status.contains("\nroll back to: no earlier production deploy of this service is recorded\n"), "{status}");
+
+        let history = cli.ok(PROCESS_CI_TOKEN, &["status", &id, "--history"]);
+        let (_, events) = history.split_once("history (times in America/New_York):\n").expect(&history);
+        assert!(
+            events.lines().all(|line| line.contains(" EST  ") || line.contains(" EDT  ")),
+            "every time in New York's zone:\n{events}"
+        );
+        assert!(events.contains("  release-bot (api)  started api 1.4.0 (3f9c2e1) with the playbook quick-watch\n"), "{events}");
+        assert!(
+            events.contains("  release-bot (api)  took the failure path real-regression (restart) at Step 2 Run the Test Suite: checkout returns 500\n"),
+            "{events}"
+        );
+        assert!(events.contains("  second-approver (api)  approved Step 5 Smoke Test on Staging, letting "), "{events}");
+        let json: serde_json::Value =
+            serde_json::from_str(&cli.ok(PROCESS_CI_TOKEN, &["status", &id, "--json", "--history"])).unwrap();
+        assert_eq!(json["time_zone"], "America/New_York");
+        assert_eq!(events.lines().count(), json["history"].as_array().unwrap().len(), "one line per event");
+
+        let start = ["start", "--service", "payments", "--version", "2.0.0", "--sha", "aa11bb2", "--channel", "C0PAYMENTS"];
+        let payments = cli.ok(PROCESS_RM_TOKEN, &start);
+        let payments = payments.lines().next().unwrap().trim();
+        let history = cli.ok(PROCESS_CI_TOKEN, &["status", payments, "--history"]);
+        let (_, events) = history.split_once("history (times in Asia/Kolkata):\n").expect(&history);
+        assert!(events.contains(" IST  release-bot (api)  started payments 2.0.0 (aa11bb2)"), "{events}");
+    })
+    .await
+    .unwrap();
+    assert_eq!(server.terminate(), Some(0));
+}

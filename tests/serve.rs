@@ -187,3 +187,74 @@ async fn a_cleanly_stopped_instance_leaves_everything_in_its_database_file() {
     let (releases,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM releases").fetch_one(&mut connection).await.unwrap();
     assert_eq!(releases, 3);
 }
+
+/// Starts `shipgate serve` in `dir` with no API client (no config file, no
+/// SHIPGATE_API_TOKEN) and the given extra environment, stops it, and returns its log.
+async fn log_of_a_serve_without_clients(dir: &std::path::Path, env: &[(&str, String)]) -> String {
+    use std::io::Read;
+    let port = free_port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .arg("serve")
+        .current_dir(dir)
+        .env("SHIPGATE_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env_remove("SHIPGATE_API_TOKEN")
+        .env_remove("SHIPGATE_API_TOKEN_FILE")
+        .env_remove("SHIPGATE_CONFIG")
+        .env("RUST_LOG", "info")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let readyz = format!("http://127.0.0.1:{port}/readyz");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        assert!(child.try_wait().unwrap().is_none(), "shipgate serve exited early");
+        if reqwest::get(&readyz).await.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "shipgate serve did not become ready");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let stop = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(stop.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let mut log = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut log).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    log
+}
+
+/// The line of `log` that carries `message`.
+fn log_line<'a>(log: &'a str, message: &str) -> &'a str {
+    log.lines().find(|line| line.contains(message)).unwrap_or_else(|| panic!("no {message:?} in the log:\n{log}"))
+}
+
+/// With no API client, startup says so and names every role the playbooks use: the
+/// built-in playbook's two, although the freeze policy also names release-manager.
+#[tokio::test]
+async fn without_api_clients_startup_names_the_roles_the_built_in_playbook_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_of_a_serve_without_clients(dir.path(), &[]).await;
+    let warning = log_line(&log, "no API client is configured");
+    assert!(warning.contains(r#"roles=["engineer", "release-manager"]"#), "{warning}");
+}
+
+/// The roles named are those of the playbooks loaded: a team's own playbook, replacing the
+/// built-in one, names its own.
+#[tokio::test]
+async fn without_api_clients_startup_names_the_roles_of_the_loaded_playbooks() {
+    let dir = tempfile::tempdir().unwrap();
+    let playbooks = dir.path().join("playbooks");
+    std::fs::create_dir_all(&playbooks).unwrap();
+    let text = shipgate::domain::playbook::SHIP_TO_PRODUCTION_TOML
+        .replace("\"release-manager\"", "\"sre\"")
+        .replace("\"engineer\"", "\"qa\"");
+    std::fs::write(playbooks.join("ship-to-production.toml"), text).unwrap();
+    let log =
+        log_of_a_serve_without_clients(dir.path(), &[("SHIPGATE_PLAYBOOKS__DIR", playbooks.display().to_string())])
+            .await;
+    let warning = log_line(&log, "no API client is configured");
+    assert!(warning.contains(r#"roles=["qa", "sre"]"#), "{warning}");
+}

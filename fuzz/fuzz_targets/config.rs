@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(config) => {
             let shown = format!("{config:?}");
             assert!(!shown.contains(FILE_SECRET) && !shown.contains(ENV_SECRET), "a secret shows in {shown}");
-            let _ = config.roles();
+            let _ = config.held_roles();
         }
         Err(error) => {
             let problems = error.problems();

@@ -4,8 +4,8 @@
 //! command that changes a release carries an `Idempotency-Key`, so the person (or CI job)
 //! can retry with the same key and the server applies it at most once.
 
+use super::summary::{self, release_of, release_summary, short_sha, who};
 use super::{ClientArgs, ListArgs, ReleaseArgs, ReleaseCommand, EXIT_OK, EXIT_REJECTED, EXIT_USAGE};
-use crate::domain::freeze::FreezeVerdict;
 use crate::domain::release::{Artifact, DeploymentReport, Environment, Status, TestResult};
 use anyhow::Context as _;
 use reqwest::{Method, Url};
@@ -111,8 +111,8 @@ struct Plan {
 enum AnswerKind {
     /// A `ReleaseView` of a new release: its id goes on the first line.
     Started,
-    /// A `ReleaseView`.
-    Release,
+    /// A `ReleaseView` (with its history, from `GET /releases/{id}`); `history`: print it.
+    Release { history: bool },
     /// `{"releases": [...]}`.
     List,
     /// `{"release": ReleaseView, "events": [...]}`.
@@ -153,7 +153,7 @@ fn plan(command: ReleaseCommand, key: &str) -> anyhow::Result<Plan> {
             )],
             answer: AnswerKind::Started,
         },
-        ReleaseCommand::Status { id } => Plan {
+        ReleaseCommand::Status { id, history } => Plan {
             calls: vec![Call {
                 method: Method::GET,
                 path: release(&id, &[]),
@@ -162,7 +162,7 @@ fn plan(command: ReleaseCommand, key: &str) -> anyhow::Result<Plan> {
                 idempotency_key: None,
                 label: "status".to_owned(),
             }],
-            answer: AnswerKind::Release,
+            answer: AnswerKind::Release { history },
         },
         ReleaseCommand::List(ListArgs { service, status, limit }) => {
             let mut query = Vec::new();
@@ -454,64 +454,6 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
 // Summaries are built in a `String`, whose `fmt::Write` cannot fail: the `let _ =` on
 // each `write!` discards an always-`Ok` result.
 
-/// Fields of a `ReleaseView` the summary uses. Everything defaults, so a server that adds
-/// or omits a field still gets a summary.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ReleaseView {
-    id: String,
-    service: String,
-    version: String,
-    git_sha: String,
-    hotfix: bool,
-    status: String,
-    started_by: Value,
-    started_at: Option<String>,
-    current_step: Option<StepView>,
-    steps_total: u32,
-    follow_ups: Vec<String>,
-    freeze_at_start: Option<Value>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct StepView {
-    number: u32,
-    id: String,
-    title: String,
-    items: Vec<ItemView>,
-    gate: Option<GateView>,
-    failure_paths: Vec<FailurePathView>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ItemView {
-    id: String,
-    text: String,
-    ticked: bool,
-    ticked_by: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct GateView {
-    text: String,
-    ready: bool,
-    unticked: Vec<String>,
-    evidence_missing: Option<String>,
-    /// A count, or the list of approvers.
-    approvals: Value,
-    approvals_required: u64,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct FailurePathView {
-    id: String,
-    label: String,
-}
-
 /// One row of `GET /api/v1/releases`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -531,7 +473,13 @@ struct ListRow {
 fn human(kind: AnswerKind, answer: &Value) -> String {
     let text = match kind {
         AnswerKind::Started => release_of(answer).map(|r| format!("{}\n{}", r.id, release_summary(&r, false))),
-        AnswerKind::Release => release_of(answer).map(|r| release_summary(&r, true)),
+        AnswerKind::Release { history } => release_of(answer).map(|r| {
+            let mut text = release_summary(&r, true);
+            if history {
+                text.push_str(&summary::history(&r));
+            }
+            text
+        }),
         AnswerKind::Outcome => answer.get("release").and_then(release_of).map(|r| {
             let mut text = release_summary(&r, false);
             let events = event_names(answer.get("events"));
@@ -573,114 +521,6 @@ fn lock_line(lock: &Value) -> Option<String> {
         lock["mode"].as_str()?,
         lock["id"].as_str()?
     ))
-}
-
-fn release_of(value: &Value) -> Option<ReleaseView> {
-    ReleaseView::deserialize(value).ok().filter(|r| !r.id.is_empty())
-}
-
-fn short_sha(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
-}
-
-/// A person's name from `started_by`: a string, or an actor with a display name.
-fn who(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Object(actor) => {
-            actor.get("display_name").or_else(|| actor.get("user_id")).and_then(Value::as_str).map(str::to_owned)
-        }
-        _ => None,
-    }
-}
-
-/// `api 1.4.0 (3f9c2e1) — active — Step 3/8 Build the Artifact`, the checklist, the gate.
-fn release_summary(r: &ReleaseView, with_details: bool) -> String {
-    let mut text = format!("{} {} ({})", r.service, r.version, short_sha(&r.git_sha));
-    if r.hotfix {
-        text.push_str(" [hotfix]");
-    }
-    let _ = write!(text, " — {}", r.status.replace('_', " "));
-    if let Some(step) = &r.current_step {
-        let _ = write!(text, " — Step {}/{} {}", step.number, r.steps_total, step.title);
-    }
-    text.push('\n');
-
-    if with_details {
-        if let Some(by) = who(&r.started_by) {
-            let _ = writeln!(
-                text,
-                "started by {by}{}",
-                r.started_at.as_ref().map(|t| format!(" at {t}")).unwrap_or_default()
-            );
-        }
-    }
-    if let Some(verdict) = r.freeze_at_start.clone().and_then(|v| serde_json::from_value::<FreezeVerdict>(v).ok()) {
-        if verdict.is_frozen() {
-            let _ = writeln!(text, "started during a freeze: {}", verdict.describe());
-        }
-    }
-    if let Some(step) = &r.current_step {
-        for item in &step.items {
-            let mark = if item.ticked { 'x' } else { ' ' };
-            let _ = write!(text, "[{mark}] {} — {}", item.id, item.text);
-            match &item.ticked_by {
-                Some(by) if item.ticked => {
-                    let _ = writeln!(text, " (by {by})");
-                }
-                _ => text.push('\n'),
-            }
-        }
-        if let Some(gate) = &step.gate {
-            let _ = writeln!(text, "gate: {}", gate_line(gate));
-        }
-        if with_details && !step.failure_paths.is_empty() {
-            let _ = writeln!(text, "failure paths (shipgate release fail {} {} PATH):", r.id, step.id);
-            for path in &step.failure_paths {
-                let _ = writeln!(text, "  {} — {}", path.id, path.label);
-            }
-        }
-    }
-    if !r.follow_ups.is_empty() {
-        text.push_str("follow-ups:\n");
-        for follow_up in &r.follow_ups {
-            let _ = writeln!(text, "  - {follow_up}");
-        }
-    }
-    text
-}
-
-/// `ready`, or `waiting for 2 unticked items (a, b); <evidence>; approvals 0/1`.
-fn gate_line(gate: &GateView) -> String {
-    if gate.ready {
-        return "ready".to_owned();
-    }
-    let mut waiting = Vec::new();
-    match gate.unticked.len() {
-        0 => {}
-        1 => waiting.push(format!("1 unticked item ({})", gate.unticked[0])),
-        n => waiting.push(format!("{n} unticked items ({})", gate.unticked.join(", "))),
-    }
-    if let Some(evidence) = gate.evidence_missing.as_deref().filter(|e| !e.is_empty()) {
-        waiting.push(evidence.to_owned());
-    }
-    let approvals = match &gate.approvals {
-        Value::Number(n) => n.as_u64().unwrap_or(0),
-        Value::Array(approvers) => approvers.len() as u64,
-        _ => 0,
-    };
-    if approvals < gate.approvals_required {
-        waiting.push(format!("approvals {approvals}/{}", gate.approvals_required));
-    }
-    if waiting.is_empty() {
-        if gate.text.is_empty() {
-            "waiting".to_owned()
-        } else {
-            format!("waiting: {}", gate.text)
-        }
-    } else {
-        format!("waiting for {}", waiting.join("; "))
-    }
 }
 
 /// Event kinds from the `events` of an answer, whichever way each is wrapped.
@@ -1206,8 +1046,8 @@ mod tests {
         view["follow_ups"] = json!(["document the flaky test"]);
         view["freeze_at_start"] = json!({"state": "frozen", "reasons": [{"kind": "weekly", "name": "Friday afternoon",
             "from": "2026-03-06T12:00:00Z", "to": "2026-03-09T05:00:00Z"}], "next_open": "2026-03-09T05:00:00Z"});
-        let text = human(AnswerKind::Release, &view);
-        assert!(text.contains("started by alice at 2026-03-02T10:00:00Z\n"), "{text}");
+        let text = human(AnswerKind::Release { history: false }, &view);
+        assert!(text.contains("started by alice at 2026-03-02 10:00:00 UTC\n"), "{text}");
         assert!(text.contains("started during a freeze: Friday afternoon until 2026-03-09 05:00 UTC\n"), "{text}");
         assert!(text.contains("failure paths (shipgate release fail 0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b build PATH):\n  retry — Build failed: retry\n"), "{text}");
         assert!(text.contains("follow-ups:\n  - document the flaky test\n"), "{text}");
@@ -1218,12 +1058,12 @@ mod tests {
         let mut view = release_json();
         view["current_step"]["gate"] =
             json!({"ready": true, "unticked": [], "approvals": [{"by": "x"}], "approvals_required": 1});
-        assert!(human(AnswerKind::Release, &view).contains("\ngate: ready\n"));
+        assert!(human(AnswerKind::Release { history: false }, &view).contains("\ngate: ready\n"));
         view["current_step"] = Value::Null;
         view["status"] = json!("completed");
         assert_eq!(
-            human(AnswerKind::Release, &view),
-            "api 1.4.0 (3f9c2e1) — completed\nstarted by alice at 2026-03-02T10:00:00Z\n"
+            human(AnswerKind::Release { history: false }, &view),
+            "api 1.4.0 (3f9c2e1) — completed\nstarted by alice at 2026-03-02 10:00:00 UTC\n"
         );
     }
 
@@ -1231,7 +1071,7 @@ mod tests {
     fn unexpected_answer_shape_is_printed_as_json() {
         let answer = json!({"something": "else"});
         assert_eq!(
-            human(AnswerKind::Release, &answer),
+            human(AnswerKind::Release { history: false }, &answer),
             format!("{}\n", serde_json::to_string_pretty(&answer).unwrap())
         );
     }

@@ -128,6 +128,10 @@ impl RequestId {
     }
 }
 
+/// A digest as OCI registries print one, for error messages and help: copying it must
+/// work, so it is a whole one, not an abbreviation.
+pub const EXAMPLE_DIGEST: &str = "sha256:4f1c9a7e2b3d5f60718293a4b5c6d7e8f9012a3b4c5d6e7f8091a2b3c4d5e6f7";
+
 /// An artifact's content digest (`sha256:...`): the identity production checks against.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -138,7 +142,7 @@ impl ArtifactDigest {
     pub fn parse(value: &str) -> Result<Self, String> {
         let value = value.trim();
         let Some((algorithm, hex)) = value.split_once(':') else {
-            return Err(format!("artifact digest {value:?} must be written as algorithm:hex, e.g. sha256:4f1c..."));
+            return Err(format!("artifact digest {value:?} must be written as algorithm:hex, e.g. {EXAMPLE_DIGEST}"));
         };
         let algorithm_ok = !algorithm.is_empty()
             && algorithm
@@ -147,7 +151,7 @@ impl ArtifactDigest {
         let hex_ok = hex.len() >= 32 && hex.chars().all(|c| c.is_ascii_hexdigit());
         if !algorithm_ok || !hex_ok {
             return Err(format!(
-                "artifact digest {value:?} must be algorithm:hex with at least 32 hex digits, e.g. sha256:4f1c..."
+                "artifact digest {value:?} must be algorithm:hex with at least 32 hex digits, e.g. {EXAMPLE_DIGEST}"
             ));
         }
         Ok(Self(format!("{algorithm}:{}", hex.to_ascii_lowercase())))
@@ -309,6 +313,13 @@ mod tests {
         assert!(d.as_str().starts_with("sha256:abcdef"));
         assert_eq!(d.short(), "abcdef012345");
         assert!(ArtifactDigest::parse("abcdef").is_err());
+        // The example every refusal offers is itself accepted: copying it works.
+        for refused in ["abcdef", "sha256:4f1c..."] {
+            let message = ArtifactDigest::parse(refused).unwrap_err();
+            let example = message.rsplit("e.g. ").next().unwrap();
+            assert_eq!(example, EXAMPLE_DIGEST, "{message}");
+            assert_eq!(ArtifactDigest::parse(example).unwrap().as_str(), EXAMPLE_DIGEST);
+        }
         assert!(ArtifactDigest::parse("sha256:xyz").is_err());
         assert!(ArtifactDigest::parse("sha256:1234").is_err());
     }

@@ -237,6 +237,8 @@ async fn get_release(
         serde_json::to_value(ReleaseView::of(&release, state.app.now())).map_err(|e| ApiError::internal(&e.into()))?;
     let history: Vec<HistoryEntry> = events.iter().map(HistoryEntry::from_recorded).collect();
     view["history"] = serde_json::to_value(history).map_err(|e| ApiError::internal(&e.into()))?;
+    // The team's time zone (its freeze calendar's), for showing the history's times.
+    view["time_zone"] = json!(state.app.freeze_for(release.channel.as_ref()).timezone().name());
     let mut response = axum::Json(view).into_response();
     // The seq a later command can send back as If-Match.
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", release.seq)) {

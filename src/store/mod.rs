@@ -12,6 +12,7 @@
 //! kept to the microsecond on both backends, PostgreSQL's precision, so both answer alike.
 
 mod artifacts;
+pub mod backup;
 mod locks;
 pub mod model;
 mod outbox;
