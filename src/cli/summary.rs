@@ -36,6 +36,7 @@ pub(super) struct ReleaseView {
     pub production: Option<DeploymentView>,
     pub follow_ups: Vec<String>,
     pub freeze_at_start: Option<Value>,
+    pub retargeted: Option<RetargetView>,
     /// Only in `GET /releases/{id}`: every event, and the team's time zone.
     pub history: Vec<Value>,
     pub time_zone: Option<String>,
@@ -102,9 +103,22 @@ pub(super) struct RollbackView {
     pub then: Value,
     pub deployed: Option<DeploymentView>,
     pub target: Option<TargetView>,
+    /// With no target: there is no known-good artifact, and what the revert takes.
+    pub target_note: Option<String>,
     pub items: Vec<ItemView>,
     pub gate: Option<GateView>,
     pub done: bool,
+}
+
+/// What the release shipped before it was pointed at the fix's commit.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct RetargetView {
+    pub from_git_sha: String,
+    pub from_version: String,
+    pub reason: String,
+    pub by: String,
+    pub at: Option<String>,
 }
 
 /// What production goes back to.
@@ -213,6 +227,17 @@ pub(super) fn release_summary(r: &ReleaseView, with_details: bool) -> String {
             let _ = writeln!(text, "started during a freeze: {}", verdict.describe());
         }
     }
+    if let Some(retargeted) = &r.retargeted {
+        let at = retargeted.at.as_deref().map(|t| format!(" at {}", times.show(t))).unwrap_or_default();
+        let _ = writeln!(
+            text,
+            "retargeted from {} ({}) by {}{at}: {}",
+            retargeted.from_version,
+            short_sha(&retargeted.from_git_sha),
+            retargeted.by,
+            retargeted.reason
+        );
+    }
     if let (Some(reason), "aborted") = (&r.abort_reason, r.status.as_str()) {
         let _ = writeln!(text, "aborted: {reason}");
     }
@@ -261,9 +286,14 @@ fn rollback_lines(text: &mut String, rollback: &RollbackView, times: &Times) {
         Some(to) => {
             let _ = writeln!(text, "{target}: {} {} (release {})", to.version, to.digest, to.release_id);
         }
-        None => {
-            let _ = writeln!(text, "{target}: no earlier production deploy of this service is recorded");
-        }
+        None => match &rollback.target_note {
+            Some(note) => {
+                let _ = writeln!(text, "{target}: {note}");
+            }
+            None => {
+                let _ = writeln!(text, "{target}: no earlier production deploy of this service is recorded");
+            }
+        },
     }
 }
 
@@ -480,6 +510,9 @@ fn describe(r: &ReleaseView, e: &Value) -> String {
             if let Some(reason) = report["downgrade_reason"].as_str() {
                 let _ = write!(line, "; downgrade: {reason}");
             }
+            if let Some(reason) = report["unknown_artifact_reason"].as_str() {
+                let _ = write!(line, "; an artifact shipgate never recorded: {reason}");
+            }
             if e["freeze_overridden"].is_object() {
                 line.push_str("; through a freeze, by override");
             }
@@ -501,6 +534,16 @@ fn describe(r: &ReleaseView, e: &Value) -> String {
         }
         "abort_requested" => with_note("asked to abort; production is rolled back first".to_owned(), "reason"),
         "rollback_completed" => format!("rollback completed; {}", after_rollback(r, &e["then"])),
+        "retargeted" => with_note(
+            format!(
+                "retargeted from {} ({}) to {} ({}); Step 1 starts over",
+                s("from_version"),
+                short_sha(&s("from_git_sha")),
+                s("version"),
+                short_sha(&s("git_sha"))
+            ),
+            "reason",
+        ),
         "completed" => "completed the release".to_owned(),
         "aborted" => with_note("aborted the release".to_owned(), "reason"),
         other => unknown_event(other, e),
