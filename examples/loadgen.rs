@@ -65,9 +65,10 @@ struct Args {
     /// What each request does.
     #[arg(long, value_enum, default_value_t = Workload::Tick)]
     command: Workload,
-    /// Grow each release to about this many events before measuring.
-    #[arg(long, default_value_t = 0)]
-    history: u64,
+    /// Grow each release to about this many events before measuring; several
+    /// (`10,1000,10000`) measure each length in turn in one run, growing in between.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    history: Vec<u64>,
     /// Length of each phase, after a 2 s warm-up.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -159,12 +160,6 @@ async fn main() -> anyhow::Result<()> {
         }
         releases.push(id);
     }
-    if args.history > 0 {
-        let started = Instant::now();
-        grow_histories(&args, database.as_deref(), &api, &releases).await?;
-        println!("grew {} releases to {} events each in {:.1} s", releases.len(), args.history, started.elapsed().as_secs_f64());
-    }
-
     let targets: Vec<Target> = (0..args.clients)
         .map(|i| {
             let release = &releases[i % release_count];
@@ -176,30 +171,36 @@ async fn main() -> anyhow::Result<()> {
         })
         .collect();
     println!(
-        "clients: {}, releases: {release_count} ({clients_per_release} client(s) each), command: {:?}, history: {} events, idempotency keys: {}; phases of {} s after {} s warm-up",
+        "clients: {}, releases: {release_count} ({clients_per_release} client(s) each), command: {:?}, idempotency keys: {}; phases of {} s after {} s warm-up",
         args.clients,
         args.command,
-        args.history,
         args.idempotency_keys,
         args.seconds,
         WARMUP.as_secs()
     );
     let mut bare_rates = Vec::new();
     let mut command_rates = Vec::new();
-    for round in 1..=args.rounds {
-        if !args.no_bare {
-            let bare_api = Api { base: bare.clone(), ..api.clone() };
-            let figures = run_phase(&bare_api, &targets, args.seconds, args.idempotency_keys).await;
-            println!("round {round} bare endpoint:    {figures}");
-            bare_rates.push(figures.per_second);
+    for &history in &args.history {
+        if history > 0 {
+            let started = Instant::now();
+            grow_histories(&args, history, database.as_deref(), &api, &releases).await?;
+            println!("history: grew {} releases to {history} events each in {:.1} s", releases.len(), started.elapsed().as_secs_f64());
         }
-        let before = CommitMetrics::scrape(&api).await;
-        let figures = run_phase(&api, &targets, args.seconds, args.idempotency_keys).await;
-        println!("round {round} durable commands: {figures}");
-        if let (Some(before), Some(after)) = (before, CommitMetrics::scrape(&api).await) {
-            println!("  {}", after.since(&before));
+        for round in 1..=args.rounds {
+            if !args.no_bare {
+                let bare_api = Api { base: bare.clone(), ..api.clone() };
+                let figures = run_phase(&bare_api, &targets, args.seconds, args.idempotency_keys).await;
+                println!("round {round} bare endpoint:    {figures}");
+                bare_rates.push(figures.per_second);
+            }
+            let before = CommitMetrics::scrape(&api).await;
+            let figures = run_phase(&api, &targets, args.seconds, args.idempotency_keys).await;
+            println!("round {round} durable commands: {figures}");
+            if let (Some(before), Some(after)) = (before, CommitMetrics::scrape(&api).await) {
+                println!("  {}", after.since(&before));
+            }
+            command_rates.push(figures.per_second);
         }
-        command_rates.push(figures.per_second);
     }
     let mean = |rates: &[f64]| rates.iter().sum::<f64>() / rates.len().max(1) as f64;
     if bare_rates.is_empty() {
@@ -396,22 +397,29 @@ async fn run_phase(api: &Api, targets: &[Target], seconds: u64, keys: bool) -> F
     }
 }
 
-/// Grows each release to `--history` events: decided by the domain exactly as the
+/// Grows each release to `history` events: decided by the domain exactly as the
 /// workload's own commands are, and written straight to the database in large commits
 /// (a server's cached state of a release is then behind; its next command notices the
 /// stored history moved on and reads it). Without a database URL, over HTTP.
-async fn grow_histories(args: &Args, database: Option<&str>, api: &Api, releases: &[String]) -> anyhow::Result<()> {
+async fn grow_histories(
+    args: &Args,
+    history: u64,
+    database: Option<&str>,
+    api: &Api,
+    releases: &[String],
+) -> anyhow::Result<()> {
     let Some(url) = database else {
+        // Over HTTP, one failing test result at a time (ticks would need each item's state).
+        anyhow::ensure!(
+            args.command == Workload::TestResult,
+            "--history with --server and --command tick needs --database (the server's database URL)"
+        );
+        let failing: Value = serde_json::from_str(FAILING_RESULT)?;
         for id in releases {
-            for n in 0..args.history {
-                let path = match args.command {
-                    Workload::Tick => {
-                        format!("/releases/{id}/steps/pre-flight/items/prs-merged/{}", if n % 2 == 0 { "tick" } else { "untick" })
-                    }
-                    Workload::TestResult => format!("/releases/{id}/test-results"),
-                };
-                let body = (args.command == Workload::TestResult).then(|| serde_json::from_str(FAILING_RESULT)).transpose()?;
-                api.post(&path, body, None).await?;
+            let view = api.http.get(format!("{}/api/v1/releases/{id}", api.base)).bearer_auth(&api.token).send().await?;
+            let seq = view.error_for_status()?.json::<Value>().await?["seq"].as_u64().unwrap_or_default();
+            for _ in seq..history {
+                api.post(&format!("/releases/{id}/test-results"), Some(failing.clone()), None).await?;
             }
         }
         return Ok(());
@@ -426,10 +434,10 @@ async fn grow_histories(args: &Args, database: Option<&str>, api: &Api, releases
         let mut release = Release::fold(id.clone(), &store.load_events(&id).await?)?;
         let mut projection =
             store.release_row(&id).await?.ok_or_else(|| anyhow::anyhow!("release {id} has no listing row"))?;
-        while release.seq < args.history {
+        while release.seq < history {
             let expected_seq = release.seq;
             let mut events = Vec::new();
-            while release.seq < args.history && events.len() < 1_000 {
+            while release.seq < history && events.len() < 1_000 {
                 let command = match args.command {
                     Workload::Tick if release.steps[0].ticked.contains_key(&ItemId::new("prs-merged")) => {
                         Command::Untick { step: StepId::new("pre-flight"), item: ItemId::new("prs-merged") }
