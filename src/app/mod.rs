@@ -1054,3 +1054,94 @@ mod tests {
         assert!(Arc::ptr_eq(&held, &slots.get(&id(0))), "the held slot is the same one");
     }
 }
+
+#[cfg(test)]
+mod committer_tests {
+    use super::*;
+    use crate::app::clock::SystemClock;
+    use crate::domain::freeze::NoFreeze;
+    use crate::domain::{ItemId, StepId};
+
+    fn actor() -> Actor {
+        Actor::new(Platform::Api, "ci", "CI").with_roles([crate::domain::RoleName::new("engineer")])
+    }
+
+    fn tick(item: &str) -> Command {
+        Command::Tick { step: StepId::new("pre-flight"), item: ItemId::new(item) }
+    }
+
+    /// `command` decided on `release` as the app does, and the commit that would write it.
+    fn decided(app: &App, release: &Release, command: Command, request: &RequestId) -> (Commit, Release) {
+        let now = app.now();
+        let ctx = Context {
+            now,
+            freeze: &NoFreeze,
+            production_holder: None,
+            live: None,
+            policy: &app.inner.policy,
+            locks: &[],
+        };
+        let (events, after) = release::decide(release, command, &actor(), &ctx).expect("accepted");
+        let recorded = Recorded::sequence(events, release.seq, now, &actor(), request);
+        let asked = Asked { id: request, fingerprint: "fingerprint" };
+        (app.commit_for(&after, Some(release), recorded, asked, now, None), after)
+    }
+
+    /// A command is decided on top of one still being written. When that one fails (here: a
+    /// repeat of an answered request), the later one claims events that were never written;
+    /// the committer must not write it, even where another writer has meanwhile made the
+    /// history as long as it expects.
+    #[tokio::test]
+    async fn a_commit_built_on_one_that_failed_is_not_written() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = crate::store::testing::fresh_sqlite(dir.path()).await;
+        let app = App::new(AppParts {
+            store: store.clone(),
+            playbooks: Playbooks::builtin(),
+            freeze: Arc::new(NoFreeze),
+            channel_freeze: HashMap::new(),
+            policy: Policy::default(),
+            clock: Arc::new(SystemClock),
+        });
+        let start = StartRelease {
+            service: crate::domain::ServiceName::new("api"),
+            version: Version::parse("1.0.0").expect("version"),
+            git_sha: GitSha::parse("3f9c2e1").expect("sha"),
+            playbook: None,
+            hotfix: false,
+            channel: None,
+        };
+        let started = app.start_release(start, actor(), RequestId::generate()).await.expect("started").release;
+        let answered = RequestId::new("answered");
+        app.execute(&started.id, tick("prs-merged"), actor(), answered.clone()).await.expect("ticked");
+        let stored = app.load(&started.id).await.expect("loads").expect("exists");
+
+        let (tx, rx) = mpsc::channel(8);
+        tokio::spawn(run_committer(store.clone(), rx, Arc::new(AtomicUsize::new(0))));
+        let send = |commit: Commit, builds_on: Option<Landing>| {
+            let (landing, landed) = tokio::sync::watch::channel(None);
+            let (reply, answer) = oneshot::channel();
+            let tx = tx.clone();
+            async move {
+                tx.send(PendingCommit { commit, reply: Some(reply), builds_on, landing }).await.expect("sent");
+                (answer.await.expect("answered"), landed)
+            }
+        };
+
+        // The repeat fails as a duplicate: nothing of it is written.
+        let (repeat, speculative) = decided(&app, &stored, tick("no-blockers"), &answered);
+        let (result, repeat_landed) = send(repeat, None).await;
+        assert!(matches!(result, Err(CommitError::Conflict(Conflict::Duplicate(_)))), "{result:?}");
+        // Another writer appends one event to what is stored.
+        let (other, _) = decided(&app, &stored, tick("release-notes"), &RequestId::generate());
+        assert!(store.commit(vec![other]).await.into_iter().all(|r| r.is_ok()));
+        // Decided on top of the repeat, it expects exactly the history the other writer made.
+        let (built_on_repeat, _) = decided(&app, &speculative, tick("env-and-secrets"), &RequestId::generate());
+        let (result, landed) = send(built_on_repeat, Some(repeat_landed)).await;
+
+        assert!(matches!(result, Err(CommitError::Conflict(Conflict::Sequence))), "{result:?}");
+        assert_eq!(*landed.borrow(), Some(false), "its landing says it failed");
+        let history = store.load_events(&started.id).await.expect("history");
+        assert_eq!(history.len() as u64, stored.seq + 1, "only the other writer's event was added");
+    }
+}
