@@ -149,7 +149,13 @@ async fn main() -> anyhow::Result<()> {
 
     let mut releases = Vec::with_capacity(release_count);
     for i in 0..release_count {
-        let reply = api.post("/releases", Some(json!({"service": format!("load-{i}"), "version": "1.0.0", "git_sha": "3f9c2e1"})), None).await?;
+        let reply = api
+            .post(
+                "/releases",
+                Some(json!({"service": format!("load-{i}"), "version": "1.0.0", "git_sha": "3f9c2e1"})),
+                None,
+            )
+            .await?;
         let id = reply["id"].as_str().unwrap_or_default().to_owned();
         if args.command == Workload::TestResult {
             for item in ITEMS {
@@ -184,7 +190,11 @@ async fn main() -> anyhow::Result<()> {
         if history > 0 {
             let started = Instant::now();
             grow_histories(&args, history, database.as_deref(), &api, &releases).await?;
-            println!("history: grew {} releases to {history} events each in {:.1} s", releases.len(), started.elapsed().as_secs_f64());
+            println!(
+                "history: grew {} releases to {history} events each in {:.1} s",
+                releases.len(),
+                started.elapsed().as_secs_f64()
+            );
         }
         for round in 1..=args.rounds {
             if !args.no_bare {
@@ -207,7 +217,10 @@ async fn main() -> anyhow::Result<()> {
         println!("mean: commands {:.0}/s", mean(&command_rates));
     } else {
         let (bare, commands) = (mean(&bare_rates), mean(&command_rates));
-        println!("mean: bare {bare:.0}/s, commands {commands:.0}/s, commands at {:.0}% of bare", 100.0 * commands / bare);
+        println!(
+            "mean: bare {bare:.0}/s, commands {commands:.0}/s, commands at {:.0}% of bare",
+            100.0 * commands / bare
+        );
     }
     Ok(())
 }
@@ -249,9 +262,7 @@ impl CommitMetrics {
     /// `None` when the server exposes no metrics.
     async fn scrape(api: &Api) -> Option<CommitMetrics> {
         let text = api.http.get(format!("{}/metrics", api.base)).send().await.ok()?.text().await.ok()?;
-        let value = |name: &str| {
-            text.lines().find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
-        };
+        let value = |name: &str| text.lines().find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok());
         Some(CommitMetrics {
             transactions: value("shipgate_commit_seconds_count ")?,
             seconds: value("shipgate_commit_seconds_sum ")?,
@@ -416,7 +427,8 @@ async fn grow_histories(
         );
         let failing: Value = serde_json::from_str(FAILING_RESULT)?;
         for id in releases {
-            let view = api.http.get(format!("{}/api/v1/releases/{id}", api.base)).bearer_auth(&api.token).send().await?;
+            let view =
+                api.http.get(format!("{}/api/v1/releases/{id}", api.base)).bearer_auth(&api.token).send().await?;
             let seq = view.error_for_status()?.json::<Value>().await?["seq"].as_u64().unwrap_or_default();
             for _ in seq..history {
                 api.post(&format!("/releases/{id}/test-results"), Some(failing.clone()), None).await?;
@@ -442,12 +454,20 @@ async fn grow_histories(
                     Workload::Tick if release.steps[0].ticked.contains_key(&ItemId::new("prs-merged")) => {
                         Command::Untick { step: StepId::new("pre-flight"), item: ItemId::new("prs-merged") }
                     }
-                    Workload::Tick => Command::Tick { step: StepId::new("pre-flight"), item: ItemId::new("prs-merged") },
+                    Workload::Tick => {
+                        Command::Tick { step: StepId::new("pre-flight"), item: ItemId::new("prs-merged") }
+                    }
                     Workload::TestResult => Command::RecordTestResult(result.clone()),
                 };
                 let now = chrono::Utc::now();
-                let ctx =
-                    Context { now, freeze: &NoFreeze, production_holder: None, live: None, policy: &policy, locks: &[] };
+                let ctx = Context {
+                    now,
+                    freeze: &NoFreeze,
+                    production_holder: None,
+                    live: None,
+                    policy: &policy,
+                    locks: &[],
+                };
                 let (decided, after) = release::decide(&release, command, &actor, &ctx)?;
                 let request = RequestId::generate();
                 events.extend(Recorded::sequence(decided, release.seq, now, &actor, &request));

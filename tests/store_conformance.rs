@@ -475,10 +475,7 @@ async fn a_commit_built_on_a_failed_one_of_its_batch_fails_too(store: &Store) {
     let results = store.commit(vec![replayed, other_writer.clone(), built_on_replayed]).await;
 
     let mut results = results.into_iter();
-    assert_eq!(
-        conflict_of(results.next().expect("result 1")),
-        Conflict::Duplicate(RequestId::new("answered-before"))
-    );
+    assert_eq!(conflict_of(results.next().expect("result 1")), Conflict::Duplicate(RequestId::new("answered-before")));
     assert!(matches!(results.next(), Some(Ok(()))), "the other writer's commit stands on its own");
     assert_eq!(conflict_of(results.next().expect("result 3")), Conflict::Sequence);
     let events = store.load_events(&release).await.expect("events");

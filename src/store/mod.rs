@@ -32,8 +32,8 @@ pub use sqlite::SqliteStore;
 use crate::domain::release::{LiveDeployment, Recorded};
 use crate::domain::{ReleaseId, RequestId, ServiceName};
 use chrono::{DateTime, SubsecRound, Utc};
-use std::collections::HashMap;
 use records::{ChatMessageRecord, EventRecord, LiveRecord, OutboxRecord, ReleaseRecord, ResponseRecord};
+use std::collections::HashMap;
 use write_set::WriteSet;
 
 /// Releases listed when a filter names no limit.
