@@ -68,6 +68,7 @@ conformance!(
     group_commit_lands_every_commit,
     batch_with_conflicts_fails_only_those,
     commits_for_one_release_in_one_batch_apply_in_order,
+    a_commit_built_on_a_failed_one_of_its_batch_fails_too,
     concurrent_commits_on_one_release_one_wins,
     misnumbered_events_fail_only_their_commit,
     reused_outbox_key_fails_only_its_commit,
@@ -454,6 +455,34 @@ async fn commits_for_one_release_in_one_batch_apply_in_order(store: &Store) {
     let events = store.load_events(&release).await.expect("events");
     assert_eq!(events.iter().map(|recorded| recorded.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
     assert_eq!(store.release_row(&release).await.expect("row"), Some(last.projection));
+}
+
+/// The app decides a command on top of one still being written; both may meet in one
+/// batch. When the first fails, the second claims events that were never written, and must
+/// fail even where the history has meanwhile grown to the length it expects.
+async fn a_commit_built_on_a_failed_one_of_its_batch_fails_too(store: &Store) {
+    let (release, answered) = (new_release(), new_release());
+    commit_ok(store, vec![start(&release, "api", at(0)), start(&answered, "web", at(0))]).await;
+    commit_ok(store, vec![tick(&answered, "web", 1, at(1), "answered-before")]).await;
+    let before = stored(store, &release, "api").await;
+
+    // Fails: its request was answered before. The next commit was decided on top of it.
+    let replayed = tick(&release, "api", 1, at(2), "answered-before");
+    let built_on_replayed = tick(&release, "api", 2, at(2), "built-on-replayed");
+    // Another writer's command on the stored history: alone, it succeeds, and the history
+    // then has the length the commit built on the failed one expects.
+    let other_writer = tick(&release, "api", 1, at(2), "other-writer");
+    let results = store.commit(vec![replayed, other_writer.clone(), built_on_replayed]).await;
+
+    let mut results = results.into_iter();
+    assert_eq!(conflict_of(results.next().expect("result 1")), Conflict::Duplicate(RequestId::new("answered-before")));
+    assert!(matches!(results.next(), Some(Ok(()))), "the other writer's commit stands on its own");
+    assert_eq!(conflict_of(results.next().expect("result 3")), Conflict::Sequence);
+    let events = store.load_events(&release).await.expect("events");
+    assert_eq!(events.len(), before.events.len() + 1);
+    assert_eq!(events.last().map(|e| e.request_id.clone()), Some(RequestId::new("other-writer")));
+    let row = store.release_row(&release).await.expect("row").expect("a listing row");
+    assert_eq!(row.seq, other_writer.projection.seq);
 }
 
 async fn concurrent_commits_on_one_release_one_wins(store: &Store) {

@@ -2,9 +2,13 @@
 //! transaction, one command at a time per release.
 //!
 //! Why the shape: a release's state is folded from its events and cached per release
-//! behind an async mutex, so commands on one release queue up while commands on
-//! different releases proceed in parallel; their writes meet in the committer, which
-//! groups whatever is waiting into one transaction (group commit). Across processes,
+//! behind an async mutex, so commands on one release are decided one at a time while
+//! commands on different releases proceed in parallel; their writes meet in the
+//! committer, which groups whatever is waiting into one transaction (group commit). A
+//! command on a release is decided on top of the commands before it as soon as they are
+//! decided, not once they are written, so a team clicking one card at once shares a
+//! transaction instead of queueing for one each; a commit fails if one it was decided on
+//! fails, and nothing is answered before it is durable. Across processes,
 //! `(release_id, seq)` uniqueness and the production-hold key catch a lost race; the
 //! command is then decided again on fresh state.
 
@@ -164,8 +168,8 @@ struct Inner {
     channel_freeze: HashMap<String, Arc<dyn FreezeCalendar>>,
     policy: Policy,
     clock: Arc<dyn Clock>,
-    /// One slot per release being worked on: the lock serialises its commands, the
-    /// cached state spares a fold per command. `None` means "load from the store".
+    /// One slot per release being worked on: the lock serialises the deciding of its
+    /// commands, the cached state spares a fold per command.
     releases: Mutex<Slots>,
     committer: mpsc::Sender<PendingCommit>,
     /// Commands being decided right now: their commits are about to reach the committer.
@@ -174,8 +178,16 @@ struct Inner {
 
 struct PendingCommit {
     commit: Commit,
-    reply: oneshot::Sender<Result<(), CommitError>>,
+    reply: Option<oneshot::Sender<Result<(), CommitError>>>,
+    /// The commit of the same release this one was decided on top of, while it was still
+    /// being written: if that one failed, this one claims events that were never written.
+    builds_on: Option<Landing>,
+    /// Told whether this commit was written, as soon as the committer knows.
+    landing: tokio::sync::watch::Sender<Option<bool>>,
 }
+
+/// Whether a commit was written: `None` while it is being written.
+type Landing = tokio::sync::watch::Receiver<Option<bool>>;
 
 impl App {
     /// Starts the app and its committer task (it ends when the last `App` clone drops).
@@ -333,17 +345,25 @@ impl App {
         let name = command.name();
         let asked = fingerprint::of_command(id, &command, &actor)?;
         let slot = self.slot(id);
-        let mut cached = slot.lock().await;
+        let mut state = slot.lock().await;
         // Who the store last said holds production, when it refused this command for it.
         let mut refused_for: Option<ReleaseId> = None;
         for _ in 0..MAX_ATTEMPTS {
             let deciding = Deciding::new(&self.inner.deciding);
-            let release = match cached.take() {
+            state.forget_if_failed();
+            // What the store holds is consulted below (an If-Match, who holds production,
+            // locks): it must already hold every command decided before this one.
+            let consults_store = expected_seq.is_some()
+                || state.release.as_ref().is_some_and(|r| r.consults_production_facts() || r.consults_locks());
+            if consults_store {
+                state.settle().await;
+            }
+            let release = match state.release.take() {
                 Some(release) => release,
                 None => match self.load(id).await? {
                     Some(release) => release,
                     None => {
-                        drop(cached);
+                        drop(state);
                         self.forget(id);
                         return Err(AppError::NotFound(id.clone()));
                     }
@@ -351,7 +371,7 @@ impl App {
             };
             if let Some(expected) = expected_seq {
                 if expected != release.seq && self.is_fresh(id, &release).await? {
-                    *cached = Some(release);
+                    state.release = Some(release);
                     // The repeat of a request that moved the release is not stale: it is answered.
                     if let Some(answer) = self.replay(&request_id, Some(&asked)).await? {
                         record_metrics(name, "replayed", started);
@@ -361,7 +381,7 @@ impl App {
                     return Err(stale(expected).into());
                 }
                 if expected != release.seq {
-                    *cached = None;
+                    state.reset();
                     continue;
                 }
             }
@@ -385,14 +405,16 @@ impl App {
             let (events, after) = match release::decide(&release, command.clone(), &actor, &ctx) {
                 Ok(decided) => decided,
                 Err(rejection) => {
-                    // Another process may have moved the release since it was cached: a
-                    // refusal must be judged on what is stored, so check before answering.
-                    if !self.is_fresh(id, &release).await? {
-                        *cached = None;
+                    // A refusal is judged on what is stored: commands decided before this
+                    // one must have landed, and another process may have moved the release.
+                    state.release = Some(release);
+                    state.settle().await;
+                    let Some(settled) = state.release.as_ref() else { continue };
+                    if !self.is_fresh(id, settled).await? {
+                        state.reset();
                         continue;
                     }
                     // Another process may have answered this very request meanwhile.
-                    *cached = Some(release);
                     if let Some(answer) = self.replay(&request_id, Some(&asked)).await? {
                         record_metrics(name, "replayed", started);
                         return Ok(answer);
@@ -404,53 +426,71 @@ impl App {
             let recorded = Recorded::sequence(events, release.seq, now, &actor, &request_id);
             let request = Asked { id: &request_id, fingerprint: &asked };
             let commit = self.commit_for(&after, Some(&release), recorded.clone(), request, now, answered);
+            // The commit goes to the committer while the release's lock is held, so commits
+            // of one release reach it in the order they were decided; the next command on
+            // the release is then decided on this one's outcome without waiting for its
+            // write, and both can land in one transaction. Should this one fail, the
+            // committer fails every commit built on it, and the release is read again.
+            let (landing, landed) = tokio::sync::watch::channel(None);
+            let pending = PendingCommit { commit, reply: None, builds_on: state.tip.clone(), landing };
+            let reply = self.submit(pending).await;
             drop(deciding);
-            match self.send(commit).await {
+            let generation = state.generation;
+            state.release = Some(after.clone());
+            state.tip = Some(landed);
+            drop(state);
+            let result = match reply {
+                Ok(reply) => reply.await.unwrap_or(Err(CommitError::Database(sqlx::Error::PoolClosed))),
+                Err(closed) => Err(closed),
+            };
+            let error = match result {
                 Ok(()) => {
-                    let finished = after.status.is_finished();
-                    *cached = Some(after.clone());
-                    drop(cached);
-                    if finished {
+                    if after.status.is_finished() {
                         self.forget(id);
                     }
                     record_metrics(name, "accepted", started);
                     return Ok(Outcome { release: after, events: recorded, replayed: false });
                 }
+                Err(error) => error,
+            };
+            // Nothing of this command was written, so neither was anything decided on top of
+            // it: the release is read again (unless it was already, after the failure).
+            state = slot.lock().await;
+            if state.generation == generation {
+                state.reset();
+            }
+            match error {
                 // Another writer moved first: decide again on what is stored now.
-                Err(CommitError::Conflict(Conflict::Sequence)) => {
+                CommitError::Conflict(Conflict::Sequence) => {
                     metrics::counter!("shipgate_commit_conflicts_total").increment(1);
-                    *cached = None;
                 }
                 // Another release took production first: decided again, the domain sees it
                 // and refuses (or an automatic gate waits). If the store refuses once more for
                 // the same holder, the domain did not see it, and the store is right: the
                 // answer is the refusal the domain would give, not an error.
-                Err(CommitError::Conflict(Conflict::ProductionHeld(holder))) => {
+                CommitError::Conflict(Conflict::ProductionHeld(holder)) => {
                     metrics::counter!("shipgate_commit_conflicts_total").increment(1);
-                    *cached = None;
                     if refused_for.as_ref() == Some(&holder) {
+                        drop(state);
                         record_metrics(name, "rejected", started);
                         let holder = self.describe_holder(&release, holder).await?;
                         return Err(release::production_held(&release.service, &holder).into());
                     }
                     refused_for = Some(holder);
                 }
-                Err(CommitError::Conflict(Conflict::Duplicate(_))) => {
-                    *cached = None;
+                CommitError::Conflict(Conflict::Duplicate(_)) => {
+                    drop(state);
                     record_metrics(name, "replayed", started);
                     return self
                         .replay(&request_id, Some(&asked))
                         .await?
                         .ok_or_else(|| anyhow::anyhow!("answered request vanished").into());
                 }
-                // Nothing was written: the release stays as it was, and so does its cache.
-                Err(CommitError::Busy(busy)) => {
-                    *cached = Some(release);
+                CommitError::Busy(busy) => {
                     record_metrics(name, "busy", started);
                     return Err(AppError::Busy(busy));
                 }
-                Err(e) => {
-                    *cached = None;
+                e => {
                     return Err(anyhow::Error::from(e).context(format!("writing {name} on release {id}")).into());
                 }
             }
@@ -464,15 +504,17 @@ impl App {
     /// stored. Finished releases are not kept in memory.
     pub async fn release(&self, id: &ReleaseId) -> Result<Option<Release>, AppError> {
         let slot = self.slot(id);
-        let mut cached = slot.lock().await;
-        if let Some(release) = cached.as_ref() {
+        let mut state = slot.lock().await;
+        // Only what is stored is shown: commands still being written first land (or fail).
+        state.settle().await;
+        if let Some(release) = state.release.as_ref() {
             return Ok(Some(release.clone()));
         }
         let loaded = self.load(id).await?;
         match &loaded {
-            Some(release) if !release.status.is_finished() => *cached = Some(release.clone()),
+            Some(release) if !release.status.is_finished() => state.release = Some(release.clone()),
             _ => {
-                drop(cached);
+                drop(state);
                 self.forget(id);
             }
         }
@@ -791,11 +833,22 @@ impl App {
     }
 
     async fn send(&self, commit: Commit) -> Result<(), CommitError> {
+        let (landing, _) = tokio::sync::watch::channel(None);
+        let reply = self.submit(PendingCommit { commit, reply: None, builds_on: None, landing }).await?;
+        reply.await.unwrap_or(Err(CommitError::Database(sqlx::Error::PoolClosed)))
+    }
+
+    /// Hands `pending` to the committer; the receiver gets its result.
+    async fn submit(
+        &self,
+        mut pending: PendingCommit,
+    ) -> Result<oneshot::Receiver<Result<(), CommitError>>, CommitError> {
         let (reply, answer) = oneshot::channel();
-        if self.inner.committer.send(PendingCommit { commit, reply }).await.is_err() {
+        pending.reply = Some(reply);
+        if self.inner.committer.send(pending).await.is_err() {
             return Err(CommitError::Database(sqlx::Error::PoolClosed));
         }
-        answer.await.unwrap_or(Err(CommitError::Database(sqlx::Error::PoolClosed)))
+        Ok(answer)
     }
 }
 
@@ -805,8 +858,49 @@ impl App {
 /// number of open releases.
 const MAX_RELEASES_IN_MEMORY: usize = 2_048;
 
-/// A release's place in memory: the lock its commands take, and its state once loaded.
-type Slot = Arc<tokio::sync::Mutex<Option<Release>>>;
+/// A release's place in memory: the lock its commands take to be decided, and its state.
+type Slot = Arc<tokio::sync::Mutex<SlotState>>;
+
+/// A release as the commands decided on it leave it, some perhaps still being written.
+#[derive(Default)]
+struct SlotState {
+    /// `None`: read it from the store.
+    release: Option<Release>,
+    /// The last commit sent for the release, until it is known to be written.
+    tip: Option<Landing>,
+    /// Counts readings from the store: a failed commit decided on an older reading says
+    /// nothing about the current one.
+    generation: u64,
+}
+
+impl SlotState {
+    /// Lets go of the state if the last commit it includes failed (so did everything
+    /// decided on top of it), and of a tip known to be written.
+    fn forget_if_failed(&mut self) {
+        let landed = self.tip.as_ref().and_then(|tip| *tip.borrow());
+        match landed {
+            Some(true) => self.tip = None,
+            Some(false) => self.reset(),
+            None => {}
+        }
+    }
+
+    /// Waits until every commit sent for the release has been written or has failed, so
+    /// that the state is what is stored (or `None` after a failure).
+    async fn settle(&mut self) {
+        let Some(mut tip) = self.tip.take() else { return };
+        let written = tip.wait_for(Option::is_some).await.is_ok_and(|landed| *landed == Some(true));
+        if !written {
+            self.reset();
+        }
+    }
+
+    fn reset(&mut self) {
+        self.release = None;
+        self.tip = None;
+        self.generation += 1;
+    }
+}
 
 /// The per-release slots, with when each was last asked for.
 #[derive(Default)]
@@ -826,7 +920,7 @@ impl Slots {
         if self.by_release.len() >= MAX_RELEASES_IN_MEMORY {
             self.let_go_of_idle();
         }
-        let slot = Arc::new(tokio::sync::Mutex::new(None));
+        let slot = Arc::new(tokio::sync::Mutex::new(SlotState::default()));
         self.by_release.insert(id.clone(), (slot.clone(), uses));
         slot
     }
@@ -943,15 +1037,42 @@ async fn run_committer(store: Store, mut rx: mpsc::Receiver<PendingCommit>, deci
                 Err(_) => break,
             }
         }
-        let (commits, replies): (Vec<Commit>, Vec<_>) = batch.drain(..).map(|p| (p.commit, p.reply)).unzip();
+        // A commit built on one that failed in an earlier batch fails unwritten; one built
+        // on a commit of this batch is failed by the store if that one fails.
+        let mut commits = Vec::with_capacity(batch.len());
+        let mut waiting = Vec::with_capacity(batch.len());
+        for pending in batch.drain(..) {
+            let failed_below = pending.builds_on.as_ref().is_some_and(|below| *below.borrow() == Some(false));
+            if failed_below {
+                answer(pending.reply, &pending.landing, Err(CommitError::Conflict(Conflict::Sequence)));
+            } else {
+                commits.push(pending.commit);
+                waiting.push((pending.reply, pending.landing));
+            }
+        }
+        if commits.is_empty() {
+            continue;
+        }
         metrics::histogram!("shipgate_commit_batch_size").record(commits.len() as f64);
         let started = Instant::now();
         let results = store.commit(commits).await;
         metrics::histogram!("shipgate_commit_seconds").record(started.elapsed().as_secs_f64());
-        for (result, reply) in results.into_iter().zip(replies) {
-            // The asker may have gone (client disconnected); the commit stands regardless.
-            let _ = reply.send(result);
+        for (result, (reply, landing)) in results.into_iter().zip(waiting) {
+            answer(reply, &landing, result);
         }
+    }
+}
+
+/// Tells a commit's landing, then its asker (who may read the landing at once).
+fn answer(
+    reply: Option<oneshot::Sender<Result<(), CommitError>>>,
+    landing: &tokio::sync::watch::Sender<Option<bool>>,
+    result: Result<(), CommitError>,
+) {
+    landing.send_replace(Some(result.is_ok()));
+    // The asker may have gone (client disconnected); the commit stands regardless.
+    if let Some(reply) = reply {
+        let _ = reply.send(result);
     }
 }
 
@@ -976,5 +1097,97 @@ mod tests {
         assert!(slots.by_release.contains_key(&id(1)), "the busiest release stays");
         assert!(!slots.by_release.contains_key(&id(2)), "a release touched once long ago is let go");
         assert!(Arc::ptr_eq(&held, &slots.get(&id(0))), "the held slot is the same one");
+    }
+}
+
+#[cfg(test)]
+mod committer_tests {
+    use super::*;
+    use crate::app::clock::SystemClock;
+    use crate::domain::freeze::NoFreeze;
+    use crate::domain::{ItemId, StepId};
+
+    fn actor() -> Actor {
+        Actor::new(Platform::Api, "ci", "CI").with_roles([crate::domain::RoleName::new("engineer")])
+    }
+
+    fn tick(item: &str) -> Command {
+        Command::Tick { step: StepId::new("pre-flight"), item: ItemId::new(item) }
+    }
+
+    /// `command` decided on `release` as the app does, and the commit that would write it.
+    fn decided(app: &App, release: &Release, command: Command, request: &RequestId) -> (Commit, Release) {
+        let now = app.now();
+        let ctx = Context {
+            now,
+            freeze: &NoFreeze,
+            production_holder: None,
+            live: None,
+            policy: &app.inner.policy,
+            recorded_artifact: None,
+            locks: &[],
+        };
+        let (events, after) = release::decide(release, command, &actor(), &ctx).expect("accepted");
+        let recorded = Recorded::sequence(events, release.seq, now, &actor(), request);
+        let asked = Asked { id: request, fingerprint: "fingerprint" };
+        (app.commit_for(&after, Some(release), recorded, asked, now, None), after)
+    }
+
+    /// A command is decided on top of one still being written. When that one fails (here: a
+    /// repeat of an answered request), the later one claims events that were never written;
+    /// the committer must not write it, even where another writer has meanwhile made the
+    /// history as long as it expects.
+    #[tokio::test]
+    async fn a_commit_built_on_one_that_failed_is_not_written() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = crate::store::testing::fresh_sqlite(dir.path()).await;
+        let app = App::new(AppParts {
+            store: store.clone(),
+            playbooks: Playbooks::builtin(),
+            freeze: Arc::new(NoFreeze),
+            channel_freeze: HashMap::new(),
+            policy: Policy::default(),
+            clock: Arc::new(SystemClock),
+        });
+        let start = StartRelease {
+            service: crate::domain::ServiceName::new("api"),
+            version: Version::parse("1.0.0").expect("version"),
+            git_sha: GitSha::parse("3f9c2e1").expect("sha"),
+            playbook: None,
+            hotfix: false,
+            channel: None,
+        };
+        let started = app.start_release(start, actor(), RequestId::generate()).await.expect("started").release;
+        let answered = RequestId::new("answered");
+        app.execute(&started.id, tick("prs-merged"), actor(), answered.clone()).await.expect("ticked");
+        let stored = app.load(&started.id).await.expect("loads").expect("exists");
+
+        let (tx, rx) = mpsc::channel(8);
+        tokio::spawn(run_committer(store.clone(), rx, Arc::new(AtomicUsize::new(0))));
+        let send = |commit: Commit, builds_on: Option<Landing>| {
+            let (landing, landed) = tokio::sync::watch::channel(None);
+            let (reply, answer) = oneshot::channel();
+            let tx = tx.clone();
+            async move {
+                tx.send(PendingCommit { commit, reply: Some(reply), builds_on, landing }).await.expect("sent");
+                (answer.await.expect("answered"), landed)
+            }
+        };
+
+        // The repeat fails as a duplicate: nothing of it is written.
+        let (repeat, speculative) = decided(&app, &stored, tick("no-blockers"), &answered);
+        let (result, repeat_landed) = send(repeat, None).await;
+        assert!(matches!(result, Err(CommitError::Conflict(Conflict::Duplicate(_)))), "{result:?}");
+        // Another writer appends one event to what is stored.
+        let (other, _) = decided(&app, &stored, tick("release-notes"), &RequestId::generate());
+        assert!(store.commit(vec![other]).await.into_iter().all(|r| r.is_ok()));
+        // Decided on top of the repeat, it expects exactly the history the other writer made.
+        let (built_on_repeat, _) = decided(&app, &speculative, tick("env-and-secrets"), &RequestId::generate());
+        let (result, landed) = send(built_on_repeat, Some(repeat_landed)).await;
+
+        assert!(matches!(result, Err(CommitError::Conflict(Conflict::Sequence))), "{result:?}");
+        assert_eq!(*landed.borrow(), Some(false), "its landing says it failed");
+        let history = store.load_events(&started.id).await.expect("history");
+        assert_eq!(history.len() as u64, stored.seq + 1, "only the other writer's event was added");
     }
 }

@@ -35,6 +35,7 @@ use crate::domain::release::{LiveDeployment, Recorded};
 use crate::domain::{ReleaseId, RequestId, ServiceName};
 use chrono::{DateTime, SubsecRound, Utc};
 use records::{ChatMessageRecord, EventRecord, LiveRecord, OutboxRecord, ReleaseRecord, ResponseRecord};
+use std::collections::HashMap;
 use write_set::WriteSet;
 
 /// Releases listed when a filter names no limit.
@@ -180,7 +181,14 @@ impl Store {
         let batch_outcome = if batch.commit_count() > 1 { Some(self.write(&batch).await) } else { None };
 
         let mut results = Vec::with_capacity(commits.len());
+        // Per release, the lowest `expected_seq` of a commit of this batch that failed. A
+        // later commit of the release counting past it was decided on top of the failed
+        // one's events: written alone, it could land on events another writer appended in
+        // between, which it never saw.
+        let mut failed_from: HashMap<&ReleaseId, u64> = HashMap::new();
         for (commit, rejection) in commits.iter().zip(rejections) {
+            let builds_on_failed =
+                failed_from.get(&commit.release_id).is_some_and(|&failed| commit.expected_seq > failed);
             let result = match (rejection, &batch_outcome) {
                 (Some(error), _) => Err(CommitError::Database(error)),
                 (None, Some(Ok(()))) => Ok(()),
@@ -194,8 +202,13 @@ impl Store {
                 }
                 // The batch hit a conflict (or a commit's data broke it): each commit alone,
                 // so that only the guilty ones fail. Also the lone survivor of rejections.
+                (None, _) if builds_on_failed => Err(CommitError::Conflict(Conflict::Sequence)),
                 (None, _) => self.commit_alone(commit).await,
             };
+            if result.is_err() {
+                let failed = failed_from.entry(&commit.release_id).or_insert(commit.expected_seq);
+                *failed = (*failed).min(commit.expected_seq);
+            }
             results.push(result);
         }
         results
