@@ -296,7 +296,10 @@ async fn status_shows_the_rollback_procedure_and_a_history_in_the_team_time_zone
         assert!(status.contains("\n[ ] deploy-reverted — "), "the rollback checklist:\n{status}");
         assert!(!status.contains("error-rates") && !status.contains("failure paths"), "{status}");
         assert!(status.contains(&format!("\nreverting: {DIGEST}\n")), "{status}");
-        assert!(status.contains("\nroll back to: no earlier production deploy of this service is recorded\n"), "{status}");
+        assert!(
+            status.contains("\nroll back to: no known-good artifact: shipgate knows of no earlier production deploy of api."),
+            "{status}"
+        );
 
         let history = cli.ok(PROCESS_CI_TOKEN, &["status", &id, "--history"]);
         let (_, events) = history.split_once("history (times in America/New_York):\n").expect(&history);

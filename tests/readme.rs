@@ -176,9 +176,11 @@ async fn the_readme_walk_through_and_backup_run_as_written() {
         "api 1.4.0 (3f9c2e1) — completed\nstarted by ci at ",
         "history (times in UTC):\n",
         "release-manager (api)  approved Step 5 Smoke Test on Staging",
-        "api 1.4.1 (5d0e7a2) — rolling back — Rollback procedure (from Step 7 Post-Deploy Monitoring)",
+        "api 1.4.1 (6e1f8b3) — active — Step 1/8 Pre-Flight Checks\nretargeted from 1.4.1 (5d0e7a2) by ci at ",
+        "recorded: retargeted, restarted, step_entered\n",
+        "api 1.4.1 (6e1f8b3) — rolling back — Rollback procedure (from Step 7 Post-Deploy Monitoring)",
         "roll back to: 1.4.0 sha256:4f1c9a7e2b3d5f60718293a4b5c6d7e8f9012a3b4c5d6e7f8091a2b3c4d5e6f7 (release ",
-        "api 1.4.1 (5d0e7a2) — rolled back\n",
+        "api 1.4.1 (6e1f8b3) — rolled back\n",
         "api 1.4.2 (8c3b9f4) [hotfix] — aborted at Step 1/8 Pre-Flight Checks\naborted: superseded by 1.4.3\n",
     ] {
         assert!(printed.contains(promised), "the walk-through did not print {promised:?}:\n{printed}");

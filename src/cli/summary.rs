@@ -661,13 +661,28 @@ mod tests {
     }
 
     #[test]
+    fn a_retarget_reads_in_words_with_both_commits_and_why() {
+        let mut view = detail(&Walk::start(), "UTC");
+        view.history.push(json!({"seq": 2, "at": "2026-12-02T15:05:00Z", "actor": {"platform": "api", "user_id": "ci",
+            "display_name": "ci"}, "request_id": "r", "type": "retargeted", "from_git_sha": "3f9c2e1",
+            "from_version": "1.4.0", "git_sha": "4444abcdef", "version": "1.4.1", "reason": "the orders fix"}));
+        let text = history(&view);
+        assert!(
+            text.ends_with(
+                "  2026-12-02 15:05:00 UTC  ci (api)  retargeted from 1.4.0 (3f9c2e1) to 1.4.1 (4444abc); Step 1 starts over: the orders fix\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn an_event_this_client_does_not_know_is_shown_with_its_fields() {
         let mut view = detail(&Walk::start(), "UTC");
         view.history.push(json!({"seq": 2, "at": "2026-12-02T15:05:00Z", "actor": {"platform": "api", "user_id": "rm",
-            "display_name": "release-manager"}, "request_id": "r", "type": "retargeted", "git_sha": "4444abc"}));
+            "display_name": "release-manager"}, "request_id": "r", "type": "canary_promoted", "percent": 50}));
         let text = history(&view);
         assert!(
-            text.ends_with("  2026-12-02 15:05:00 UTC  release-manager (api)  retargeted {\"git_sha\":\"4444abc\"}\n"),
+            text.ends_with("  2026-12-02 15:05:00 UTC  release-manager (api)  canary promoted {\"percent\":50}\n"),
             "{text}"
         );
     }
