@@ -11,6 +11,7 @@ pub mod playbook;
 pub mod release;
 pub mod text;
 pub mod view;
+pub mod watch;
 
 pub use actor::{Actor, Platform};
 pub use channel::{ChatChannel, ChatPlatform};

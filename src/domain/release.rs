@@ -15,6 +15,7 @@ use super::ids::{
 use super::lock::Lock;
 use super::playbook::{Evidence, FailureAction, FailurePath, Gate, Item, Playbook, Step};
 use super::text::Text;
+use super::watch::{self, Alert, AlertStatus, Criteria, Criterion, Metric, Readings, Trip, WatchSettings};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -110,6 +111,29 @@ pub enum Command {
         version: Option<Version>,
         reason: String,
     },
+    /// shipgate's own: the baseline measured at the production deploy starts the watch.
+    BeginWatch {
+        settings: WatchSettings,
+        criteria: Criteria,
+        baseline: Readings,
+    },
+    /// shipgate's own: one sample of the watch, at its instant. A criterion it trips
+    /// starts the rollback at once.
+    RecordSample {
+        at: DateTime<Utc>,
+        readings: Readings,
+    },
+    /// An alert about the release's service, from Alertmanager: a firing critical one is a
+    /// broken critical user flow.
+    RecordAlert(Alert),
+    /// A person says a critical user flow is broken: the playbook's fourth criterion.
+    ReportCriticalFlow {
+        note: String,
+    },
+    /// A person completes a watch that could not see some metrics, saying why that is fine.
+    AcceptBlindWatch {
+        reason: String,
+    },
 }
 
 impl Command {
@@ -131,6 +155,11 @@ impl Command {
             Command::TriggerRollback { .. } => "trigger_rollback",
             Command::Abort { .. } => "abort",
             Command::Retarget { .. } => "retarget",
+            Command::BeginWatch { .. } => "begin_watch",
+            Command::RecordSample { .. } => "record_sample",
+            Command::RecordAlert(_) => "record_alert",
+            Command::ReportCriticalFlow { .. } => "report_critical_flow",
+            Command::AcceptBlindWatch { .. } => "accept_blind_watch",
         }
     }
 
@@ -144,7 +173,13 @@ impl Command {
             | Command::RequestFreezeOverride { reason }
             | Command::TriggerRollback { reason }
             | Command::Abort { reason }
+            | Command::AcceptBlindWatch { reason }
             | Command::Retarget { reason, .. } => Text::reason("reason", reason).map(drop),
+            Command::ReportCriticalFlow { note } => Text::reason("note", note).map(drop),
+            Command::RecordAlert(alert) => {
+                Text::NAME.check("alert name", &alert.name)?;
+                Text::REASON.check_opt("alert summary", alert.summary.as_deref())
+            }
             Command::RecordTestResult(result) => {
                 Text::NAME.check("suite", &result.suite)?;
                 if result.flaky.len() > MAX_FLAKY_TESTS {
@@ -175,6 +210,8 @@ impl Command {
             | Command::Untick { .. }
             | Command::Approve { .. }
             | Command::NoticeStall { .. }
+            | Command::BeginWatch { .. }
+            | Command::RecordSample { .. }
             | Command::ApproveFreezeOverride => Ok(()),
         }
     }
@@ -495,6 +532,10 @@ pub enum Event {
         deployed: Option<DeploymentReport>,
         /// What production goes back to.
         target: Option<LiveDeployment>,
+        /// The rollback criteria that tripped, when the watch (or an alert, or a person
+        /// pressing "critical flow broken") started it.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        trips: Vec<Trip>,
     },
     AbortRequested {
         reason: String,
@@ -510,6 +551,26 @@ pub enum Event {
         git_sha: GitSha,
         version: Version,
         reason: String,
+    },
+    /// The watch of the production deploy began with the baseline measured at the deploy.
+    WatchStarted {
+        settings: WatchSettings,
+        criteria: Criteria,
+        /// The production deploy watched: the baseline's instant, and where the window starts.
+        deployed_at: DateTime<Utc>,
+        baseline: Readings,
+    },
+    WatchSampled {
+        at: DateTime<Utc>,
+        readings: Readings,
+    },
+    AlertRecorded {
+        alert: Alert,
+    },
+    /// The watch could not see these metrics, and a person said why completing is fine.
+    BlindWatchAccepted {
+        reason: String,
+        metrics: Vec<Metric>,
     },
     Completed,
     Aborted {
@@ -540,6 +601,10 @@ impl Event {
             Event::AbortRequested { .. } => "abort_requested",
             Event::RollbackCompleted { .. } => "rollback_completed",
             Event::Retargeted { .. } => "retargeted",
+            Event::WatchStarted { .. } => "watch_started",
+            Event::WatchSampled { .. } => "watch_sampled",
+            Event::AlertRecorded { .. } => "alert_recorded",
+            Event::BlindWatchAccepted { .. } => "blind_watch_accepted",
             Event::Completed => "completed",
             Event::Aborted { .. } => "aborted",
         }
@@ -610,6 +675,8 @@ pub enum RejectionCode {
     NotLocked,
     NotStalled,
     NotRollingBack,
+    /// A watch command for a release whose production deploy is not being watched.
+    NotWatching,
     NotStarted,
     NotTicked,
     NoteRequired,
@@ -662,6 +729,7 @@ impl RejectionCode {
             RejectionCode::NotLocked => "not_locked",
             RejectionCode::NotStalled => "not_stalled",
             RejectionCode::NotRollingBack => "not_rolling_back",
+            RejectionCode::NotWatching => "not_watching",
             RejectionCode::NotStarted => "not_started",
             RejectionCode::NotTicked => "not_ticked",
             RejectionCode::NoteRequired => "note_required",
@@ -774,7 +842,82 @@ pub struct RollbackState {
     pub then: AfterRollback,
     pub deployed: Option<DeploymentReport>,
     pub target: Option<LiveDeployment>,
+    /// What tripped, when a rollback criterion started it.
+    pub trips: Vec<Trip>,
     pub step: StepState,
+}
+
+/// The watch of the release's production deploy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WatchState {
+    pub settings: WatchSettings,
+    pub criteria: Criteria,
+    pub deployed_at: DateTime<Utc>,
+    pub baseline: Readings,
+    pub started: Mark,
+    pub samples: Vec<Sample>,
+    pub alerts: Vec<(Alert, Mark)>,
+    pub blind_accepted: Vec<BlindAcceptance>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sample {
+    pub at: DateTime<Utc>,
+    pub readings: Readings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BlindAcceptance {
+    pub reason: String,
+    pub metrics: Vec<Metric>,
+    pub by: Mark,
+}
+
+impl WatchState {
+    /// The window ends this long after the deploy.
+    pub fn ends_at(&self) -> DateTime<Utc> {
+        self.deployed_at + self.settings.window()
+    }
+
+    pub fn latest(&self) -> Option<&Sample> {
+        self.samples.last()
+    }
+
+    /// The instant of the next sample: one interval after the last (or after the deploy),
+    /// while that is within the window.
+    pub fn next_sample_at(&self) -> Option<DateTime<Utc>> {
+        let after = self.latest().map_or(self.deployed_at, |s| s.at);
+        let next = after + self.settings.interval();
+        (next <= self.ends_at()).then_some(next)
+    }
+
+    /// The metrics the watch cannot see now, and why.
+    pub fn blind(&self) -> BTreeMap<Metric, String> {
+        watch::blind_metrics(&self.baseline, self.latest().map(|s| &s.readings))
+    }
+
+    /// When the watch fell behind: the instant of the oldest sample due more than one
+    /// interval ago and not taken (Prometheus was not read then), unless a person accepted
+    /// completing without it after it was due.
+    pub fn lagging(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let due = self.next_sample_at()?;
+        if now < due + self.settings.interval() {
+            return None;
+        }
+        let accepted_after = self.blind_accepted.iter().any(|a| a.by.at >= due);
+        (!accepted_after).then_some(due)
+    }
+
+    /// Blind metrics no one has yet accepted completing without.
+    pub fn blind_unaccepted(&self) -> BTreeMap<Metric, String> {
+        let mut blind = self.blind();
+        for acceptance in &self.blind_accepted {
+            for metric in &acceptance.metrics {
+                blind.remove(metric);
+            }
+        }
+        blind
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -827,6 +970,9 @@ pub struct Release {
     pub follow_ups: Vec<FollowUp>,
     /// Set once the release was pointed at another commit (the last time, if several).
     pub retargeted: Option<Retargeting>,
+    /// The watch of the production deploy, once its baseline was measured. It stays after
+    /// a rollback, which tells what it saw.
+    pub watch: Option<WatchState>,
     pub finished: Option<Mark>,
     pub abort_reason: Option<String>,
     /// Number of events folded: the next event gets `seq + 1`.
@@ -897,6 +1043,7 @@ impl Release {
             freeze_override: None,
             follow_ups: Vec::new(),
             retargeted: None,
+            watch: None,
             finished: None,
             abort_reason: None,
             seq: recorded.seq,
@@ -956,6 +1103,7 @@ impl Release {
                 if self.production_step().is_some_and(|p| index <= p) {
                     self.production = None;
                     self.production_attempted = false;
+                    self.watch = None;
                 }
             }
             Event::FollowUpRecorded { text } => self.follow_ups.push(FollowUp { text: text.clone(), recorded: mark }),
@@ -987,7 +1135,7 @@ impl Release {
                 o.approved = Some(mark);
                 o.expires_at = Some(*expires_at);
             }
-            Event::RollbackStarted { from, reason, then, deployed, target } => {
+            Event::RollbackStarted { from, reason, then, deployed, target, trips } => {
                 self.status = Status::RollingBack;
                 self.rollback = Some(RollbackState {
                     from: from.clone(),
@@ -996,6 +1144,7 @@ impl Release {
                     then: then.clone(),
                     deployed: deployed.clone(),
                     target: target.clone(),
+                    trips: trips.clone(),
                     step: StepState { entered_at: Some(mark.at), attempt: 1, ..StepState::default() },
                 });
             }
@@ -1031,6 +1180,34 @@ impl Release {
                     by: mark,
                 });
             }
+            Event::WatchStarted { settings, criteria, deployed_at, baseline } => {
+                self.watch = Some(WatchState {
+                    settings: *settings,
+                    criteria: *criteria,
+                    deployed_at: *deployed_at,
+                    baseline: baseline.clone(),
+                    started: mark,
+                    samples: Vec::new(),
+                    alerts: Vec::new(),
+                    blind_accepted: Vec::new(),
+                });
+            }
+            Event::WatchSampled { at, readings } => {
+                let watch = self.watch.as_mut().ok_or(FoldError::NotWatching)?;
+                watch.samples.push(Sample { at: *at, readings: readings.clone() });
+            }
+            Event::AlertRecorded { alert } => {
+                let watch = self.watch.as_mut().ok_or(FoldError::NotWatching)?;
+                watch.alerts.push((alert.clone(), mark));
+            }
+            Event::BlindWatchAccepted { reason, metrics } => {
+                let watch = self.watch.as_mut().ok_or(FoldError::NotWatching)?;
+                watch.blind_accepted.push(BlindAcceptance {
+                    reason: reason.clone(),
+                    metrics: metrics.clone(),
+                    by: mark,
+                });
+            }
             Event::Completed => {
                 self.status = Status::Completed;
                 self.finished = Some(mark);
@@ -1041,7 +1218,9 @@ impl Release {
                 self.finished = Some(mark);
             }
         }
-        if !matches!(recorded.event, Event::StallNoticed { .. }) {
+        // shipgate's own notices and samples are not activity: a stall stays noticed, and
+        // a release under watch is not "worked on" every interval.
+        if !matches!(recorded.event, Event::StallNoticed { .. } | Event::WatchSampled { .. }) {
             self.last_activity = recorded.at;
         }
         self.seq = recorded.seq;
@@ -1190,7 +1369,14 @@ impl Release {
         let evidence_missing = if self.status == Status::RollingBack {
             self.rollback_evidence_missing()
         } else {
-            self.evidence_missing(self.current_step(), state, now)
+            let last = self.current + 1 == self.playbook.steps.len();
+            self.evidence_missing(self.current_step(), state, now).or_else(|| {
+                if last {
+                    self.watch_blind_missing(now)
+                } else {
+                    None
+                }
+            })
         };
         GateStatus {
             unticked,
@@ -1253,25 +1439,61 @@ impl Release {
                 Some(_) => Some("production health checks passing".into()),
                 None => Some("a successful production deploy of the artifact that passed staging".into()),
             },
-            Evidence::Watch => {
-                let min = step.watch_minutes.map_or(0, |w| w.min);
-                match &self.production {
-                    None => Some("a production deploy to watch".into()),
-                    Some((_, deployed)) => {
-                        let until = deployed.at + Duration::minutes(i64::from(min));
-                        (now < until).then(|| {
-                            let left = (until - now).num_seconds();
-                            format!(
-                                "the {min}-minute watch after the production deploy ({}m{:02}s left, until {})",
-                                left / 60,
-                                left % 60,
-                                until.format("%H:%M:%S UTC")
-                            )
-                        })
-                    }
-                }
-            }
+            Evidence::Watch => self.watch_missing(step, now),
         }
+    }
+
+    /// The watch of the standing production deploy, once it began.
+    pub fn current_watch(&self) -> Option<&WatchState> {
+        let (_, deployed) = self.production.as_ref()?;
+        self.watch.as_ref().filter(|w| w.deployed_at == deployed.at)
+    }
+
+    /// How long production must be watched before the watch gate may pass: the playbook's
+    /// least minutes, or the watch's `min_window` when that is longer.
+    pub fn watch_minimum(&self, step: &Step) -> Duration {
+        let playbook = Duration::minutes(i64::from(step.watch_minutes.map_or(0, |w| w.min)));
+        self.current_watch().map_or(playbook, |w| playbook.max(w.settings.min_window()))
+    }
+
+    fn watch_missing(&self, step: &Step, now: DateTime<Utc>) -> Option<String> {
+        let Some((_, deployed)) = &self.production else {
+            return Some("a production deploy to watch".into());
+        };
+        let least = self.watch_minimum(step);
+        let until = deployed.at + least;
+        if now < until {
+            let left = (until - now).num_seconds();
+            return Some(format!(
+                "the {}-minute watch after the production deploy ({}m{:02}s left, until {})",
+                least.num_minutes(),
+                left / 60,
+                left % 60,
+                until.format("%H:%M:%S UTC")
+            ));
+        }
+        self.watch_blind_missing(now)
+    }
+
+    /// What the watch could not see and no one accepted: the release is not completed on
+    /// missing data without a person's typed reason.
+    pub fn watch_blind_missing(&self, now: DateTime<Utc>) -> Option<String> {
+        let watch = self.current_watch()?;
+        let blind = watch.blind_unaccepted();
+        if !blind.is_empty() {
+            let list: Vec<String> = blind.iter().map(|(m, why)| format!("{m} ({why})")).collect();
+            return Some(format!(
+                "data the watch could not see: {}; fix the source, or complete without it with a reason",
+                list.join(", ")
+            ));
+        }
+        watch.lagging(now).map(|due| {
+            format!(
+                "the watch's sample of {} (Prometheus has not been read since); wait for it, or complete without it \
+                 with a reason",
+                due.format("%H:%M:%S UTC")
+            )
+        })
     }
 
     fn rollback_evidence_missing(&self) -> Option<String> {
@@ -1304,6 +1526,8 @@ pub enum FoldError {
     Gap { expected: u64, found: u64 },
     #[error("event names unknown step {0}")]
     UnknownStep(StepId),
+    #[error("watch event while no watch was started")]
+    NotWatching,
     #[error("rollback event while no rollback is in progress")]
     NotRollingBack,
     #[error("override approved but never requested")]
@@ -1394,7 +1618,14 @@ pub fn decide(
 /// that names no role at all leaves its releases open to everyone. Shipgate's own timers
 /// act as the system.
 fn require_a_playbook_role(release: &Release, command: &Command, actor: &Actor) -> Result<(), Rejection> {
-    if actor.platform == Platform::System && matches!(command, Command::NoticeStall { .. }) {
+    let systems_own = matches!(
+        command,
+        Command::NoticeStall { .. }
+            | Command::BeginWatch { .. }
+            | Command::RecordSample { .. }
+            | Command::RecordAlert(_)
+    );
+    if actor.platform == Platform::System && systems_own {
         return Ok(());
     }
     let roles: Vec<RoleName> = release.playbook.roles().into_iter().collect();
@@ -1456,6 +1687,11 @@ impl Decision<'_, '_> {
             Command::TriggerRollback { reason } => self.trigger_rollback(reason),
             Command::Abort { reason } => self.abort(reason),
             Command::Retarget { git_sha, version, reason } => self.retarget(git_sha, version, reason),
+            Command::BeginWatch { settings, criteria, baseline } => self.begin_watch(settings, criteria, baseline),
+            Command::RecordSample { at, readings } => self.record_sample(at, readings),
+            Command::RecordAlert(alert) => self.record_alert(alert),
+            Command::ReportCriticalFlow { note } => self.report_critical_flow(note),
+            Command::AcceptBlindWatch { reason } => self.accept_blind_watch(reason),
         }
     }
 
@@ -2339,6 +2575,10 @@ impl Decision<'_, '_> {
     }
 
     fn start_rollback(&mut self, reason: String, then: AfterRollback) {
+        self.start_rollback_for(reason, then, Vec::new());
+    }
+
+    fn start_rollback_for(&mut self, reason: String, then: AfterRollback, trips: Vec<Trip>) {
         let r = &self.release;
         let deployed = r.production.as_ref().map(|(d, _)| d.clone()).or_else(|| {
             r.steps.iter().rev().find_map(|s| {
@@ -2355,6 +2595,7 @@ impl Decision<'_, '_> {
             then,
             deployed,
             target: r.previous_live.clone(),
+            trips,
         });
     }
 
@@ -2373,6 +2614,185 @@ impl Decision<'_, '_> {
         }
         self.check_may_roll_back()?;
         self.start_rollback(reason, AfterRollback::End);
+        Ok(())
+    }
+
+    // -- the watch ---------------------------------------------------------------------
+
+    fn require_system(&self, what: &str) -> Result<(), Rejection> {
+        if self.actor.platform != Platform::System {
+            return reject(RejectionCode::NotAllowed, format!("only shipgate's watch {what}"));
+        }
+        Ok(())
+    }
+
+    /// The watch of the standing production deploy, if it began.
+    fn current_watch(&self) -> Result<&WatchState, Rejection> {
+        let r = &self.release;
+        match (&r.watch, &r.production) {
+            (Some(watch), Some((_, deployed))) if watch.deployed_at == deployed.at => Ok(watch),
+            (Some(watch), _) if r.status == Status::RollingBack => Ok(watch),
+            _ => reject(RejectionCode::NotWatching, format!("release {} has no production deploy under watch", r.id)),
+        }
+    }
+
+    fn begin_watch(
+        &mut self,
+        settings: WatchSettings,
+        criteria: Criteria,
+        baseline: Readings,
+    ) -> Result<(), Rejection> {
+        self.require_system("measures a baseline")?;
+        let r = &self.release;
+        if r.status != Status::Active {
+            return reject(
+                RejectionCode::ReleaseFinished,
+                format!("release {} is {}; nothing to watch", r.id, r.status.as_str()),
+            );
+        }
+        let Some((_, deployed)) = &r.production else {
+            return reject(RejectionCode::NotWatching, "no production deploy of this release stands; nothing to watch");
+        };
+        if r.watch.as_ref().is_some_and(|w| w.deployed_at == deployed.at) {
+            return reject(RejectionCode::AlreadyRecorded, "the watch of this production deploy has already begun");
+        }
+        let deployed_at = deployed.at;
+        self.emit(Event::WatchStarted { settings, criteria, deployed_at, baseline });
+        Ok(())
+    }
+
+    fn record_sample(&mut self, at: DateTime<Utc>, readings: Readings) -> Result<(), Rejection> {
+        self.require_system("samples metrics")?;
+        if self.release.status != Status::Active {
+            return reject(
+                RejectionCode::ReleaseFinished,
+                format!("release {} is {}; the watch has ended", self.release.id, self.release.status.as_str()),
+            );
+        }
+        let watch = self.current_watch()?;
+        let after = watch.latest().map_or(watch.deployed_at, |s| s.at);
+        if at <= after {
+            return reject(
+                RejectionCode::AlreadyRecorded,
+                format!("the watch already has its sample of {}", after.format("%H:%M:%S UTC")),
+            );
+        }
+        if at > watch.ends_at() {
+            return reject(
+                RejectionCode::NotWatching,
+                format!("the watch ended at {}", watch.ends_at().format("%H:%M:%S UTC")),
+            );
+        }
+        let trips = watch::trips(&watch::judge(&watch.baseline, &readings, &watch.criteria), at);
+        self.emit(Event::WatchSampled { at, readings });
+        self.roll_back_for(trips)
+    }
+
+    /// Starts the rollback the trips call for, at once; none, nothing to do.
+    fn roll_back_for(&mut self, trips: Vec<Trip>) -> Result<(), Rejection> {
+        let Some(first) = trips.first() else { return Ok(()) };
+        if self.rolling_back() {
+            return Ok(());
+        }
+        let criteria = self.release.watch.as_ref().map(|w| w.criteria).unwrap_or_default();
+        let reason = format!("rollback criterion tripped: {}", first.describe(&criteria));
+        self.check_may_roll_back()?;
+        self.start_rollback_for(reason, AfterRollback::End, trips);
+        Ok(())
+    }
+
+    fn record_alert(&mut self, alert: Alert) -> Result<(), Rejection> {
+        self.require_system("records alerts")?;
+        let watch = self.current_watch()?;
+        let repeat = watch.alerts.iter().any(|(seen, _)| {
+            seen.fingerprint == alert.fingerprint && seen.status == alert.status && seen.starts_at == alert.starts_at
+        });
+        if repeat {
+            return reject(
+                RejectionCode::AlreadyRecorded,
+                format!("the alert {} ({}) was already recorded", alert.name, alert.status),
+            );
+        }
+        let breaks_flow =
+            alert.critical && alert.status == AlertStatus::Firing && self.release.status == Status::Active;
+        let trip = Trip {
+            criterion: Criterion::CriticalFlow,
+            observed: None,
+            baseline: None,
+            threshold: None,
+            floor_applies: false,
+            since: alert.starts_at,
+            evidence: Some(format!("alert {}", alert.headline())),
+        };
+        self.emit(Event::AlertRecorded { alert });
+        if breaks_flow {
+            self.roll_back_for(vec![trip])?;
+        }
+        Ok(())
+    }
+
+    /// Who may say the watch saw enough, or that a flow is broken: whoever owns the step
+    /// the release is at.
+    fn require_owner(&self, what: &str) -> Result<(), Rejection> {
+        let roles = self.release.current_step().owners().to_vec();
+        self.require_role(&roles, what)
+    }
+
+    fn report_critical_flow(&mut self, note: String) -> Result<(), Rejection> {
+        let note = note.trim().to_owned();
+        if note.is_empty() {
+            return reject(RejectionCode::NoteRequired, "say which flow is broken and how");
+        }
+        if self.rolling_back() {
+            return reject(RejectionCode::AlreadyRollingBack, "a rollback is already in progress");
+        }
+        if self.release.status != Status::Active {
+            return reject(
+                RejectionCode::ReleaseFinished,
+                format!("release {} is {}", self.release.id, self.release.status.as_str()),
+            );
+        }
+        if !self.release.production_attempted {
+            return reject(RejectionCode::NothingToRollBack,
+                "nothing of this release reached production, so there is nothing to roll back; restart or abort instead",
+            );
+        }
+        self.require_owner("report a broken critical flow")?;
+        let trip = Trip {
+            criterion: Criterion::CriticalFlow,
+            observed: None,
+            baseline: None,
+            threshold: None,
+            floor_applies: false,
+            since: self.ctx.now,
+            evidence: Some(format!("{} reports: {note}", self.actor.display_name)),
+        };
+        self.roll_back_for(vec![trip])
+    }
+
+    fn accept_blind_watch(&mut self, reason: String) -> Result<(), Rejection> {
+        let reason = reason.trim().to_owned();
+        if reason.is_empty() {
+            return reject(RejectionCode::NoteRequired, "say why completing without this data is fine");
+        }
+        if self.release.status != Status::Active {
+            return reject(
+                RejectionCode::ReleaseFinished,
+                format!("release {} is {}", self.release.id, self.release.status.as_str()),
+            );
+        }
+        self.require_owner("complete a blind watch")?;
+        let watch = self.current_watch()?;
+        let blind = watch.blind_unaccepted();
+        let lagging = watch.lagging(self.ctx.now);
+        if blind.is_empty() && lagging.is_none() {
+            return reject(
+                RejectionCode::EvidenceMissing,
+                "the watch sees every metric it measures; there is no missing data to accept",
+            );
+        }
+        let metrics = blind.into_keys().collect();
+        self.emit(Event::BlindWatchAccepted { reason, metrics });
         Ok(())
     }
 

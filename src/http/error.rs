@@ -92,6 +92,7 @@ fn status_for(code: RejectionCode) -> StatusCode {
         | C::NotLocked
         | C::NotStalled
         | C::NotRollingBack
+        | C::NotWatching
         | C::NotStarted
         | C::NotTicked
         | C::NothingToRollBack

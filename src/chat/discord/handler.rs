@@ -657,6 +657,7 @@ fn explain(rejection: &Rejection) -> String {
         C::UnapprovedArtifact => "Deploy the artifact that was approved; any other must pass staging, the smoke test and a new approval first.",
         C::UnknownArtifact => "Revert to an artifact shipgate recorded for this service, or give the reason this one is right in the form.",
         C::ReleaseFinished => "Start a new release with `/release start`.",
+        C::NotWatching => "The watch begins with the production deploy; until then there is nothing to report on it.",
         C::AlreadyAborting
         | C::AlreadyApproved
         | C::AlreadyDeployed

@@ -1941,3 +1941,5 @@ fn a_blank_downgrade_reason_is_no_reason() {
     report.downgrade_reason = Some("1.5.0 corrupts carts".into());
     h.ok(&ci(), Command::RecordDeployment(report));
 }
+
+mod watch;
