@@ -620,14 +620,16 @@ async fn requests_without_the_bot_token_get_401() {
 #[tokio::test]
 async fn a_bucket_answers_429_once_empty_and_refills_after_its_window() {
     let (fake, api) = started().await;
-    fake.set_bucket_limit(Route::CreateMessage, 2, Duration::from_millis(600));
+    // A window long enough that a loaded machine never lets it lapse between the first
+    // requests below, which would refill the bucket early.
+    fake.set_bucket_limit(Route::CreateMessage, 2, Duration::from_secs(3));
     let path = format!("/channels/{CHANNEL}/messages");
     let first = api.post(&path, &json!({"content": "1"})).await;
     assert_eq!(first.status, StatusCode::OK);
     assert_eq!(header(&first, "x-ratelimit-limit"), "2");
     assert_eq!(header(&first, "x-ratelimit-remaining"), "1");
     let reset_after: f64 = header(&first, "x-ratelimit-reset-after").parse().expect("seconds");
-    assert!(reset_after > 0.0 && reset_after <= 0.6, "{reset_after}");
+    assert!(reset_after > 0.0 && reset_after <= 3.0, "{reset_after}");
     let reset: f64 = header(&first, "x-ratelimit-reset").parse().expect("epoch seconds");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs_f64();
     assert!((reset - now - reset_after).abs() < 0.5, "reset {reset} now {now}");
@@ -642,8 +644,8 @@ async fn a_bucket_answers_429_once_empty_and_refills_after_its_window() {
     assert_eq!(limited.body["message"], "You are being rate limited.");
     assert_eq!(limited.body["global"], false);
     let retry_after = limited.body["retry_after"].as_f64().expect("float seconds");
-    assert!(retry_after > 0.0 && retry_after <= 0.6, "{retry_after}");
-    assert_eq!(header(&limited, "retry-after"), "1");
+    assert!(retry_after > 0.0 && retry_after <= 3.0, "{retry_after}");
+    assert_eq!(header(&limited, "retry-after"), format!("{}", retry_after.ceil() as u64));
     assert_eq!(header(&limited, "x-ratelimit-scope"), "user");
     assert!(limited.headers.get("x-ratelimit-global").is_none());
     assert_eq!(fake.messages(CHANNEL).len(), 2);
