@@ -23,6 +23,9 @@
 //!   the retention timer that removes old answers and delivered notices ([`app::retention`]).
 //! - [`http`] — the axum edge: the CI API with token auth, Discord's signed interactions
 //!   endpoint, health, metrics, OpenAPI. It builds routes only.
+//! - [`monitoring`] — the post-deploy watch's PromQL (the default queries of the usual
+//!   HTTP metrics) and the edge client that evaluates them against Prometheus, answering
+//!   a number or why there is none.
 //! - [`runtime`] — the one wiring place: builds everything from config, starts every
 //!   long-running task and stops them in order.
 //! - [`config`] — the TOML file layered with environment variables; secrets wrapped.
@@ -36,6 +39,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod monitoring;
 pub mod runtime;
 pub mod store;
 pub mod telemetry;

@@ -340,4 +340,5 @@ macro_rules! on_both_backends {
 pub mod discord_bot;
 pub mod fake_discord;
 pub mod process;
+pub mod prometheus;
 pub mod seeded;
