@@ -26,6 +26,10 @@ use crate::domain::approvers::{Holder, RoleHolders};
 use crate::domain::release::Policy;
 use crate::domain::text::MAX_DISPLAY_NAME_CHARS;
 use crate::domain::RoleName;
+pub mod monitoring;
+
+pub use monitoring::{AlertmanagerConfig, MonitoringConfig, RollbackConfig, RollbackHook};
+
 use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
@@ -71,6 +75,12 @@ pub struct Config {
     pub freeze: Option<crate::domain::freeze::calendar::FreezeConfig>,
     /// The `[discord]` section: the Discord bot, when configured.
     pub discord: Option<DiscordConfig>,
+    /// `[monitoring]`: the watch after a production deploy reads Prometheus, when configured.
+    pub monitoring: Option<MonitoringConfig>,
+    /// `[rollback]`: the criteria (the playbook's by default) and what carries a rollback out.
+    pub rollback: RollbackConfig,
+    /// `[alertmanager]`: alerts posted to `/webhooks/alertmanager`, when configured.
+    pub alertmanager: Option<AlertmanagerConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -649,6 +659,21 @@ const SECTION_KEYS: &[(&str, &[&str])] = &[
     ("retention", &["answers_days", "delivered_outbox_days", "interval_minutes"]),
     ("freeze", &["timezone", "working_days", "weekly", "holidays", "windows", "cron"]),
     (
+        "monitoring",
+        &[
+            "prometheus_url",
+            "window",
+            "min_window",
+            "interval",
+            "baseline_window",
+            "sample_range",
+            "query_timeout",
+            "queries",
+        ],
+    ),
+    ("rollback", &["criteria", "auto", "hook", "notice_webhook"]),
+    ("alertmanager", &["token_env", "token_file", "match_labels", "severity_label", "critical_severities"]),
+    (
         "discord",
         &[
             "mode",
@@ -813,6 +838,9 @@ mod raw {
         pub retention: Retention,
         pub freeze: Option<crate::domain::freeze::calendar::FreezeConfig>,
         pub discord: Option<Discord>,
+        pub monitoring: Option<super::monitoring::raw::Monitoring>,
+        pub rollback: super::monitoring::raw::Rollback,
+        pub alertmanager: Option<super::monitoring::raw::Alertmanager>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1180,6 +1208,9 @@ impl raw::File {
         };
 
         let discord = self.discord.and_then(|d| discord(d, sources, env, &mut problems));
+        let monitoring = self.monitoring.and_then(|m| monitoring::monitoring(m, sources, &mut problems));
+        let rollback = monitoring::rollback(self.rollback, sources, env, &mut problems);
+        let alertmanager = self.alertmanager.and_then(|a| monitoring::alertmanager(a, sources, env, &mut problems));
 
         ConfigError::from_list(problems)?;
         Ok(Config {
@@ -1210,6 +1241,9 @@ impl raw::File {
             retention,
             freeze: self.freeze,
             discord,
+            monitoring,
+            rollback,
+            alertmanager,
         })
     }
 }

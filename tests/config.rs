@@ -134,7 +134,7 @@ fn unknown_top_level_section() {
     assert_eq!(
         err.to_string(),
         format!(
-            "unknown key sever in {}; expected one of server, database, log, api, playbooks, policy, retention, freeze, discord",
+            "unknown key sever in {}; expected one of server, database, log, api, playbooks, policy, retention, freeze, discord, monitoring, rollback, alertmanager",
             path.display()
         )
     );
@@ -563,4 +563,118 @@ fn connect_timeout_defaults_to_ten_seconds_and_is_range_checked() {
             "{text}"
         );
     }
+}
+
+// ----- [monitoring], [rollback], [alertmanager] -----
+
+/// The shape the issue and the README give: relied on by checks outside the project.
+const MONITORING: &str = r#"
+[monitoring]
+prometheus_url = "http://127.0.0.1:9090"
+window = "30m"
+min_window = "15m"
+interval = "30s"
+baseline_window = "30m"
+
+[monitoring.queries]
+error_rate = 'sum(rate(http_requests_total{service="{service}",code=~"5.."}[{range}])) / sum(rate(http_requests_total{service="{service}"}[{range}]))'
+
+[rollback.criteria]
+error_rate_ratio = 2.0
+latency_p99_ratio = 3.0
+unhandled_exception_rate = 0.01
+"#;
+
+#[test]
+fn the_monitoring_sections_load_with_the_playbooks_criteria() {
+    use shipgate::domain::watch::Metric;
+    let dir = Dir::new();
+    let config = load(&dir.write("shipgate.toml", MONITORING), &[]).expect("loads");
+    let monitoring = config.monitoring.expect("[monitoring]");
+    assert_eq!(monitoring.prometheus_url, "http://127.0.0.1:9090");
+    assert_eq!(monitoring.settings.window_seconds, 1800);
+    assert_eq!(monitoring.settings.min_window_seconds, 900);
+    assert_eq!(monitoring.settings.interval_seconds, 30);
+    assert_eq!(monitoring.settings.baseline_window_seconds, 1800);
+    assert!(monitoring.queries[&Metric::ErrorRate].starts_with("sum(rate("), "the file's query");
+    assert!(monitoring.queries[&Metric::LatencyP99].contains("histogram_quantile(0.99"), "a default query");
+    assert_eq!(monitoring.queries.len(), 6);
+    assert_eq!(config.rollback.criteria, shipgate::domain::watch::Criteria::default());
+    assert!(!config.rollback.auto);
+    assert!(config.alertmanager.is_none());
+}
+
+#[test]
+fn no_monitoring_section_means_no_watch() {
+    let config = Config::load_with_env(None, std::iter::empty::<(&str, &str)>()).expect("defaults");
+    assert!(config.monitoring.is_none());
+    assert_eq!(config.rollback.criteria.error_rate_ratio, 2.0);
+}
+
+#[test]
+fn bad_monitoring_values_name_their_keys() {
+    let dir = Dir::new();
+    let file = dir.write(
+        "shipgate.toml",
+        r#"
+[monitoring]
+prometheus_url = "127.0.0.1:9090"
+window = "10m"
+min_window = "20m"
+interval = "half a minute"
+[monitoring.queries]
+latency_p42 = "x"
+[rollback.criteria]
+error_rate_ratio = 0
+unhandled_exception_rate = 5
+[rollback]
+hook = { command = ["rollback"], url = "https://deploy.example.com/rollback" }
+"#,
+    );
+    let message = load(&file, &[]).expect_err("refused").to_string();
+    for expected in [
+        "monitoring.prometheus_url",
+        "monitoring.min_window",
+        "monitoring.interval",
+        "monitoring.queries.latency_p42",
+        "rollback.criteria.error_rate_ratio",
+        "rollback.criteria.unhandled_exception_rate",
+        "rollback.hook",
+    ] {
+        assert!(message.contains(expected), "{expected} in {message}");
+    }
+}
+
+#[test]
+fn the_alertmanager_webhook_needs_its_token() {
+    let dir = Dir::new();
+    let file = dir.write("shipgate.toml", "[alertmanager]\n");
+    let message = load(&file, &[]).expect_err("no token").to_string();
+    assert!(message.contains("SHIPGATE_ALERTMANAGER_TOKEN"), "{message}");
+    let config = load(&file, &[("SHIPGATE_ALERTMANAGER_TOKEN", "am-token-0123456789abcdef")]).expect("loads");
+    let alertmanager = config.alertmanager.expect("[alertmanager]");
+    assert_eq!(alertmanager.token.expose_secret(), "am-token-0123456789abcdef");
+    assert_eq!(alertmanager.match_labels, ["service"]);
+    assert_eq!(alertmanager.critical_severities, ["critical"]);
+    assert!(!format!("{alertmanager:?}").contains("am-token"), "the token is redacted");
+}
+
+#[test]
+fn a_rollback_hook_is_a_command_or_a_webhook() {
+    let dir = Dir::new();
+    let file = dir.write(
+        "shipgate.toml",
+        "[rollback]\nauto = true\nhook = { command = [\"/usr/local/bin/rollback\", \"--now\"] }\n",
+    );
+    let config = load(&file, &[]).expect("loads");
+    assert!(config.rollback.auto);
+    assert!(matches!(&config.rollback.hook, Some(shipgate::config::RollbackHook::Command(c)) if c.len() == 2));
+    let file = dir.write(
+        "hook.toml",
+        "[rollback.hook]\nurl = \"https://deploy.example.com/rollback\"\ntoken_env = \"DEPLOY_TOKEN\"\n",
+    );
+    let message = load(&file, &[]).expect_err("unset variable").to_string();
+    assert!(message.contains("DEPLOY_TOKEN"), "{message}");
+    let config = load(&file, &[("DEPLOY_TOKEN", "deploy-token-0123456789")]).expect("loads");
+    assert!(matches!(config.rollback.hook, Some(shipgate::config::RollbackHook::Webhook { token: Some(_), .. })));
 }
