@@ -16,6 +16,10 @@ use std::time::Duration;
 const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 /// How much of a body that is not Prometheus' JSON is quoted in a reason.
 const QUOTED_BODY_CHARS: usize = 160;
+/// How much of Prometheus' error message a reason quotes: it may echo a long query.
+const QUOTED_ERROR_CHARS: usize = 300;
+/// The longest reason: a card shows it whole, next to the metric it is about.
+pub const MAX_BLIND_REASON_CHARS: usize = 480;
 /// What a URL's password reads as in every message.
 const REDACTED: &str = "[REDACTED]";
 
@@ -71,13 +75,24 @@ impl QueryOutcome {
     }
 
     /// Decodes Prometheus' answer to an instant query: its HTTP status and body.
+    ///
+    /// Every reason is one line of at most [`MAX_BLIND_REASON_CHARS`] characters without
+    /// control characters: what it quotes came from the network.
     pub fn from_answer(http_status: u16, body: &[u8]) -> QueryOutcome {
+        match Self::decode(http_status, body) {
+            QueryOutcome::QueryFailed(reason) => QueryOutcome::QueryFailed(one_line(&reason, MAX_BLIND_REASON_CHARS)),
+            outcome => outcome,
+        }
+    }
+
+    fn decode(http_status: u16, body: &[u8]) -> QueryOutcome {
         let answer: ApiAnswer = match serde_json::from_slice(body) {
             Ok(answer) => answer,
             Err(error) if (200..300).contains(&http_status) => {
                 return QueryOutcome::QueryFailed(format!(
                     "Prometheus answered HTTP {http_status} with something other than its query API's JSON \
-                     ({error}): {}",
+                     ({}): {}",
+                    one_line(&error.to_string(), 120),
                     quote_body(body)
                 ));
             }
@@ -87,7 +102,9 @@ impl QueryOutcome {
             let error = answer.error.unwrap_or_else(|| "no message".to_owned());
             let error_type = answer.error_type.unwrap_or_else(|| "unknown error".to_owned());
             return QueryOutcome::QueryFailed(format!(
-                "Prometheus could not run the query: {error} ({error_type}, HTTP {http_status})"
+                "Prometheus could not run the query: {} ({}, HTTP {http_status})",
+                one_line(&error, QUOTED_ERROR_CHARS),
+                one_line(&error_type, 40)
             ));
         }
         match answer.data {
@@ -124,7 +141,10 @@ fn number(text: &str) -> QueryOutcome {
         Ok(value) if value.is_nan() => QueryOutcome::NotANumber,
         Ok(value) if value.is_infinite() => QueryOutcome::Infinite,
         Ok(value) => QueryOutcome::Value(value),
-        Err(_) => QueryOutcome::QueryFailed(format!("Prometheus answered a value that is not a number: {text:?}")),
+        Err(_) => QueryOutcome::QueryFailed(format!(
+            "Prometheus answered a value that is not a number: {:?}",
+            one_line(text, 40)
+        )),
     }
 }
 
@@ -137,7 +157,7 @@ fn http_failure(http_status: u16, body: &[u8]) -> String {
              its URL"
         ),
         404 => {
-            format!("no Prometheus query API at that URL (HTTP 404): check the URL's path, e.g. a --web.route-prefix")
+            "no Prometheus query API at that URL (HTTP 404): check the URL's path, e.g. a --web.route-prefix".to_owned()
         }
         _ => format!("Prometheus answered HTTP {http_status} {name}: {}", quote_body(body)),
     }
@@ -145,15 +165,36 @@ fn http_failure(http_status: u16, body: &[u8]) -> String {
 
 /// The start of a body, on one line, for a reason.
 fn quote_body(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.is_empty() {
-        return "(empty body)".to_owned();
+    let quoted = one_line(&String::from_utf8_lossy(body), QUOTED_BODY_CHARS);
+    if quoted.is_empty() {
+        "(empty body)".to_owned()
+    } else {
+        format!("\"{quoted}\"")
     }
-    match one_line.char_indices().nth(QUOTED_BODY_CHARS) {
-        Some((cut, _)) => format!("{:?}...", &one_line[..cut]),
-        None => format!("{one_line:?}"),
+}
+
+/// `text` safe on a card: control characters and bidirectional controls (which would
+/// reorder what is shown) dropped, whitespace runs made one space, and cut to at most
+/// `max_chars` characters, ending in "..." when cut.
+fn one_line(text: &str, max_chars: usize) -> String {
+    let words = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .map(|word| word.chars().filter(|c| !is_bidi_control(*c)).collect::<String>())
+        .filter(|word| !word.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    match words.char_indices().nth(max_chars) {
+        Some(_) => {
+            let kept: String = words.chars().take(max_chars.saturating_sub(3)).collect();
+            format!("{}...", kept.trim_end())
+        }
+        None => words,
     }
+}
+
+/// The embeddings, overrides and isolates that make text display in another order.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 #[derive(Deserialize)]
@@ -319,7 +360,7 @@ impl PrometheusClient {
             return format!("Prometheus at {host} did not answer within {}", human_duration(self.timeout));
         }
         let error = error.without_url();
-        let cause = innermost_cause(&error);
+        let cause = one_line(&innermost_cause(&error), 200);
         if is_connection_refused(&error) {
             format!("Prometheus at {host} refused the connection (is it running, and is the port right?)")
         } else if error.is_connect() {
@@ -392,6 +433,7 @@ fn percent_decode(text: &str) -> String {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use proptest::prelude::*;
 
     fn decoded(body: &str) -> QueryOutcome {
         QueryOutcome::from_answer(200, body.as_bytes())
@@ -491,8 +533,63 @@ mod tests {
         assert!(truncated.starts_with("Prometheus answered HTTP 200 with something other than"), "{truncated}");
         let long = "x".repeat(1000);
         let quoted = QueryOutcome::from_answer(500, long.as_bytes()).blind_reason().unwrap();
-        assert!(quoted.ends_with("...") && quoted.len() < 250, "{quoted}");
+        assert!(quoted.ends_with(r#"...""#) && quoted.len() < 250, "{quoted}");
         assert!(QueryOutcome::from_answer(500, b"").blind_reason().unwrap().contains("(empty body)"));
+    }
+
+    #[test]
+    fn reasons_quoting_the_network_are_one_short_safe_line() {
+        let message = format!("parse error:\n\x1b[2J{}\u{202E}evil", "x".repeat(2000));
+        let body = serde_json::json!({"status": "error", "errorType": "bad_data", "error": message});
+        let reason = QueryOutcome::from_answer(400, body.to_string().as_bytes()).blind_reason().unwrap();
+        assert!(reason.starts_with("Prometheus could not run the query: parse error: [2Jxxx"), "{reason}");
+        assert!(reason.ends_with("... (bad_data, HTTP 400)"), "{reason}");
+        assert!(reason.chars().count() <= MAX_BLIND_REASON_CHARS, "{}", reason.chars().count());
+        assert!(!reason.chars().any(|c| c.is_control() || is_bidi_control(c)), "{reason:?}");
+
+        assert_eq!(one_line("  a\t\tb \r\n c  ", 100), "a b c");
+        assert_eq!(one_line("abcdefghij", 10), "abcdefghij");
+        assert_eq!(one_line("abcdefghijk", 10), "abcdefg...");
+        assert_eq!(one_line("\u{2066}\u{2069}", 10), "");
+    }
+
+    /// Answers as the network may bring them: bytes, and well-formed JSON holding any text.
+    fn answers() -> impl Strategy<Value = Vec<u8>> {
+        let json = |value: serde_json::Value| value.to_string().into_bytes();
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..512),
+            (".*", ".*").prop_map(move |(error_type, error)| {
+                json(serde_json::json!({"status": "error", "errorType": error_type, "error": error}))
+            }),
+            ".*".prop_map(move |value| {
+                json(serde_json::json!({"status": "success", "data": {"resultType": "scalar", "result": [1, value]}}))
+            }),
+            proptest::collection::vec(".*", 0..4).prop_map(move |values| {
+                let result: Vec<_> =
+                    values.iter().map(|v| serde_json::json!({"metric": {}, "value": [1, v]})).collect();
+                json(serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": result}}))
+            }),
+        ]
+    }
+
+    proptest! {
+        /// Whatever arrives, the outcome is a finite number or a reason fit for a card.
+        #[test]
+        fn any_answer_decodes_to_a_finite_value_or_a_short_safe_reason(
+            status in proptest::sample::select(vec![200u16, 400, 422, 500, 502, 503]),
+            body in answers(),
+        ) {
+            let outcome = QueryOutcome::from_answer(status, &body);
+            match (&outcome, outcome.blind_reason()) {
+                (QueryOutcome::Value(value), None) => prop_assert!(value.is_finite()),
+                (QueryOutcome::Value(_), Some(_)) | (_, None) => prop_assert!(false, "{:?}", outcome),
+                (QueryOutcome::TooManySeries(count), Some(_)) => prop_assert!(*count >= 2),
+                (_, Some(reason)) => {
+                    prop_assert!(!reason.is_empty() && reason.chars().count() <= MAX_BLIND_REASON_CHARS);
+                    prop_assert!(!reason.chars().any(|c| c.is_control() || is_bidi_control(c)), "{:?}", reason);
+                }
+            }
+        }
     }
 
     #[test]
