@@ -115,6 +115,7 @@ fn durable(c: &mut Criterion) {
         let store = shipgate::store::Store::connect(&url).await.unwrap();
         store.migrate().await.unwrap();
         let app = App::new(AppParts {
+            watching: false,
             store,
             playbooks: Playbooks::builtin(),
             freeze: Arc::new(NoFreeze),
@@ -156,6 +157,7 @@ async fn app_with_releases(url: &str, count: usize) -> (App, Vec<ReleaseId>) {
     let store = shipgate::store::Store::connect(url).await.unwrap();
     store.migrate().await.unwrap();
     let app = App::new(AppParts {
+        watching: false,
         store,
         playbooks: Playbooks::builtin(),
         freeze: Arc::new(NoFreeze),

@@ -147,6 +147,7 @@ api_base = "{base}"
     let store = shipgate::store::Store::connect_with(&config.database.url, 8).await?;
     store.migrate().await?;
     let app = App::new(AppParts {
+        watching: false,
         store,
         playbooks: Playbooks::builtin(),
         freeze: Arc::new(NoFreeze),

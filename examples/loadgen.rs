@@ -500,6 +500,7 @@ async fn spawn_server(url: &str) -> anyhow::Result<String> {
     let store = Store::connect_with(url, 8).await?;
     store.migrate().await?;
     let app = App::new(AppParts {
+        watching: false,
         store,
         playbooks: Playbooks::builtin(),
         freeze: Arc::new(NoFreeze),

@@ -9,6 +9,7 @@ use crate::app::delivery::{self, Sender};
 use crate::app::freeze::load_calendars;
 use crate::app::playbooks::Playbooks;
 use crate::app::retention::{self, Retention};
+use crate::app::watch::{WatchPlan, Watcher};
 use crate::app::{App, AppParts};
 use crate::chat::discord::commands;
 use crate::chat::discord::deliver::DiscordSender;
@@ -17,12 +18,13 @@ use crate::chat::discord::handler::{FollowUp, Handler};
 use crate::chat::discord::rest::Rest;
 use crate::chat::discord::verify::Verifier;
 use crate::config::Config;
-use crate::config::{DiscordConfig, DiscordMode};
+use crate::config::{DiscordConfig, DiscordMode, MonitoringConfig};
 use crate::domain::freeze::{FreezeCalendar, NoFreeze};
 use crate::domain::release::Policy;
 use crate::domain::ChatPlatform;
 use crate::http::discord::DiscordEdge;
 use crate::http::{router, AppState};
+use crate::monitoring::PrometheusClient;
 use crate::store::Store;
 use anyhow::Context as _;
 use std::collections::HashMap;
@@ -94,7 +96,8 @@ pub async fn build_timed(config: &Config, clock: Arc<dyn Clock>, timers: Timers)
             (calendars.default.clone(), calendars.by_channel())
         }
     };
-    let app = App::new(AppParts { store, playbooks, freeze, channel_freeze, policy, clock });
+    let watching = config.monitoring.is_some();
+    let app = App::new(AppParts { store, playbooks, freeze, channel_freeze, policy, clock, watching });
     warn_about_unheld_roles(config, &app);
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
@@ -129,6 +132,10 @@ pub async fn build_timed(config: &Config, clock: Arc<dyn Clock>, timers: Timers)
                 tasks.push(tokio::spawn(gateway::run(gateway, wait_for(stopping.clone()))));
             }
         }
+    }
+    if let Some(monitoring) = &config.monitoring {
+        let watcher = watcher(app.clone(), monitoring, config, delivery_holder(config))?;
+        tasks.push(tokio::spawn(watcher.run(WATCH_SWEEP_EVERY, wait_for(stopping.clone()))));
     }
     tasks.push(spawn_lock_expiry(&app, &stopping));
     tasks.push(tokio::spawn(notice_stalls(app.clone(), stall_sweep_every, wait_for(stopping.clone()))));
@@ -199,6 +206,31 @@ async fn wait_for(mut stopping: tokio::sync::watch::Receiver<bool>) {
 /// differs between instances running at once, which cannot share a listen address on one
 /// host. Without a known host name or a fixed port, a fresh name per start is the safe
 /// choice: leases then run out by themselves (a minute).
+/// How often the watcher looks for due baselines and samples: detection comes within one
+/// sample interval plus this.
+const WATCH_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The watcher of production deploys, reading the configured Prometheus.
+pub fn watcher(
+    app: App,
+    monitoring: &MonitoringConfig,
+    config: &Config,
+    holder: String,
+) -> anyhow::Result<Watcher<PrometheusClient>> {
+    let timeout = std::time::Duration::from_secs(u64::from(monitoring.query_timeout_seconds));
+    let prometheus = PrometheusClient::new(&monitoring.prometheus_url, timeout)
+        .context("monitoring.prometheus_url: building the Prometheus client")?;
+    tracing::info!(prometheus = %prometheus.shown_url(), "watching production deploys");
+    let plan = WatchPlan {
+        settings: monitoring.settings,
+        criteria: config.rollback.criteria,
+        queries: monitoring.queries.clone(),
+        baseline_range: MonitoringConfig::promql_range(monitoring.settings.baseline_window_seconds),
+        sample_range: MonitoringConfig::promql_range(monitoring.sample_range_seconds),
+    };
+    Ok(Watcher::new(app, plan, prometheus, holder))
+}
+
 fn delivery_holder(config: &Config) -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()

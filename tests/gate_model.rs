@@ -679,6 +679,13 @@ impl Shadow {
         let production_index = self.step_requiring(Evidence::ProductionDeploy);
         match &r.event {
             Event::Started { .. } => return Err("started twice".into()),
+            // The watch's own record (baseline, samples, alerts, accepted blindness) moves no
+            // gate by itself; a rollback it starts is its own event, checked below. The
+            // generator here issues no watch commands: tests of the watch live with the domain.
+            Event::WatchStarted { .. }
+            | Event::WatchSampled { .. }
+            | Event::AlertRecorded { .. }
+            | Event::BlindWatchAccepted { .. } => {}
             Event::ItemTicked { step, item } => {
                 let items = self.items_of(step)?;
                 if !items.iter().any(|i| &i.id == item) {

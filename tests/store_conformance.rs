@@ -92,6 +92,7 @@ conformance!(
     racing_ends_of_one_lock_one_wins,
     retention_removes_only_delivered_messages_and_answers_older_than_the_cutoff,
     retention_removes_in_batches_of_the_size_asked,
+    watches_are_due_by_their_time_and_leased_to_one_holder,
 );
 
 // ----------------------------------------------------------------------------------------
@@ -145,6 +146,7 @@ fn projection(release: &ReleaseId, service: &str, seq: u64, started_at: DateTime
         started_at,
         updated_at: started_at,
         seq,
+        watch_due_at: None,
     }
 }
 
@@ -1295,4 +1297,39 @@ async fn retention_removes_in_batches_of_the_size_asked(store: &Store) {
     }
     let again = sweep(store, &retention, at(100), 2, std::time::Duration::ZERO).await.expect("sweep");
     assert_eq!(again, Removed::default());
+}
+
+async fn watches_are_due_by_their_time_and_leased_to_one_holder(store: &Store) {
+    let (early, late, idle) = (new_release(), new_release(), new_release());
+    for (release, due) in [(&early, Some(at(10))), (&late, Some(at(30))), (&idle, None)] {
+        let mut commit = start(release, "api", at(0));
+        commit.projection.watch_due_at = due;
+        commit_one(store, commit).await.expect("start");
+    }
+    let due = |now| async move { store.watches_due(now, 10).await.expect("due") };
+    assert_eq!(due(at(5)).await, []);
+    assert_eq!(due(at(10)).await, [(early.clone(), at(10))]);
+    assert_eq!(due(at(40)).await, [(early.clone(), at(10)), (late.clone(), at(30))], "the longest overdue first");
+    assert_eq!(store.watches_due(at(40), 1).await.expect("due").len(), 1, "at most the limit");
+
+    // A lease hides the release from everyone until it runs out or is let go.
+    assert!(store.claim_watch(&early, "one", at(40), at(100)).await.expect("claim"));
+    assert!(!store.claim_watch(&early, "two", at(41), at(101)).await.expect("held"));
+    assert_eq!(due(at(41)).await, [(late.clone(), at(30))]);
+    assert!(store.claim_watch(&early, "one", at(50), at(110)).await.expect("renew"));
+    store.release_watch(&early, "two").await.expect("not two's to let go");
+    assert!(!store.claim_watch(&early, "two", at(60), at(120)).await.expect("still one's"));
+    assert!(store.claim_watch(&early, "two", at(110), at(170)).await.expect("expired: taken over"));
+    store.release_watch(&early, "two").await.expect("let go");
+    assert_eq!(due(at(111)).await.len(), 2);
+
+    // The next commit moves the schedule; one without a watch clears it.
+    let mut next = tick(&early, "api", 1, at(112), "sample");
+    next.projection.watch_due_at = Some(at(140));
+    commit_one(store, next).await.expect("sample");
+    assert_eq!(due(at(120)).await, [(late.clone(), at(30))]);
+    let mut done = tick(&late, "api", 1, at(121), "done");
+    done.projection.watch_due_at = None;
+    commit_one(store, done).await.expect("done");
+    assert_eq!(due(at(200)).await, [(early, at(140))]);
 }

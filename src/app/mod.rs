@@ -20,6 +20,7 @@ pub mod locks;
 pub mod notices;
 pub mod playbooks;
 pub mod retention;
+pub mod watch;
 
 use crate::domain::card::CardContext;
 use crate::domain::freeze::FreezeCalendar;
@@ -154,6 +155,9 @@ pub struct AppParts {
     pub channel_freeze: HashMap<String, Arc<dyn FreezeCalendar>>,
     pub policy: Policy,
     pub clock: Arc<dyn Clock>,
+    /// Whether production deploys are watched (`[monitoring]` is configured): releases
+    /// then carry when their watch is next due.
+    pub watching: bool,
 }
 
 #[derive(Clone)]
@@ -168,6 +172,7 @@ struct Inner {
     channel_freeze: HashMap<String, Arc<dyn FreezeCalendar>>,
     policy: Policy,
     clock: Arc<dyn Clock>,
+    watching: bool,
     /// One slot per release being worked on: the lock serialises the deciding of its
     /// commands, the cached state spares a fold per command.
     releases: Mutex<Slots>,
@@ -203,6 +208,7 @@ impl App {
                 channel_freeze: parts.channel_freeze,
                 policy: parts.policy,
                 clock: parts.clock,
+                watching: parts.watching,
                 releases: Mutex::new(Slots::default()),
                 committer: tx,
                 deciding,
@@ -824,7 +830,7 @@ impl App {
             service: after.service.clone(),
             expected_seq: before.map_or(0, |b| b.seq),
             events: recorded,
-            projection: projection(after, now),
+            projection: projection(after, now, self.inner.watching),
             outbox,
             response,
             hold,
@@ -977,7 +983,7 @@ fn live_change(release: &Release, recorded: &[Recorded]) -> LiveChange {
     change
 }
 
-fn projection(release: &Release, now: chrono::DateTime<chrono::Utc>) -> ReleaseRow {
+fn projection(release: &Release, now: chrono::DateTime<chrono::Utc>, watching: bool) -> ReleaseRow {
     let step = release.current_step();
     ReleaseRow {
         id: release.id.clone(),
@@ -995,6 +1001,7 @@ fn projection(release: &Release, now: chrono::DateTime<chrono::Utc>) -> ReleaseR
         // The last activity, not the commit time: a stall notice must not un-stall the step.
         updated_at: release.last_activity.min(now),
         seq: release.seq,
+        watch_due_at: if watching { release.watch_due_at() } else { None },
     }
 }
 
@@ -1142,6 +1149,7 @@ mod committer_tests {
         let dir = tempfile::tempdir().expect("temporary directory");
         let store = crate::store::testing::fresh_sqlite(dir.path()).await;
         let app = App::new(AppParts {
+            watching: false,
             store: store.clone(),
             playbooks: Playbooks::builtin(),
             freeze: Arc::new(NoFreeze),

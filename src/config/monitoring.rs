@@ -315,10 +315,9 @@ pub(super) fn rollback(
             problems.push(sources.invalid(&format!("rollback.criteria.{key}"), format!("{value} must be 0 or more")));
         }
     }
-    for (key, value) in [
-        ("unhandled_exception_rate", c.unhandled_exception_rate),
-        ("error_rate_floor", c.error_rate_floor),
-    ] {
+    for (key, value) in
+        [("unhandled_exception_rate", c.unhandled_exception_rate), ("error_rate_floor", c.error_rate_floor)]
+    {
         if value > 1.0 {
             problems.push(sources.invalid(
                 &format!("rollback.criteria.{key}"),
@@ -336,7 +335,9 @@ pub(super) fn rollback(
     let hook = raw.hook.and_then(|hook| match (hook.command, hook.url) {
         (Some(command), None) => {
             if command.first().is_none_or(|program| program.trim().is_empty()) {
-                problems.push(sources.invalid("rollback.hook.command", "must name a program, like [\"/usr/local/bin/rollback\"]"));
+                problems.push(
+                    sources.invalid("rollback.hook.command", "must name a program, like [\"/usr/local/bin/rollback\"]"),
+                );
                 return None;
             }
             if hook.token_env.is_some() || hook.token_file.is_some() {

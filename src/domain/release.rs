@@ -1449,6 +1449,21 @@ impl Release {
         self.watch.as_ref().filter(|w| w.deployed_at == deployed.at)
     }
 
+    /// When the watch of the standing production deploy next needs shipgate: at the
+    /// deploy for its baseline, then at each sample's instant until the window ends.
+    /// `None` unless the release is active with production deployed and its playbook
+    /// watches.
+    pub fn watch_due_at(&self) -> Option<DateTime<Utc>> {
+        if self.status != Status::Active || self.playbook.step_requiring(Evidence::Watch).is_none() {
+            return None;
+        }
+        let (_, deployed) = self.production.as_ref()?;
+        match self.current_watch() {
+            None => Some(deployed.at),
+            Some(watch) => watch.next_sample_at(),
+        }
+    }
+
     /// How long production must be watched before the watch gate may pass: the playbook's
     /// least minutes, or the watch's `min_window` when that is longer.
     pub fn watch_minimum(&self, step: &Step) -> Duration {

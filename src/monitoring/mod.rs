@@ -91,6 +91,18 @@ fn escape_promql_string(value: &str) -> String {
     escaped
 }
 
+impl crate::app::watch::MetricSource for PrometheusClient {
+    async fn read(&self, query: &str, at: chrono::DateTime<chrono::Utc>) -> crate::app::watch::SourceReading {
+        let outcome = self.instant(query, at).await;
+        match outcome.value() {
+            Some(value) => crate::app::watch::SourceReading::Value(value),
+            None => crate::app::watch::SourceReading::Blind(
+                outcome.blind_reason().unwrap_or_else(|| "Prometheus gave no value".to_owned()),
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

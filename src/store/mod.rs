@@ -23,6 +23,7 @@ mod sqlite;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod url;
+mod watches;
 mod write_set;
 
 pub use locks::{EndWrite, LockWrite};

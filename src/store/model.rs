@@ -28,6 +28,9 @@ pub struct ReleaseRow {
     pub updated_at: DateTime<Utc>,
     /// Events stored for this release.
     pub seq: u64,
+    /// When the watch of its production deploy next needs shipgate (the baseline, then
+    /// each sample); `None` when nothing is watched.
+    pub watch_due_at: Option<DateTime<Utc>>,
 }
 
 /// A message for a chat platform, written with the events that caused it and delivered

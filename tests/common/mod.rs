@@ -122,6 +122,7 @@ async fn serve(
 ) -> TestApp {
     let clock = Arc::new(ManualClock::new(wednesday()));
     let app = App::new(AppParts {
+        watching: false,
         store: store.clone(),
         playbooks: Playbooks::builtin(),
         freeze,
