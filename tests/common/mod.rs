@@ -114,15 +114,32 @@ pub async fn spawn_on(store: Store, dir: Option<tempfile::TempDir>) -> TestApp {
     serve(store, dir, Arc::new(FixedFreeze::default()), Vec::new()).await
 }
 
+/// The app with production deploys watched (as with `[monitoring]`), its clock at `now`.
+pub async fn spawn_watching(backend: Backend, now: chrono::DateTime<Utc>) -> Option<TestApp> {
+    let (store, dir) = store_for(backend).await?;
+    Some(serve_at(store, dir, Arc::new(FixedFreeze::default()), Vec::new(), now, true).await)
+}
+
 async fn serve(
     store: Store,
     dir: Option<tempfile::TempDir>,
     freeze: Arc<dyn FreezeCalendar>,
     channels: Vec<(String, Arc<dyn FreezeCalendar>)>,
 ) -> TestApp {
-    let clock = Arc::new(ManualClock::new(wednesday()));
+    serve_at(store, dir, freeze, channels, wednesday(), false).await
+}
+
+async fn serve_at(
+    store: Store,
+    dir: Option<tempfile::TempDir>,
+    freeze: Arc<dyn FreezeCalendar>,
+    channels: Vec<(String, Arc<dyn FreezeCalendar>)>,
+    now: chrono::DateTime<Utc>,
+    watching: bool,
+) -> TestApp {
+    let clock = Arc::new(ManualClock::new(now));
     let app = App::new(AppParts {
-        watching: false,
+        watching,
         store: store.clone(),
         playbooks: Playbooks::builtin(),
         freeze,
