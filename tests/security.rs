@@ -111,6 +111,18 @@ fn routes() -> Vec<Route> {
         ),
         route(
             "POST",
+            "/api/v1/releases/{id}/watch/critical-flow",
+            Some(|_| json!({"note": "checkout answers 500"})),
+            Refused,
+        ),
+        route(
+            "POST",
+            "/api/v1/releases/{id}/watch/accept-blind",
+            Some(|_| json!({"reason": "the exporter is down; dashboards are clean"})),
+            Refused,
+        ),
+        route(
+            "POST",
             "/api/v1/locks",
             Some(|_| json!({"service": "billing", "reason": "database migration in progress"})),
             Refused,

@@ -195,4 +195,35 @@ async fn a_blind_metric_holds_completion_until_a_person_gives_a_reason() {
     let message = refused.body["message"].as_str().unwrap_or_default().to_owned();
     assert!(message.contains("p99 latency"), "{}", refused.body);
     assert_eq!(r.status.as_str(), "active", "a blind metric trips nothing");
+
+    // Someone who checked by other means says so; it is recorded, and the gate passes.
+    let path = format!("/api/v1/releases/{id}/watch/accept-blind");
+    let blank = t.call("POST", &path, RM_TOKEN, Some(serde_json::json!({"reason": " "}))).await;
+    assert_eq!(blank.status.as_u16(), 422, "{}", blank.body);
+    let reason = "ledger exports no latency histogram; checked the load balancer's p99 by hand";
+    t.ok(&path, RM_TOKEN, Some(serde_json::json!({"reason": reason}))).await;
+    t.ok(&format!("/api/v1/releases/{id}/steps/monitor/approve"), RM_TOKEN, None).await;
+    let r = release(&t, &id).await;
+    let accepted = &r.watch.as_ref().expect("watched").blind_accepted[0];
+    assert_eq!(accepted.reason, reason);
+    assert_eq!(accepted.metrics, [Metric::LatencyP50, Metric::LatencyP95, Metric::LatencyP99]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_reports_a_broken_flow_and_the_rollback_starts() {
+    let prometheus = RealPrometheus::start_with(&history("cart", healthy()));
+    let (t, id) = deployed("cart").await.expect("sqlite");
+    let w = watcher(&t, &prometheus);
+    watch_until(&t, &w, 120).await;
+    let path = format!("/api/v1/releases/{id}/watch/critical-flow");
+    let observer = t.call("POST", &path, common::OBSERVER_TOKEN, Some(serde_json::json!({"note": "x"}))).await;
+    assert_eq!(observer.status.as_u16(), 403);
+    let answer =
+        t.ok(&path, CI_TOKEN, Some(serde_json::json!({"note": "checkout answers 500 for card payments"}))).await;
+    assert_eq!(answer["release"]["status"], "rolling_back", "{answer}");
+    let r = release(&t, &id).await;
+    let trip = &r.rollback.as_ref().expect("rolling back").trips[0];
+    assert_eq!(trip.criterion, shipgate::domain::watch::Criterion::CriticalFlow);
+    assert_eq!(trip.evidence.as_deref(), Some("ci reports: checkout answers 500 for card payments"));
+    assert_eq!(watch_until(&t, &w, 600).await, 0, "the watch stops while production goes back");
 }

@@ -36,6 +36,8 @@ pub fn routes() -> Router<AppState> {
         .route("/releases/{id}/rollback", post(trigger_rollback))
         .route("/releases/{id}/abort", post(abort))
         .route("/releases/{id}/retarget", post(retarget))
+        .route("/releases/{id}/watch/critical-flow", post(report_critical_flow))
+        .route("/releases/{id}/watch/accept-blind", post(accept_blind_watch))
 }
 
 /// A JSON body whose every failure is answered as `{code, message}`.
@@ -402,6 +404,30 @@ async fn trigger_rollback(
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> Result<Response, ApiError> {
     caller.run(&id, Command::TriggerRollback { reason: body.reason }).await
+}
+
+/// `POST .../watch/critical-flow`: a critical user flow is broken; the rollback starts now.
+async fn report_critical_flow(
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CriticalFlowBody>,
+) -> Result<Response, ApiError> {
+    caller.run(&id, Command::ReportCriticalFlow { note: body.note }).await
+}
+
+/// `POST .../watch/accept-blind`: complete a watch that could not see some metrics, saying why.
+async fn accept_blind_watch(
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReasonBody>,
+) -> Result<Response, ApiError> {
+    caller.run(&id, Command::AcceptBlindWatch { reason: body.reason }).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CriticalFlowBody {
+    pub note: String,
 }
 
 async fn abort(
