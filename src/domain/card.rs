@@ -1099,6 +1099,8 @@ fn local_with_date(at: DateTime<Utc>, tz: Tz) -> String {
     at.with_timezone(&tz).format("%a %-d %b %H:%M %Z").to_string()
 }
 
+pub mod watch;
+
 #[cfg(test)]
 pub(crate) mod fixtures;
 #[cfg(test)]
