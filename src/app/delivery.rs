@@ -9,8 +9,9 @@
 use super::locks::{is_lock_notice, LockNotice};
 use super::notices::{self, Notice, NoticeKind};
 use super::App;
-use crate::domain::card::Card;
-use crate::domain::release::Release;
+use crate::domain::card::watch::WatchCard;
+use crate::domain::card::{self, Card, StepRef};
+use crate::domain::release::{Release, Status};
 use crate::domain::ChatPlatform;
 use crate::store::OutboxMessage;
 use chrono::{DateTime, Utc};
@@ -39,6 +40,9 @@ pub struct Delivery<'a> {
     pub release: &'a Release,
     /// For a card notice: the card to post or edit.
     pub card: Option<Card>,
+    /// For a watch notice: the monitoring card, and the step card its buttons name (the
+    /// release's current step and attempt) while the release is active.
+    pub watch: Option<(WatchCard, Option<(StepRef, u32)>)>,
     /// Messages already posted for this release on this platform, by key.
     pub known: &'a HashMap<String, Posted>,
     /// Unique per outbox row, stable across retries: the source of create nonces.
@@ -260,6 +264,9 @@ async fn deliver_lane(
         // have updated the message past this notice already (see `App::execute_answering_card`),
         // and an older picture must never replace it. A closed card keeps its moment.
         let live = match &notice.what {
+            // The monitoring card always shows the watch as it stands: an older sample must
+            // never replace a newer one on the message.
+            NoticeKind::Watch => app.release_as_of(&notice.release_id, u64::MAX).await?,
             NoticeKind::Card { step, attempt, closed: None } => {
                 let latest = app.release_as_of(&notice.release_id, u64::MAX).await?;
                 latest.and_then(|release| {
@@ -288,6 +295,17 @@ async fn deliver_lane(
             }
             _ => None,
         };
+        let watch = match &notice.what {
+            NoticeKind::Watch => {
+                let ctx = app.card_context(&release, now);
+                card::watch::watch_card(&release, &ctx).map(|w| {
+                    let buttons = (release.status == Status::Active)
+                        .then(|| (StepRef::Step(release.current), release.steps[release.current].attempt));
+                    (w, buttons)
+                })
+            }
+            _ => None,
+        };
         let known: HashMap<String, Posted> = store
             .chat_messages(&notice.release_id, platform.as_str())
             .await?
@@ -295,7 +313,14 @@ async fn deliver_lane(
             .map(|m| (m.key.clone(), Posted { key: m.key, channel_id: m.channel_id, message_id: m.message_id }))
             .collect();
         let report = sender
-            .deliver(Delivery { notice, release: &release, card, known: &known, idempotency_key: &row.idempotency_key })
+            .deliver(Delivery {
+                notice,
+                release: &release,
+                card,
+                watch,
+                known: &known,
+                idempotency_key: &row.idempotency_key,
+            })
             .await;
         for posted in &report.posted {
             store

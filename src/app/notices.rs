@@ -55,6 +55,9 @@ pub enum NoticeKind {
         step: usize,
         attempt: u32,
     },
+    /// The live monitoring card of the watch: posted at the baseline, edited in place at
+    /// every sample (always shown as the watch stands at delivery).
+    Watch,
 }
 
 /// Which card, in a form that stores well.
@@ -103,6 +106,7 @@ impl NoticeKind {
             NoticeKind::ReleaseFinished => "release_finished",
             NoticeKind::Retargeted => "retargeted",
             NoticeKind::StallPing { .. } => "stall_ping",
+            NoticeKind::Watch => "watch",
         }
     }
 }
@@ -151,6 +155,35 @@ pub fn for_events_answered(
             _ => continue,
         };
         notices.push(Notice { release_id: after.id.clone(), channel: channel.clone(), as_of: r.seq, what });
+    }
+    // The monitoring card shows the watch as it stands: one edit per command that changed
+    // it, whatever number of its events the command recorded.
+    let watch_moved = recorded.iter().any(|r| {
+        matches!(
+            r.event,
+            Event::WatchStarted { .. }
+                | Event::WatchSampled { .. }
+                | Event::AlertRecorded { .. }
+                | Event::BlindWatchAccepted { .. }
+                | Event::RollbackStarted { .. }
+                | Event::RollbackCompleted { .. }
+                | Event::Completed
+                | Event::Aborted { .. }
+        )
+    });
+    if watch_moved && after.watch.is_some() {
+        let as_of = recorded.last().map_or(after.seq, |r| r.seq);
+        notices.push(Notice { release_id: after.id.clone(), channel: channel.clone(), as_of, what: NoticeKind::Watch });
+    }
+    // A sample (or an alert) that changes nothing people can do on the step card leaves it
+    // alone: the monitoring card is where samples show. What the gate waits for changes
+    // only when a metric goes blind or sees again.
+    let watch_only = recorded.iter().all(|r| {
+        matches!(r.event, Event::WatchStarted { .. } | Event::WatchSampled { .. } | Event::AlertRecorded { .. })
+    });
+    let blind = |release: Option<&Release>| release.and_then(Release::current_watch).map(|w| w.blind());
+    if !recorded.is_empty() && watch_only && blind(before) == blind(Some(after)) {
+        return notices.iter().map(outbox_row).collect();
     }
     // Cards: replay the events over `before`, one by one, to see every card the command
     // closed on the way (a gate passed, a restart, a rollback), not only where it ended.

@@ -143,13 +143,18 @@ pub struct Started {
 
 impl Bot {
     pub async fn start() -> Bot {
+        Bot::start_with("").await
+    }
+
+    /// [`Bot::start`] with more configuration after the usual (a `[monitoring]` section).
+    pub async fn start_with(extra_config: &str) -> Bot {
         let fake = FakeDiscord::start().await;
         seed_channels(&fake);
         let key = SigningKey::from_bytes(&[42u8; 32]);
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = format!("sqlite://{}", dir.path().join("shipgate.db").display());
         let path = dir.path().join("shipgate.toml");
-        std::fs::write(&path, config_text(&fake, &key, &database_url)).expect("write config");
+        std::fs::write(&path, config_text(&fake, &key, &database_url) + extra_config).expect("write config");
         let config = Config::load_with_env(Some(&path), env(&fake)).expect("config loads");
         let clock = Arc::new(TestClock::default());
         let running =
@@ -330,6 +335,18 @@ impl Bot {
         let (status, body) = self.api("GET", &format!("/releases/{id}"), CI_TOKEN, None).await;
         assert_eq!(status, 200, "{body}");
         body
+    }
+
+    /// Waits until the release's history holds at least `len` events; returns its length.
+    pub async fn eventually_async_len(&self, id: &str, len: usize) -> usize {
+        for _ in 0..200 {
+            let now = self.history_len(id).await;
+            if now >= len {
+                return now;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("release {id} never reached {len} events");
     }
 
     pub async fn history_len(&self, id: &str) -> usize {

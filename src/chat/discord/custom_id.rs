@@ -12,7 +12,9 @@
 //!          g  gate            x  reject
 //!          p<index>  failure path            e<kind> evidence form
 //!          o         approve the freeze override
+//!          f  a critical flow is broken  b  complete a blind watch   (the monitoring card)
 //! form     e<kind> evidence | x reject reason | n<index> failure-path note
+//!          f broken-flow note | b blind-watch reason
 //! kind     t test result | a artifact | s staging deploy | p production deploy
 //! ```
 //!
@@ -76,6 +78,11 @@ pub enum Element {
     Evidence(EvidenceForm),
     /// Approves the pending freeze override.
     ApproveOverride,
+    /// On the monitoring card: a critical user flow is broken (opens the note form).
+    BrokenFlow,
+    /// On the monitoring card: complete a watch that could not see some metrics (opens
+    /// the reason form).
+    AcceptBlind,
 }
 
 impl Element {
@@ -86,6 +93,8 @@ impl Element {
             Element::Reject => Some(ModalForm::RejectReason),
             Element::FailurePath(index) => Some(ModalForm::FailureNote(index)),
             Element::Evidence(kind) => Some(ModalForm::Evidence(kind)),
+            Element::BrokenFlow => Some(ModalForm::BrokenFlow),
+            Element::AcceptBlind => Some(ModalForm::BlindReason),
             Element::Item(_) | Element::Untick(_) | Element::Gate | Element::ApproveOverride => None,
         }
     }
@@ -107,6 +116,10 @@ pub enum ModalForm {
     RejectReason,
     /// The note for the failure path with this 0-based index.
     FailureNote(usize),
+    /// Which critical flow is broken, and how.
+    BrokenFlow,
+    /// Why completing a blind watch is fine.
+    BlindReason,
 }
 
 /// Why a `custom_id` was refused. Ids arrive from Discord but are only as trustworthy as
@@ -147,6 +160,8 @@ impl ClickTarget {
                 id.push(kind_code(kind));
             }
             Element::ApproveOverride => id.push('o'),
+            Element::BrokenFlow => id.push('f'),
+            Element::AcceptBlind => id.push('b'),
         }
         Ok(id)
     }
@@ -161,6 +176,8 @@ impl ClickTarget {
             ('p', rest) => Element::FailurePath(number(rest, "failure path")?),
             ('e', rest) => Element::Evidence(kind(rest)?),
             ('o', "") => Element::ApproveOverride,
+            ('f', "") => Element::BrokenFlow,
+            ('b', "") => Element::AcceptBlind,
             _ => return Err(CustomIdError::Malformed("element")),
         };
         Ok(ClickTarget { release, step, attempt, element })
@@ -183,6 +200,8 @@ impl ModalTarget {
             }
             ModalForm::RejectReason => id.push('x'),
             ModalForm::FailureNote(index) => write_number(&mut id, 'n', index),
+            ModalForm::BrokenFlow => id.push('f'),
+            ModalForm::BlindReason => id.push('b'),
         }
         Ok(id)
     }
@@ -193,6 +212,8 @@ impl ModalTarget {
             ('e', rest) => ModalForm::Evidence(kind(rest)?),
             ('x', "") => ModalForm::RejectReason,
             ('n', rest) => ModalForm::FailureNote(number(rest, "failure path")?),
+            ('f', "") => ModalForm::BrokenFlow,
+            ('b', "") => ModalForm::BlindReason,
             _ => return Err(CustomIdError::Malformed("form")),
         };
         Ok(ModalTarget { release, step, attempt, form })

@@ -157,6 +157,15 @@ impl DiscordSender {
                 Ok(())
             }
             NoticeKind::Retargeted => self.retargeted(d, posted).await,
+            NoticeKind::Watch => {
+                let (Some((card, buttons)), Some(watch)) = (&d.watch, &release.watch) else {
+                    return Ok(());
+                };
+                let thread = self.thread(d, posted).await?;
+                // One message per watched deploy, edited at every sample.
+                let key = format!("watch:{}", watch.deployed_at.timestamp());
+                self.post_or_edit(d, posted, &thread, &key, render::watch::message(card, *buttons)).await
+            }
             NoticeKind::StallPing { step, attempt } => {
                 let thread = self.thread(d, posted).await?;
                 let message = stall_ping(release, *step, &self.config.roles);
@@ -444,7 +453,8 @@ fn line(what: &NoticeKind, release: &Release) -> String {
         NoticeKind::ReleaseOpened
         | NoticeKind::Card { .. }
         | NoticeKind::RollbackStarted
-        | NoticeKind::StallPing { .. } => String::new(),
+        | NoticeKind::StallPing { .. }
+        | NoticeKind::Watch => String::new(),
     }
 }
 

@@ -378,7 +378,7 @@ impl Handler {
                 }
                 Command::TakeFailurePath { step: step_id(), path: path.id.clone(), note: None }
             }
-            Element::Reject | Element::Evidence(_) => {
+            Element::Reject | Element::Evidence(_) | Element::BrokenFlow | Element::AcceptBlind => {
                 let form = target.element.modal().ok_or_else(|| Refusal::rule(stale_card()))?;
                 return self.open_modal(&card, form);
             }
@@ -401,7 +401,21 @@ impl Handler {
         };
         let field = |name: &str| values.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
         let note = |name: &str| Some(field(name)).filter(|n| !n.is_empty());
+        // The monitoring card's forms: answered with a line in the thread, since the
+        // message they came from is the monitoring card, not the step card.
+        match target.form {
+            ModalForm::BrokenFlow => {
+                let command = Command::ReportCriticalFlow { note: field(custom_id::field::NOTE) };
+                return self.run_from_watch(&card, command, actor, request).await;
+            }
+            ModalForm::BlindReason => {
+                let command = Command::AcceptBlindWatch { reason: field(custom_id::field::REASON) };
+                return self.run_from_watch(&card, command, actor, request).await;
+            }
+            _ => {}
+        }
         let command = match target.form {
+            ModalForm::BrokenFlow | ModalForm::BlindReason => return Err(Refusal::rule(stale_card())),
             // The engine picks the path (the step's first) and checks who may reject.
             ModalForm::RejectReason => {
                 Command::RejectGate { step: card.step_id.clone(), reason: field(custom_id::field::REASON), path: None }
@@ -558,6 +572,40 @@ impl Handler {
         let ctx = self.app.card_context_with_locks(&release, self.app.now()).await?;
         let card = card::step_card(&release, clicked.step, &ctx).unwrap_or_else(|| clicked.clone());
         Ok(render::update_message(&card).into())
+    }
+
+    /// Runs a command given on the monitoring card and says what happened, to everyone in
+    /// the thread; the card itself is edited through the outbox.
+    async fn run_from_watch(
+        &self,
+        card: &Card,
+        command: Command,
+        actor: Actor,
+        request: RequestId,
+    ) -> Result<Answer, Refusal> {
+        let name = command.name();
+        let outcome = self.app.execute(&card.release_id, command, actor, request).await.map_err(Refusal::from)?;
+        let release = &outcome.release;
+        let by = outcome.events.first().map_or("someone", |r| r.actor.display_name.as_str());
+        let text = match (name, &release.rollback) {
+            ("report_critical_flow", Some(rollback)) => format!(
+                "🚨 {by} reports a broken critical flow: rollback of {} {} started. {}",
+                release.service,
+                release.version,
+                rollback.trips.first().and_then(|t| t.evidence.clone()).unwrap_or_default()
+            ),
+            _ => format!(
+                "{by} completes the watch of {} {} without the data it could not see: {}",
+                release.service,
+                release.version,
+                release
+                    .watch
+                    .as_ref()
+                    .and_then(|w| w.blind_accepted.last())
+                    .map_or_else(String::new, |a| a.reason.clone())
+            ),
+        };
+        Ok(json!({ "type": 4, "data": { "content": text, "allowed_mentions": { "parse": [] } } }).into())
     }
 
     fn open_modal(&self, card: &Card, form: ModalForm) -> Result<Answer, Refusal> {

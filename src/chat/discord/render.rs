@@ -40,6 +40,8 @@ use crate::domain::release::{no_known_good_target, Status};
 use serde_json::{json, Value};
 
 /// Discord's limits, from its documentation.
+pub mod watch;
+
 pub mod limit {
     pub const CONTENT: usize = 2000;
     pub const EMBED_TITLE: usize = 256;
@@ -205,6 +207,18 @@ pub fn modal(card: &Card, form: ModalForm) -> Result<Value, CustomIdError> {
             }
             (title, vec![note])
         }
+        ModalForm::BrokenFlow => (
+            "A critical user flow is broken".to_owned(),
+            vec![Input::paragraph(field::NOTE, "Which flow, and how is it broken?")
+                .placeholder("checkout answers 500 for card payments; production rolls back at once")
+                .max(1000)],
+        ),
+        ModalForm::BlindReason => (
+            "Complete without this data".to_owned(),
+            vec![Input::paragraph(field::REASON, "Why is completing without it fine?")
+                .placeholder("how you checked what the watch could not see")
+                .max(1000)],
+        ),
     };
     Ok(json!({
         "type": MODAL,
