@@ -514,6 +514,7 @@ async fn spawn_server(url: &str) -> anyhow::Result<String> {
         metrics: shipgate::telemetry::metrics_handle(),
         ready: Arc::new(AtomicBool::new(true)),
         discord: None,
+        alertmanager: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

@@ -153,6 +153,7 @@ pub async fn build_timed(config: &Config, clock: Arc<dyn Clock>, timers: Timers)
             metrics: crate::telemetry::metrics_handle(),
             ready: Arc::new(AtomicBool::new(false)),
             discord: discord_edge,
+            alertmanager: config.alertmanager.clone().map(Arc::new),
         },
         stop,
         tasks,

@@ -7,7 +7,7 @@
 mod common;
 
 use chrono::{DateTime, Duration, Utc};
-use common::prometheus::{three_hours_ago, OpenMetrics, RealPrometheus, ServiceTraffic, Traffic};
+use common::prometheus::{three_hours_ago, OpenMetrics, RealAlertmanager, RealPrometheus, ServiceTraffic, Traffic};
 use common::{deployment, Backend, TestApp, CI_TOKEN, DIGEST, RM_TOKEN};
 use shipgate::app::watch::{WatchPlan, Watcher};
 use shipgate::config::MonitoringConfig;
@@ -226,4 +226,104 @@ async fn a_person_reports_a_broken_flow_and_the_rollback_starts() {
     assert_eq!(trip.criterion, shipgate::domain::watch::Criterion::CriticalFlow);
     assert_eq!(trip.evidence.as_deref(), Some("ci reports: checkout answers 500 for card payments"));
     assert_eq!(watch_until(&t, &w, 600).await, 0, "the watch stops while production goes back");
+}
+
+fn webhook(alerts: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "version": "4", "groupKey": "{}:{alertname=\"CheckoutFailing\"}", "truncatedAlerts": 0,
+        "status": "firing", "receiver": "shipgate", "groupLabels": {}, "commonLabels": {},
+        "commonAnnotations": {}, "externalURL": "http://alertmanager:9093", "alerts": alerts
+    })
+}
+
+async fn post_webhook(t: &TestApp, token: &str, body: &serde_json::Value) -> reqwest::Response {
+    t.http
+        .post(format!("{}/webhooks/alertmanager", t.base))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .expect("an answer")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_critical_alert_delivered_by_a_real_alertmanager_starts_the_rollback() {
+    let prometheus = RealPrometheus::start_with(&history("orders", healthy()));
+    let (t, id) = deployed("orders").await.expect("sqlite");
+    let w = watcher(&t, &prometheus);
+    watch_until(&t, &w, 60).await;
+    let alertmanager =
+        RealAlertmanager::start(&format!("{}/webhooks/alertmanager", t.base), common::ALERTMANAGER_TOKEN);
+
+    // A warning about another service changes nothing here.
+    alertmanager
+        .post_alert(
+            &[("alertname", "DiskFilling"), ("service", "search"), ("severity", "critical")],
+            &[("summary", "disk 91% full")],
+            Utc::now(),
+            None,
+        )
+        .await;
+    let started = Utc::now();
+    alertmanager
+        .post_alert(
+            &[("alertname", "CheckoutFailing"), ("service", "orders"), ("severity", "critical")],
+            &[("summary", "checkout answers 500 for 30% of attempts")],
+            started,
+            None,
+        )
+        .await;
+    let mut rolled_back = None;
+    for _ in 0..100 {
+        let r = release(&t, &id).await;
+        if r.status.as_str() == "rolling_back" {
+            rolled_back = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let r = rolled_back.expect("Alertmanager delivered the alert and the rollback started");
+    let trip = &r.rollback.as_ref().expect("rolling back").trips[0];
+    assert_eq!(trip.criterion, shipgate::domain::watch::Criterion::CriticalFlow);
+    assert_eq!(trip.evidence.as_deref(), Some("alert CheckoutFailing: checkout answers 500 for 30% of attempts"));
+    assert_eq!(trip.since.timestamp(), started.timestamp());
+    let alerts = &r.watch.as_ref().expect("watched").alerts;
+    assert_eq!(alerts.len(), 1, "only the alert about this service: {alerts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_checks_its_token_and_version_and_a_resend_changes_nothing() {
+    let prometheus = RealPrometheus::start_with(&history("basket", healthy()));
+    let (t, id) = deployed("basket").await.expect("sqlite");
+    let w = watcher(&t, &prometheus);
+    watch_until(&t, &w, 60).await;
+    let warning = serde_json::json!([{
+        "status": "firing", "labels": {"alertname": "SlowSearch", "service": "basket", "severity": "warning"},
+        "annotations": {"summary": "p95 above 1 s"}, "startsAt": "2026-12-03T08:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://prometheus/graph", "fingerprint": "5f1c2a"
+    }]);
+    assert_eq!(post_webhook(&t, "wrong-token-0123456789", &webhook(warning.clone())).await.status(), 401);
+    let mut old = webhook(warning.clone());
+    old["version"] = "3".into();
+    let refused = post_webhook(&t, common::ALERTMANAGER_TOKEN, &old).await;
+    assert_eq!(refused.status(), 422);
+    assert!(release(&t, &id).await.watch.as_ref().unwrap().alerts.is_empty(), "a refused delivery records nothing");
+
+    let first = post_webhook(&t, common::ALERTMANAGER_TOKEN, &webhook(warning.clone())).await;
+    assert_eq!(first.status(), 200);
+    let first: serde_json::Value = first.json().await.expect("json");
+    assert_eq!((first["recorded"].as_u64(), first["rollbacks_started"].as_u64()), (Some(1), Some(0)), "{first}");
+    // Alertmanager resends the same notification: nothing is recorded twice.
+    let again: serde_json::Value =
+        post_webhook(&t, common::ALERTMANAGER_TOKEN, &webhook(warning.clone())).await.json().await.expect("json");
+    assert_eq!(again["recorded"].as_u64(), Some(0), "{again}");
+    // Its resolution is recorded.
+    let mut resolved = warning;
+    resolved[0]["status"] = "resolved".into();
+    let done: serde_json::Value =
+        post_webhook(&t, common::ALERTMANAGER_TOKEN, &webhook(resolved)).await.json().await.expect("json");
+    assert_eq!(done["recorded"].as_u64(), Some(1));
+    let r = release(&t, &id).await;
+    assert_eq!(r.status.as_str(), "active", "a warning rolls nothing back");
+    assert_eq!(r.watch.as_ref().unwrap().alerts.len(), 2);
 }

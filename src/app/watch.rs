@@ -9,9 +9,10 @@
 //! instances, a lease per release in the database lets exactly one sample it at a time.
 
 use super::{App, AppError};
-use crate::domain::release::{Command, RejectionCode, Release};
-use crate::domain::watch::{Criteria, Metric, Reading, Readings, WatchSettings};
+use crate::domain::release::{Command, RejectionCode, Release, Status};
+use crate::domain::watch::{Alert, Criteria, Metric, Reading, Readings, WatchSettings};
 use crate::domain::{Actor, Platform, ReleaseId, RequestId, ServiceName};
+use crate::store::ReleaseFilter;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -192,4 +193,74 @@ impl<S: MetricSource> Watcher<S> {
 /// The releases a watcher would look at now, for tests and `/readyz`-style views.
 pub fn due_now(release: &Release, now: DateTime<Utc>) -> bool {
     release.watch_due_at().is_some_and(|due| due <= now)
+}
+
+/// One alert from Alertmanager, with the labels that may name the service it is about.
+#[derive(Debug, Clone)]
+pub struct AlertDelivery {
+    /// `(label, value)` of the configured match labels the alert carries, in config order:
+    /// the first that names a service shipgate watches decides.
+    pub labels: Vec<(String, String)>,
+    pub alert: Alert,
+}
+
+/// What a webhook delivery did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AlertOutcome {
+    pub alerts: usize,
+    /// Releases under watch the alerts were about.
+    pub matched: usize,
+    /// Alerts recorded (a resend of one already recorded is not counted).
+    pub recorded: usize,
+    pub rollbacks_started: usize,
+}
+
+/// Who records alerts, in every release's history.
+pub fn alertmanager_actor() -> Actor {
+    Actor::new(Platform::System, "alertmanager", "Alertmanager")
+}
+
+impl App {
+    /// Records each alert on the releases of its service whose production deploy is under
+    /// watch (or rolling back); a firing critical alert starts the rollback.
+    pub async fn record_alerts(&self, deliveries: Vec<AlertDelivery>) -> Result<AlertOutcome, AppError> {
+        let mut outcome = AlertOutcome { alerts: deliveries.len(), ..AlertOutcome::default() };
+        for delivery in deliveries {
+            for service in delivery.labels.iter().filter_map(|(_, value)| ServiceName::parse(value).ok()) {
+                let mut found = false;
+                for status in [Status::Active, Status::RollingBack] {
+                    let filter = ReleaseFilter {
+                        service: Some(service.clone()),
+                        status: Some(status.as_str().to_owned()),
+                        limit: Some(50),
+                    };
+                    for row in self.list(&filter).await? {
+                        let Some(release) = self.release(&row.id).await? else { continue };
+                        if release.watch.is_none() || (status == Status::Active && release.current_watch().is_none()) {
+                            continue;
+                        }
+                        found = true;
+                        outcome.matched += 1;
+                        let command = Command::RecordAlert(delivery.alert.clone());
+                        match self.execute(&row.id, command, alertmanager_actor(), RequestId::generate()).await {
+                            Ok(done) => {
+                                outcome.recorded += 1;
+                                if release.status == Status::Active && done.release.status == Status::RollingBack {
+                                    outcome.rollbacks_started += 1;
+                                }
+                            }
+                            Err(AppError::Rejected(rejection)) => {
+                                tracing::debug!(release = %row.id, code = %rejection.code, "alert not recorded: {}", rejection.message)
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                if found {
+                    break;
+                }
+            }
+        }
+        Ok(outcome)
+    }
 }

@@ -1,5 +1,6 @@
 //! The axum edge: authenticate, decode, map to a command, answer.
 
+pub mod alertmanager;
 pub mod api;
 pub mod auth;
 pub mod discord;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Discord's HTTP interactions endpoint, when `[discord] mode = "http"`.
     pub discord: Option<discord::DiscordEdge>,
+    /// The Alertmanager webhook's settings, when `[alertmanager]` is configured.
+    pub alertmanager: Option<Arc<crate::config::AlertmanagerConfig>>,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
@@ -41,6 +44,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/api/openapi.json", get(openapi))
         .nest("/api/v1", api::routes().merge(locks::routes()))
         .merge(discord::routes())
+        .merge(alertmanager::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -21,6 +21,8 @@ pub const RM_TOKEN: &str = "rm-token-0123456789abcdef";
 pub const RM2_TOKEN: &str = "rm2-token-0123456789abcdef";
 /// A client with no roles: it may read, not act.
 pub const OBSERVER_TOKEN: &str = "observer-token-0123456789";
+/// The bearer token of the Alertmanager webhook in apps made by [`spawn_watching`].
+pub const ALERTMANAGER_TOKEN: &str = "am-token-0123456789abcdef";
 pub const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 pub const OLD_DIGEST: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -153,6 +155,14 @@ async fn serve_at(
         metrics: shipgate::telemetry::metrics_handle(),
         ready: Arc::new(AtomicBool::new(true)),
         discord: None,
+        alertmanager: watching.then(|| {
+            Arc::new(shipgate::config::AlertmanagerConfig {
+                token: SecretString::from(ALERTMANAGER_TOKEN.to_owned()),
+                match_labels: vec!["service".into()],
+                severity_label: "severity".into(),
+                critical_severities: vec!["critical".into()],
+            })
+        }),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
