@@ -119,23 +119,23 @@ async fn a_rollback_notice_reaches_every_incident_channel_once_through_a_429_and
     assert_eq!(answer["data"]["content"], "Rollback of checkout 2.7.0 started by bob; follow the rollback card.");
 
     let notice = |fake: &common::fake_discord::FakeDiscord, channel: &str| -> Vec<String> {
-        fake.messages(channel)
-            .iter()
-            .filter_map(|m| m["content"].as_str())
-            .filter(|c| c.contains("Rollback: checkout 2.7.0"))
-            .map(str::to_owned)
-            .collect()
+        fake.messages(channel).iter().map(notice_text).filter(|t| t.contains("What was rolled back")).collect()
     };
     for channel in [INCIDENT_CHANNEL, INCIDENT_CHANNEL_2] {
         let text = bot
             .eventually(&format!("the rollback notice in {channel}"), |fake| notice(fake, channel).into_iter().next())
             .await;
-        assert!(text.starts_with("⏪ **Rollback: checkout 2.7.0**"), "{text}");
-        assert!(text.contains(&format!("**Deployed:** `{DIGEST}` to production")), "what was deployed: {text}");
-        assert!(text.contains(&format!("**What broke:** {reason}")), "what broke: {text}");
-        assert!(text.contains(&format!("**Rolling back to:** 2.6.0 `{OLD_DIGEST}`")), "what it goes back to: {text}");
-        assert!(text.contains("**By:** bob at "), "who and when: {text}");
-        assert!(text.contains(&format!("**Thread:** <#{}>", started.thread)), "the thread: {text}");
+        assert!(text.starts_with("**⏪ Rolling back checkout 2.7.0**"), "{text}");
+        assert!(text.contains("What was deployed: • checkout · version 2.7.0"), "what was deployed: {text}");
+        assert!(text.contains(&format!("artifact {DIGEST}, deployed")), "the artifact: {text}");
+        assert!(text.contains("production approved by "), "who let it through: {text}");
+        assert!(text.contains(&format!("What broke: • {reason} (said by bob, ")), "what broke: {text}");
+        assert!(
+            text.contains(&format!("What was rolled back: • to version 2.6.0 · artifact {OLD_DIGEST}")),
+            "what it goes back to: {text}"
+        );
+        assert!(text.contains("deploy to detection: "), "how long it took to see: {text}");
+        assert!(text.contains(&format!("thread <#{}>", started.thread)), "the thread: {text}");
     }
     // The rollback card follows the notice in the thread's lane: once it is there, the
     // notice's delivery is over, and each channel holds it once.
@@ -156,7 +156,43 @@ async fn a_rollback_notice_reaches_every_incident_channel_once_through_a_429_and
     };
     assert_eq!(statuses(INCIDENT_CHANNEL), [Some(429), Some(200)]);
     assert_eq!(statuses(INCIDENT_CHANNEL_2), [Some(500), Some(200)]);
+
+    // Production goes back and the procedure passes: every copy of the notice is edited
+    // to say so, with how long recovery took; nothing new is posted in the channels.
+    bot.api_ok(
+        &format!("/releases/{}/deployments", started.id),
+        CI_TOKEN,
+        Some(json!({"environment": "production", "digest": OLD_DIGEST, "outcome": "succeeded", "health": "passed", "strategy": "rolling"})),
+    )
+    .await;
+    for item in ["deploy-reverted", "health-verified", "team-notified", "bug-triage"] {
+        bot.api_ok(&format!("/releases/{}/steps/rollback/items/{item}/tick", started.id), CI_TOKEN, None).await;
+    }
+    bot.api_ok(&format!("/releases/{}/steps/rollback/approve", started.id), RM_TOKEN, None).await;
+    for channel in [INCIDENT_CHANNEL, INCIDENT_CHANNEL_2] {
+        let text = bot
+            .eventually(&format!("the notice in {channel} says production recovered"), |fake| {
+                notice(fake, channel).into_iter().find(|t| t.contains("✅ Rolled back"))
+            })
+            .await;
+        assert!(text.contains("health checks passed"), "{text}");
+        assert!(text.contains("detection to recovery: "), "{text}");
+        assert_eq!(notice(&bot.fake, channel).len(), 1, "edited, not posted again, in {channel}");
+    }
     bot.fake.assert_no_violations();
+}
+
+/// A message's words: its content and its embed's fields, `name: value` per field.
+fn notice_text(message: &Value) -> String {
+    let mut text = message["content"].as_str().unwrap_or_default().to_owned();
+    for field in message["embeds"][0]["fields"].as_array().into_iter().flatten() {
+        text.push_str(&format!(
+            "\n{}: {}",
+            field["name"].as_str().unwrap_or_default(),
+            field["value"].as_str().unwrap_or_default().replace('\n', " ")
+        ));
+    }
+    text
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,10 +225,10 @@ async fn an_abort_in_production_rolls_back_first_and_commands_outside_a_thread_a
     for channel in [INCIDENT_CHANNEL, INCIDENT_CHANNEL_2] {
         let text = bot
             .eventually(&format!("the rollback notice in {channel}"), |fake| {
-                fake.messages(channel).iter().find_map(|m| m["content"].as_str().map(str::to_owned))
+                fake.messages(channel).first().map(notice_text)
             })
             .await;
-        assert!(text.contains("**What broke:** aborted: wrong build shipped"), "{text}");
+        assert!(text.contains("What broke: • aborted: wrong build shipped"), "{text}");
     }
     bot.fake.assert_no_violations();
 }

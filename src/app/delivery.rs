@@ -9,6 +9,7 @@
 use super::locks::{is_lock_notice, LockNotice};
 use super::notices::{self, Notice, NoticeKind};
 use super::App;
+use crate::domain::card::rollback_notice::RollbackNotice;
 use crate::domain::card::watch::WatchCard;
 use crate::domain::card::{self, Card, StepRef};
 use crate::domain::release::{Release, Status};
@@ -43,6 +44,8 @@ pub struct Delivery<'a> {
     /// For a watch notice: the monitoring card, and the step card its buttons name (the
     /// release's current step and attempt) while the release is active.
     pub watch: Option<(WatchCard, Option<(StepRef, u32)>)>,
+    /// For a rollback notice (started or completed): the notice as the rollback stands.
+    pub rollback_notice: Option<RollbackNotice>,
     /// Messages already posted for this release on this platform, by key.
     pub known: &'a HashMap<String, Posted>,
     /// Unique per outbox row, stable across retries: the source of create nonces.
@@ -306,6 +309,12 @@ async fn deliver_lane(
             }
             _ => None,
         };
+        let rollback_notice = match &notice.what {
+            NoticeKind::RollbackStarted | NoticeKind::RollbackCompleted => {
+                card::rollback_notice::rollback_notice(&release, &app.card_context(&release, now))
+            }
+            _ => None,
+        };
         let known: HashMap<String, Posted> = store
             .chat_messages(&notice.release_id, platform.as_str())
             .await?
@@ -318,6 +327,7 @@ async fn deliver_lane(
                 release: &release,
                 card,
                 watch,
+                rollback_notice,
                 known: &known,
                 idempotency_key: &row.idempotency_key,
             })

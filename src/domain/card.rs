@@ -1099,6 +1099,7 @@ fn local_with_date(at: DateTime<Utc>, tz: Tz) -> String {
     at.with_timezone(&tz).format("%a %-d %b %H:%M %Z").to_string()
 }
 
+pub mod rollback_notice;
 pub mod watch;
 
 #[cfg(test)]

@@ -12,8 +12,9 @@ use crate::app::locks::{LockNews, LockNotice};
 use crate::app::notices::{CardStep, NoticeKind};
 use crate::app::THREAD_KEY;
 use crate::config::DiscordConfig;
+use crate::domain::card::rollback_notice::notice_key;
 use crate::domain::lock::{LockEnd, LockMode};
-use crate::domain::release::{no_known_good_target, Release};
+use crate::domain::release::Release;
 use crate::domain::ChatPlatform;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -146,16 +147,7 @@ impl DiscordSender {
                 let key = format!("card:{step}:{attempt}");
                 self.post_or_edit(d, posted, &thread, &key, render::message(card)).await
             }
-            NoticeKind::RollbackStarted => {
-                let thread = self.thread(d, posted).await?;
-                let text = rollback_notice(release, &thread);
-                self.post_once(d, posted, &thread, &format!("rollback:{}", d.notice.as_of), &text).await?;
-                for channel in &self.config.incident_channel_ids {
-                    let key = format!("rollback:{}:{channel}", d.notice.as_of);
-                    self.post_once(d, posted, channel, &key, &text).await?;
-                }
-                Ok(())
-            }
+            NoticeKind::RollbackStarted => self.rollback_notice(d, posted).await,
             NoticeKind::Retargeted => self.retargeted(d, posted).await,
             NoticeKind::Watch => {
                 let (Some((card, buttons)), Some(watch)) = (&d.watch, &release.watch) else {
@@ -177,14 +169,27 @@ impl DiscordSender {
                 let key = format!("{}:{}", other.name(), d.notice.as_of);
                 self.post_once(d, posted, &thread, &key, &text).await?;
                 if matches!(other, NoticeKind::RollbackCompleted) {
-                    for channel in &self.config.incident_channel_ids {
-                        let key = format!("{key}:{channel}");
-                        self.post_once(d, posted, channel, &key, &text).await?;
-                    }
+                    // The notice everyone got at the start now says how it ended.
+                    self.rollback_notice(d, posted).await?;
                 }
                 Ok(())
             }
         }
+    }
+
+    /// The rollback notice, in the release thread and every incident channel: posted when
+    /// the rollback starts, edited in place when it completes.
+    async fn rollback_notice(&self, d: &Delivery<'_>, posted: &mut Vec<Posted>) -> Result<(), RestError> {
+        let (Some(notice), Some(key)) = (&d.rollback_notice, notice_key(d.release)) else {
+            return Ok(());
+        };
+        let thread = self.thread(d, posted).await?;
+        let message = render::rollback_notice(notice, &thread);
+        self.post_or_edit(d, posted, &thread, &key, message.clone()).await?;
+        for channel in &self.config.incident_channel_ids {
+            self.post_or_edit(d, posted, channel, &format!("{key}:{channel}"), message.clone()).await?;
+        }
+        Ok(())
     }
 
     /// The release message in the release channel, and a public thread on it.
@@ -342,28 +347,6 @@ fn clip(text: &str, max: usize) -> String {
 
 /// The rollback notice: what was deployed, what broke, what production goes back to, who
 /// started it and when, and where to follow it.
-fn rollback_notice(release: &Release, thread_id: &str) -> String {
-    let Some(rollback) = &release.rollback else {
-        return format!("⏪ Rolling back **{} {}**", release.service, release.version);
-    };
-    let deployed = rollback.deployed.as_ref().map_or_else(
-        || "nothing had reached production".to_owned(),
-        |d| format!("`{}` to {} ({:?})", d.digest, d.environment, d.outcome).to_lowercase(),
-    );
-    let target = rollback
-        .target
-        .as_ref()
-        .map_or_else(|| no_known_good_target(&release.service), |t| format!("{} `{}`", t.version, t.digest));
-    format!(
-        "⏪ **Rollback: {} {}**\n**Deployed:** {deployed}\n**What broke:** {}\n**Rolling back to:** {target}\n**By:** {} at {}\n**Thread:** <#{thread_id}>",
-        release.service,
-        release.version,
-        rollback.reason,
-        rollback.started.by.display_name,
-        rollback.started.at.format("%Y-%m-%d %H:%M UTC"),
-    )
-}
-
 /// The ping of a stalled step: mentions the Discord roles mapped to the step's owners
 /// (and lets exactly those through `allowed_mentions`); roles with no mapping are named.
 fn stall_ping(release: &Release, step: usize, mapping: &BTreeMap<String, Vec<String>>) -> Value {
@@ -462,20 +445,7 @@ fn line(what: &NoticeKind, release: &Release) -> String {
 mod tests {
     use super::*;
 
-    use crate::domain::card::fixtures::{carol, Walk, DIGEST, OLD_DIGEST};
-
-    #[test]
-    fn the_rollback_notice_says_what_was_deployed_what_broke_and_what_was_rolled_back() {
-        let mut walk = Walk::start();
-        walk.walk_to(7);
-        walk.take(&carol(), "rollback", "checkout returns 500");
-        let text = rollback_notice(&walk.release, "4242");
-        assert!(text.contains("Rollback: api 1.4.0"), "{text}");
-        assert!(text.contains(&format!("**Deployed:** `{DIGEST}` to production")), "{text}");
-        assert!(text.contains("**What broke:** checkout returns 500"), "{text}");
-        assert!(text.contains(&format!("**Rolling back to:** 1.3.2 `{OLD_DIGEST}`")), "{text}");
-        assert!(text.contains("**By:** Carol") && text.contains("<#4242>"), "{text}");
-    }
+    use crate::domain::card::fixtures::Walk;
 
     #[test]
     fn lock_announcements_say_who_why_until_when_and_how_it_ended() {

@@ -35,6 +35,7 @@
 //! A long checklist is listed with item texts shortened to fit the description.
 
 use super::custom_id::{field, ClickTarget, CustomIdError, Element, ModalForm, ModalTarget};
+use crate::domain::card::rollback_notice::{NoticeState, RollbackNotice};
 use crate::domain::card::{Banner, Card, CardState, ClosedWhy, EvidenceForm, StepRef};
 use crate::domain::release::{no_known_good_target, Status};
 use serde_json::{json, Value};
@@ -113,6 +114,32 @@ pub fn message(card: &Card) -> Value {
         "content": header(card),
         "embeds": [embed(card, note.as_deref())],
         "components": components,
+        "allowed_mentions": { "parse": [] },
+    })
+}
+
+/// The rollback notice: what was deployed, what broke, what was rolled back, and a link
+/// to the release thread. The same message goes to the thread and every incident channel.
+pub fn rollback_notice(notice: &RollbackNotice, thread_id: &str) -> Value {
+    let section = |lines: &[String]| {
+        let text = lines.iter().map(|l| format!("• {}", escape(l))).collect::<Vec<_>>().join("\n");
+        clip(&text, limit::EMBED_FIELD_VALUE)
+    };
+    let color = match notice.state {
+        NoticeState::Underway => COLOR_TROUBLE,
+        NoticeState::Recovered => COLOR_PASSED,
+    };
+    json!({
+        "content": clip(&format!("**{}** · thread <#{thread_id}>", notice.state.headline(&notice.name)), limit::CONTENT),
+        "embeds": [{
+            "color": color,
+            "fields": [
+                { "name": "What was deployed", "value": section(&notice.deployed), "inline": false },
+                { "name": "What broke", "value": section(&notice.broke), "inline": false },
+                { "name": "What was rolled back", "value": section(&notice.rolled_back), "inline": false },
+            ],
+            "footer": { "text": clip(&format!("release {}", notice.release_id), limit::EMBED_FOOTER) },
+        }],
         "allowed_mentions": { "parse": [] },
     })
 }
