@@ -55,8 +55,7 @@ pub fn rollback_notice(release: &Release, ctx: &CardContext) -> Option<RollbackN
         .steps
         .iter()
         .flat_map(|s| s.deployments.iter())
-        .filter(|(d, _)| d.environment == Environment::Production)
-        .last();
+        .rfind(|(d, _)| d.environment == Environment::Production);
     let mut deployed = vec![format!("{} · version {} · commit {}", release.service, release.version, release.git_sha)];
     match (&rollback.deployed, deploy_mark) {
         (Some(report), Some((_, mark))) => deployed.push(format!(
