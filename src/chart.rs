@@ -301,8 +301,12 @@ fn draw(root: &DrawingArea<BitMapBackend<'_>, Shift>, spec: &ChartSpec) -> DrawR
     let (bottom, top) = value_range(spec, &values);
     let largest = top.abs().max(bottom.abs()) / HEADROOM;
     let right = axis.seconds;
-    let marker_xs: Vec<(f64, DateTime<Utc>)> =
-        [Some(spec.deploy_at), spec.tripped_at].into_iter().flatten().map(|at| (axis.x(at), at)).collect();
+    // Where the markers go, and how far down their labels sit: the trip's below the
+    // deploy's, so the two stay readable when the trip follows the deploy closely.
+    let mut markers = vec![(axis.x(spec.deploy_at), spec.deploy_at, "deploy", DEPLOY, 1, 4)];
+    if let Some(at) = spec.tripped_at {
+        markers.push((axis.x(at), at, "tripped", TRIPPED, 2, 20));
+    }
 
     let mut chart = ChartBuilder::on(root)
         .caption(&spec.title, (FONT_FAMILY, 20).into_font().color(&BLACK))
@@ -353,16 +357,15 @@ fn draw(root: &DrawingArea<BitMapBackend<'_>, Shift>, spec: &ChartSpec) -> DrawR
         ))?;
     }
 
-    let names = [("deploy", DEPLOY), ("tripped", TRIPPED)];
-    for ((x, at), (name, color)) in marker_xs.into_iter().zip(names) {
-        let style = ShapeStyle::from(&color).stroke_width(if name == "tripped" { 2 } else { 1 });
+    for (x, at, name, color, width, dy) in markers {
+        let style = ShapeStyle::from(&color).stroke_width(width);
         chart.draw_series(DashedLineSeries::new([(x, bottom), (x, top)], 4, 3, style))?;
         let local = at.with_timezone(&spec.time_zone).format("%H:%M");
         // Written on the side with room: left of a marker near the right edge.
         let (anchor, dx) = if x > right * 0.8 { (HPos::Right, -4) } else { (HPos::Left, 4) };
         let font = label_font(color, Pos::new(anchor, VPos::Top));
         chart.draw_series(std::iter::once(
-            EmptyElement::at((x, top)) + Text::new(format!("{name} {local}"), (dx, 4), font),
+            EmptyElement::at((x, top)) + Text::new(format!("{name} {local}"), (dx, dy), font),
         ))?;
     }
 
