@@ -17,6 +17,8 @@
 //!   card of a step ([`domain::card`]) rendered as the platform's message, interactions
 //!   decoded into commands (received over Discord's gateway or its HTTP endpoint, one
 //!   handler for both), and the outbox's notices delivered over the platform's API.
+//! - [`chart`] — the PNG chart a rollback notice can carry: the metric that tripped a
+//!   criterion over the watch window, with its baseline and threshold; no I/O.
 //! - [`app`] — orchestration: one command at a time per release, decided by the domain
 //!   and written in one transaction, with group commit across releases; typed notices
 //!   ([`app::notices`]) and the outbox worker that delivers them ([`app::delivery`]);
@@ -34,6 +36,7 @@
 //! - [`telemetry`] — logging setup.
 
 pub mod app;
+pub mod chart;
 pub mod chat;
 pub mod cli;
 pub mod config;

@@ -1,9 +1,12 @@
 //! Discord's REST API, for the calls the outbox makes: a small client that follows the
 //! rate-limit headers, waits out 429s (per route and global) and tells a retryable failure
 //! (5xx, network) from a permanent one (4xx) so the outbox can back off.
+//!
+//! A message can carry one file (a chart): it is sent as Discord's `multipart/form-data`
+//! upload, the JSON body in a `payload_json` part and the file in `files[0]`.
 
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -25,6 +28,78 @@ pub enum RestError {
     /// Discord refused the call as made (4xx other than 429), with its error code.
     #[error("{what}: HTTP {status}, Discord error {code}: {message}")]
     Refused { what: String, status: u16, code: u64, message: String },
+}
+
+/// A file sent with a message, as the message's one attachment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileAttachment {
+    filename: String,
+    content_type: &'static str,
+    bytes: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AttachmentError {
+    #[error(
+        "attachment file name {0:?}: Discord links an attachment from an embed as attachment://NAME only when \
+         NAME is ASCII letters, digits, '_', '-' and '.', and a PNG's name ends in .png"
+    )]
+    BadFilename(String),
+    #[error("the attachment {0:?} is not a PNG: its bytes do not start with the PNG signature")]
+    NotPng(String),
+}
+
+const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
+
+impl FileAttachment {
+    /// A PNG image, e.g. `FileAttachment::png("chart.png", chart::render_png(&spec)?)`.
+    pub fn png(filename: &str, bytes: Vec<u8>) -> Result<Self, AttachmentError> {
+        let linkable = !filename.is_empty()
+            && filename.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !linkable || !filename.to_ascii_lowercase().ends_with(".png") {
+            return Err(AttachmentError::BadFilename(filename.to_owned()));
+        }
+        if !bytes.starts_with(&PNG_SIGNATURE) {
+            return Err(AttachmentError::NotPng(filename.to_owned()));
+        }
+        Ok(Self { filename: filename.to_owned(), content_type: "image/png", bytes })
+    }
+
+    pub fn filename(&self) -> &str {
+        &self.filename
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Where an embed of the same message finds the file: its `image.url`.
+    pub fn url(&self) -> String {
+        format!("attachment://{}", self.filename)
+    }
+
+    /// The multipart body: `payload_json` with `attachments` naming the file as
+    /// placeholder 0, and the file as `files[0]`. Built anew for every try, as a sent
+    /// form is consumed.
+    fn form(&self, message: &Value) -> Result<reqwest::multipart::Form, reqwest::Error> {
+        let mut payload = message.clone();
+        // The one attachment the message keeps: on an edit, Discord removes every file
+        // the list leaves out, so the new file replaces the old.
+        payload["attachments"] = json!([{ "id": "0", "filename": self.filename }]);
+        let payload_json = reqwest::multipart::Part::text(payload.to_string()).mime_str("application/json")?;
+        let file = reqwest::multipart::Part::bytes(self.bytes.clone())
+            .file_name(self.filename.clone())
+            .mime_str(self.content_type)?;
+        Ok(reqwest::multipart::Form::new().part("payload_json", payload_json).part("files[0]", file))
+    }
+}
+
+/// What a call sends.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    Empty,
+    Json(&'a Value),
+    WithFile(&'a Value, &'a FileAttachment),
 }
 
 pub struct Rest {
@@ -74,6 +149,36 @@ impl Rest {
     /// Calls `method path` with `body`; `route` names the rate-limit bucket it counts
     /// against (the route with its major parameter, e.g. `POST /channels/123/messages`).
     pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value, RestError> {
+        self.send(method, path, body.map_or(Body::Empty, Body::Json)).await
+    }
+
+    /// Creates a message in `channel_id` with `file` as its one attachment. `message` is
+    /// the JSON body as for a create without a file (content, embeds, nonce...); an embed
+    /// shows the file with `image.url` set to [`FileAttachment::url`].
+    pub async fn create_message_with_file(
+        &self,
+        channel_id: &str,
+        message: &Value,
+        file: &FileAttachment,
+    ) -> Result<Value, RestError> {
+        let path = format!("/channels/{channel_id}/messages");
+        self.send(reqwest::Method::POST, &path, Body::WithFile(message, file)).await
+    }
+
+    /// Edits a message so that `file` is its one attachment: a file it had before (an
+    /// earlier chart) is removed, as Discord keeps only the files an edit lists.
+    pub async fn edit_message_with_file(
+        &self,
+        channel_id: &str,
+        message_id: &str,
+        message: &Value,
+        file: &FileAttachment,
+    ) -> Result<Value, RestError> {
+        let path = format!("/channels/{channel_id}/messages/{message_id}");
+        self.send(reqwest::Method::PATCH, &path, Body::WithFile(message, file)).await
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Body<'_>) -> Result<Value, RestError> {
         let route = route_key(&method, path);
         let what = format!("{method} {path}");
         for _ in 0..MAX_RATE_LIMITED_TRIES {
@@ -82,8 +187,20 @@ impl Rest {
                 .http
                 .request(method.clone(), format!("{}{path}", self.base))
                 .header("Authorization", format!("Bot {}", self.token.expose_secret()));
-            if let Some(body) = body {
-                request = request.json(body);
+            match body {
+                Body::Empty => {}
+                Body::Json(json) => request = request.json(json),
+                Body::WithFile(json, file) => match file.form(json) {
+                    Ok(form) => request = request.multipart(form),
+                    Err(e) => {
+                        return Err(RestError::Refused {
+                            what,
+                            status: 0,
+                            code: 0,
+                            message: format!("the upload of {} could not be built: {e}", file.filename),
+                        })
+                    }
+                },
             }
             let response = match request.send().await {
                 Ok(response) => response,
@@ -247,5 +364,19 @@ mod tests {
         let patch = route_key(&reqwest::Method::PATCH, "/channels/123/messages/456");
         assert_eq!(patch, "PATCH /channels/123/messages/:id");
         assert_ne!(route_key(&reqwest::Method::POST, "/channels/124/messages"), post);
+    }
+
+    #[test]
+    fn attachments_are_pngs_with_names_an_embed_can_link() {
+        let png = || {
+            let mut bytes = PNG_SIGNATURE.to_vec();
+            bytes.extend_from_slice(b"rest of the image");
+            bytes
+        };
+        let chart = FileAttachment::png("chart.png", png()).expect("a linkable PNG");
+        assert_eq!(chart.url(), "attachment://chart.png");
+        assert!(matches!(FileAttachment::png("error rate.png", png()), Err(AttachmentError::BadFilename(_))));
+        assert!(matches!(FileAttachment::png("chart.gif", png()), Err(AttachmentError::BadFilename(_))));
+        assert!(matches!(FileAttachment::png("chart.png", b"GIF89a".to_vec()), Err(AttachmentError::NotPng(_))));
     }
 }

@@ -7,6 +7,11 @@
 //! gets Discord's 50035 answer and is recorded as a violation, as is any request to a route
 //! the fake does not know. `assert_no_violations` fails a test that broke the contract.
 //!
+//! Message create and edit also take uploads (`multipart/form-data`): the `payload_json`
+//! part is validated as a JSON body is, every file the body's `attachments` names must come
+//! as its `files[n]` part (a PNG with the PNG signature), and the files are kept with the
+//! message (`attachments`).
+//!
 //! Connections are served by hand (hyper, not `axum::serve`) so that a fault can close a
 //! TCP connection without answering, as an unreachable Discord would.
 
@@ -16,6 +21,7 @@ mod ratelimit;
 mod routes;
 pub mod schema;
 mod state;
+mod upload;
 
 // Every test binary includes tests/common, and most never touch the fake: its re-exports
 // would be unused imports there.
@@ -28,7 +34,9 @@ pub use routes::Route;
 #[allow(unused_imports)]
 pub use schema::validate_interaction_response;
 #[allow(unused_imports)]
-pub use state::{ApiError, FakeConfig, RecordedRequest, Violation, INTERACTION_TOKEN_LIFETIME};
+pub use state::{
+    ApiError, FakeConfig, RecordedFile, RecordedRequest, StoredAttachment, Violation, INTERACTION_TOKEN_LIFETIME,
+};
 
 use axum::body::Body;
 use axum::extract::{Request, State as AxumState};
@@ -375,6 +383,11 @@ impl FakeDiscord {
         self.shared.state().message(channel_id, message_id)
     }
 
+    /// The files a message carries now, with their bytes, in the message's order.
+    pub fn attachments(&self, channel_id: &str, message_id: &str) -> Vec<StoredAttachment> {
+        self.shared.state().attachments(channel_id, message_id)
+    }
+
     /// Thread channel objects, in creation order.
     pub fn threads(&self) -> Vec<Value> {
         self.shared.state().threads()
@@ -478,15 +491,28 @@ impl Outcome {
     }
 }
 
+/// A request's headers and body as they came.
+struct Incoming<'a> {
+    headers: &'a HeaderMap,
+    bytes: &'a [u8],
+    /// The parts of a `multipart/form-data` body, or why it could not be read as one.
+    form: Option<Result<Vec<upload::FormPart>, String>>,
+}
+
 const RECORDED_HEADERS: [&str; 4] = ["authorization", "content-type", "user-agent", "x-audit-log-reason"];
 
 async fn rest(AxumState(shared): AxumState<Arc<Shared>>, request: Request) -> Response {
     let kill = request.extensions().get::<ConnKill>().cloned();
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, 16 << 20).await.unwrap_or_default();
+    let content_type = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    // Read before taking the state's lock: the multipart reader is async.
+    let form =
+        if upload::is_multipart(content_type) { Some(upload::parse(content_type, bytes.clone()).await) } else { None };
     let outcome = {
         let mut state = shared.state();
-        process(&mut state, parts.method.as_str(), parts.uri.path(), parts.uri.query(), &parts.headers, &bytes)
+        let request = Incoming { headers: &parts.headers, bytes: &bytes, form };
+        process(&mut state, parts.method.as_str(), parts.uri.path(), parts.uri.query(), request)
     };
     if let Some(delay) = outcome.delay {
         tokio::time::sleep(delay).await;
@@ -515,16 +541,29 @@ async fn rest(AxumState(shared): AxumState<Arc<Shared>>, request: Request) -> Re
 
 /// Everything about a REST request that needs the state: recording, faults, auth, rate
 /// limits, validation and the operation itself.
-fn process(
-    state: &mut state::State,
-    method: &str,
-    path: &str,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    bytes: &[u8],
-) -> Outcome {
+fn process(state: &mut state::State, method: &str, path: &str, query: Option<&str>, request: Incoming<'_>) -> Outcome {
+    let Incoming { headers, bytes, form } = request;
     let raw = String::from_utf8_lossy(bytes).to_string();
-    let parsed: Option<Value> = if bytes.is_empty() { None } else { serde_json::from_slice(bytes).ok() };
+    let parsed: Option<Value> = match &form {
+        // An upload's JSON body is its payload_json part.
+        Some(Ok(parts)) => upload::payload_json(parts).ok(),
+        Some(Err(_)) => None,
+        None if bytes.is_empty() => None,
+        None => serde_json::from_slice(bytes).ok(),
+    };
+    let files = match &form {
+        Some(Ok(parts)) => parts
+            .iter()
+            .filter(|p| p.name != "payload_json")
+            .map(|p| RecordedFile {
+                part: p.name.clone(),
+                filename: p.filename.clone(),
+                content_type: p.content_type.clone(),
+                size: p.bytes.len(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     let matched = path.strip_prefix("/api/v10").and_then(|rest| routes::match_route(method, rest));
     let recorded_headers: BTreeMap<String, String> = RECORDED_HEADERS
         .iter()
@@ -536,12 +575,13 @@ fn process(
         query: query.map(str::to_string),
         route: matched.as_ref().map(|(route, _)| *route),
         body: parsed.clone().or_else(|| (!raw.is_empty()).then(|| Value::String(raw.clone()))),
+        files,
         headers: recorded_headers,
         at: SystemTime::now(),
         status: None,
     });
     let index = state.requests.len() - 1;
-    let outcome = process_recorded(state, method, path, query, headers, bytes, parsed, matched);
+    let outcome = process_recorded(state, method, path, query, headers, bytes, form, parsed, matched);
     if !outcome.drop {
         state.requests[index].status = Some(outcome.status);
         if matches!(outcome.status, 401 | 403 | 429) {
@@ -559,6 +599,7 @@ fn process_recorded(
     query: Option<&str>,
     headers: &HeaderMap,
     bytes: &[u8],
+    form: Option<Result<Vec<upload::FormPart>, String>>,
     parsed: Option<Value>,
     matched: Option<(Route, routes::Params)>,
 ) -> Outcome {
@@ -613,9 +654,9 @@ fn process_recorded(
         }
     };
 
-    let mut outcome = match checked_body(state, method, path, route, &params, headers, bytes, parsed) {
+    let mut outcome = match checked_body(state, method, path, route, &params, headers, bytes, form, parsed) {
         Err(error) => Outcome::error(&error),
-        Ok(body) => match operate(state, route, &params, query, &body) {
+        Ok((body, files)) => match operate(state, route, &params, query, &body, &files) {
             Ok((status, body)) => Outcome::answer(status, body),
             Err(error) => {
                 if error.is_contract_violation() {
@@ -644,7 +685,8 @@ fn too_many_requests(retry_after: Duration, global: bool, mut headers: Vec<(&'st
     Outcome { status: 429, headers, body: Some(body), delay: None, drop: false }
 }
 
-/// The request body, parsed and validated against the operation; records violations.
+/// The request body, parsed and validated against the operation, and an upload's parts;
+/// records violations.
 #[allow(clippy::too_many_arguments)]
 fn checked_body(
     state: &mut state::State,
@@ -654,8 +696,9 @@ fn checked_body(
     params: &routes::Params,
     headers: &HeaderMap,
     bytes: &[u8],
+    form: Option<Result<Vec<upload::FormPart>, String>>,
     parsed: Option<Value>,
-) -> Result<Value, ApiError> {
+) -> Result<(Value, Vec<upload::FormPart>), ApiError> {
     let bad = params.bad_snowflakes();
     if !bad.is_empty() {
         let problems: Vec<schema::Problem> = bad
@@ -670,9 +713,29 @@ fn checked_body(
         return Err(ApiError::invalid_form(&problems));
     }
     if !route.has_body() {
-        return Ok(Value::Null);
+        return Ok((Value::Null, Vec::new()));
     }
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if let Some(form) = form {
+        if !route.takes_uploads() {
+            state.violation(method, path, vec![format!("{route:?} takes no multipart/form-data body in the fake")]);
+            return Err(ApiError::new(400, 50109, "The request body contains invalid JSON."));
+        }
+        let body = form.and_then(|parts| Ok((upload::payload_json(&parts)?, parts)));
+        let (body, parts) = match body {
+            Ok(read) => read,
+            Err(why) => {
+                state.violation(method, path, vec![why.clone()]);
+                let problem = schema::Problem { path: String::new(), code: "BASE_TYPE_BAD_FORMAT", message: why };
+                return Err(ApiError::invalid_form(&[problem]));
+            }
+        };
+        if let Err(problems) = schema::validate_request(route, &body) {
+            state.violation(method, path, problems.iter().map(ToString::to_string).collect());
+            return Err(ApiError::invalid_form(&problems));
+        }
+        return Ok((body, parts));
+    }
     if !content_type.starts_with("application/json") {
         state.violation(
             method,
@@ -690,7 +753,7 @@ fn checked_body(
         state.violation(method, path, problems.iter().map(ToString::to_string).collect());
         return Err(ApiError::invalid_form(&problems));
     }
-    Ok(body)
+    Ok((body, Vec::new()))
 }
 
 fn query_flag(query: Option<&str>, name: &str) -> bool {
@@ -703,11 +766,12 @@ fn operate(
     params: &routes::Params,
     query: Option<&str>,
     body: &Value,
+    files: &[upload::FormPart],
 ) -> state::Reply {
     let p = |name| params.req(name).to_string();
     match route {
-        Route::CreateMessage => state.create_message(&p("channel_id"), body),
-        Route::EditMessage => state.edit_message(&p("channel_id"), &p("message_id"), body),
+        Route::CreateMessage => state.create_message(&p("channel_id"), body, files),
+        Route::EditMessage => state.edit_message(&p("channel_id"), &p("message_id"), body, files),
         Route::GetMessage => state.get_message(&p("channel_id"), &p("message_id")),
         Route::CreateThreadFromMessage => state.create_thread_from_message(&p("channel_id"), &p("message_id"), body),
         Route::CreateThread => state.create_thread(&p("channel_id"), body),

@@ -84,6 +84,12 @@ impl Route {
         !matches!(self, Route::InteractionCallback | Route::EditOriginalResponse | Route::ExecuteWebhook)
     }
 
+    /// The operations whose document lists a `multipart/form-data` body with `files[n]`
+    /// that the fake reads (the others it answers as JSON-only).
+    pub fn takes_uploads(self) -> bool {
+        matches!(self, Route::CreateMessage | Route::EditMessage)
+    }
+
     pub fn has_body(self) -> bool {
         !matches!(self, Route::GetMessage | Route::GetGateway | Route::GetGatewayBot | Route::GetCurrentUser)
     }

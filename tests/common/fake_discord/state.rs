@@ -4,6 +4,7 @@ use super::faults::PendingFault;
 use super::ratelimit::RateLimits;
 use super::routes::Route;
 use super::schema::{self, Problem};
+use super::upload::{self, FormPart, Upload};
 use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -120,13 +121,35 @@ pub struct RecordedRequest {
     pub query: Option<String>,
     /// `None` for a path that is no operation the fake knows.
     pub route: Option<Route>,
-    /// The JSON body; a body that is not JSON is kept as a string.
+    /// The JSON body (an upload's `payload_json`); a body that is not JSON is kept as a string.
     pub body: Option<Value>,
+    /// The file parts of an upload.
+    pub files: Vec<RecordedFile>,
     /// `authorization`, `content-type`, `user-agent`, `x-audit-log-reason`.
     pub headers: BTreeMap<String, String>,
     pub at: SystemTime,
     /// The answer's status; `None` when the connection was dropped instead.
     pub status: Option<u16>,
+}
+
+/// A file part of an upload, as it came.
+#[derive(Clone, Debug)]
+pub struct RecordedFile {
+    /// `files[0]`, ...
+    pub part: String,
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    pub size: usize,
+}
+
+/// A file a message carries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredAttachment {
+    pub id: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: usize,
+    pub bytes: Vec<u8>,
 }
 
 /// A request that broke the API contract.
@@ -171,6 +194,8 @@ pub struct State {
     thread_order: Vec<String>,
     commands: HashMap<(String, Option<String>), Vec<Value>>,
     interactions: HashMap<String, Interaction>,
+    /// The bytes of every uploaded file, by attachment id.
+    files: HashMap<String, Vec<u8>>,
     pub requests: Vec<RecordedRequest>,
     pub violations: Vec<Violation>,
     pub invalid_requests: u64,
@@ -274,6 +299,7 @@ impl State {
             thread_order: Vec::new(),
             commands: HashMap::new(),
             interactions: HashMap::new(),
+            files: HashMap::new(),
             requests: Vec::new(),
             violations: Vec::new(),
             invalid_requests: 0,
@@ -330,6 +356,27 @@ impl State {
 
     pub fn message(&self, channel_id: &str, message_id: &str) -> Option<Value> {
         self.channels.get(channel_id)?.messages.iter().find(|m| m["id"] == message_id).cloned()
+    }
+
+    pub fn attachments(&self, channel_id: &str, message_id: &str) -> Vec<StoredAttachment> {
+        let Some(message) = self.message(channel_id, message_id) else {
+            return Vec::new();
+        };
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        message["attachments"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|a| StoredAttachment {
+                        id: text(&a["id"]),
+                        filename: text(&a["filename"]),
+                        content_type: text(&a["content_type"]),
+                        size: a["size"].as_u64().unwrap_or(0) as usize,
+                        bytes: self.files.get(a["id"].as_str().unwrap_or_default()).cloned().unwrap_or_default(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub fn threads(&self) -> Vec<Value> {
@@ -438,9 +485,15 @@ impl State {
         channel.messages.iter_mut().find(|m| m["id"] == message_id).ok_or_else(ApiError::unknown_message)
     }
 
-    pub fn create_message(&mut self, channel_id: &str, body: &Value) -> Reply {
+    pub fn create_message(&mut self, channel_id: &str, body: &Value, parts: &[FormPart]) -> Reply {
         if !self.channels.contains_key(channel_id) {
             return Err(ApiError::unknown_channel());
+        }
+        let uploads = upload::uploads(parts, body, &[]).map_err(|problems| ApiError::invalid_form(&problems))?;
+        let filenames: Vec<String> = uploads.iter().map(|u| u.filename.clone()).collect();
+        let unresolved = upload::unresolved_attachment_links(body, &filenames);
+        if !unresolved.is_empty() {
+            return Err(ApiError::invalid_form(&unresolved));
         }
         if !has_content(body) {
             return Err(ApiError::empty_message());
@@ -458,7 +511,9 @@ impl State {
                 }
             }
         }
-        let message = self.build_message(channel_id, body, Map::new());
+        let mut message = self.build_message(channel_id, body, Map::new());
+        let attachments: Vec<Value> = uploads.into_iter().map(|u| self.store_upload(channel_id, u)).collect();
+        message["attachments"] = Value::Array(attachments);
         if let Some(nonce) = nonce {
             let id = message["id"].as_str().expect("ids are strings").to_string();
             let channel = self.channels.get_mut(channel_id).expect("checked above");
@@ -468,8 +523,56 @@ impl State {
         Ok((200, Some(message)))
     }
 
-    /// Applies the fields present in an edit body; `null` clears a field.
-    fn apply_edit(message: &mut Value, body: &Value) {
+    /// Keeps an uploaded file and describes it as Discord's attachment object does.
+    fn store_upload(&mut self, channel_id: &str, upload: Upload) -> Value {
+        let id = self.snowflake();
+        let url = format!("http://127.0.0.1:{}/attachments/{channel_id}/{id}/{}", self.port, upload.filename);
+        let mut attachment = json!({
+            "id": id,
+            "filename": upload.filename,
+            "size": upload.bytes.len(),
+            "url": url,
+            "proxy_url": url,
+            "content_type": upload.content_type,
+        });
+        if let Some((width, height)) = upload::png_size(&upload.bytes) {
+            attachment["width"] = json!(width);
+            attachment["height"] = json!(height);
+        }
+        self.files.insert(id, upload.bytes);
+        attachment
+    }
+
+    /// An edit's `attachments` list: the files the message keeps (listed by their id) and
+    /// the new uploads (listed by placeholder), in the list's order. Files left out are
+    /// removed; without the field the message keeps them all.
+    fn listed_attachments(&mut self, channel_id: &str, existing: &Value, body: &Value, uploads: Vec<Upload>) -> Value {
+        let Some(listed) = body.get("attachments") else {
+            return existing.clone();
+        };
+        let empty = Vec::new();
+        let mut uploads = uploads;
+        let mut out = Vec::new();
+        for entry in listed.as_array().unwrap_or(&empty) {
+            let id = match &entry["id"] {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => continue,
+            };
+            if let Some(kept) = existing.as_array().and_then(|list| list.iter().find(|a| a["id"] == id.as_str())) {
+                out.push(kept.clone());
+            } else if let Some(at) = uploads.iter().position(|u| u.placeholder == id) {
+                let upload = uploads.remove(at);
+                out.push(self.store_upload(channel_id, upload));
+            }
+        }
+        Value::Array(out)
+    }
+
+    /// Applies the fields present in an edit body; `null` clears a field. `attachments`
+    /// is the message's new list of files, worked out by [`Self::listed_attachments`].
+    fn apply_edit(message: &mut Value, body: &Value, attachments: Value) {
+        message["attachments"] = attachments;
         if let Some(content) = body.get("content") {
             message["content"] = json!(content.as_str().unwrap_or(""));
         }
@@ -478,9 +581,6 @@ impl State {
         }
         if let Some(components) = body.get("components") {
             message["components"] = if components.is_null() { json!([]) } else { number_components(components) };
-        }
-        if let Some(attachments) = body.get("attachments") {
-            message["attachments"] = if attachments.is_null() { json!([]) } else { strip_nulls(attachments) };
         }
         if let Some(flags) = body.get("flags") {
             // Flags the message has by its nature stay; a deferred response stops loading.
@@ -492,9 +592,24 @@ impl State {
         message["edited_timestamp"] = json!(now_rfc3339());
     }
 
-    pub fn edit_message(&mut self, channel_id: &str, message_id: &str, body: &Value) -> Reply {
+    pub fn edit_message(&mut self, channel_id: &str, message_id: &str, body: &Value, parts: &[FormPart]) -> Reply {
+        let existing = self.message_mut(channel_id, message_id)?["attachments"].clone();
+        let keeps: Vec<String> = existing
+            .as_array()
+            .map(|list| list.iter().filter_map(|a| a["id"].as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        let uploads = upload::uploads(parts, body, &keeps).map_err(|problems| ApiError::invalid_form(&problems))?;
+        let attachments = self.listed_attachments(channel_id, &existing, body, uploads);
+        let filenames: Vec<String> = attachments
+            .as_array()
+            .map(|list| list.iter().filter_map(|a| a["filename"].as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        let unresolved = upload::unresolved_attachment_links(body, &filenames);
+        if !unresolved.is_empty() {
+            return Err(ApiError::invalid_form(&unresolved));
+        }
         let message = self.message_mut(channel_id, message_id)?;
-        Self::apply_edit(message, body);
+        Self::apply_edit(message, body, attachments);
         Ok((200, Some(message.clone())))
     }
 
@@ -715,8 +830,10 @@ impl State {
             7 => {
                 let target = self.component_message(interaction_id);
                 if let Some((channel_id, message_id)) = &target {
+                    let existing = self.message_mut(channel_id, message_id)?["attachments"].clone();
+                    let attachments = self.listed_attachments(channel_id, &existing, &data, Vec::new());
                     let message = self.message_mut(channel_id, message_id)?;
-                    Self::apply_edit(message, &data);
+                    Self::apply_edit(message, &data, attachments);
                 }
                 target
             }
@@ -784,8 +901,10 @@ impl State {
     pub fn edit_original(&mut self, webhook_id: &str, token: &str, body: &Value) -> Reply {
         let id = self.interaction_by_token(webhook_id, token)?;
         let (channel_id, message_id) = self.interactions[&id].original.clone().ok_or_else(ApiError::unknown_message)?;
+        let existing = self.message_mut(&channel_id, &message_id)?["attachments"].clone();
+        let attachments = self.listed_attachments(&channel_id, &existing, body, Vec::new());
         let message = self.message_mut(&channel_id, &message_id)?;
-        Self::apply_edit(message, body);
+        Self::apply_edit(message, body, attachments);
         let message = message.clone();
         self.interactions.get_mut(&id).expect("found above").webhooks.push((Route::EditOriginalResponse, body.clone()));
         Ok((200, Some(message)))
