@@ -15,7 +15,7 @@ use super::ids::{
 use super::lock::Lock;
 use super::playbook::{Evidence, FailureAction, FailurePath, Gate, Item, Playbook, Step};
 use super::text::Text;
-use super::watch::{self, Alert, AlertStatus, Criteria, Criterion, Metric, Readings, Trip, WatchSettings};
+use super::watch::{self, Alert, AlertStatus, Criteria, Metric, Readings, Trip, WatchSettings};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -2730,15 +2730,7 @@ impl Decision<'_, '_> {
         }
         let breaks_flow =
             alert.critical && alert.status == AlertStatus::Firing && self.release.status == Status::Active;
-        let trip = Trip {
-            criterion: Criterion::CriticalFlow,
-            observed: None,
-            baseline: None,
-            threshold: None,
-            floor_applies: false,
-            since: alert.starts_at,
-            evidence: Some(format!("alert {}", alert.headline())),
-        };
+        let trip = Trip::critical_flow(alert.starts_at, format!("alert {}", alert.headline()));
         self.emit(Event::AlertRecorded { alert });
         if breaks_flow {
             self.roll_back_for(vec![trip])?;
@@ -2773,15 +2765,7 @@ impl Decision<'_, '_> {
             );
         }
         self.require_owner("report a broken critical flow")?;
-        let trip = Trip {
-            criterion: Criterion::CriticalFlow,
-            observed: None,
-            baseline: None,
-            threshold: None,
-            floor_applies: false,
-            since: self.ctx.now,
-            evidence: Some(format!("{} reports: {note}", self.actor.display_name)),
-        };
+        let trip = Trip::critical_flow(self.ctx.now, format!("{} reports: {note}", self.actor.display_name));
         self.roll_back_for(vec![trip])
     }
 

@@ -368,6 +368,19 @@ pub struct Trip {
 }
 
 impl Trip {
+    /// A broken critical user flow, seen `since`, with what says so (an alert, a person).
+    pub fn critical_flow(since: DateTime<Utc>, evidence: String) -> Trip {
+        Trip {
+            criterion: Criterion::CriticalFlow,
+            observed: None,
+            baseline: None,
+            threshold: None,
+            floor_applies: false,
+            since,
+            evidence: Some(evidence),
+        }
+    }
+
     /// One line: "error rate 5.20% > threshold 1.00% (2x baseline 0.40%)".
     pub fn describe(&self, criteria: &Criteria) -> String {
         match (self.criterion.metric(), self.observed, self.threshold) {

@@ -157,15 +157,7 @@ fn a_floor_trip_says_the_baseline_was_too_small() {
 
 #[test]
 fn a_broken_flow_is_told_with_its_evidence() {
-    let trip = Trip {
-        criterion: Criterion::CriticalFlow,
-        observed: None,
-        baseline: None,
-        threshold: None,
-        floor_applies: false,
-        since: at(9),
-        evidence: Some("CheckoutFailing: checkout answers 500".into()),
-    };
+    let trip = Trip::critical_flow(at(9), "CheckoutFailing: checkout answers 500".into());
     assert_eq!(
         trip.describe(&Criteria::default()),
         "a critical user flow is broken: CheckoutFailing: checkout answers 500"
