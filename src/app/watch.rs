@@ -9,7 +9,7 @@
 //! instances, a lease per release in the database lets exactly one sample it at a time.
 
 use super::{App, AppError};
-use crate::domain::release::{Command, RejectionCode, Release, Status};
+use crate::domain::release::{Command, RejectionCode, Status};
 use crate::domain::watch::{Alert, Criteria, Metric, Reading, Readings, WatchSettings};
 use crate::domain::{Actor, Platform, ReleaseId, RequestId, ServiceName};
 use crate::store::ReleaseFilter;
@@ -188,11 +188,6 @@ impl<S: MetricSource> Watcher<S> {
         }
         readings
     }
-}
-
-/// The releases a watcher would look at now, for tests and `/readyz`-style views.
-pub fn due_now(release: &Release, now: DateTime<Utc>) -> bool {
-    release.watch_due_at().is_some_and(|due| due <= now)
 }
 
 /// One alert from Alertmanager, with the labels that may name the service it is about.

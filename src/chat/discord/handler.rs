@@ -401,9 +401,9 @@ impl Handler {
         };
         let field = |name: &str| values.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
         let note = |name: &str| Some(field(name)).filter(|n| !n.is_empty());
-        // The monitoring card's forms: answered with a line in the thread, since the
-        // message they came from is the monitoring card, not the step card.
-        match target.form {
+        let command = match target.form {
+            // The monitoring card's forms: answered with a line in the thread, since the
+            // message they came from is the monitoring card, not the step card.
             ModalForm::BrokenFlow => {
                 let command = Command::ReportCriticalFlow { note: field(custom_id::field::NOTE) };
                 return self.run_from_watch(&card, command, actor, request).await;
@@ -412,10 +412,6 @@ impl Handler {
                 let command = Command::AcceptBlindWatch { reason: field(custom_id::field::REASON) };
                 return self.run_from_watch(&card, command, actor, request).await;
             }
-            _ => {}
-        }
-        let command = match target.form {
-            ModalForm::BrokenFlow | ModalForm::BlindReason => return Err(Refusal::rule(stale_card())),
             // The engine picks the path (the step's first) and checks who may reject.
             ModalForm::RejectReason => {
                 Command::RejectGate { step: card.step_id.clone(), reason: field(custom_id::field::REASON), path: None }

@@ -7,7 +7,7 @@ use super::{local, CardContext};
 use crate::domain::release::{no_known_good_target, Environment, HealthCheck, Release, Status};
 use crate::domain::watch::{Criterion, Metric, Trip};
 use crate::domain::ReleaseId;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -149,11 +149,6 @@ pub fn span(d: Duration) -> String {
 pub fn notice_key(release: &Release) -> Option<String> {
     let rollback = release.rollback.as_ref()?;
     Some(format!("rollback-notice:{}", rollback.started.at.timestamp_millis()))
-}
-
-/// The instant the notice's clock starts from, for charts: the production deploy.
-pub fn deployed_at(release: &Release) -> Option<DateTime<Utc>> {
-    release.watch.as_ref().map(|w| w.deployed_at)
 }
 
 #[cfg(test)]

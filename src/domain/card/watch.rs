@@ -123,7 +123,13 @@ pub fn watch_card(release: &Release, ctx: &CardContext) -> Option<WatchCard> {
         .map(|criterion| criterion_row(criterion, watch, &checks, &tripped))
         .collect();
     criteria.push(flow_row(watch, &tripped));
-    let notes = floor_notes(watch, &checks);
+    let mut notes = floor_notes(&checks);
+    if watch.samples.is_empty() && watch.criteria.error_rate_floor > 0.0 {
+        notes.push(format!(
+            "Thresholds never go below the floors: error rate {}.",
+            Metric::ErrorRate.format(watch.criteria.error_rate_floor)
+        ));
+    }
     let blind = watch.blind().into_iter().map(|(metric, why)| format!("{}: {why}", metric.label())).collect();
     let alerts = watch
         .alerts
@@ -234,7 +240,7 @@ fn flow_row(watch: &WatchState, tripped: &[&watch::Trip]) -> CriterionRow {
 
 /// The criteria whose threshold is the floor: the card says so, since "2x a baseline of
 /// 0" would otherwise read as "any error trips".
-fn floor_notes(watch: &WatchState, checks: &[watch::Check]) -> Vec<String> {
+fn floor_notes(checks: &[watch::Check]) -> Vec<String> {
     checks
         .iter()
         .filter_map(|check| {
@@ -251,19 +257,7 @@ fn floor_notes(watch: &WatchState, checks: &[watch::Check]) -> Vec<String> {
                 metric.format(threshold)
             ))
         })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .chain((watch.samples.is_empty() && has_floor(watch)).then(|| {
-            format!(
-                "Thresholds never go below the floors: error rate {}.",
-                Metric::ErrorRate.format(watch.criteria.error_rate_floor)
-            )
-        }))
         .collect()
-}
-
-fn has_floor(watch: &WatchState) -> bool {
-    watch.criteria.error_rate_floor > 0.0
 }
 
 fn closeness_bar(closeness: f64) -> String {
