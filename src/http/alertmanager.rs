@@ -61,15 +61,9 @@ async fn receive(
         ));
     };
     let unauthorized = |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
-    let presented = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .ok_or_else(|| {
-            unauthorized("send `Authorization: Bearer <token>` (Alertmanager: http_config.authorization)")
-        })?;
+    let presented = super::auth::bearer_token(&headers).ok_or_else(|| {
+        unauthorized("send `Authorization: Bearer <token>` (Alertmanager: http_config.authorization)")
+    })?;
     let expected = config.token.expose_secret().as_bytes();
     if !bool::from(presented.as_bytes().ct_eq(expected)) {
         return Err(unauthorized("the token is not the one [alertmanager] names"));

@@ -18,16 +18,10 @@ impl FromRequestParts<AppState> for ApiActor {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let unauthorized = |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| unauthorized("missing Authorization header; send `Authorization: Bearer <token>`"))?;
-        let presented = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
+        if !parts.headers.contains_key(axum::http::header::AUTHORIZATION) {
+            return Err(unauthorized("missing Authorization header; send `Authorization: Bearer <token>`"));
+        }
+        let presented = bearer_token(&parts.headers)
             .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
         let client = state.api.client_for_token(presented).ok_or_else(|| {
             unauthorized("the token is not one shipgate knows; use a token of a client configured in api.clients")
@@ -37,6 +31,17 @@ impl FromRequestParts<AppState> for ApiActor {
                 .with_roles(client.roles.iter().map(RoleName::new)),
         ))
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header, if the request has one.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
 }
 
 /// The request's id for replay protection: the client's `Idempotency-Key`, scoped to the
