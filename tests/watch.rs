@@ -117,29 +117,28 @@ async fn an_error_spike_trips_the_rollback_at_the_sample_that_crosses_it() {
     assert_eq!(view["status"], "rolling_back", "{view}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn latency_and_exceptions_trip_at_their_samples() {
-    // p99 from 200 ms to 900 ms: above 3x.
-    let prometheus = RealPrometheus::start_with(&history("search", healthy().latency(0.3, 0.7, 0.9)));
-    let (t, id) = deployed("search").await.expect("sqlite");
+/// The trip of a deploy of `service` whose traffic turns into `after` five minutes in:
+/// nothing trips through the fifth minute, the rollback has started by the sixth.
+async fn trip_after_five_minutes(service: &str, after: Traffic) -> shipgate::domain::watch::Trip {
+    let prometheus = RealPrometheus::start_with(&history(service, after));
+    let (t, id) = deployed(service).await.expect("sqlite");
     let w = watcher(&t, &prometheus);
     watch_until(&t, &w, 300).await;
     assert_eq!(release(&t, &id).await.status.as_str(), "active");
     watch_until(&t, &w, 360).await;
     let r = release(&t, &id).await;
-    let trip = &r.rollback.as_ref().expect("rolled back").trips[0];
+    r.rollback.as_ref().expect("rolled back").trips[0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_and_exceptions_trip_at_their_samples() {
+    // p99 from 200 ms to 900 ms: above 3x.
+    let trip = trip_after_five_minutes("search", healthy().latency(0.3, 0.7, 0.9)).await;
     assert_eq!(trip.criterion, shipgate::domain::watch::Criterion::LatencyP99);
     assert!(trip.since <= deploy_at() + Duration::seconds(360) && trip.since > deploy_at() + Duration::seconds(300));
 
     // New unhandled exceptions on 3% of requests: above 1%.
-    let prometheus = RealPrometheus::start_with(&history("billing", healthy().unhandled_exceptions(0.03)));
-    let (t, id) = deployed("billing").await.expect("sqlite");
-    let w = watcher(&t, &prometheus);
-    watch_until(&t, &w, 300).await;
-    assert_eq!(release(&t, &id).await.status.as_str(), "active");
-    watch_until(&t, &w, 360).await;
-    let r = release(&t, &id).await;
-    let trip = &r.rollback.as_ref().expect("rolled back").trips[0];
+    let trip = trip_after_five_minutes("billing", healthy().unhandled_exceptions(0.03)).await;
     assert_eq!(trip.criterion, shipgate::domain::watch::Criterion::UnhandledExceptions);
 }
 
