@@ -22,7 +22,7 @@ mod fake_discord;
 use clap::Parser;
 use fake_discord::{FakeDiscord, Route};
 use shipgate::app::clock::SystemClock;
-use shipgate::app::delivery::{self, Sender};
+use shipgate::app::delivery::{self, Outlets, Sender};
 use shipgate::app::playbooks::Playbooks;
 use shipgate::app::{App, AppParts, StartRelease};
 use shipgate::chat::discord::deliver::DiscordSender;
@@ -167,9 +167,10 @@ struct Worker {
 impl Worker {
     fn start(app: &App, sender: &Arc<dyn Sender>) -> Worker {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(delivery::run(app.clone(), vec![sender.clone()], "bench".into(), async {
-            let _ = stopped.await;
-        }));
+        let task =
+            tokio::spawn(delivery::run(app.clone(), Outlets::new(vec![sender.clone()], None), "bench".into(), async {
+                let _ = stopped.await;
+            }));
         Worker { stop, task }
     }
 

@@ -14,6 +14,9 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::ops::Range;
 use std::sync::OnceLock;
 
+mod rollback;
+pub use rollback::rollback_chart;
+
 /// Size of every chart, in pixels.
 pub const WIDTH: u32 = 800;
 pub const HEIGHT: u32 = 400;

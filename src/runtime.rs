@@ -5,8 +5,9 @@
 //! `http` only builds routes; nothing else starts tasks.
 
 use crate::app::clock::{Clock, SystemClock};
-use crate::app::delivery::{self, Sender};
+use crate::app::delivery::{self, Outlets, Sender};
 use crate::app::freeze::load_calendars;
+use crate::app::notice_webhook::NoticeWebhook;
 use crate::app::playbooks::Playbooks;
 use crate::app::retention::{self, Retention};
 use crate::app::watch::{WatchPlan, Watcher};
@@ -141,10 +142,15 @@ pub async fn build_timed(config: &Config, clock: Arc<dyn Clock>, timers: Timers)
     tasks.push(tokio::spawn(notice_stalls(app.clone(), stall_sweep_every, wait_for(stopping.clone()))));
     let retention = Retention { every: retention_every, ..config.retention.to_retention() };
     tasks.push(tokio::spawn(retention::run(app.clone(), retention, wait_for(stopping.clone()))));
-    if !senders.is_empty() {
+    let webhook = match &config.rollback.notice_webhook {
+        Some(url) => Some(NoticeWebhook::new(url).context("building the HTTP client of the rollback notice webhook")?),
+        None => None,
+    };
+    let outlets = Outlets::new(senders, webhook);
+    if !outlets.is_empty() {
         let holder = delivery_holder(config);
         let stop_signal = wait_for(stopping.clone());
-        tasks.push(tokio::spawn(delivery::run(app.clone(), senders, holder, stop_signal)));
+        tasks.push(tokio::spawn(delivery::run(app.clone(), outlets, holder, stop_signal)));
     }
     Ok(Running {
         state: AppState {

@@ -7,13 +7,14 @@
 //! platform deduplicates on (Discord `enforce_nonce`).
 
 use super::locks::{is_lock_notice, LockNotice};
-use super::notices::{self, Notice, NoticeKind};
+use super::notice_webhook::NoticeWebhook;
+use super::notices::{self, Notice, NoticeKind, RollbackBroadcast, ROLLBACK_BROADCAST};
 use super::App;
 use crate::domain::card::rollback_notice::RollbackNotice;
 use crate::domain::card::watch::WatchCard;
 use crate::domain::card::{self, Card, StepRef};
 use crate::domain::release::{Release, Status};
-use crate::domain::ChatPlatform;
+use crate::domain::{ChatPlatform, ReleaseId};
 use crate::store::OutboxMessage;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -46,10 +47,35 @@ pub struct Delivery<'a> {
     pub watch: Option<(WatchCard, Option<(StepRef, u32)>)>,
     /// For a rollback notice (started or completed): the notice as the rollback stands.
     pub rollback_notice: Option<RollbackNotice>,
+    /// For a rollback notice: the chart of the metric that tripped (PNG), if one did.
+    pub chart: Option<&'a [u8]>,
     /// Messages already posted for this release on this platform, by key.
     pub known: &'a HashMap<String, Posted>,
     /// Unique per outbox row, stable across retries: the source of create nonces.
     pub idempotency_key: &'a str,
+}
+
+/// What an adapter is handed to broadcast a rollback notice to its incident channels.
+pub struct Broadcast<'a> {
+    pub notice: &'a RollbackNotice,
+    pub release: &'a Release,
+    /// The chart of the metric that tripped (PNG), if one did.
+    pub chart: Option<&'a [u8]>,
+    /// Where the release is worked, if it has a thread on some platform.
+    pub thread: Option<&'a ThreadLink>,
+    /// Messages already posted for this release on this platform, by key.
+    pub known: &'a HashMap<String, Posted>,
+    pub idempotency_key: &'a str,
+}
+
+/// A release's thread, as other platforms and the webhook point to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadLink {
+    pub platform: ChatPlatform,
+    /// The thread's id on its platform (a Discord channel id, a Slack `channel/ts`).
+    pub id: String,
+    /// A link that opens it in a browser.
+    pub url: String,
 }
 
 /// A message the platform now holds, to be remembered under `key`.
@@ -91,6 +117,27 @@ pub trait Sender: Send + Sync {
     fn platform(&self) -> ChatPlatform;
     fn deliver<'a>(&'a self, delivery: Delivery<'a>) -> ReportFuture<'a>;
     fn announce<'a>(&'a self, announcement: Announcement<'a>) -> ReportFuture<'a>;
+    /// Posts (or, once posted, edits) a rollback notice in every incident channel.
+    fn broadcast<'a>(&'a self, broadcast: Broadcast<'a>) -> ReportFuture<'a>;
+    /// A link to the release thread this platform holds, from the messages posted for it.
+    fn thread_link(&self, known: &HashMap<String, Posted>) -> Option<ThreadLink>;
+}
+
+/// Everywhere the outbox delivers to: the chat platforms, and the notice webhook.
+#[derive(Clone, Default)]
+pub struct Outlets {
+    senders: HashMap<ChatPlatform, Arc<dyn Sender>>,
+    webhook: Option<Arc<NoticeWebhook>>,
+}
+
+impl Outlets {
+    pub fn new(senders: Vec<Arc<dyn Sender>>, webhook: Option<NoticeWebhook>) -> Self {
+        Self { senders: senders.into_iter().map(|s| (s.platform(), s)).collect(), webhook: webhook.map(Arc::new) }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.senders.is_empty() && self.webhook.is_none()
+    }
 }
 
 /// Delivers until `stop` resolves; each row in a lane waits for the one before it.
@@ -98,8 +145,8 @@ pub trait Sender: Send + Sync {
 /// Lanes run side by side, up to [`MAX_LANES`]; a lane that finishes frees its place for
 /// the next due one at once, so one slow thread (a full rate-limit bucket) never holds
 /// back the others. On stop, each lane finishes the row it is sending and lets go.
-pub async fn run(app: App, senders: Vec<Arc<dyn Sender>>, holder: String, stop: impl Future<Output = ()>) {
-    let senders: HashMap<ChatPlatform, Arc<dyn Sender>> = senders.into_iter().map(|s| (s.platform(), s)).collect();
+pub async fn run(app: App, outlets: Outlets, holder: String, stop: impl Future<Output = ()>) {
+    let outlets = Arc::new(outlets);
     // The leases this holder had when it last stopped (or crashed) are its own to retake.
     match app.store().release_lanes_of(&holder).await {
         Ok(0) => {}
@@ -117,9 +164,9 @@ pub async fn run(app: App, senders: Vec<Arc<dyn Sender>>, holder: String, stop: 
             match claim_due_lanes(&app, &holder, room).await {
                 Ok(claimed) => {
                     for lane in claimed {
-                        let (app, senders, holder, stopping) =
-                            (app.clone(), senders.clone(), holder.clone(), stopping.clone());
-                        lanes.spawn(async move { work_lane(&app, &senders, &lane, &holder, &stopping).await });
+                        let (app, outlets, holder, stopping) =
+                            (app.clone(), outlets.clone(), holder.clone(), stopping.clone());
+                        lanes.spawn(async move { work_lane(&app, &outlets, &lane, &holder, &stopping).await });
                     }
                 }
                 Err(e) => {
@@ -141,16 +188,12 @@ pub async fn run(app: App, senders: Vec<Arc<dyn Sender>>, holder: String, stop: 
 
 /// One pass over the due lanes, lanes in parallel, each until its backlog is sent or
 /// waits. Returns the rows delivered.
-pub async fn deliver_round(
-    app: &App,
-    senders: &HashMap<ChatPlatform, Arc<dyn Sender>>,
-    holder: &str,
-) -> anyhow::Result<usize> {
+pub async fn deliver_round(app: &App, outlets: &Arc<Outlets>, holder: &str) -> anyhow::Result<usize> {
     let stopping = Arc::new(AtomicBool::new(false));
     let mut lanes = tokio::task::JoinSet::new();
     for lane in claim_due_lanes(app, holder, MAX_LANES).await? {
-        let (app, senders, holder, stopping) = (app.clone(), senders.clone(), holder.to_owned(), stopping.clone());
-        lanes.spawn(async move { work_lane(&app, &senders, &lane, &holder, &stopping).await });
+        let (app, outlets, holder, stopping) = (app.clone(), outlets.clone(), holder.to_owned(), stopping.clone());
+        lanes.spawn(async move { work_lane(&app, &outlets, &lane, &holder, &stopping).await });
     }
     let mut delivered = 0;
     while let Some(joined) = lanes.join_next().await {
@@ -181,12 +224,12 @@ async fn claim_due_lanes(app: &App, holder: &str, room: usize) -> anyhow::Result
 /// Delivers a claimed lane's backlog, then lets go of the lane.
 async fn work_lane(
     app: &App,
-    senders: &HashMap<ChatPlatform, Arc<dyn Sender>>,
+    outlets: &Outlets,
     lane: &str,
     holder: &str,
     stopping: &AtomicBool,
 ) -> anyhow::Result<usize> {
-    let delivered = deliver_lane(app, senders, lane, holder, stopping).await;
+    let delivered = deliver_lane(app, outlets, lane, holder, stopping).await;
     if let Err(e) = app.store().release_lane(lane, holder).await {
         tracing::warn!(%lane, error = %e, "outbox: could not let go of a lane; its lease expires by itself");
     }
@@ -203,7 +246,7 @@ fn log_lane_end(joined: Result<anyhow::Result<usize>, tokio::task::JoinError>) {
 
 async fn deliver_lane(
     app: &App,
-    senders: &HashMap<ChatPlatform, Arc<dyn Sender>>,
+    outlets: &Outlets,
     lane: &str,
     holder: &str,
     stopping: &AtomicBool,
@@ -241,7 +284,14 @@ async fn deliver_lane(
             break;
         }
         if is_lock_notice(&row.kind) {
-            if !announce(app, senders, row, now).await? {
+            if !announce(app, &outlets.senders, row, now).await? {
+                break;
+            }
+            delivered += 1;
+            continue;
+        }
+        if row.kind == ROLLBACK_BROADCAST {
+            if !broadcast(app, outlets, row, now).await? {
                 break;
             }
             delivered += 1;
@@ -258,7 +308,7 @@ async fn deliver_lane(
             store.mark_delivered(row.id, now, None).await?;
             continue;
         };
-        let Some(sender) = senders.get(&platform) else {
+        let Some(sender) = outlets.senders.get(&platform) else {
             let reason = format!("no {platform} bot is configured; add a [{platform}] section to deliver this");
             fail(app, row, &reason, Some(MAX_BACKOFF), now).await?;
             break;
@@ -315,12 +365,8 @@ async fn deliver_lane(
             }
             _ => None,
         };
-        let known: HashMap<String, Posted> = store
-            .chat_messages(&notice.release_id, platform.as_str())
-            .await?
-            .into_iter()
-            .map(|m| (m.key.clone(), Posted { key: m.key, channel_id: m.channel_id, message_id: m.message_id }))
-            .collect();
+        let chart = rollback_notice.as_ref().and_then(|_| chart_png(app, &release));
+        let known = known_messages(app, &notice.release_id, platform.as_str()).await?;
         let report = sender
             .deliver(Delivery {
                 notice,
@@ -328,6 +374,7 @@ async fn deliver_lane(
                 card,
                 watch,
                 rollback_notice,
+                chart: chart.as_deref(),
                 known: &known,
                 idempotency_key: &row.idempotency_key,
             })
@@ -360,6 +407,112 @@ async fn deliver_lane(
         }
     }
     Ok(delivered)
+}
+
+/// Messages already posted for `release_id` on `platform` (or by the webhook), by key.
+async fn known_messages(app: &App, release_id: &ReleaseId, platform: &str) -> anyhow::Result<HashMap<String, Posted>> {
+    Ok(app
+        .store()
+        .chat_messages(release_id, platform)
+        .await?
+        .into_iter()
+        .map(|m| (m.key.clone(), Posted { key: m.key, channel_id: m.channel_id, message_id: m.message_id }))
+        .collect())
+}
+
+async fn remember(app: &App, release_id: &ReleaseId, platform: &str, posted: &[Posted]) -> anyhow::Result<()> {
+    let now = app.now();
+    for p in posted {
+        app.store().record_chat_message(release_id, platform, &p.key, &p.channel_id, &p.message_id, now).await?;
+    }
+    Ok(())
+}
+
+/// The chart a rollback notice carries, drawn from the release; `None` when no measured
+/// criterion tripped. A chart that fails to draw is left out (and logged) rather than
+/// holding the notice back: the words say what broke.
+fn chart_png(app: &App, release: &Release) -> Option<Vec<u8>> {
+    let spec = crate::chart::rollback_chart(release, app.freeze_for(release.channel.as_ref()).timezone())?;
+    match crate::chart::render_png(&spec) {
+        Ok(png) => Some(png),
+        Err(e) => {
+            tracing::error!(release = %release.id, error = %e, "the rollback chart could not be drawn; sending the notice without it");
+            None
+        }
+    }
+}
+
+/// Broadcasts a rollback notice to every platform's incident channels, then to the notice
+/// webhook; `false` if one failed (the row is retried later: what was posted is edited,
+/// not posted again, and a webhook delivery that was answered is not sent again).
+async fn broadcast(app: &App, outlets: &Outlets, row: &OutboxMessage, now: DateTime<Utc>) -> anyhow::Result<bool> {
+    let broadcast: RollbackBroadcast = match serde_json::from_value(row.payload.clone()) {
+        Ok(broadcast) => broadcast,
+        Err(e) => {
+            fail(app, row, &format!("unreadable rollback broadcast: {e}"), None, now).await?;
+            return Ok(false);
+        }
+    };
+    let Some(release) = app.release_as_of(&broadcast.release_id, broadcast.as_of).await? else {
+        fail(app, row, "the release is not in the store", Some(MAX_BACKOFF), now).await?;
+        return Ok(false);
+    };
+    let ctx = app.card_context(&release, now);
+    let Some(notice) = card::rollback_notice::rollback_notice(&release, &ctx) else {
+        store_delivered(app, row).await?;
+        return Ok(true);
+    };
+    let chart = chart_png(app, &release);
+    // The thread lives on the platform the release was started from.
+    let thread = match release.channel.as_ref().and_then(|c| c.platform) {
+        Some(platform) => match outlets.senders.get(&platform) {
+            Some(sender) => sender.thread_link(&known_messages(app, &release.id, platform.as_str()).await?),
+            None => None,
+        },
+        None => None,
+    };
+    for (platform, sender) in &outlets.senders {
+        let known = known_messages(app, &release.id, platform.as_str()).await?;
+        let report = sender
+            .broadcast(Broadcast {
+                notice: &notice,
+                release: &release,
+                chart: chart.as_deref(),
+                thread: thread.as_ref(),
+                known: &known,
+                idempotency_key: &row.idempotency_key,
+            })
+            .await;
+        remember(app, &release.id, platform.as_str(), &report.posted).await?;
+        if let Err(failure) = report.result {
+            metrics::counter!("shipgate_outbox_failures_total", "platform" => platform.as_str()).increment(1);
+            fail(app, row, &failure.reason, failure.retry_after, now).await?;
+            return Ok(false);
+        }
+        metrics::counter!("shipgate_outbox_delivered_total", "platform" => platform.as_str()).increment(1);
+    }
+    if let Some(webhook) = &outlets.webhook {
+        let known = known_messages(app, &release.id, NoticeWebhook::NAME).await?;
+        let key = format!("{}:{}", row.idempotency_key, "sent");
+        if !known.contains_key(&key) {
+            let body = super::notice_webhook::body(&notice, &release, thread.as_ref(), chart.is_some());
+            if let Err(failure) = webhook.send(&body, &row.idempotency_key).await {
+                metrics::counter!("shipgate_outbox_failures_total", "platform" => NoticeWebhook::NAME).increment(1);
+                fail(app, row, &failure.reason, failure.retry_after, now).await?;
+                return Ok(false);
+            }
+            let sent = Posted { key, channel_id: webhook.url().to_owned(), message_id: row.idempotency_key.clone() };
+            remember(app, &release.id, NoticeWebhook::NAME, &[sent]).await?;
+            metrics::counter!("shipgate_outbox_delivered_total", "platform" => NoticeWebhook::NAME).increment(1);
+        }
+    }
+    store_delivered(app, row).await?;
+    Ok(true)
+}
+
+async fn store_delivered(app: &App, row: &OutboxMessage) -> anyhow::Result<()> {
+    app.store().mark_delivered(row.id, app.now(), None).await?;
+    Ok(())
 }
 
 /// Announces a lock's start or end on every platform; `false` if a platform failed (the

@@ -17,6 +17,7 @@ pub mod delivery;
 mod fingerprint;
 pub mod freeze;
 pub mod locks;
+pub mod notice_webhook;
 pub mod notices;
 pub mod playbooks;
 pub mod retention;

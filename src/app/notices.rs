@@ -135,9 +135,22 @@ pub fn for_events_answered(
     recorded: &[Recorded],
     answered: Option<(CardStep, u32)>,
 ) -> Vec<NewOutboxMessage> {
+    let broadcasts = rollback_broadcasts(after, recorded);
     let Some(channel) = after.channel.clone().filter(|c| c.platform.is_some()) else {
-        return Vec::new();
+        return broadcasts;
     };
+    let mut messages = in_thread(before, after, recorded, answered, channel);
+    messages.extend(broadcasts);
+    messages
+}
+
+fn in_thread(
+    before: Option<&Release>,
+    after: &Release,
+    recorded: &[Recorded],
+    answered: Option<(CardStep, u32)>,
+    channel: ChatChannel,
+) -> Vec<NewOutboxMessage> {
     let mut notices = Vec::new();
     for r in recorded {
         let what = match &r.event {
@@ -255,6 +268,40 @@ pub fn for_events_answered(
     messages
 }
 
+/// The outbox kind of a rollback broadcast.
+pub const ROLLBACK_BROADCAST: &str = "rollback_broadcast";
+
+/// A rollback told to the whole team, apart from the release's own thread: every
+/// configured platform's incident channels and the notice webhook. It goes out for every
+/// release, chat-started or not (a rollback of a release driven from CI concerns the team
+/// just as much), posted when the rollback starts and edited when it completes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackBroadcast {
+    pub release_id: ReleaseId,
+    /// The event the broadcast shows: the rollback's start or its completion.
+    pub as_of: u64,
+}
+
+/// One broadcast row per rollback started or completed by these events. Each release's
+/// broadcasts have a lane of their own (`incident:<release>`): the start is always sent
+/// before the completion, and a slow receiver of one release holds back no other.
+fn rollback_broadcasts(after: &Release, recorded: &[Recorded]) -> Vec<NewOutboxMessage> {
+    recorded
+        .iter()
+        .filter(|r| matches!(r.event, Event::RollbackStarted { .. } | Event::RollbackCompleted { .. }))
+        .map(|r| {
+            let broadcast = RollbackBroadcast { release_id: after.id.clone(), as_of: r.seq };
+            NewOutboxMessage {
+                idempotency_key: format!("{}:{}:{ROLLBACK_BROADCAST}", after.id, r.seq),
+                release_id: after.id.clone(),
+                lane: format!("incident:{}", after.id),
+                kind: ROLLBACK_BROADCAST.to_owned(),
+                payload: serde_json::to_value(&broadcast).unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
 /// An edit of the card people work on in `release`'s thread, showing it again as it
 /// stands (a lock's banner came or went). `because` makes the row's key unique: the card's
 /// own notice of the same event has the plain key.
@@ -322,8 +369,12 @@ mod tests {
     use crate::domain::card::fixtures::{alice, bob, carol, Walk};
     use chrono::Duration;
 
+    /// The thread's notices among `rows` (broadcasts to the team have tests of their own).
     fn notices(rows: &[NewOutboxMessage]) -> Vec<Notice> {
-        rows.iter().map(|row| serde_json::from_value(row.payload.clone()).expect("a notice")).collect()
+        rows.iter()
+            .filter(|row| row.kind != ROLLBACK_BROADCAST)
+            .map(|row| serde_json::from_value(row.payload.clone()).expect("a notice"))
+            .collect()
     }
 
     /// The notices of the command `act` runs on `walk`.
@@ -331,7 +382,8 @@ mod tests {
         let before = walk.release.clone();
         act(walk);
         let rows = for_events(Some(&before), &walk.release, walk.events_after(before.seq));
-        assert!(rows.iter().all(|r| r.lane == walk.release.id.as_str()), "one lane per release");
+        let thread = rows.iter().filter(|r| r.kind != ROLLBACK_BROADCAST);
+        assert!(thread.into_iter().all(|r| r.lane == walk.release.id.as_str()), "one lane per release thread");
         notices(&rows)
     }
 
@@ -489,5 +541,26 @@ mod tests {
         assert!(for_events(Some(&before), &quiet, walk.events_after(before.seq)).is_empty());
         quiet.channel = None;
         assert!(for_events(Some(&before), &quiet, walk.events_after(before.seq)).is_empty());
+    }
+
+    #[test]
+    fn a_rollback_is_broadcast_to_the_team_whatever_the_release_was_started_from() {
+        let mut walk = Walk::start();
+        walk.walk_to(7);
+        let before = walk.release.clone();
+        walk.take(&carol(), "rollback", "checkout broken");
+        for channel in [walk.release.channel.clone(), None] {
+            let mut release = walk.release.clone();
+            release.channel = channel;
+            let rows = for_events(Some(&before), &release, walk.events_after(before.seq));
+            let broadcasts: Vec<&NewOutboxMessage> = rows.iter().filter(|r| r.kind == ROLLBACK_BROADCAST).collect();
+            assert_eq!(broadcasts.len(), 1, "{rows:?}");
+            assert_eq!(broadcasts[0].lane, format!("incident:{}", release.id), "a lane apart from the thread's");
+            let broadcast: RollbackBroadcast =
+                serde_json::from_value(broadcasts[0].payload.clone()).expect("a broadcast");
+            let started =
+                walk.events_after(before.seq).iter().find(|r| matches!(r.event, Event::RollbackStarted { .. }));
+            assert_eq!(Some(broadcast.as_of), started.map(|r| r.seq));
+        }
     }
 }

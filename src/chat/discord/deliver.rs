@@ -6,8 +6,10 @@
 //! the message already made; every message id learned is handed back to be stored at once.
 
 use super::render;
-use super::rest::{Rest, RestError};
-use crate::app::delivery::{Announcement, Delivery, Failure, Posted, Report, ReportFuture, Sender};
+use super::rest::{FileAttachment, Rest, RestError};
+use crate::app::delivery::{
+    Announcement, Broadcast, Delivery, Failure, Posted, Report, ReportFuture, Sender, ThreadLink,
+};
 use crate::app::locks::{LockNews, LockNotice};
 use crate::app::notices::{CardStep, NoticeKind};
 use crate::app::THREAD_KEY;
@@ -18,8 +20,11 @@ use crate::domain::release::Release;
 use crate::domain::ChatPlatform;
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+
+/// The rollback chart's file name on Discord; the notice's embed shows it as its image.
+const CHART_FILE: &str = "rollback-chart.png";
 
 /// The key of the release message the thread hangs off.
 const RELEASE_KEY: &str = "release";
@@ -47,13 +52,7 @@ impl Sender for DiscordSender {
     fn deliver<'a>(&'a self, delivery: Delivery<'a>) -> ReportFuture<'a> {
         Box::pin(async move {
             let mut posted = Vec::new();
-            let result = self.deliver_into(&delivery, &mut posted).await.map_err(|e| Failure {
-                retry_after: match &e {
-                    RestError::Retry { after, .. } => *after,
-                    RestError::Refused { .. } => None,
-                },
-                reason: e.to_string(),
-            });
+            let result = self.deliver_into(&delivery, &mut posted).await.map_err(failure);
             Report { posted, result }
         })
     }
@@ -61,16 +60,46 @@ impl Sender for DiscordSender {
     fn announce<'a>(&'a self, announcement: Announcement<'a>) -> ReportFuture<'a> {
         Box::pin(async move {
             let mut posted = Vec::new();
-            let result = self.announce_into(&announcement, &mut posted).await.map_err(|e| Failure {
-                retry_after: match &e {
-                    RestError::Retry { after, .. } => *after,
-                    RestError::Refused { .. } => None,
-                },
-                reason: e.to_string(),
-            });
+            let result = self.announce_into(&announcement, &mut posted).await.map_err(failure);
             Report { posted, result }
         })
     }
+
+    fn broadcast<'a>(&'a self, broadcast: Broadcast<'a>) -> ReportFuture<'a> {
+        Box::pin(async move {
+            let mut posted = Vec::new();
+            let result = self.broadcast_into(&broadcast, &mut posted).await.map_err(failure);
+            Report { posted, result }
+        })
+    }
+
+    fn thread_link(&self, known: &HashMap<String, Posted>) -> Option<ThreadLink> {
+        let thread = &known.get(THREAD_KEY)?.channel_id;
+        Some(ThreadLink {
+            platform: ChatPlatform::Discord,
+            id: thread.clone(),
+            url: format!("https://discord.com/channels/{}/{thread}", self.config.guild_id),
+        })
+    }
+}
+
+fn failure(e: RestError) -> Failure {
+    Failure {
+        retry_after: match &e {
+            RestError::Retry { after, .. } => *after,
+            RestError::Refused { .. } => None,
+        },
+        reason: e.to_string(),
+    }
+}
+
+/// The chart as the one file of a Discord message; a chart that is not a PNG (a defect) is
+/// left out with a log line, and the notice goes without it.
+fn chart_file(chart: Option<&[u8]>) -> Option<FileAttachment> {
+    let bytes = chart?;
+    FileAttachment::png(CHART_FILE, bytes.to_vec())
+        .map_err(|e| tracing::error!(error = %e, "the rollback chart cannot be attached"))
+        .ok()
 }
 
 impl DiscordSender {
@@ -177,18 +206,66 @@ impl DiscordSender {
         }
     }
 
-    /// The rollback notice, in the release thread and every incident channel: posted when
-    /// the rollback starts, edited in place when it completes.
+    /// The rollback notice in the release thread, with its chart: posted when the
+    /// rollback starts, edited in place when it completes. (The incident channels get it
+    /// through [`Sender::broadcast`], whatever platform the release lives on.)
     async fn rollback_notice(&self, d: &Delivery<'_>, posted: &mut Vec<Posted>) -> Result<(), RestError> {
         let (Some(notice), Some(key)) = (&d.rollback_notice, notice_key(d.release)) else {
             return Ok(());
         };
         let thread = self.thread(d, posted).await?;
-        let message = render::rollback_notice(notice, &thread);
-        self.post_or_edit(d, posted, &thread, &key, message.clone()).await?;
+        let chart = chart_file(d.chart);
+        let message = render::rollback_notice(notice, &render::ThreadRef::Here, chart.as_ref());
+        let mut mail = Mailbox { known: d.known, idempotency_key: d.idempotency_key, posted };
+        self.post_or_edit_with(&mut mail, &thread, &key, message, chart.as_ref()).await
+    }
+
+    /// The rollback notice in every incident channel, with its chart and a link to the
+    /// release's thread.
+    async fn broadcast_into(&self, b: &Broadcast<'_>, posted: &mut Vec<Posted>) -> Result<(), RestError> {
+        let Some(key) = notice_key(b.release) else {
+            return Ok(());
+        };
+        let chart = chart_file(b.chart);
+        let thread = match b.thread {
+            Some(link) if link.platform == ChatPlatform::Discord => render::ThreadRef::Discord(&link.id),
+            Some(link) => render::ThreadRef::Url(&link.url),
+            None => render::ThreadRef::None,
+        };
+        let message = render::rollback_notice(b.notice, &thread, chart.as_ref());
+        let mut mail = Mailbox { known: b.known, idempotency_key: b.idempotency_key, posted };
         for channel in &self.config.incident_channel_ids {
-            self.post_or_edit(d, posted, channel, &format!("{key}:{channel}"), message.clone()).await?;
+            let key = format!("{key}:{channel}");
+            self.post_or_edit_with(&mut mail, channel, &key, message.clone(), chart.as_ref()).await?;
         }
+        Ok(())
+    }
+
+    /// Posts `message` under `key` (with `file` as its one attachment), or edits the
+    /// message already posted under it.
+    async fn post_or_edit_with(
+        &self,
+        mail: &mut Mailbox<'_, '_>,
+        channel: &str,
+        key: &str,
+        message: Value,
+        file: Option<&FileAttachment>,
+    ) -> Result<(), RestError> {
+        if let Some(id) = mail.known(key) {
+            match file {
+                Some(file) => self.rest.edit_message_with_file(channel, &id, &message, file).await?,
+                None => {
+                    self.rest.call(Method::PATCH, &format!("/channels/{channel}/messages/{id}"), Some(&message)).await?
+                }
+            };
+            return Ok(());
+        }
+        let body = create_body(mail.idempotency_key, key, message);
+        let created = match file {
+            Some(file) => self.rest.create_message_with_file(channel, &body, file).await?,
+            None => self.rest.call(Method::POST, &format!("/channels/{channel}/messages"), Some(&body)).await?,
+        };
+        mail.posted.push(Posted { key: key.to_owned(), channel_id: channel.to_owned(), message_id: id_of(&created)? });
         Ok(())
     }
 
@@ -295,14 +372,31 @@ impl DiscordSender {
     }
 }
 
-/// A message id already posted under `key`, by an earlier try or earlier in this one.
-fn known(d: &Delivery<'_>, posted: &[Posted], key: &str) -> Option<String> {
+/// What one delivery has posted so far, and what earlier tries of its row posted.
+struct Mailbox<'a, 'p> {
+    known: &'a HashMap<String, Posted>,
+    idempotency_key: &'a str,
+    posted: &'p mut Vec<Posted>,
+}
+
+impl Mailbox<'_, '_> {
+    fn known(&self, key: &str) -> Option<String> {
+        find(self.known, self.posted, key)
+    }
+}
+
+fn find(known: &HashMap<String, Posted>, posted: &[Posted], key: &str) -> Option<String> {
     posted
         .iter()
         .rev()
         .find(|p| p.key == key)
         .map(|p| p.message_id.clone())
-        .or_else(|| d.known.get(key).map(|m| m.message_id.clone()))
+        .or_else(|| known.get(key).map(|m| m.message_id.clone()))
+}
+
+/// A message id already posted under `key`, by an earlier try or earlier in this one.
+fn known(d: &Delivery<'_>, posted: &[Posted], key: &str) -> Option<String> {
+    find(d.known, posted, key)
 }
 
 /// A create body with a nonce Discord deduplicates on: the same row and key always give

@@ -35,6 +35,7 @@
 //! A long checklist is listed with item texts shortened to fit the description.
 
 use super::custom_id::{field, ClickTarget, CustomIdError, Element, ModalForm, ModalTarget};
+use super::rest::FileAttachment;
 use crate::domain::card::rollback_notice::{NoticeState, RollbackNotice};
 use crate::domain::card::{Banner, Card, CardState, ClosedWhy, EvidenceForm, StepRef};
 use crate::domain::release::{no_known_good_target, Status};
@@ -120,7 +121,23 @@ pub fn message(card: &Card) -> Value {
 
 /// The rollback notice: what was deployed, what broke, what was rolled back, and a link
 /// to the release thread. The same message goes to the thread and every incident channel.
-pub fn rollback_notice(notice: &RollbackNotice, thread_id: &str) -> Value {
+/// Where a rollback notice points people to work the release.
+#[derive(Debug, Clone, Copy)]
+pub enum ThreadRef<'a> {
+    /// The notice is in the thread itself.
+    Here,
+    /// A Discord thread, mentioned so it opens in the client.
+    Discord(&'a str),
+    /// A thread on another platform, as a link.
+    Url(&'a str),
+    /// The release has no thread (it was started from the API or CLI).
+    None,
+}
+
+/// The rollback notice as a message: the headline, then what was deployed, what broke and
+/// what was rolled back, with the chart (`chart`, attached to the same message) as the
+/// embed's image.
+pub fn rollback_notice(notice: &RollbackNotice, thread: &ThreadRef<'_>, chart: Option<&FileAttachment>) -> Value {
     let section = |lines: &[String]| {
         let text = lines.iter().map(|l| format!("• {}", escape(l))).collect::<Vec<_>>().join("\n");
         clip(&text, limit::EMBED_FIELD_VALUE)
@@ -129,17 +146,28 @@ pub fn rollback_notice(notice: &RollbackNotice, thread_id: &str) -> Value {
         NoticeState::Underway => COLOR_TROUBLE,
         NoticeState::Recovered => COLOR_PASSED,
     };
+    let headline = notice.state.headline(&notice.name);
+    let content = match thread {
+        ThreadRef::Here => format!("**{headline}**"),
+        ThreadRef::Discord(id) => format!("**{headline}** · thread <#{id}>"),
+        ThreadRef::Url(url) => format!("**{headline}** · thread {url}"),
+        ThreadRef::None => format!("**{headline}** · release {}", notice.release_id),
+    };
+    let mut embed = json!({
+        "color": color,
+        "fields": [
+            { "name": "What was deployed", "value": section(&notice.deployed), "inline": false },
+            { "name": "What broke", "value": section(&notice.broke), "inline": false },
+            { "name": "What was rolled back", "value": section(&notice.rolled_back), "inline": false },
+        ],
+        "footer": { "text": clip(&format!("release {}", notice.release_id), limit::EMBED_FOOTER) },
+    });
+    if let Some(chart) = chart {
+        embed["image"] = json!({ "url": chart.url() });
+    }
     json!({
-        "content": clip(&format!("**{}** · thread <#{thread_id}>", notice.state.headline(&notice.name)), limit::CONTENT),
-        "embeds": [{
-            "color": color,
-            "fields": [
-                { "name": "What was deployed", "value": section(&notice.deployed), "inline": false },
-                { "name": "What broke", "value": section(&notice.broke), "inline": false },
-                { "name": "What was rolled back", "value": section(&notice.rolled_back), "inline": false },
-            ],
-            "footer": { "text": clip(&format!("release {}", notice.release_id), limit::EMBED_FOOTER) },
-        }],
+        "content": clip(&content, limit::CONTENT),
+        "embeds": [embed],
         "allowed_mentions": { "parse": [] },
     })
 }
