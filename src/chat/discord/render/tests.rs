@@ -475,3 +475,71 @@ fn every_open_card_has_a_reject_button_beside_its_gate() {
         assert_eq!(all[gate + 1]["style"], 4);
     }
 }
+
+mod rollback_notice_message {
+    use super::*;
+    use crate::domain::card::rollback_notice::rollback_notice as notice_of;
+    use crate::domain::watch::{Criteria, Metric, Reading, Readings, WatchSettings};
+    use crate::domain::{Actor, Platform};
+
+    fn shipgate() -> Actor {
+        Actor::new(Platform::System, "watch", "shipgate watch")
+    }
+
+    fn readings(error_rate: f64) -> Readings {
+        Readings::from([(Metric::ErrorRate, Reading::value(error_rate)), (Metric::Throughput, Reading::value(80.0))])
+    }
+
+    /// A release watched in production whose error rate jumps to 5% at the third sample.
+    fn tripped() -> Walk {
+        let mut walk = Walk::start();
+        walk.walk_to(6);
+        let settings = WatchSettings {
+            window_seconds: 1800,
+            min_window_seconds: 900,
+            interval_seconds: 30,
+            baseline_window_seconds: 1800,
+        };
+        walk.ok(
+            &shipgate(),
+            Command::BeginWatch { settings, criteria: Criteria::default(), baseline: readings(0.004) },
+        );
+        for rate in [0.004, 0.005, 0.05] {
+            let at = walk.release.current_watch().and_then(|w| w.next_sample_at()).expect("due");
+            walk.now = walk.now.max(at);
+            walk.ok(&shipgate(), Command::RecordSample { at, readings: readings(rate) });
+        }
+        walk
+    }
+
+    #[test]
+    fn the_notice_says_what_was_deployed_what_broke_and_what_was_rolled_back_with_its_chart() {
+        let mut walk = tripped();
+        let chart = FileAttachment::png("rollback-chart.png", vec![0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'])
+            .expect("a PNG name and signature");
+        let underway = notice_of(&walk.release, &walk.ctx()).expect("rolling back");
+        let in_channel = rollback_notice(&underway, &ThreadRef::Discord("1300000000000000001"), Some(&chart));
+        let elsewhere = rollback_notice(&underway, &ThreadRef::Url("https://example.slack.com/archives/C1/p1"), None);
+        let unthreaded = rollback_notice(&underway, &ThreadRef::None, None);
+
+        walk.now += chrono::Duration::minutes(4);
+        walk.revert_production();
+        walk.tick_all(&carol());
+        walk.approve(&alice());
+        let recovered = notice_of(&walk.release, &walk.ctx()).expect("rolled back");
+        let in_thread = rollback_notice(&recovered, &ThreadRef::Here, Some(&chart));
+        for message in [&in_channel, &elsewhere, &unthreaded, &in_thread] {
+            assert!(text(&message["content"]).chars().count() <= limit::CONTENT);
+            assert_eq!(message["allowed_mentions"], json!({ "parse": [] }));
+        }
+        insta::assert_json_snapshot!(
+            "rollback_notice",
+            json!({
+                "underway_in_an_incident_channel": in_channel,
+                "underway_linked_to_another_platform": elsewhere,
+                "underway_without_a_thread": unthreaded,
+                "recovered_in_the_thread": in_thread,
+            })
+        );
+    }
+}
