@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::config::{DiscordConfig, DiscordMode, MonitoringConfig};
 use crate::domain::freeze::{FreezeCalendar, NoFreeze};
 use crate::domain::release::Policy;
-use crate::domain::ChatPlatform;
+use crate::domain::{ChatChannel, ChatPlatform};
 use crate::http::discord::DiscordEdge;
 use crate::http::{router, AppState};
 use crate::monitoring::PrometheusClient;
@@ -140,6 +140,12 @@ pub async fn build_timed(config: &Config, clock: Arc<dyn Clock>, timers: Timers)
     }
     tasks.push(spawn_lock_expiry(&app, &stopping));
     tasks.push(tokio::spawn(notice_stalls(app.clone(), stall_sweep_every, wait_for(stopping.clone()))));
+    // A release run from the API has no channel: its rollback's triage opens in the
+    // team's release channel, when a chat platform is configured.
+    let triage_channel =
+        config.discord.as_ref().map(|d| ChatChannel::new(ChatPlatform::Discord, d.release_channel_id.clone()));
+    let triage_every = stall_sweep_every.min(TRIAGE_SWEEP_EVERY);
+    tasks.push(tokio::spawn(open_triages(app.clone(), triage_channel, triage_every, wait_for(stopping.clone()))));
     let retention = Retention { every: retention_every, ..config.retention.to_retention() };
     tasks.push(tokio::spawn(retention::run(app.clone(), retention, wait_for(stopping.clone()))));
     let webhook = match &config.rollback.notice_webhook {
@@ -197,6 +203,31 @@ async fn notice_stalls(app: App, every: std::time::Duration, stop: impl std::fut
                 }
                 if let Err(e) = app.refresh_ended_watches().await {
                     tracing::warn!(error = %format!("{e:#}"), "looking for ended watches failed; trying again next round");
+                }
+            }
+        }
+    }
+}
+
+/// How often rollbacks without a bug triage are looked for: a triage opens within this
+/// long of the rollback.
+const TRIAGE_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn open_triages(
+    app: App,
+    channel: Option<ChatChannel>,
+    every: std::time::Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = ticks.tick() => {
+                if let Err(e) = app.open_triages(channel.as_ref()).await {
+                    tracing::warn!(error = %format!("{e:#}"), "opening bug triages failed; trying again next round");
                 }
             }
         }

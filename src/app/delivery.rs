@@ -49,6 +49,9 @@ pub struct Delivery<'a> {
     pub rollback_notice: Option<RollbackNotice>,
     /// For a rollback notice: the chart of the metric that tripped (PNG), if one did.
     pub chart: Option<&'a [u8]>,
+    /// The thread of the release this one is linked with: for a bug triage's opening, the
+    /// failed release's; for a triage opened, the triage's.
+    pub linked_thread: Option<ThreadLink>,
     /// Messages already posted for this release on this platform, by key.
     pub known: &'a HashMap<String, Posted>,
     /// Unique per outbox row, stable across retries: the source of create nonces.
@@ -366,6 +369,24 @@ async fn deliver_lane(
             _ => None,
         };
         let chart = rollback_notice.as_ref().and_then(|_| chart_png(app, &release));
+        let linked = match &notice.what {
+            NoticeKind::ReleaseOpened => release.triage_of.as_ref().map(|o| o.release_id.clone()),
+            NoticeKind::TriageOpened => release.triage.clone(),
+            _ => None,
+        };
+        let linked_thread = match linked {
+            None => None,
+            Some(other) => match thread_of(app, outlets, &other).await? {
+                Linked::Thread(link) => Some(link),
+                Linked::Nowhere => None,
+                Linked::NotYet => {
+                    // The other release's thread is still being opened: its link is worth
+                    // the short wait, and the lane keeps its order meanwhile.
+                    fail(app, row, "waiting for the linked release's thread to open", Some(LINK_WAIT), now).await?;
+                    break;
+                }
+            },
+        };
         let known = known_messages(app, &notice.release_id, platform.as_str()).await?;
         let report = sender
             .deliver(Delivery {
@@ -375,6 +396,7 @@ async fn deliver_lane(
                 watch,
                 rollback_notice,
                 chart: chart.as_deref(),
+                linked_thread,
                 known: &known,
                 idempotency_key: &row.idempotency_key,
             })
@@ -407,6 +429,32 @@ async fn deliver_lane(
         }
     }
     Ok(delivered)
+}
+
+/// How long a notice waits for the thread of the release it links to.
+const LINK_WAIT: Duration = Duration::from_secs(2);
+
+/// Where another release's thread is, as a notice linking to it needs it.
+enum Linked {
+    Thread(ThreadLink),
+    /// The release lives on no chat platform this instance delivers to.
+    Nowhere,
+    /// Its thread has not been opened yet.
+    NotYet,
+}
+
+async fn thread_of(app: &App, outlets: &Outlets, id: &ReleaseId) -> anyhow::Result<Linked> {
+    let Some(other) = app.release(id).await? else {
+        return Ok(Linked::Nowhere);
+    };
+    let Some(platform) = other.channel.as_ref().and_then(|c| c.platform) else {
+        return Ok(Linked::Nowhere);
+    };
+    let Some(sender) = outlets.senders.get(&platform) else {
+        return Ok(Linked::Nowhere);
+    };
+    let known = known_messages(app, id, platform.as_str()).await?;
+    Ok(sender.thread_link(&known).map_or(Linked::NotYet, Linked::Thread))
 }
 
 /// Messages already posted for `release_id` on `platform` (or by the webhook), by key.

@@ -21,6 +21,7 @@ pub mod notice_webhook;
 pub mod notices;
 pub mod playbooks;
 pub mod retention;
+mod triage;
 pub mod watch;
 
 use crate::domain::card::CardContext;
@@ -242,6 +243,18 @@ impl App {
         actor: Actor,
         request_id: RequestId,
     ) -> Result<Outcome, AppError> {
+        self.start_with(start, actor, request_id, Vec::new()).await
+    }
+
+    /// [`App::start_release`], recording `and_then` right after the start in the same
+    /// commit (shipgate's own facts about the release, such as the rollback a triage is of).
+    async fn start_with(
+        &self,
+        start: StartRelease,
+        actor: Actor,
+        request_id: RequestId,
+        and_then: Vec<Event>,
+    ) -> Result<Outcome, AppError> {
         let started = Instant::now();
         // A repeated request is not looked up first: its commit meets the stored answer's
         // key and fails as a duplicate, and the first answer is returned then. That spares
@@ -276,8 +289,9 @@ impl App {
             recorded_artifact: None,
             locks: &[],
         };
-        let events =
+        let mut events =
             release::start(command, &actor, &ctx).inspect_err(|_| record_metrics("start", "rejected", started))?;
+        events.extend(and_then);
         let recorded = Recorded::sequence(events, 0, now, &actor, &request_id);
         let release = Release::fold(id.clone(), &recorded).map_err(anyhow::Error::from)?;
         let request = Asked { id: &request_id, fingerprint: &asked };

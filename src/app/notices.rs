@@ -58,6 +58,8 @@ pub enum NoticeKind {
     /// The live monitoring card of the watch: posted at the baseline, edited in place at
     /// every sample (always shown as the watch stands at delivery).
     Watch,
+    /// The rollback's bug triage opened: said in the thread, linked to the triage's own.
+    TriageOpened,
 }
 
 /// Which card, in a form that stores well.
@@ -107,6 +109,7 @@ impl NoticeKind {
             NoticeKind::Retargeted => "retargeted",
             NoticeKind::StallPing { .. } => "stall_ping",
             NoticeKind::Watch => "watch",
+            NoticeKind::TriageOpened => "triage_opened",
         }
     }
 }
@@ -161,6 +164,7 @@ fn in_thread(
             Event::FreezeOverrideApproved { .. } => NoticeKind::FreezeOverrideApproved,
             Event::Completed | Event::Aborted { .. } => NoticeKind::ReleaseFinished,
             Event::Retargeted { .. } => NoticeKind::Retargeted,
+            Event::TriageOpened { .. } => NoticeKind::TriageOpened,
             Event::StallNoticed { step, attempt } => match after.playbook.step_index(step) {
                 Some(index) => NoticeKind::StallPing { step: index, attempt: *attempt },
                 None => continue,

@@ -28,11 +28,13 @@ pub enum PlaybookLoadError {
 }
 
 impl Playbooks {
-    /// Only the built-in Ship to Production playbook.
+    /// Only the built-in playbooks: Ship to Production (the default) and Bug Triage.
     pub fn builtin() -> Self {
         let playbook = Playbook::ship_to_production();
         let name = playbook.name.clone();
-        Self { by_name: BTreeMap::from([(name.clone(), Arc::new(playbook))]), default: name }
+        let triage = Playbook::bug_triage();
+        let by_name = BTreeMap::from([(name.clone(), Arc::new(playbook)), (triage.name.clone(), Arc::new(triage))]);
+        Self { by_name, default: name }
     }
 
     /// The built-in playbook plus every `*.toml` in `dir` (a missing folder is fine: the

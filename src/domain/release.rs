@@ -134,6 +134,12 @@ pub enum Command {
     AcceptBlindWatch {
         reason: String,
     },
+    /// shipgate's own: the rollback is being triaged as a bug in release `triage`, which
+    /// shipgate opened with the built-in bug triage playbook. Allowed on a finished release
+    /// too: a rollback that completed while shipgate was down still gets its triage.
+    LinkTriage {
+        triage: ReleaseId,
+    },
 }
 
 impl Command {
@@ -160,6 +166,7 @@ impl Command {
             Command::RecordAlert(_) => "record_alert",
             Command::ReportCriticalFlow { .. } => "report_critical_flow",
             Command::AcceptBlindWatch { .. } => "accept_blind_watch",
+            Command::LinkTriage { .. } => "link_triage",
         }
     }
 
@@ -212,6 +219,7 @@ impl Command {
             | Command::NoticeStall { .. }
             | Command::BeginWatch { .. }
             | Command::RecordSample { .. }
+            | Command::LinkTriage { .. }
             | Command::ApproveFreezeOverride => Ok(()),
         }
     }
@@ -572,10 +580,31 @@ pub enum Event {
         reason: String,
         metrics: Vec<Metric>,
     },
+    /// This release's rollback is triaged as a bug in release `triage`.
+    TriageOpened {
+        triage: ReleaseId,
+    },
+    /// This release triages the rollback of another: recorded with its start, it carries
+    /// the rollback notice as it stood, so the triage begins from what the team was told.
+    TriageOf {
+        origin: TriageOrigin,
+    },
     Completed,
     Aborted {
         reason: String,
     },
+}
+
+/// The rollback a bug triage release is about: the failed release, and its notice's
+/// three parts as they stood when the triage opened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriageOrigin {
+    pub release_id: ReleaseId,
+    /// "api 1.4.2".
+    pub name: String,
+    pub deployed: Vec<String>,
+    pub broke: Vec<String>,
+    pub rolled_back: Vec<String>,
 }
 
 impl Event {
@@ -605,6 +634,8 @@ impl Event {
             Event::WatchSampled { .. } => "watch_sampled",
             Event::AlertRecorded { .. } => "alert_recorded",
             Event::BlindWatchAccepted { .. } => "blind_watch_accepted",
+            Event::TriageOpened { .. } => "triage_opened",
+            Event::TriageOf { .. } => "triage_of",
             Event::Completed => "completed",
             Event::Aborted { .. } => "aborted",
         }
@@ -973,6 +1004,10 @@ pub struct Release {
     /// The watch of the production deploy, once its baseline was measured. It stays after
     /// a rollback, which tells what it saw.
     pub watch: Option<WatchState>,
+    /// The bug triage release of this release's rollback, once opened.
+    pub triage: Option<ReleaseId>,
+    /// For a bug triage release: the rollback it triages.
+    pub triage_of: Option<TriageOrigin>,
     pub finished: Option<Mark>,
     pub abort_reason: Option<String>,
     /// Number of events folded: the next event gets `seq + 1`.
@@ -1044,6 +1079,8 @@ impl Release {
             follow_ups: Vec::new(),
             retargeted: None,
             watch: None,
+            triage: None,
+            triage_of: None,
             finished: None,
             abort_reason: None,
             seq: recorded.seq,
@@ -1208,6 +1245,8 @@ impl Release {
                     by: mark,
                 });
             }
+            Event::TriageOpened { triage } => self.triage = Some(triage.clone()),
+            Event::TriageOf { origin } => self.triage_of = Some(origin.clone()),
             Event::Completed => {
                 self.status = Status::Completed;
                 self.finished = Some(mark);
@@ -1604,7 +1643,7 @@ pub fn decide(
     if let Command::Start { .. } = command {
         return reject(RejectionCode::AlreadyStarted, format!("release {} already exists", release.id));
     }
-    if release.status.is_finished() {
+    if release.status.is_finished() && !matches!(command, Command::LinkTriage { .. }) {
         return reject(
             RejectionCode::ReleaseFinished,
             format!(
@@ -1639,6 +1678,7 @@ fn require_a_playbook_role(release: &Release, command: &Command, actor: &Actor) 
             | Command::BeginWatch { .. }
             | Command::RecordSample { .. }
             | Command::RecordAlert(_)
+            | Command::LinkTriage { .. }
     );
     if actor.platform == Platform::System && systems_own {
         return Ok(());
@@ -1707,6 +1747,7 @@ impl Decision<'_, '_> {
             Command::RecordAlert(alert) => self.record_alert(alert),
             Command::ReportCriticalFlow { note } => self.report_critical_flow(note),
             Command::AcceptBlindWatch { reason } => self.accept_blind_watch(reason),
+            Command::LinkTriage { triage } => self.link_triage(triage),
         }
     }
 
@@ -2507,6 +2548,23 @@ impl Decision<'_, '_> {
         if let Some(defect) = rejected.defect {
             self.defect.get_or_insert(defect);
         }
+        Ok(())
+    }
+
+    fn link_triage(&mut self, triage: ReleaseId) -> Result<(), Rejection> {
+        if self.actor.platform != Platform::System {
+            return reject(RejectionCode::NotAllowed, "only shipgate links a rollback to the bug triage it opened");
+        }
+        if self.release.rollback.is_none() {
+            return reject(RejectionCode::NotRollingBack, "this release never rolled back; there is nothing to triage");
+        }
+        if let Some(linked) = &self.release.triage {
+            return reject(
+                RejectionCode::AlreadyRecorded,
+                format!("this rollback is already triaged in release {linked}"),
+            );
+        }
+        self.emit(Event::TriageOpened { triage });
         Ok(())
     }
 

@@ -45,6 +45,10 @@ pub struct ReleaseView {
     /// Set once the release was pointed at another commit: what it shipped before, who
     /// moved it, when and why (the last retarget).
     pub retargeted: Option<RetargetView>,
+    /// The bug triage release of this release's rollback, once shipgate opened it.
+    pub triage: Option<String>,
+    /// For a bug triage release: the failed release whose rollback it triages.
+    pub triage_of: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -321,6 +325,8 @@ impl ReleaseView {
                 by: r.by.by.display_name.clone(),
                 at: r.by.at,
             }),
+            triage: release.triage.as_ref().map(ToString::to_string),
+            triage_of: release.triage_of.as_ref().map(|o| o.release_id.to_string()),
         }
     }
 }

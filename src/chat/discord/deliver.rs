@@ -16,7 +16,7 @@ use crate::app::THREAD_KEY;
 use crate::config::DiscordConfig;
 use crate::domain::card::rollback_notice::notice_key;
 use crate::domain::lock::{LockEnd, LockMode};
-use crate::domain::release::Release;
+use crate::domain::release::{Release, TriageOrigin};
 use crate::domain::ChatPlatform;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -28,6 +28,8 @@ const CHART_FILE: &str = "rollback-chart.png";
 
 /// The key of the release message the thread hangs off.
 const RELEASE_KEY: &str = "release";
+/// The key of a bug triage thread's first message: the rollback it starts from.
+const TRIAGE_ORIGIN_KEY: &str = "triage-origin";
 /// A week: Discord's longest auto-archive, so a release's thread stays open while it runs.
 const AUTO_ARCHIVE_MINUTES: u32 = 10080;
 /// Discord's answer when a message already has a thread.
@@ -178,6 +180,14 @@ impl DiscordSender {
             }
             NoticeKind::RollbackStarted => self.rollback_notice(d, posted).await,
             NoticeKind::Retargeted => self.retargeted(d, posted).await,
+            NoticeKind::TriageOpened => {
+                let thread = self.thread(d, posted).await?;
+                let mut text = line(&NoticeKind::TriageOpened, release);
+                if let Some(link) = &d.linked_thread {
+                    text.push_str(&format!(" Work it in {}.", thread_mention(link)));
+                }
+                self.post_once(d, posted, &thread, &format!("triage:{}", d.notice.as_of), &text).await
+            }
             NoticeKind::Watch => {
                 let (Some((card, buttons)), Some(watch)) = (&d.watch, &release.watch) else {
                     return Ok(());
@@ -286,7 +296,11 @@ impl DiscordSender {
             }
         };
         if known(d, posted, THREAD_KEY).is_none() {
-            let name: String = format!("{} {}", release.service, release.version).chars().take(100).collect();
+            let name = match &release.triage_of {
+                Some(origin) => format!("Bug triage · {}", origin.name),
+                None => format!("{} {}", release.service, release.version),
+            };
+            let name: String = name.chars().take(100).collect();
             let body = json!({ "name": name, "auto_archive_duration": AUTO_ARCHIVE_MINUTES });
             let path = format!("/channels/{channel}/messages/{message_id}/threads");
             let thread_id = match self.rest.call(Method::POST, &path, Some(&body)).await {
@@ -296,6 +310,11 @@ impl DiscordSender {
                 Err(e) => return Err(e),
             };
             posted.push(Posted { key: THREAD_KEY.into(), channel_id: thread_id.clone(), message_id: thread_id });
+        }
+        if let Some(origin) = &release.triage_of {
+            let thread = known(d, posted, THREAD_KEY).unwrap_or_default();
+            let message = triage_origin(origin, d.linked_thread.as_ref());
+            self.post_message_once(d, posted, &thread, TRIAGE_ORIGIN_KEY, message).await?;
         }
         Ok(())
     }
@@ -483,7 +502,42 @@ fn minutes_in_words(limit: chrono::Duration) -> String {
 }
 
 /// The release message in the release channel: what ships, from which commit, by whom.
+/// A link to another release's thread: a mention when it is on Discord, else its URL.
+fn thread_mention(link: &ThreadLink) -> String {
+    match link.platform {
+        ChatPlatform::Discord => format!("<#{}>", link.id),
+        _ => link.url.clone(),
+    }
+}
+
+/// The first message of a bug triage's thread: the rollback notice it starts from, and a
+/// link back to the failed release's thread.
+fn triage_origin(origin: &TriageOrigin, linked: Option<&ThreadLink>) -> Value {
+    let section = |lines: &[String]| clip(&lines.iter().map(|l| format!("• {l}")).collect::<Vec<_>>().join("\n"), 1024);
+    let back = linked.map_or_else(|| format!("release {}", origin.release_id), thread_mention);
+    json!({
+        "content": clip(&format!("🐞 **Bug triage of the rollback of {}** · failed release: {back}", origin.name), 2000),
+        "embeds": [{
+            "fields": [
+                { "name": "What was deployed", "value": section(&origin.deployed), "inline": false },
+                { "name": "What broke", "value": section(&origin.broke), "inline": false },
+                { "name": "What was rolled back", "value": section(&origin.rolled_back), "inline": false },
+            ],
+            "footer": { "text": format!("failed release {}", origin.release_id) },
+        }],
+        "allowed_mentions": { "parse": [] },
+    })
+}
+
 fn release_message(release: &Release) -> String {
+    if let Some(origin) = &release.triage_of {
+        return format!(
+            "🐞 **Bug triage · {}** · `{}` · opened by {} after the rollback",
+            origin.name,
+            short(release.git_sha.as_str()),
+            release.started.by.display_name
+        );
+    }
     format!(
         "🚀 **{} {}** · `{}` · started by {} · {}",
         release.service,
@@ -527,6 +581,10 @@ fn line(what: &NoticeKind, release: &Release) -> String {
             ),
             None => format!("🎯 **{name}** now ships `{}`.", short(release.git_sha.as_str())),
         },
+        NoticeKind::TriageOpened => format!(
+            "🐞 The failed deploy of **{name}** is a bug: its triage is open{}.",
+            release.triage.as_ref().map_or_else(String::new, |id| format!(" (release {id})"))
+        ),
         NoticeKind::ReleaseOpened
         | NoticeKind::Card { .. }
         | NoticeKind::RollbackStarted

@@ -24,6 +24,10 @@ pub const ROLLBACK_STEP: &str = "rollback";
 
 /// The built-in Ship to Production playbook, shipped as the example file too.
 pub const SHIP_TO_PRODUCTION_TOML: &str = include_str!("../../../config/playbooks/ship-to-production.toml");
+/// The built-in Bug Triage playbook: what shipgate opens after a rollback.
+pub const BUG_TRIAGE_TOML: &str = include_str!("../../../config/playbooks/bug-triage.toml");
+/// Its name, as releases and `[playbooks]` refer to it.
+pub const BUG_TRIAGE: &str = "bug-triage";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -297,6 +301,13 @@ impl Playbook {
         Playbook::from_toml(SHIP_TO_PRODUCTION_TOML).expect("built-in playbook is valid")
     }
 
+    /// The built-in Bug Triage playbook (owner, reproduced on staging, root cause, fix
+    /// merged, new release started).
+    pub fn bug_triage() -> Playbook {
+        // Compiled in and covered by tests, like Ship to Production.
+        Playbook::from_toml(BUG_TRIAGE_TOML).expect("built-in playbook is valid")
+    }
+
     /// Parses and validates a playbook file, reporting every problem found.
     ///
     /// A syntax error stops everything (the rest of the file cannot be read reliably).
@@ -387,6 +398,26 @@ mod tests {
         assert_eq!(playbook.validate(), Ok(()));
         assert_eq!(playbook, Playbook::ship_to_production());
         assert_eq!(playbook.name.as_str(), "ship-to-production");
+    }
+
+    #[test]
+    fn the_bug_triage_playbook_tracks_a_rollback_from_an_owner_to_a_new_release() {
+        let playbook = Playbook::from_toml(BUG_TRIAGE_TOML).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(playbook.validate(), Ok(()));
+        assert_eq!(playbook.name.as_str(), BUG_TRIAGE);
+        let items: Vec<&str> = playbook.steps.iter().flat_map(|s| s.items.iter().map(|i| i.id.as_str())).collect();
+        assert_eq!(
+            items,
+            ["owner-assigned", "reproduced-on-staging", "root-cause-found", "fix-merged", "new-release-started"]
+        );
+        assert!(playbook.start_roles.is_empty(), "shipgate opens it, and anyone on the team may");
+        assert!(
+            playbook
+                .steps
+                .iter()
+                .all(|s| s.requires.is_none() && s.failure_paths.iter().all(|p| p.action != FailureAction::Rollback)),
+            "a triage deploys nothing, so it never rolls back"
+        );
     }
 
     #[test]
