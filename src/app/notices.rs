@@ -171,7 +171,13 @@ fn in_thread(
             },
             _ => continue,
         };
-        notices.push(Notice { release_id: after.id.clone(), channel: channel.clone(), as_of: r.seq, what });
+        // A release opens as its whole start commit leaves it: a triage's start also records
+        // the rollback it is of, which its thread opens with.
+        let as_of = match what {
+            NoticeKind::ReleaseOpened => recorded.last().map_or(r.seq, |last| last.seq),
+            _ => r.seq,
+        };
+        notices.push(Notice { release_id: after.id.clone(), channel: channel.clone(), as_of, what });
     }
     // The monitoring card shows the watch as it stands: one edit per command that changed
     // it, whatever number of its events the command recorded.

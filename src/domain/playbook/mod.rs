@@ -415,7 +415,8 @@ mod tests {
             playbook
                 .steps
                 .iter()
-                .all(|s| s.requires.is_none() && s.failure_paths.iter().all(|p| p.action != FailureAction::Rollback)),
+                .all(|s| s.requires == Evidence::None
+                    && s.failure_paths.iter().all(|p| p.action != FailureAction::Rollback)),
             "a triage deploys nothing, so it never rolls back"
         );
     }
