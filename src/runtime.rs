@@ -87,7 +87,11 @@ pub async fn build_timed(config: &Config, clock: Arc<dyn Clock>, timers: Timers)
     let store = open_store(config).await?;
     store.migrate().await.context("applying database migrations")?;
     let playbooks = Playbooks::load(&config.playbooks.dir, &config.playbooks.default)?;
-    let policy = Policy { role_holders: config.role_holders(), ..config.policy.to_policy() };
+    let policy = Policy {
+        role_holders: config.role_holders(),
+        rollback_hook: config.rollback.hook_mode(),
+        ..config.policy.to_policy()
+    };
     let (freeze, channel_freeze): (Arc<dyn FreezeCalendar>, _) = match &config.freeze {
         None => (Arc::new(NoFreeze), HashMap::new()),
         Some(freeze) => {

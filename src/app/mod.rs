@@ -592,6 +592,7 @@ impl App {
             freeze: verdict.is_frozen().then_some(verdict),
             locks: Vec::new(),
             stalled: release.stalled(),
+            rollback_hook: self.inner.policy.rollback_hook,
         }
     }
 
