@@ -20,6 +20,7 @@ pub mod locks;
 pub mod notices;
 pub mod playbooks;
 pub mod retention;
+pub mod rollback_hook;
 pub mod watch;
 
 use crate::domain::card::CardContext;
@@ -1003,6 +1004,7 @@ fn projection(release: &Release, now: chrono::DateTime<chrono::Utc>, watching: b
         updated_at: release.last_activity.min(now),
         seq: release.seq,
         watch_due_at: if watching { release.watch_due_at() } else { None },
+        hook_due_at: release.hook_due_at(),
     }
 }
 

@@ -329,7 +329,14 @@ impl Walk {
 
     /// The card context of the moment in New York, nothing frozen or locked.
     pub fn ctx(&self) -> CardContext {
-        CardContext { now: self.now, time_zone: new_york(), freeze: None, locks: Vec::new(), stalled: false, rollback_hook: Default::default() }
+        CardContext {
+            now: self.now,
+            time_zone: new_york(),
+            freeze: None,
+            locks: Vec::new(),
+            stalled: false,
+            rollback_hook: Default::default(),
+        }
     }
 
     /// The card context with this walk's freeze calendar consulted now.

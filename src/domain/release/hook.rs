@@ -38,10 +38,16 @@ pub enum HookTrigger {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum HookOutcome {
-    Succeeded { detail: String },
-    Failed { detail: String },
+    Succeeded {
+        detail: String,
+    },
+    Failed {
+        detail: String,
+    },
     /// shipgate stopped while the hook ran: whether it reverted production is not known.
-    Unknown { detail: String },
+    Unknown {
+        detail: String,
+    },
 }
 
 /// The most characters of a run's detail kept: the end of the output is what explains it.
@@ -121,8 +127,7 @@ impl Decision<'_, '_> {
     /// has a deploy to revert and a known-good artifact to revert to.
     pub(super) fn request_hook_if_auto(&mut self) {
         let Some(rollback) = &self.release.rollback else { return };
-        if self.ctx.policy.rollback_hook == HookMode::Auto && rollback.deployed.is_some() && rollback.target.is_some()
-        {
+        if self.ctx.policy.rollback_hook == HookMode::Auto && rollback.deployed.is_some() && rollback.target.is_some() {
             self.emit(Event::RollbackHookRequested { attempt: 1, trigger: HookTrigger::Automatic });
         }
     }
@@ -188,8 +193,12 @@ impl Decision<'_, '_> {
                 self.emit(Event::RollbackHookStarted { attempt });
                 Ok(())
             }
-            Some(_) => reject(RejectionCode::AlreadyRecorded, format!("run {attempt} of the rollback hook already started")),
-            None => reject(RejectionCode::NotRollingBack, format!("no run {attempt} of the rollback hook was asked for")),
+            Some(_) => {
+                reject(RejectionCode::AlreadyRecorded, format!("run {attempt} of the rollback hook already started"))
+            }
+            None => {
+                reject(RejectionCode::NotRollingBack, format!("no run {attempt} of the rollback hook was asked for"))
+            }
         }
     }
 
@@ -210,7 +219,9 @@ impl Decision<'_, '_> {
                 self.emit(Event::RollbackHookFinished { attempt, outcome });
                 Ok(())
             }
-            None => reject(RejectionCode::NotRollingBack, format!("no run {attempt} of the rollback hook was asked for")),
+            None => {
+                reject(RejectionCode::NotRollingBack, format!("no run {attempt} of the rollback hook was asked for"))
+            }
         }
     }
 
