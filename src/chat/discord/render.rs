@@ -514,7 +514,9 @@ fn layout(card: &Card) -> Layout {
     if card.inputs.run_rollback_hook {
         controls.push(Button {
             element: Element::RunHook,
-            style: style::DANGER,
+            // Danger is kept for the ways out (failure paths, Reject); this runs the way out
+            // already taken.
+            style: style::SECONDARY,
             label: "Run rollback hook".to_owned(),
             disabled: closed,
         });
