@@ -216,7 +216,10 @@ async fn one_click_runs_the_webhook_and_a_replayed_click_runs_nothing_more() {
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
     assert_eq!(first.body["release"]["rollback"]["hook"]["trigger"], "person");
     let outcome = runner.run_one(&ReleaseId::new(&id)).await.expect("run");
-    assert!(matches!(&outcome, Some(HookOutcome::Succeeded { detail }) if detail == "HTTP 200 OK\nrolled back api"), "{outcome:?}");
+    assert!(
+        matches!(&outcome, Some(HookOutcome::Succeeded { detail }) if detail == "HTTP 200 OK\nrolled back api"),
+        "{outcome:?}"
+    );
 
     // The same click again (a retried request): the first answer, and nothing runs.
     let again = click(&t, &id, "click-1").await;
@@ -314,13 +317,22 @@ async fn a_restart_while_the_hook_runs_records_unknown_and_never_runs_it_again_b
     assert!(hook_view(&t, &id).await["started_at"].is_string(), "the start was recorded before the run");
 
     // Instance B comes up on the same database: while A's lease lasts it leaves the run alone.
-    let b_app = spawn_with_policy(store.clone(), None, policy(HookMode::Auto), shipgate::app::clock::Clock::now(t.clock.as_ref())).await;
+    let b_app = spawn_with_policy(
+        store.clone(),
+        None,
+        policy(HookMode::Auto),
+        shipgate::app::clock::Clock::now(t.clock.as_ref()),
+    )
+    .await;
     let b = HookRunner::new(b_app.app.clone(), script.action(), "instance-b").expect("runner");
     assert_eq!(b.run_one(&release).await.expect("run"), None, "A's lease still holds");
     // A's lease runs out: B records that nobody knows how the run went, and runs nothing.
     b_app.clock.advance(Duration::seconds(61));
     let outcome = b.run_one(&release).await.expect("run");
-    assert!(matches!(&outcome, Some(HookOutcome::Unknown { detail }) if detail.contains("whether it reverted production is not known")), "{outcome:?}");
+    assert!(
+        matches!(&outcome, Some(HookOutcome::Unknown { detail }) if detail.contains("whether it reverted production is not known")),
+        "{outcome:?}"
+    );
     assert_eq!(b.sweep().await.expect("sweep"), 0);
     let hook = hook_view(&b_app, &id).await;
     assert_eq!((hook["outcome"].as_str(), hook["attempt"].as_u64()), (Some("unknown"), Some(1)));
@@ -357,4 +369,49 @@ async fn wait_for_file(path: &Path) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("{} did not appear", path.display());
+}
+
+/// Worked from Discord through `shipgate serve`'s own wiring: `[rollback] hook` configured,
+/// the rollback card offers the button, a click starts the runner, and the card shows how
+/// the run went.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rollback_card_s_button_runs_the_hook_and_the_card_shows_its_outcome() {
+    use common::discord_bot::*;
+    let script = Script::new();
+    let program = script.path("revert.sh").display().to_string();
+    let bot = Bot::start_with(&format!("\n[rollback]\nhook = {{ command = [\"{program}\", \"--now\"] }}\n")).await;
+    bot.api_complete("checkout", "2.6.0", OLD_DIGEST).await;
+    let started = bot.start_release(RELEASE_CHANNEL, "checkout", "2.7.0", false, &alice()).await;
+    bot.api_to_monitor(&started.id, "2.7.0", DIGEST).await;
+    bot.command(
+        &started.thread,
+        "release",
+        "rollback",
+        json!([{"name": "reason", "type": 3, "value": "checkout returns 500"}]),
+        &bob(),
+    )
+    .await;
+    let card = bot.card(&started.thread, "rollback", 1).await;
+    let card = bot
+        .card_becomes(&started.thread, &card, "the hook button", |c| {
+            buttons(c).iter().any(|b| b["label"] == "Run rollback hook")
+        })
+        .await;
+    assert!(script.runs().is_empty(), "without auto nothing runs before the click");
+
+    let answer = bot.click_label(&started.thread, &card, "Run rollback hook", &carol()).await;
+    assert_eq!(answer["type"], 7, "the card, updated in place: {answer}");
+    assert!(
+        !buttons(&answer["data"]).iter().any(|b| b["label"] == "Run rollback hook"),
+        "no second run while one is in flight"
+    );
+    let done = bot
+        .card_becomes(&started.thread, &card, "the hook's outcome on the card", |c| {
+            body_text(c).contains("✅ Rollback hook run by carol")
+        })
+        .await;
+    assert!(body_text(&done).contains("reverted checkout to 2.6.0"), "{}", body_text(&done));
+    assert_eq!(script.runs().len(), 1);
+    let release = bot.release(&started.id).await;
+    assert_eq!(release["rollback"]["hook"]["outcome"], "succeeded", "{release}");
 }
