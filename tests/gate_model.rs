@@ -686,6 +686,15 @@ impl Shadow {
             | Event::WatchSampled { .. }
             | Event::AlertRecorded { .. }
             | Event::BlindWatchAccepted { .. } => {}
+            // The rollback hook reverts production during a rollback and moves no gate; the
+            // procedure's gate waits for its outcome, which the domain's own tests check.
+            Event::RollbackHookRequested { .. }
+            | Event::RollbackHookStarted { .. }
+            | Event::RollbackHookFinished { .. } => {
+                if self.phase != Phase::RollingBack {
+                    return Err("a rollback hook event while the release is not rolling back".into());
+                }
+            }
             Event::ItemTicked { step, item } => {
                 let items = self.items_of(step)?;
                 if !items.iter().any(|i| &i.id == item) {

@@ -75,11 +75,14 @@ impl Script {
     }
 }
 
+/// What the webhook was sent: the `Authorization` header and the JSON body.
+type Request = (Option<String>, Value);
+
 /// A webhook that records each request and answers with the status set.
 #[derive(Clone)]
 struct Webhook {
     url: String,
-    seen: Arc<Mutex<Vec<(Option<String>, Value)>>>,
+    seen: Arc<Mutex<Vec<Request>>>,
     status: Arc<AtomicU16>,
 }
 
@@ -110,7 +113,7 @@ impl Webhook {
         HookAction::Webhook { url: self.url.clone(), token: Some(SecretString::from(HOOK_TOKEN.to_owned())) }
     }
 
-    fn requests(&self) -> Vec<(Option<String>, Value)> {
+    fn requests(&self) -> Vec<Request> {
         self.seen.lock().unwrap().clone()
     }
 }
