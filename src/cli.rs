@@ -326,6 +326,12 @@ pub enum ReleaseCommand {
         #[arg(long, value_name = "TEXT")]
         reason: String,
     },
+    /// Run the configured rollback hook of a release that is rolling back (again, after a
+    /// failed run or one whose outcome is unknown).
+    RollbackHook {
+        /// Release id.
+        id: String,
+    },
     /// Stop a release.
     Abort {
         /// Release id.

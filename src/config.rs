@@ -305,6 +305,7 @@ impl PolicyConfig {
             override_approver_roles: self.override_approver_roles.iter().map(RoleName::new).collect(),
             override_ttl: chrono::Duration::minutes(i64::from(self.override_ttl_minutes)),
             role_holders: Default::default(),
+            rollback_hook: Default::default(),
         }
     }
 }

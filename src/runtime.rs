@@ -10,6 +10,7 @@ use crate::app::freeze::load_calendars;
 use crate::app::notice_webhook::NoticeWebhook;
 use crate::app::playbooks::Playbooks;
 use crate::app::retention::{self, Retention};
+use crate::app::rollback_hook::{HookAction, HookRunner};
 use crate::app::watch::{WatchPlan, Watcher};
 use crate::app::{App, AppParts};
 use crate::chat::discord::commands;
@@ -19,7 +20,7 @@ use crate::chat::discord::handler::{FollowUp, Handler};
 use crate::chat::discord::rest::Rest;
 use crate::chat::discord::verify::Verifier;
 use crate::config::Config;
-use crate::config::{DiscordConfig, DiscordMode, MonitoringConfig};
+use crate::config::{DiscordConfig, DiscordMode, MonitoringConfig, RollbackHook};
 use crate::domain::freeze::{FreezeCalendar, NoFreeze};
 use crate::domain::release::Policy;
 use crate::domain::{ChatChannel, ChatPlatform};
@@ -88,7 +89,11 @@ pub async fn build_timed(config: &Config, clock: Arc<dyn Clock>, timers: Timers)
     let store = open_store(config).await?;
     store.migrate().await.context("applying database migrations")?;
     let playbooks = Playbooks::load(&config.playbooks.dir, &config.playbooks.default)?;
-    let policy = Policy { role_holders: config.role_holders(), ..config.policy.to_policy() };
+    let policy = Policy {
+        role_holders: config.role_holders(),
+        rollback_hook: config.rollback.hook_mode(),
+        ..config.policy.to_policy()
+    };
     let (freeze, channel_freeze): (Arc<dyn FreezeCalendar>, _) = match &config.freeze {
         None => (Arc::new(NoFreeze), HashMap::new()),
         Some(freeze) => {
@@ -137,6 +142,9 @@ pub async fn build_timed(config: &Config, clock: Arc<dyn Clock>, timers: Timers)
     if let Some(monitoring) = &config.monitoring {
         let watcher = watcher(app.clone(), monitoring, config, delivery_holder(config))?;
         tasks.push(tokio::spawn(watcher.run(WATCH_SWEEP_EVERY, wait_for(stopping.clone()))));
+    }
+    if let Some(runner) = hook_runner(app.clone(), config, delivery_holder(config))? {
+        tasks.push(tokio::spawn(runner.run(HOOK_SWEEP_EVERY, wait_for(stopping.clone()))));
     }
     tasks.push(spawn_lock_expiry(&app, &stopping));
     tasks.push(tokio::spawn(notice_stalls(app.clone(), stall_sweep_every, wait_for(stopping.clone()))));
@@ -267,6 +275,24 @@ pub fn watcher(
         sample_range: MonitoringConfig::promql_range(monitoring.sample_range_seconds),
     };
     Ok(Watcher::new(app, plan, prometheus, holder))
+}
+
+/// How often the rollback hook runner looks for runs asked for: a click starts the hook
+/// within this.
+const HOOK_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The runner of the configured `[rollback] hook`, if there is one.
+pub fn hook_runner(app: App, config: &Config, holder: String) -> anyhow::Result<Option<HookRunner>> {
+    let action = match &config.rollback.hook {
+        None => return Ok(None),
+        Some(RollbackHook::Command(command)) => {
+            let (program, args) = command.split_first().context("rollback.hook.command names no program")?;
+            HookAction::Command { program: program.clone(), args: args.to_vec() }
+        }
+        Some(RollbackHook::Webhook { url, token }) => HookAction::Webhook { url: url.clone(), token: token.clone() },
+    };
+    tracing::info!(auto = config.rollback.auto, "rollback hook configured");
+    Ok(Some(HookRunner::new(app, action, holder)?))
 }
 
 fn delivery_holder(config: &Config) -> String {

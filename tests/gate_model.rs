@@ -672,13 +672,24 @@ impl Shadow {
         may_enter: &mut Option<usize>,
         may_restart: &mut Option<usize>,
     ) -> Result<(), String> {
-        // A follow-up (what to do next) may be the last word of a release that just ended.
-        if self.phase == Phase::Finished && !matches!(r.event, Event::FollowUpRecorded { .. }) {
+        // A follow-up (what to do next) may be the last word of a release that just ended,
+        // and so may the link to its rollback's bug triage, opened a moment later.
+        if self.phase == Phase::Finished
+            && !matches!(r.event, Event::FollowUpRecorded { .. } | Event::TriageOpened { .. })
+        {
             return Err("an event after the release finished".into());
         }
         let production_index = self.step_requiring(Evidence::ProductionDeploy);
         match &r.event {
             Event::Started { .. } => return Err("started twice".into()),
+            // Only a bug triage's start records what it triages, with the start itself.
+            Event::TriageOf { .. } => return Err("a release became a triage after it started".into()),
+            // The link to the triage moves no gate; it follows a rollback only.
+            Event::TriageOpened { .. } => {
+                if self.phase != Phase::RollingBack && self.phase != Phase::Finished {
+                    return Err("a triage linked to a release that is not rolling back or rolled back".into());
+                }
+            }
             // The watch's own record (baseline, samples, alerts, accepted blindness) moves no
             // gate by itself; a rollback it starts is its own event, checked below. The
             // generator here issues no watch commands: tests of the watch live with the domain.
@@ -686,6 +697,15 @@ impl Shadow {
             | Event::WatchSampled { .. }
             | Event::AlertRecorded { .. }
             | Event::BlindWatchAccepted { .. } => {}
+            // The rollback hook reverts production during a rollback and moves no gate; the
+            // procedure's gate waits for its outcome, which the domain's own tests check.
+            Event::RollbackHookRequested { .. }
+            | Event::RollbackHookStarted { .. }
+            | Event::RollbackHookFinished { .. } => {
+                if self.phase != Phase::RollingBack {
+                    return Err("a rollback hook event while the release is not rolling back".into());
+                }
+            }
             Event::ItemTicked { step, item } => {
                 let items = self.items_of(step)?;
                 if !items.iter().any(|i| &i.id == item) {

@@ -97,6 +97,7 @@ fn routes() -> Vec<Route> {
             Some(|_| json!({"reason": "error rate doubled after the deploy"})),
             Refused,
         ),
+        route("POST", "/api/v1/releases/{id}/rollback/hook", None, Refused),
         route(
             "POST",
             "/api/v1/releases/{id}/abort",

@@ -93,6 +93,7 @@ conformance!(
     retention_removes_only_delivered_messages_and_answers_older_than_the_cutoff,
     retention_removes_in_batches_of_the_size_asked,
     watches_are_due_by_their_time_and_leased_to_one_holder,
+    rollback_hooks_are_due_by_their_time_and_leased_apart_from_watches,
 );
 
 // ----------------------------------------------------------------------------------------
@@ -147,6 +148,7 @@ fn projection(release: &ReleaseId, service: &str, seq: u64, started_at: DateTime
         updated_at: started_at,
         seq,
         watch_due_at: None,
+        hook_due_at: None,
     }
 }
 
@@ -1332,4 +1334,41 @@ async fn watches_are_due_by_their_time_and_leased_to_one_holder(store: &Store) {
     done.projection.watch_due_at = None;
     commit_one(store, done).await.expect("done");
     assert_eq!(due(at(200)).await, [(early, at(140))]);
+}
+
+async fn rollback_hooks_are_due_by_their_time_and_leased_apart_from_watches(store: &Store) {
+    let (asked, later, idle) = (new_release(), new_release(), new_release());
+    for (release, due) in [(&asked, Some(at(10))), (&later, Some(at(30))), (&idle, None)] {
+        let mut commit = start(release, "api", at(0));
+        commit.projection.hook_due_at = due;
+        // A watch schedule on the same release is another schedule.
+        commit.projection.watch_due_at = Some(at(5));
+        commit_one(store, commit).await.expect("start");
+    }
+    let due = |now| async move { store.hooks_due(now, 10).await.expect("due") };
+    assert_eq!(due(at(9)).await, []);
+    assert_eq!(due(at(40)).await, [(asked.clone(), at(10)), (later.clone(), at(30))], "the oldest first");
+    assert_eq!(store.hooks_due(at(40), 1).await.expect("due").len(), 1, "at most the limit");
+
+    // The hook's lease and the watch's are apart: holding one leaves the other free.
+    assert!(store.claim_watch(&asked, "one", at(40), at(100)).await.expect("watch lease"));
+    assert_eq!(due(at(41)).await.len(), 2, "a watch lease does not hide the hook");
+    assert!(store.claim_hook(&asked, "one", at(41), at(101)).await.expect("claim"));
+    assert!(!store.claim_hook(&asked, "two", at(42), at(102)).await.expect("held"));
+    assert_eq!(due(at(42)).await, [(later.clone(), at(30))]);
+    assert!(store.claim_hook(&asked, "one", at(60), at(120)).await.expect("renewed while it runs"));
+    assert!(!store.claim_hook(&asked, "two", at(110), at(170)).await.expect("renewed: still one's"));
+    assert!(store.claim_hook(&asked, "two", at(120), at(180)).await.expect("expired: taken over"));
+    store.release_hook(&asked, "one").await.expect("not one's to let go any more");
+    assert!(!store.claim_hook(&asked, "one", at(121), at(181)).await.expect("still two's"));
+    store.release_hook(&asked, "two").await.expect("let go");
+    assert_eq!(due(at(122)).await.len(), 2);
+
+    // The outcome's commit clears the schedule.
+    let mut done = tick(&asked, "api", 1, at(123), "outcome");
+    done.projection.hook_due_at = None;
+    commit_one(store, done).await.expect("outcome");
+    assert_eq!(due(at(200)).await, [(later, at(30))]);
+    let row = store.release_row(&asked).await.expect("read").expect("exists");
+    assert_eq!(row.hook_due_at, None);
 }

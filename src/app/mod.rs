@@ -21,6 +21,7 @@ pub mod notice_webhook;
 pub mod notices;
 pub mod playbooks;
 pub mod retention;
+pub mod rollback_hook;
 mod triage;
 pub mod watch;
 
@@ -607,6 +608,7 @@ impl App {
             freeze: verdict.is_frozen().then_some(verdict),
             locks: Vec::new(),
             stalled: release.stalled(),
+            rollback_hook: self.inner.policy.rollback_hook,
         }
     }
 
@@ -1017,6 +1019,7 @@ fn projection(release: &Release, now: chrono::DateTime<chrono::Utc>, watching: b
         updated_at: release.last_activity.min(now),
         seq: release.seq,
         watch_due_at: if watching { release.watch_due_at() } else { None },
+        hook_due_at: release.hook_due_at(),
     }
 }
 

@@ -256,6 +256,9 @@ fn plan(command: ReleaseCommand, key: &str) -> anyhow::Result<Plan> {
         ReleaseCommand::Rollback { id, reason } => {
             outcome(post(release(&id, &["rollback"]), Some(json!({ "reason": reason })), "rollback".to_owned()))
         }
+        ReleaseCommand::RollbackHook { id } => {
+            outcome(post(release(&id, &["rollback", "hook"]), None, "rollback hook".to_owned()))
+        }
         ReleaseCommand::Abort { id, reason } => {
             outcome(post(release(&id, &["abort"]), Some(json!({ "reason": reason })), "abort".to_owned()))
         }
@@ -963,6 +966,7 @@ mod tests {
             vec!["override-request", "r1", "--reason", "security fix"],
             vec!["override-approve", "r1"],
             vec!["rollback", "r1", "--reason", "error rate up"],
+            vec!["rollback-hook", "r1"],
             vec!["abort", "r1", "--reason", "superseded"],
             vec!["retarget", "r1", "--sha", "4444abc", "--reason", "the fix"],
             vec!["retarget", "r1", "--sha", "4444abc", "--version", "1.4.1", "--reason", "the fix"],
@@ -991,6 +995,7 @@ mod tests {
             ("/api/v1/releases/r1/freeze-override", Some(json!({"reason": "security fix"}))),
             ("/api/v1/releases/r1/freeze-override/approve", None),
             ("/api/v1/releases/r1/rollback", Some(json!({"reason": "error rate up"}))),
+            ("/api/v1/releases/r1/rollback/hook", None),
             ("/api/v1/releases/r1/abort", Some(json!({"reason": "superseded"}))),
             ("/api/v1/releases/r1/retarget", Some(json!({"git_sha": "4444abc", "reason": "the fix"}))),
             (

@@ -108,6 +108,19 @@ pub(super) struct RollbackView {
     pub items: Vec<ItemView>,
     pub gate: Option<GateView>,
     pub done: bool,
+    /// The rollback hook's latest run.
+    pub hook: Option<HookView>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct HookView {
+    pub attempt: u32,
+    pub trigger: String,
+    pub requested_by: String,
+    pub started_at: Option<String>,
+    pub outcome: Option<String>,
+    pub detail: Option<String>,
 }
 
 /// What the release shipped before it was pointed at the fix's commit.
@@ -294,6 +307,21 @@ fn rollback_lines(text: &mut String, rollback: &RollbackView, times: &Times) {
                 let _ = writeln!(text, "{target}: no earlier production deploy of this service is recorded");
             }
         },
+    }
+    if let Some(hook) = &rollback.hook {
+        let by =
+            if hook.trigger == "automatic" { "automatically".to_owned() } else { format!("by {}", hook.requested_by) };
+        let state = match (&hook.outcome, &hook.started_at) {
+            (Some(outcome), _) => outcome.clone(),
+            (None, Some(started)) => format!("running since {}", times.show(started)),
+            (None, None) => "waiting to start".to_owned(),
+        };
+        let _ = writeln!(text, "rollback hook (run {}, asked {by}): {state}", hook.attempt);
+        if let Some(detail) = hook.detail.as_deref().filter(|d| !d.is_empty()) {
+            for line in detail.lines() {
+                let _ = writeln!(text, "  | {line}");
+            }
+        }
     }
 }
 

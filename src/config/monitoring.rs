@@ -48,6 +48,19 @@ pub struct RollbackConfig {
     pub notice_webhook: Option<String>,
 }
 
+impl RollbackConfig {
+    /// Whether a hook is configured, and whether it starts by itself: what the domain
+    /// decides the hook's commands with.
+    pub fn hook_mode(&self) -> crate::domain::release::HookMode {
+        use crate::domain::release::HookMode;
+        match (&self.hook, self.auto) {
+            (None, _) => HookMode::None,
+            (Some(_), false) => HookMode::OnClick,
+            (Some(_), true) => HookMode::Auto,
+        }
+    }
+}
+
 /// What reverts production for shipgate.
 #[derive(Debug, Clone)]
 pub enum RollbackHook {

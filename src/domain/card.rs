@@ -17,8 +17,9 @@ use super::freeze::FreezeVerdict;
 use super::ids::{ArtifactDigest, FailurePathId, GitSha, ItemId, ReleaseId, RoleName, ServiceName, StepId, Version};
 use super::playbook::{Evidence, FailureAction, FailurePath, Gate, Item, Step};
 use super::release::{
-    reject_path, AfterRollback, DeployStrategy, DeploymentReport, Environment, HealthCheck, LiveDeployment, Mark,
-    Outcome, Release, RollbackState, Status, StepState, TestResult, ROLLBACK_STEP,
+    reject_path, AfterRollback, DeployStrategy, DeploymentReport, Environment, HealthCheck, HookMode, HookOutcome,
+    HookRun, HookTrigger, LiveDeployment, Mark, Outcome, Release, RollbackState, Status, StepState, TestResult,
+    ROLLBACK_STEP,
 };
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
@@ -47,6 +48,9 @@ pub struct CardContext {
     pub locks: Vec<LockBanner>,
     /// Whether the step has gone without activity past its limit.
     pub stalled: bool,
+    /// Whether a rollback hook is configured and how it starts: the rollback card offers
+    /// to run it.
+    pub rollback_hook: HookMode,
 }
 
 /// A lock someone put on a service, as a card shows it.
@@ -300,6 +304,58 @@ pub struct RollbackInfo {
     pub deployed: Option<ArtifactDigest>,
     /// What production goes back to.
     pub target: Option<LiveDeployment>,
+    /// The rollback hook's latest run, once one was asked for.
+    pub hook: Option<HookCard>,
+}
+
+/// A run of the rollback hook, as the rollback card shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HookCard {
+    /// 1 for the first run, counting up with each retry.
+    pub attempt: u32,
+    /// Whether shipgate asked for it by itself (`auto`), rather than a person.
+    pub automatic: bool,
+    pub requested: Stamp,
+    pub started: Option<Stamp>,
+    /// How it ended; `None` while it runs (or waits to start).
+    pub outcome: Option<HookOutcome>,
+    pub finished: Option<Stamp>,
+}
+
+impl HookCard {
+    fn new(run: &HookRun, ctx: &CardContext) -> HookCard {
+        HookCard {
+            attempt: run.attempt,
+            automatic: run.trigger == HookTrigger::Automatic,
+            requested: stamp(&run.requested, ctx),
+            started: run.started.as_ref().map(|m| stamp(m, ctx)),
+            outcome: run.finished.as_ref().map(|(o, _)| o.clone()),
+            finished: run.finished.as_ref().map(|(_, m)| stamp(m, ctx)),
+        }
+    }
+
+    /// One line for people: which run, who asked, where it stands. The outcome's detail
+    /// (output, a response body) is left to the adapter, which sets it apart.
+    pub fn text(&self) -> String {
+        let asked = if self.automatic {
+            format!("started automatically at {}", self.requested.local)
+        } else {
+            format!("run by {} at {}", self.requested.by, self.requested.local)
+        };
+        let run = if self.attempt > 1 { format!(" (run {})", self.attempt) } else { String::new() };
+        let state = match (&self.outcome, &self.finished, &self.started) {
+            (Some(HookOutcome::Succeeded { .. }), Some(at), _) => format!("succeeded at {}", at.local),
+            (Some(HookOutcome::Failed { .. }), Some(at), _) => format!("failed at {}", at.local),
+            (Some(HookOutcome::Unknown { .. }), Some(at), _) => format!(
+                "outcome unknown (shipgate restarted while it ran; recorded at {}): check production, then run it \
+                 again if needed",
+                at.local
+            ),
+            (_, _, Some(started)) => format!("running since {}", started.local),
+            _ => "waiting to start".to_owned(),
+        };
+        format!("Rollback hook{run} {asked}: {state}")
+    }
 }
 
 /// What the card lets people record besides ticks and gate decisions.
@@ -309,6 +365,9 @@ pub struct Inputs {
     pub evidence: Vec<EvidenceForm>,
     /// A freeze override waits for a second person's approval.
     pub approve_override: bool,
+    /// The rollback card offers one click to run the configured rollback hook: none runs,
+    /// and it is not started automatically (or its last run failed or is unknown).
+    pub run_rollback_hook: bool,
 }
 
 /// A form through which a person records evidence (CI records the same through the API).
@@ -775,6 +834,7 @@ fn build_rollback(release: &Release, rollback: &RollbackState, ctx: &CardContext
             banners.push(Banner::Stalled);
         }
         inputs.evidence = vec![EvidenceForm::ProductionDeploy];
+        inputs.run_rollback_hook = offers_hook(rollback, ctx.rollback_hook);
     }
 
     let evidence_lines = state
@@ -810,9 +870,26 @@ fn build_rollback(release: &Release, rollback: &RollbackState, ctx: &CardContext
             then_words,
             deployed: rollback.deployed.as_ref().map(|d| d.digest.clone()),
             target: rollback.target.clone(),
+            hook: rollback.hook().map(|run| HookCard::new(run, ctx)),
         }),
         inputs,
         state: card_state,
+    }
+}
+
+/// Whether the open rollback card offers to run the hook: one is configured, there is a
+/// deploy to revert and a target to revert to, and no run is in flight. With `auto` the
+/// first run starts by itself, so the button comes only to retry a failed or unknown run.
+fn offers_hook(rollback: &RollbackState, mode: HookMode) -> bool {
+    if rollback.deployed.is_none() || rollback.target.is_none() {
+        return false;
+    }
+    match (mode, rollback.hook()) {
+        (HookMode::None, _) => false,
+        (_, Some(run)) => run.finished.as_ref().is_some_and(|(outcome, _)| outcome.may_retry()),
+        // With `auto` the rollback's own commit asks for the first run; none means the
+        // rollback started before `auto` was configured, and a person may start it.
+        (_, None) => true,
     }
 }
 

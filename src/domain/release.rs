@@ -26,6 +26,9 @@ pub use crate::domain::playbook::ROLLBACK_STEP;
 
 pub use super::text::MAX_REASON_CHARS;
 
+mod hook;
+pub use hook::{hook_detail, HookMode, HookOutcome, HookRun, HookTrigger, MAX_HOOK_DETAIL_CHARS};
+
 /// The most flaky tests one result lists: each becomes a follow-up event.
 pub const MAX_FLAKY_TESTS: usize = 100;
 
@@ -140,6 +143,18 @@ pub enum Command {
     LinkTriage {
         triage: ReleaseId,
     },
+    /// A person's click: run the configured rollback hook now (again, after a failed or
+    /// unknown run).
+    RunRollbackHook,
+    /// shipgate's own: the runner starts the requested run `attempt` of the rollback hook.
+    StartRollbackHook {
+        attempt: u32,
+    },
+    /// shipgate's own: how the started run `attempt` of the rollback hook ended.
+    RecordRollbackHookOutcome {
+        attempt: u32,
+        outcome: HookOutcome,
+    },
 }
 
 impl Command {
@@ -167,6 +182,9 @@ impl Command {
             Command::ReportCriticalFlow { .. } => "report_critical_flow",
             Command::AcceptBlindWatch { .. } => "accept_blind_watch",
             Command::LinkTriage { .. } => "link_triage",
+            Command::RunRollbackHook => "run_rollback_hook",
+            Command::StartRollbackHook { .. } => "start_rollback_hook",
+            Command::RecordRollbackHookOutcome { .. } => "record_rollback_hook_outcome",
         }
     }
 
@@ -183,6 +201,7 @@ impl Command {
             | Command::AcceptBlindWatch { reason }
             | Command::Retarget { reason, .. } => Text::reason("reason", reason).map(drop),
             Command::ReportCriticalFlow { note } => Text::reason("note", note).map(drop),
+            Command::RecordRollbackHookOutcome { outcome, .. } => hook::check_outcome(outcome),
             Command::RecordAlert(alert) => {
                 Text::NAME.check("alert name", &alert.name)?;
                 Text::REASON.check_opt("alert summary", alert.summary.as_deref())
@@ -220,6 +239,8 @@ impl Command {
             | Command::BeginWatch { .. }
             | Command::RecordSample { .. }
             | Command::LinkTriage { .. }
+            | Command::RunRollbackHook
+            | Command::StartRollbackHook { .. }
             | Command::ApproveFreezeOverride => Ok(()),
         }
     }
@@ -396,6 +417,9 @@ pub struct Policy {
     /// Who holds which role, as configured: named in refusals of approvals, so the person
     /// refused learns whom to ask.
     pub role_holders: RoleHolders,
+    /// Whether a rollback hook is configured (`[rollback] hook`), and whether it starts by
+    /// itself (`auto`).
+    pub rollback_hook: HookMode,
 }
 
 impl Default for Policy {
@@ -404,6 +428,7 @@ impl Default for Policy {
             override_approver_roles: vec![RoleName::new("release-manager")],
             override_ttl: Duration::hours(2),
             role_holders: RoleHolders::default(),
+            rollback_hook: HookMode::None,
         }
     }
 }
@@ -589,6 +614,20 @@ pub enum Event {
     TriageOf {
         origin: TriageOrigin,
     },
+    /// A run of the rollback hook was asked for: by the rollback itself (`auto`), in the
+    /// same commit, or by a person.
+    RollbackHookRequested {
+        attempt: u32,
+        trigger: HookTrigger,
+    },
+    /// The runner started run `attempt`: from here a crash leaves its outcome unknown.
+    RollbackHookStarted {
+        attempt: u32,
+    },
+    RollbackHookFinished {
+        attempt: u32,
+        outcome: HookOutcome,
+    },
     Completed,
     Aborted {
         reason: String,
@@ -636,6 +675,9 @@ impl Event {
             Event::BlindWatchAccepted { .. } => "blind_watch_accepted",
             Event::TriageOpened { .. } => "triage_opened",
             Event::TriageOf { .. } => "triage_of",
+            Event::RollbackHookRequested { .. } => "rollback_hook_requested",
+            Event::RollbackHookStarted { .. } => "rollback_hook_started",
+            Event::RollbackHookFinished { .. } => "rollback_hook_finished",
             Event::Completed => "completed",
             Event::Aborted { .. } => "aborted",
         }
@@ -687,6 +729,7 @@ pub enum RejectionCode {
     AlreadyStarted,
     AlreadyTicked,
     ArtifactAlreadyRecorded,
+    HookRunning,
     Downgrade,
     DowntimeStrategy,
     EvidenceMissing,
@@ -700,6 +743,7 @@ pub enum RejectionCode {
     Locked,
     NoApprovalNeeded,
     NoOverrideRequested,
+    NoRollbackHook,
     NotAllowed,
     NotCurrentStep,
     NotHotfix,
@@ -743,6 +787,7 @@ impl RejectionCode {
             RejectionCode::AlreadyStarted => "already_started",
             RejectionCode::AlreadyTicked => "already_ticked",
             RejectionCode::ArtifactAlreadyRecorded => "artifact_already_recorded",
+            RejectionCode::HookRunning => "hook_running",
             RejectionCode::Downgrade => "downgrade",
             RejectionCode::DowntimeStrategy => "downtime_strategy",
             RejectionCode::EvidenceMissing => "evidence_missing",
@@ -754,6 +799,7 @@ impl RejectionCode {
             RejectionCode::Locked => "locked",
             RejectionCode::NoApprovalNeeded => "no_approval_needed",
             RejectionCode::NoOverrideRequested => "no_override_requested",
+            RejectionCode::NoRollbackHook => "no_rollback_hook",
             RejectionCode::NotAllowed => "not_allowed",
             RejectionCode::NotCurrentStep => "not_current_step",
             RejectionCode::NotHotfix => "not_hotfix",
@@ -876,6 +922,15 @@ pub struct RollbackState {
     /// What tripped, when a rollback criterion started it.
     pub trips: Vec<Trip>,
     pub step: StepState,
+    /// The runs of the rollback hook, oldest first; the last may be in flight.
+    pub hooks: Vec<HookRun>,
+}
+
+impl RollbackState {
+    /// The rollback hook's latest run, if one was asked for.
+    pub fn hook(&self) -> Option<&HookRun> {
+        self.hooks.last()
+    }
 }
 
 /// The watch of the release's production deploy.
@@ -1183,6 +1238,7 @@ impl Release {
                     target: target.clone(),
                     trips: trips.clone(),
                     step: StepState { entered_at: Some(mark.at), attempt: 1, ..StepState::default() },
+                    hooks: Vec::new(),
                 });
             }
             Event::AbortRequested { reason } => {
@@ -1247,6 +1303,22 @@ impl Release {
             }
             Event::TriageOpened { triage } => self.triage = Some(triage.clone()),
             Event::TriageOf { origin } => self.triage_of = Some(origin.clone()),
+            Event::RollbackHookRequested { attempt, trigger } => {
+                let rollback = self.rollback.as_mut().ok_or(FoldError::NotRollingBack)?;
+                rollback.hooks.push(HookRun {
+                    attempt: *attempt,
+                    trigger: *trigger,
+                    requested: mark,
+                    started: None,
+                    finished: None,
+                });
+            }
+            Event::RollbackHookStarted { attempt } => {
+                self.hook_run_mut(*attempt)?.started = Some(mark);
+            }
+            Event::RollbackHookFinished { attempt, outcome } => {
+                self.hook_run_mut(*attempt)?.finished = Some((outcome.clone(), mark));
+            }
             Event::Completed => {
                 self.status = Status::Completed;
                 self.finished = Some(mark);
@@ -1257,13 +1329,36 @@ impl Release {
                 self.finished = Some(mark);
             }
         }
-        // shipgate's own notices and samples are not activity: a stall stays noticed, and
-        // a release under watch is not "worked on" every interval.
-        if !matches!(recorded.event, Event::StallNoticed { .. } | Event::WatchSampled { .. }) {
+        // shipgate's own notices, samples and hook runs are not activity: a stall stays
+        // noticed, and a release under watch is not "worked on" every interval.
+        let own = matches!(
+            recorded.event,
+            Event::StallNoticed { .. }
+                | Event::WatchSampled { .. }
+                | Event::RollbackHookStarted { .. }
+                | Event::RollbackHookFinished { .. }
+        );
+        if !own {
             self.last_activity = recorded.at;
         }
         self.seq = recorded.seq;
         Ok(())
+    }
+
+    fn hook_run_mut(&mut self, attempt: u32) -> Result<&mut HookRun, FoldError> {
+        let rollback = self.rollback.as_mut().ok_or(FoldError::NotRollingBack)?;
+        rollback.hooks.iter_mut().find(|r| r.attempt == attempt).ok_or(FoldError::NoHookRun(attempt))
+    }
+
+    /// When the rollback hook waits for the runner: its latest run was asked for and has no
+    /// outcome yet (the instant it was asked for). The runner starts a run not yet started,
+    /// and records "unknown" for one that started in an instance that is gone.
+    pub fn hook_due_at(&self) -> Option<DateTime<Utc>> {
+        if self.status != Status::RollingBack {
+            return None;
+        }
+        let run = self.rollback.as_ref()?.hook()?;
+        run.in_flight().then_some(run.requested.at)
     }
 
     fn index_of(&self, step: &StepId) -> Result<usize, FoldError> {
@@ -1552,6 +1647,10 @@ impl Release {
 
     fn rollback_evidence_missing(&self) -> Option<String> {
         let rollback = self.rollback.as_ref()?;
+        // The hook may still be reverting production: the procedure waits for its outcome.
+        if let Some(run) = rollback.hook().filter(|r| r.in_flight()) {
+            return Some(format!("the outcome of the rollback hook (run {} has not finished)", run.attempt));
+        }
         let reverted = rollback.step.deployments.iter().rev().find(|(d, _)| d.environment == Environment::Production);
         match reverted {
             Some((d, _)) if d.outcome == Outcome::Succeeded && d.health == HealthCheck::Passed => None,
@@ -1586,6 +1685,8 @@ pub enum FoldError {
     NotRollingBack,
     #[error("override approved but never requested")]
     NoOverrideRequested,
+    #[error("rollback hook event names run {0}, which was never asked for")]
+    NoHookRun(u32),
 }
 
 // ----------------------------------------------------------------------------------------
@@ -1679,6 +1780,8 @@ fn require_a_playbook_role(release: &Release, command: &Command, actor: &Actor) 
             | Command::RecordSample { .. }
             | Command::RecordAlert(_)
             | Command::LinkTriage { .. }
+            | Command::StartRollbackHook { .. }
+            | Command::RecordRollbackHookOutcome { .. }
     );
     if actor.platform == Platform::System && systems_own {
         return Ok(());
@@ -1748,6 +1851,9 @@ impl Decision<'_, '_> {
             Command::ReportCriticalFlow { note } => self.report_critical_flow(note),
             Command::AcceptBlindWatch { reason } => self.accept_blind_watch(reason),
             Command::LinkTriage { triage } => self.link_triage(triage),
+            Command::RunRollbackHook => self.run_rollback_hook(),
+            Command::StartRollbackHook { attempt } => self.start_rollback_hook(attempt),
+            Command::RecordRollbackHookOutcome { attempt, outcome } => self.finish_rollback_hook(attempt, outcome),
         }
     }
 
@@ -2670,6 +2776,7 @@ impl Decision<'_, '_> {
             target: r.previous_live.clone(),
             trips,
         });
+        self.request_hook_if_auto();
     }
 
     fn trigger_rollback(&mut self, reason: String) -> Result<(), Rejection> {

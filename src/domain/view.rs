@@ -135,6 +135,38 @@ pub struct RollbackCard {
     pub items: Vec<ItemView>,
     pub gate: GateView,
     pub done: bool,
+    /// The rollback hook's latest run, once one was asked for.
+    pub hook: Option<HookView>,
+}
+
+/// A run of the rollback hook: who asked, when it started, how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HookView {
+    pub attempt: u32,
+    /// `automatic` (the rollback asked for it, `auto = true`) or `person`.
+    pub trigger: super::release::HookTrigger,
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    /// `succeeded`, `failed`, `unknown`; null while it runs.
+    pub outcome: Option<&'static str>,
+    pub detail: Option<String>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl HookView {
+    fn new(run: &super::release::HookRun) -> HookView {
+        HookView {
+            attempt: run.attempt,
+            trigger: run.trigger,
+            requested_by: run.requested.by.display_name.clone(),
+            requested_at: run.requested.at,
+            started_at: run.started.as_ref().map(|m| m.at),
+            outcome: run.finished.as_ref().map(|(o, _)| o.as_str()),
+            detail: run.finished.as_ref().map(|(o, _)| o.detail().to_owned()),
+            finished_at: run.finished.as_ref().map(|(_, m)| m.at),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -279,6 +311,7 @@ impl ReleaseView {
                     rejected_reason: r.step.rejected.as_ref().map(|r| r.reason.clone()),
                 },
                 done: r.step.passed.is_some(),
+                hook: r.hook().map(HookView::new),
             }
         });
         Self {

@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/releases/{id}/freeze-override", post(request_freeze_override))
         .route("/releases/{id}/freeze-override/approve", post(approve_freeze_override))
         .route("/releases/{id}/rollback", post(trigger_rollback))
+        .route("/releases/{id}/rollback/hook", post(run_rollback_hook))
         .route("/releases/{id}/abort", post(abort))
         .route("/releases/{id}/retarget", post(retarget))
         .route("/releases/{id}/watch/critical-flow", post(report_critical_flow))
@@ -404,6 +405,11 @@ async fn trigger_rollback(
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> Result<Response, ApiError> {
     caller.run(&id, Command::TriggerRollback { reason: body.reason }).await
+}
+
+/// `POST .../rollback/hook`: run the configured rollback hook now (one click).
+async fn run_rollback_hook(caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    caller.run(&id, Command::RunRollbackHook).await
 }
 
 /// `POST .../watch/critical-flow`: a critical user flow is broken; the rollback starts now.

@@ -93,6 +93,8 @@ fn status_for(code: RejectionCode) -> StatusCode {
         | C::NotStalled
         | C::NotRollingBack
         | C::NotWatching
+        | C::NoRollbackHook
+        | C::HookRunning
         | C::NotStarted
         | C::NotTicked
         | C::NothingToRollBack

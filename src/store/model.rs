@@ -31,6 +31,9 @@ pub struct ReleaseRow {
     /// When the watch of its production deploy next needs shipgate (the baseline, then
     /// each sample); `None` when nothing is watched.
     pub watch_due_at: Option<DateTime<Utc>>,
+    /// When its rollback hook's latest run was asked for, while that run has no outcome:
+    /// the rollback hook runner looks for these.
+    pub hook_due_at: Option<DateTime<Utc>>,
 }
 
 /// A message for a chat platform, written with the events that caused it and delivered

@@ -519,14 +519,15 @@ async fn upsert_projections(conn: &mut PgConnection, projections: &[ProjectionRo
     sorted.sort_unstable_by_key(|projection| projection.row.id.as_str());
     sqlx::query(
         "INSERT INTO releases (id, service, version, git_sha, playbook, status, current_step, current_step_id, \
-                               current_step_title, hotfix, started_by, started_at, updated_at, seq, watch_due_at) \
+                               current_step_title, hotfix, started_by, started_at, updated_at, seq, watch_due_at, \
+                               hook_due_at) \
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
                               $7::bigint[], $8::text[], $9::text[], $10::boolean[], $11::text[], \
-                              $12::timestamptz[], $13::timestamptz[], $14::bigint[], $15::timestamptz[]) \
+                              $12::timestamptz[], $13::timestamptz[], $14::bigint[], $15::timestamptz[], $16::timestamptz[]) \
          ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, version = EXCLUDED.version, git_sha = EXCLUDED.git_sha, \
          current_step = EXCLUDED.current_step, current_step_id = EXCLUDED.current_step_id, \
          current_step_title = EXCLUDED.current_step_title, updated_at = EXCLUDED.updated_at, seq = EXCLUDED.seq, \
-         watch_due_at = EXCLUDED.watch_due_at",
+         watch_due_at = EXCLUDED.watch_due_at, hook_due_at = EXCLUDED.hook_due_at",
     )
     .bind(sorted.iter().map(|p| p.row.id.as_str()).collect::<Vec<_>>())
     .bind(sorted.iter().map(|p| p.row.service.as_str()).collect::<Vec<_>>())
@@ -543,6 +544,7 @@ async fn upsert_projections(conn: &mut PgConnection, projections: &[ProjectionRo
     .bind(sorted.iter().map(|p| p.updated_at).collect::<Vec<_>>())
     .bind(sorted.iter().map(|p| p.seq).collect::<Vec<_>>())
     .bind(sorted.iter().map(|p| p.watch_due_at).collect::<Vec<_>>())
+    .bind(sorted.iter().map(|p| p.hook_due_at).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())

@@ -40,7 +40,7 @@ impl EventRecord {
 /// The columns of `releases`, in [`ReleaseRecord`]'s order, for both backends' queries.
 pub(crate) const RELEASE_COLUMNS: &str = "id, service, version, git_sha, playbook, status, current_step, \
                                           current_step_id, current_step_title, hotfix, started_by, started_at, \
-                                          updated_at, seq, watch_due_at";
+                                          updated_at, seq, watch_due_at, hook_due_at";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct ReleaseRecord {
@@ -59,6 +59,7 @@ pub(crate) struct ReleaseRecord {
     pub updated_at: DateTime<Utc>,
     pub seq: i64,
     pub watch_due_at: Option<DateTime<Utc>>,
+    pub hook_due_at: Option<DateTime<Utc>>,
 }
 
 impl ReleaseRecord {
@@ -81,6 +82,7 @@ impl ReleaseRecord {
             started_at: self.started_at,
             updated_at: self.updated_at,
             watch_due_at: self.watch_due_at,
+            hook_due_at: self.hook_due_at,
         })
     }
 }

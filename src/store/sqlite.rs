@@ -574,13 +574,13 @@ async fn write_rows(conn: &mut SqliteConnection, set: &WriteSet<'_>) -> Result<(
     insert_chunked(
         conn,
         "INSERT INTO releases (id, service, version, git_sha, playbook, status, current_step, current_step_id, \
-         current_step_title, hotfix, started_by, started_at, updated_at, seq, watch_due_at) ",
+         current_step_title, hotfix, started_by, started_at, updated_at, seq, watch_due_at, hook_due_at) ",
         // Only what a command can change: a release's identity columns never change, and
         // leaving them out spares rewriting the index entries on service and started_at.
         " ON CONFLICT (id) DO UPDATE SET status = excluded.status, version = excluded.version, git_sha = excluded.git_sha, \
          current_step = excluded.current_step, current_step_id = excluded.current_step_id, \
          current_step_title = excluded.current_step_title, updated_at = excluded.updated_at, seq = excluded.seq, \
-         watch_due_at = excluded.watch_due_at",
+         watch_due_at = excluded.watch_due_at, hook_due_at = excluded.hook_due_at",
         &set.projections,
         |mut row, projection| {
             let release = projection.row;
@@ -598,7 +598,8 @@ async fn write_rows(conn: &mut SqliteConnection, set: &WriteSet<'_>) -> Result<(
                 .push_bind(stored_time(projection.started_at))
                 .push_bind(stored_time(projection.updated_at))
                 .push_bind(projection.seq)
-                .push_bind(projection.watch_due_at.map(stored_time));
+                .push_bind(projection.watch_due_at.map(stored_time))
+                .push_bind(projection.hook_due_at.map(stored_time));
         },
     )
     .await?;

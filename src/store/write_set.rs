@@ -30,6 +30,7 @@ pub(crate) struct ProjectionRow<'a> {
     pub started_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub watch_due_at: Option<DateTime<Utc>>,
+    pub hook_due_at: Option<DateTime<Utc>>,
 }
 
 /// One new row of `outbox`; it is due at once.
@@ -131,6 +132,7 @@ impl<'a> WriteSet<'a> {
             started_at: row_time(row.started_at),
             updated_at: row_time(row.updated_at),
             watch_due_at: row.watch_due_at.map(row_time),
+            hook_due_at: row.hook_due_at.map(row_time),
         };
 
         let mut outbox = Vec::with_capacity(commit.outbox.len());

@@ -122,6 +122,17 @@ pub async fn spawn_watching(backend: Backend, now: chrono::DateTime<Utc>) -> Opt
     Some(serve_at(store, dir, Arc::new(FixedFreeze::default()), Vec::new(), now, true).await)
 }
 
+/// The app on `store` deciding with `policy` (a rollback hook configured, say), its clock
+/// at `now`: a fresh store from [`store_for`], or the store of an app that "restarted".
+pub async fn spawn_with_policy(
+    store: Store,
+    dir: Option<tempfile::TempDir>,
+    policy: Policy,
+    now: chrono::DateTime<Utc>,
+) -> TestApp {
+    serve_with(store, dir, Arc::new(FixedFreeze::default()), Vec::new(), now, false, policy).await
+}
+
 async fn serve(
     store: Store,
     dir: Option<tempfile::TempDir>,
@@ -139,6 +150,18 @@ async fn serve_at(
     now: chrono::DateTime<Utc>,
     watching: bool,
 ) -> TestApp {
+    serve_with(store, dir, freeze, channels, now, watching, Policy::default()).await
+}
+
+async fn serve_with(
+    store: Store,
+    dir: Option<tempfile::TempDir>,
+    freeze: Arc<dyn FreezeCalendar>,
+    channels: Vec<(String, Arc<dyn FreezeCalendar>)>,
+    now: chrono::DateTime<Utc>,
+    watching: bool,
+    policy: Policy,
+) -> TestApp {
     let clock = Arc::new(ManualClock::new(now));
     let app = App::new(AppParts {
         watching,
@@ -146,7 +169,7 @@ async fn serve_at(
         playbooks: Playbooks::builtin(),
         freeze,
         channel_freeze: channels.into_iter().collect(),
-        policy: Policy::default(),
+        policy,
         clock: clock.clone(),
     });
     let state = AppState {

@@ -12,6 +12,7 @@
 //!          g  gate            x  reject
 //!          p<index>  failure path            e<kind> evidence form
 //!          o         approve the freeze override
+//!          h         run the rollback hook              (the rollback card)
 //!          f  a critical flow is broken  b  complete a blind watch   (the monitoring card)
 //! form     e<kind> evidence | x reject reason | n<index> failure-path note
 //!          f broken-flow note | b blind-watch reason
@@ -78,6 +79,8 @@ pub enum Element {
     Evidence(EvidenceForm),
     /// Approves the pending freeze override.
     ApproveOverride,
+    /// On the rollback card: run the configured rollback hook.
+    RunHook,
     /// On the monitoring card: a critical user flow is broken (opens the note form).
     BrokenFlow,
     /// On the monitoring card: complete a watch that could not see some metrics (opens
@@ -95,7 +98,7 @@ impl Element {
             Element::Evidence(kind) => Some(ModalForm::Evidence(kind)),
             Element::BrokenFlow => Some(ModalForm::BrokenFlow),
             Element::AcceptBlind => Some(ModalForm::BlindReason),
-            Element::Item(_) | Element::Untick(_) | Element::Gate | Element::ApproveOverride => None,
+            Element::Item(_) | Element::Untick(_) | Element::Gate | Element::ApproveOverride | Element::RunHook => None,
         }
     }
 }
@@ -160,6 +163,7 @@ impl ClickTarget {
                 id.push(kind_code(kind));
             }
             Element::ApproveOverride => id.push('o'),
+            Element::RunHook => id.push('h'),
             Element::BrokenFlow => id.push('f'),
             Element::AcceptBlind => id.push('b'),
         }
@@ -176,6 +180,7 @@ impl ClickTarget {
             ('p', rest) => Element::FailurePath(number(rest, "failure path")?),
             ('e', rest) => Element::Evidence(kind(rest)?),
             ('o', "") => Element::ApproveOverride,
+            ('h', "") => Element::RunHook,
             ('f', "") => Element::BrokenFlow,
             ('b', "") => Element::AcceptBlind,
             _ => return Err(CustomIdError::Malformed("element")),
@@ -439,6 +444,7 @@ mod tests {
             any::<usize>().prop_map(Element::FailurePath),
             evidence_form().prop_map(Element::Evidence),
             Just(Element::ApproveOverride),
+            Just(Element::RunHook),
         ]
     }
 

@@ -371,6 +371,7 @@ impl Handler {
             }
             Element::Gate => Command::Approve { step: step_id() },
             Element::ApproveOverride => Command::ApproveFreezeOverride,
+            Element::RunHook => Command::RunRollbackHook,
             Element::FailurePath(index) => {
                 let path = card.failure_paths.get(index).ok_or_else(|| Refusal::rule(stale_card()))?;
                 if path.note_required {
@@ -701,6 +702,8 @@ fn explain(rejection: &Rejection) -> String {
         C::UnapprovedArtifact => "Deploy the artifact that was approved; any other must pass staging, the smoke test and a new approval first.",
         C::UnknownArtifact => "Revert to an artifact shipgate recorded for this service, or give the reason this one is right in the form.",
         C::ReleaseFinished => "Start a new release with `/release start`.",
+        C::NoRollbackHook => "Revert production by hand and record the deploy on the rollback card.",
+        C::HookRunning => "Its outcome shows on the rollback card when it ends.",
         C::NotWatching => "The watch begins with the production deploy; until then there is nothing to report on it.",
         C::AlreadyAborting
         | C::AlreadyApproved

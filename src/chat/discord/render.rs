@@ -38,7 +38,7 @@ use super::custom_id::{field, ClickTarget, CustomIdError, Element, ModalForm, Mo
 use super::rest::FileAttachment;
 use crate::domain::card::rollback_notice::{NoticeState, RollbackNotice};
 use crate::domain::card::{Banner, Card, CardState, ClosedWhy, EvidenceForm, StepRef};
-use crate::domain::release::{no_known_good_target, Status};
+use crate::domain::release::{no_known_good_target, HookOutcome, Status};
 use serde_json::{json, Value};
 
 /// Discord's limits, from its documentation.
@@ -84,6 +84,8 @@ const COLOR_INACTIVE: u32 = 0x99AAB5;
 const MAX_CONTROL_ROWS: usize = 2;
 /// Item texts in a checklist too long for the description are shortened to this.
 const COMPACT_ITEM_CHARS: usize = 100;
+/// The most of a rollback hook's output (or response body) the card shows: its end.
+const HOOK_DETAIL_CHARS: usize = 600;
 
 /// The body of a create-message or edit-message request for `card`.
 pub fn message(card: &Card) -> Value {
@@ -360,6 +362,18 @@ fn description(card: &Card, note: Option<&str>, compact: bool) -> String {
             None => lines.push(format!("⚠️ {}", escape(&no_known_good_target(&card.release.service)))),
         }
         lines.push(format!("Afterwards {}", escape(&r.then_words)));
+        if let Some(hook) = &r.hook {
+            let icon = match &hook.outcome {
+                None => "⏳",
+                Some(HookOutcome::Succeeded { .. }) => "✅",
+                Some(HookOutcome::Failed { .. }) => "❌",
+                Some(HookOutcome::Unknown { .. }) => "⚠️",
+            };
+            lines.push(format!("{icon} {}", escape(&hook.text())));
+            if let Some(detail) = hook.outcome.as_ref().map(HookOutcome::detail).filter(|d| !d.is_empty()) {
+                lines.push(code_block(&tail(detail, HOOK_DETAIL_CHARS)));
+            }
+        }
     }
     if !card.summary.is_empty() {
         lines.push(escape(&card.summary));
@@ -525,6 +539,16 @@ fn layout(card: &Card) -> Layout {
         label: format!("{}…", kind.label()),
         disabled: closed,
     }));
+    if card.inputs.run_rollback_hook {
+        controls.push(Button {
+            element: Element::RunHook,
+            // Danger is kept for the ways out (failure paths, Reject); this runs the way out
+            // already taken.
+            style: style::SECONDARY,
+            label: "Run rollback hook".to_owned(),
+            disabled: closed,
+        });
+    }
     if card.inputs.approve_override {
         controls.push(Button {
             element: Element::ApproveOverride,
@@ -671,6 +695,22 @@ impl Input {
 // ----------------------------------------------------------------------------------------
 // Text
 // ----------------------------------------------------------------------------------------
+
+/// `text` shown verbatim in a code block; backticks in it cannot close the block early.
+fn code_block(text: &str) -> String {
+    let fence = "`".repeat(3);
+    format!("{fence}\n{}\n{fence}", text.replace('`', "\u{2035}"))
+}
+
+/// The last `max` characters of `text`, starting with an ellipsis when cut: the end of
+/// a program's output is what says how it went.
+fn tail(text: &str, max: usize) -> String {
+    let count = chars(text);
+    if count <= max {
+        return text.to_owned();
+    }
+    std::iter::once('…').chain(text.chars().skip(count - max.saturating_sub(1))).collect()
+}
 
 /// Length as Discord's limits count it: characters.
 fn chars(text: &str) -> usize {

@@ -116,6 +116,12 @@ impl Walk {
         Walk { release, events: recorded, now, freeze: FixedFreeze::default(), live, policy }
     }
 
+    /// The release under a config with a rollback hook that starts as `mode` says.
+    pub fn with_hook(mut self, mode: crate::domain::release::HookMode) -> Walk {
+        self.policy.rollback_hook = mode;
+        self
+    }
+
     /// Runs a command that must be accepted, folding its events.
     pub fn ok(&mut self, actor: &Actor, command: Command) {
         let ctx = Context {
@@ -329,7 +335,14 @@ impl Walk {
 
     /// The card context of the moment in New York, nothing frozen or locked.
     pub fn ctx(&self) -> CardContext {
-        CardContext { now: self.now, time_zone: new_york(), freeze: None, locks: Vec::new(), stalled: false }
+        CardContext {
+            now: self.now,
+            time_zone: new_york(),
+            freeze: None,
+            locks: Vec::new(),
+            stalled: false,
+            rollback_hook: self.policy.rollback_hook,
+        }
     }
 
     /// The card context with this walk's freeze calendar consulted now.

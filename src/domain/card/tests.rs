@@ -478,3 +478,57 @@ fn a_noticed_stall_shows_on_the_open_card_until_someone_acts() {
     walk.tests("unit", 10, 1);
     assert!(!walk.release.stalled());
 }
+
+fn hook_runner() -> crate::domain::Actor {
+    crate::domain::Actor::new(crate::domain::Platform::System, "rollback-hook", "shipgate rollback hook")
+}
+
+#[test]
+fn the_rollback_card_offers_the_hook_once_and_shows_how_it_went() {
+    use crate::domain::release::{HookMode, HookOutcome};
+    // (hook configured as, offered before any run)
+    for (mode, offered) in [(HookMode::None, false), (HookMode::OnClick, true), (HookMode::Auto, false)] {
+        let mut walk = Walk::start().with_hook(mode);
+        walk.walk_to(6);
+        walk.take(&carol(), "rollback", "error rate tripled");
+        let rollback = card(&walk, StepRef::Rollback);
+        assert_eq!(rollback.inputs.run_rollback_hook, offered, "{mode:?}");
+        let hook = rollback.rollback.as_ref().and_then(|r| r.hook.clone());
+        assert_eq!(hook.is_some(), mode == HookMode::Auto, "{mode:?}: auto asks for it at once");
+    }
+
+    let mut walk = Walk::start().with_hook(HookMode::OnClick);
+    walk.walk_to(6);
+    walk.take(&carol(), "rollback", "error rate tripled");
+    walk.minutes(1);
+    let local = |walk: &Walk| walk.now.with_timezone(&new_york()).format("%H:%M %Z").to_string();
+    let asked = local(&walk);
+    walk.ok(&carol(), Command::RunRollbackHook);
+    let hook_of = |walk: &Walk| {
+        let card = card(walk, StepRef::Rollback);
+        let hook = card.rollback.as_ref().and_then(|r| r.hook.clone()).unwrap_or_else(|| panic!("no hook"));
+        (card.inputs.run_rollback_hook, hook)
+    };
+    let (offered, hook) = hook_of(&walk);
+    assert!(!offered, "not while a run waits");
+    assert_eq!(hook.text(), format!("Rollback hook run by Carol at {asked}: waiting to start"));
+    walk.ok(&hook_runner(), Command::StartRollbackHook { attempt: 1 });
+    let (offered, hook) = hook_of(&walk);
+    assert!(!offered, "not while it runs");
+    assert_eq!(hook.text(), format!("Rollback hook run by Carol at {asked}: running since {asked}"));
+    walk.minutes(2);
+    let ended = local(&walk);
+    let failed = HookOutcome::Failed { detail: "exit status 1".into() };
+    walk.ok(&hook_runner(), Command::RecordRollbackHookOutcome { attempt: 1, outcome: failed.clone() });
+    let (offered, hook) = hook_of(&walk);
+    assert!(offered, "a failed run may be run again");
+    assert_eq!(hook.outcome, Some(failed));
+    assert_eq!(hook.text(), format!("Rollback hook run by Carol at {asked}: failed at {ended}"));
+    walk.ok(&carol(), Command::RunRollbackHook);
+    walk.ok(&hook_runner(), Command::StartRollbackHook { attempt: 2 });
+    let done = HookOutcome::Succeeded { detail: "exit status 0".into() };
+    walk.ok(&hook_runner(), Command::RecordRollbackHookOutcome { attempt: 2, outcome: done });
+    let (offered, hook) = hook_of(&walk);
+    assert!(!offered, "a successful run is not run again");
+    assert_eq!(hook.text(), format!("Rollback hook (run 2) run by Carol at {ended}: succeeded at {ended}"));
+}

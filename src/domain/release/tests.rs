@@ -1942,5 +1942,6 @@ fn a_blank_downgrade_reason_is_no_reason() {
     h.ok(&ci(), Command::RecordDeployment(report));
 }
 
+mod hook;
 mod triage;
 mod watch;

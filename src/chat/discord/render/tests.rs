@@ -247,6 +247,45 @@ fn the_rollback_procedure_renders_as_its_own_card() {
 }
 
 #[test]
+fn the_rollback_card_offers_the_hook_and_shows_its_failed_run_with_the_end_of_its_output() {
+    use crate::domain::release::{HookMode, HookOutcome};
+    let hook_button = |message: &Value| {
+        buttons(message).into_iter().filter(|b| click(b).element == Element::RunHook).cloned().collect::<Vec<_>>()
+    };
+    let mut walk = Walk::start().with_hook(HookMode::OnClick);
+    walk.walk_to(6);
+    walk.take(&carol(), "rollback", "error rate tripled after the deploy");
+    let message = rendered(&current_card(&walk.release, &walk.ctx()));
+    let offered = hook_button(&message);
+    assert_eq!(offered.len(), 1, "one Run rollback hook button");
+    assert_eq!((text(&offered[0]["label"]), &offered[0]["disabled"]), ("Run rollback hook", &json!(false)));
+
+    walk.ok(&carol(), Command::RunRollbackHook);
+    let waiting = rendered(&current_card(&walk.release, &walk.ctx()));
+    assert!(hook_button(&waiting).is_empty(), "no second run while one waits");
+    assert!(description(&waiting).contains("⏳ Rollback hook run by Carol"), "{}", description(&waiting));
+
+    let runner = crate::domain::Actor::new(crate::domain::Platform::System, "rollback-hook", "shipgate rollback hook");
+    walk.ok(&runner, Command::StartRollbackHook { attempt: 1 });
+    walk.minutes(1);
+    let output = "exit status 1\nkubectl rollout undo deployment/api\nerror: `api` not found";
+    let failed = HookOutcome::Failed { detail: output.into() };
+    walk.ok(&runner, Command::RecordRollbackHookOutcome { attempt: 1, outcome: failed });
+    let message = rendered(&current_card(&walk.release, &walk.ctx()));
+    assert_eq!(hook_button(&message).len(), 1, "a failed run may be run again");
+    let body = description(&message);
+    assert!(body.contains("❌ Rollback hook run by Carol"), "{body}");
+    // Backticks in the output cannot end the code block early.
+    assert!(
+        body.contains(
+            "```\nexit status 1\nkubectl rollout undo deployment/api\nerror: \u{2035}api\u{2035} not found\n```"
+        ),
+        "{body}"
+    );
+    assert_conventions(&current_card(&walk.release, &walk.ctx()), &message);
+}
+
+#[test]
 fn every_card_of_a_whole_release_keeps_the_conventions() {
     // After every command of a release that fails once, restarts, reaches production,
     // rolls back and resumes, every card of the release is rendered and checked.
