@@ -10,6 +10,7 @@
 use super::error::ApiError;
 use super::AppState;
 use crate::app::watch::AlertDelivery;
+use crate::config::AlertmanagerConfig;
 use crate::domain::watch::{Alert, AlertStatus};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -68,20 +69,40 @@ async fn receive(
     if !bool::from(presented.as_bytes().ct_eq(expected)) {
         return Err(unauthorized("the token is not the one [alertmanager] names"));
     }
-    let webhook: Webhook = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid(format!("not an Alertmanager webhook body (version 4): {e}")))?;
+    let deliveries = deliveries(&body, &config).map_err(ApiError::invalid)?;
+    let outcome = state.app.record_alerts(deliveries).await.map_err(|e| match e {
+        crate::app::AppError::Internal(e) => ApiError::internal(&e),
+        other => ApiError::internal(&anyhow::anyhow!("{other}")),
+    })?;
+    Ok((
+        StatusCode::OK,
+        Json(serde_json::json!({
+            "alerts": outcome.alerts,
+            "matched_releases": outcome.matched,
+            "recorded": outcome.recorded,
+            "rollbacks_started": outcome.rollbacks_started,
+        })),
+    ))
+}
+
+/// The alerts of a webhook body, each with the labels it is matched to releases by; or
+/// what is wrong with the body, in words for the sender. Reads nothing else and has no
+/// effect: the body comes from the network.
+pub fn deliveries(body: &[u8], config: &AlertmanagerConfig) -> Result<Vec<AlertDelivery>, String> {
+    let webhook: Webhook =
+        serde_json::from_slice(body).map_err(|e| format!("not an Alertmanager webhook body (version 4): {e}"))?;
     if webhook.version != "4" {
-        return Err(ApiError::invalid(format!(
+        return Err(format!(
             "webhook version {:?} is not read; shipgate reads Alertmanager's version 4",
             webhook.version
-        )));
+        ));
     }
     let mut deliveries = Vec::new();
     for raw in webhook.alerts {
         let status = match raw.status.as_str() {
             "firing" => AlertStatus::Firing,
             "resolved" => AlertStatus::Resolved,
-            other => return Err(ApiError::invalid(format!("alert status {other:?} is neither firing nor resolved"))),
+            other => return Err(format!("alert status {other:?} is neither firing nor resolved")),
         };
         let severity = raw.labels.get(&config.severity_label).cloned();
         let critical = severity.as_ref().is_some_and(|s| config.critical_severities.iter().any(|c| c == s));
@@ -101,17 +122,5 @@ async fn receive(
         let alert = Alert { fingerprint, name, summary, severity, status, starts_at: raw.starts_at, critical };
         deliveries.push(AlertDelivery { labels: matching, alert });
     }
-    let outcome = state.app.record_alerts(deliveries).await.map_err(|e| match e {
-        crate::app::AppError::Internal(e) => ApiError::internal(&e),
-        other => ApiError::internal(&anyhow::anyhow!("{other}")),
-    })?;
-    Ok((
-        StatusCode::OK,
-        Json(serde_json::json!({
-            "alerts": outcome.alerts,
-            "matched_releases": outcome.matched,
-            "recorded": outcome.recorded,
-            "rollbacks_started": outcome.rollbacks_started,
-        })),
-    ))
+    Ok(deliveries)
 }

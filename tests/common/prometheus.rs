@@ -33,8 +33,14 @@ const BASIC_AUTH_HEADER: &str = "Basic d2F0Y2g6d2F0Y2gtczNjcmV0";
 /// Where test history starts: three hours ago, on a whole minute. Prometheus keeps blocks
 /// relative to now, so history must be recent; three hours leaves room for a long span
 /// before now.
+///
+/// Taken once per test process: a test that asks twice must get the same instant, or a
+/// minute turning between its calls would shift its history against its deploy.
 pub fn three_hours_ago() -> DateTime<Utc> {
-    (Utc::now() - Duration::hours(3)).duration_trunc(Duration::minutes(1)).expect("a minute divides time")
+    static ORIGIN: std::sync::OnceLock<DateTime<Utc>> = std::sync::OnceLock::new();
+    *ORIGIN.get_or_init(|| {
+        (Utc::now() - Duration::hours(3)).duration_trunc(Duration::minutes(1)).expect("a minute divides time")
+    })
 }
 
 // ---------------------------------------------------------------------------------------
