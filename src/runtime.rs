@@ -67,7 +67,11 @@ pub async fn build_with(
     clock: Arc<dyn Clock>,
     stall_sweep_every: std::time::Duration,
 ) -> anyhow::Result<Running> {
-    let timers = Timers { stall_sweep_every, retention_every: config.retention.interval() };
+    let timers = Timers {
+        stall_sweep_every,
+        retention_every: config.retention.interval(),
+        drill_sweep_every: crate::app::drills::REMINDER_SWEEP_EVERY,
+    };
     build_timed(config, clock, timers).await
 }
 
@@ -79,11 +83,14 @@ pub struct Timers {
     /// For rows older than their `[retention]` age (the first look comes at most a minute
     /// after start).
     pub retention_every: std::time::Duration,
+    /// For services overdue for a rollback drill (reminders are weekly; see
+    /// [`crate::app::drills::REMINDER_SWEEP_EVERY`]).
+    pub drill_sweep_every: std::time::Duration,
 }
 
 /// [`build_with`], choosing every timer's period: tests of a timer look often.
 pub async fn build_timed(config: &Config, clock: Arc<dyn Clock>, timers: Timers) -> anyhow::Result<Running> {
-    let Timers { stall_sweep_every, retention_every } = timers;
+    let Timers { stall_sweep_every, retention_every, drill_sweep_every } = timers;
     let store = open_store(config).await?;
     store.migrate().await.context("applying database migrations")?;
     let playbooks = Playbooks::load(&config.playbooks.dir, &config.playbooks.default)?;
@@ -97,7 +104,8 @@ pub async fn build_timed(config: &Config, clock: Arc<dyn Clock>, timers: Timers)
         }
     };
     let watching = config.monitoring.is_some();
-    let app = App::new(AppParts { store, playbooks, freeze, channel_freeze, policy, clock, watching });
+    let drills = config.drills.policy();
+    let app = App::new(AppParts { store, playbooks, freeze, channel_freeze, policy, clock, watching, drills });
     warn_about_unheld_roles(config, &app);
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
@@ -138,6 +146,11 @@ pub async fn build_timed(config: &Config, clock: Arc<dyn Clock>, timers: Timers)
         tasks.push(tokio::spawn(watcher.run(WATCH_SWEEP_EVERY, wait_for(stopping.clone()))));
     }
     tasks.push(spawn_lock_expiry(&app, &stopping));
+    tasks.push(tokio::spawn(crate::app::drills::run_reminders(
+        app.clone(),
+        drill_sweep_every,
+        wait_for(stopping.clone()),
+    )));
     tasks.push(tokio::spawn(notice_stalls(app.clone(), stall_sweep_every, wait_for(stopping.clone()))));
     let retention = Retention { every: retention_every, ..config.retention.to_retention() };
     tasks.push(tokio::spawn(retention::run(app.clone(), retention, wait_for(stopping.clone()))));

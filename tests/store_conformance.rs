@@ -121,6 +121,7 @@ fn started_event(service: &str) -> Event {
         channel: Some(shipgate::domain::ChatChannel::new(shipgate::domain::ChatPlatform::Discord, "100")),
         playbook: Box::new(Playbook::ship_to_production()),
         freeze_at_start: Some(FreezeVerdict::Open),
+        last_drill: None,
     }
 }
 

@@ -14,6 +14,7 @@
 
 pub mod clock;
 pub mod delivery;
+pub mod drills;
 mod fingerprint;
 pub mod freeze;
 pub mod locks;
@@ -23,6 +24,7 @@ pub mod retention;
 pub mod watch;
 
 use crate::domain::card::CardContext;
+use crate::domain::drill::{self, DrillPolicy};
 use crate::domain::freeze::FreezeCalendar;
 use crate::domain::playbook::DEFAULT_STALL_MINUTES;
 use crate::domain::release::{
@@ -158,6 +160,8 @@ pub struct AppParts {
     /// Whether production deploys are watched (`[monitoring]` is configured): releases
     /// then carry when their watch is next due.
     pub watching: bool,
+    /// When services are due a rollback drill, and how often overdue ones are reminded.
+    pub drills: DrillPolicy,
 }
 
 #[derive(Clone)]
@@ -173,6 +177,7 @@ struct Inner {
     policy: Policy,
     clock: Arc<dyn Clock>,
     watching: bool,
+    drills: DrillPolicy,
     /// One slot per release being worked on: the lock serialises the deciding of its
     /// commands, the cached state spares a fold per command.
     releases: Mutex<Slots>,
@@ -209,6 +214,7 @@ impl App {
                 policy: parts.policy,
                 clock: parts.clock,
                 watching: parts.watching,
+                drills: parts.drills,
                 releases: Mutex::new(Slots::default()),
                 committer: tx,
                 deciding,
@@ -241,6 +247,25 @@ impl App {
         actor: Actor,
         request_id: RequestId,
     ) -> Result<Outcome, AppError> {
+        // A drill's version and commit are its revert target, which shipgate finds itself
+        // (`start_drill`); one started as a release would drill whatever it was told.
+        if start.playbook.as_deref().is_some_and(drill::is_drill) {
+            return Err(Rejection::new(
+                RejectionCode::InvalidInput,
+                format!(
+                    "a rollback drill is not started as a release; start it with `/release drill service:{}`, which \
+                     points it at the artifact staging ran before",
+                    start.service
+                ),
+            )
+            .into());
+        }
+        self.open(start, actor, request_id).await
+    }
+
+    /// Opens a release of any playbook (drills included), recording the service's drill
+    /// standing on it for its first card.
+    async fn open(&self, start: StartRelease, actor: Actor, request_id: RequestId) -> Result<Outcome, AppError> {
         let started = Instant::now();
         // A repeated request is not looked up first: its commit meets the stored answer's
         // key and fails as a duplicate, and the first answer is returned then. That spares
@@ -275,8 +300,9 @@ impl App {
             recorded_artifact: None,
             locks: &[],
         };
-        let events =
-            release::start(command, &actor, &ctx).inspect_err(|_| record_metrics("start", "rejected", started))?;
+        let last_drill = self.drill_standing(&start.service, now).await?;
+        let events = release::start_noting(command, &actor, &ctx, Some(last_drill))
+            .inspect_err(|_| record_metrics("start", "rejected", started))?;
         let recorded = Recorded::sequence(events, 0, now, &actor, &request_id);
         let release = Release::fold(id.clone(), &recorded).map_err(anyhow::Error::from)?;
         let request = Asked { id: &request_id, fingerprint: &asked };
@@ -1150,6 +1176,7 @@ mod committer_tests {
         let store = crate::store::testing::fresh_sqlite(dir.path()).await;
         let app = App::new(AppParts {
             watching: false,
+            drills: DrillPolicy::default(),
             store: store.clone(),
             playbooks: Playbooks::builtin(),
             freeze: Arc::new(NoFreeze),

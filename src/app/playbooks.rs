@@ -28,11 +28,14 @@ pub enum PlaybookLoadError {
 }
 
 impl Playbooks {
-    /// Only the built-in Ship to Production playbook.
+    /// Only the built-in playbooks: Ship to Production (the default) and Rollback Drill.
     pub fn builtin() -> Self {
         let playbook = Playbook::ship_to_production();
         let name = playbook.name.clone();
-        Self { by_name: BTreeMap::from([(name.clone(), Arc::new(playbook))]), default: name }
+        let mut by_name = BTreeMap::from([(name.clone(), Arc::new(playbook))]);
+        let drill = Playbook::rollback_drill();
+        by_name.insert(drill.name.clone(), Arc::new(drill));
+        Self { by_name, default: name }
     }
 
     /// The built-in playbook plus every `*.toml` in `dir` (a missing folder is fine: the

@@ -12,6 +12,7 @@
 //! kept to the microsecond on both backends, PostgreSQL's precision, so both answer alike.
 
 mod artifacts;
+mod drills;
 pub mod backup;
 mod locks;
 pub mod model;
@@ -26,6 +27,7 @@ pub mod url;
 mod watches;
 mod write_set;
 
+pub use drills::ServiceDrills;
 pub use locks::{EndWrite, LockWrite};
 pub use model::*;
 pub use postgres::PostgresStore;

@@ -148,6 +148,7 @@ async fn serve_at(
         channel_freeze: channels.into_iter().collect(),
         policy: Policy::default(),
         clock: clock.clone(),
+        drills: Default::default(),
     });
     let state = AppState {
         app: app.clone(),

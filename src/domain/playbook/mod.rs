@@ -25,6 +25,10 @@ pub const ROLLBACK_STEP: &str = "rollback";
 /// The built-in Ship to Production playbook, shipped as the example file too.
 pub const SHIP_TO_PRODUCTION_TOML: &str = include_str!("../../../config/playbooks/ship-to-production.toml");
 
+/// The built-in Rollback Drill playbook: the rollback procedure run against staging (see
+/// [`crate::domain::drill`]).
+pub const ROLLBACK_DRILL_TOML: &str = include_str!("../../../config/playbooks/rollback-drill.toml");
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Playbook {
@@ -295,6 +299,12 @@ impl Playbook {
     pub fn ship_to_production() -> Playbook {
         // The file is compiled in and covered by tests; failing here is a build defect.
         Playbook::from_toml(SHIP_TO_PRODUCTION_TOML).expect("built-in playbook is valid")
+    }
+
+    /// The built-in Rollback Drill playbook.
+    pub fn rollback_drill() -> Playbook {
+        // Compiled in and covered by tests, like Ship to Production.
+        Playbook::from_toml(ROLLBACK_DRILL_TOML).expect("built-in drill playbook is valid")
     }
 
     /// Parses and validates a playbook file, reporting every problem found.
