@@ -78,7 +78,8 @@ pub fn revert_target<'a>(service: &ServiceName, deploys: &'a [StagingDeploy]) ->
         return Err(Rejection::new(
             RejectionCode::NothingToRollBack,
             format!(
-                "shipgate has recorded no healthy staging deploy of {service}, so there is nothing on staging to roll                  back; run a release of {service} through staging first, then drill"
+                "shipgate has recorded no healthy staging deploy of {service}, so there is nothing on staging to roll \
+                 back; run a release of {service} through staging first, then drill"
             ),
         ));
     };
@@ -86,7 +87,8 @@ pub fn revert_target<'a>(service: &ServiceName, deploys: &'a [StagingDeploy]) ->
         Rejection::new(
             RejectionCode::NothingToRollBack,
             format!(
-                "staging has only ever run one artifact of {service} ({} {}) as far as shipgate knows, so there is no                  previous artifact to revert to; drill after the next release reaches staging",
+                "staging has only ever run one artifact of {service} ({} {}) as far as shipgate knows, so there is no \
+                 previous artifact to revert to; drill after the next release reaches staging",
                 current.version,
                 current.digest.short()
             ),
