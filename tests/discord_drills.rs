@@ -55,7 +55,10 @@ async fn a_drill_rolls_staging_back_is_timed_listed_shown_at_the_next_start_and_
     assert_eq!(answer["type"], 5, "{answer}");
     let thread = bot
         .eventually("the drill's thread", |fake| {
-            fake.threads().into_iter().find(|t| t["name"] == "api 1.3.0").and_then(|t| t["id"].as_str().map(str::to_owned))
+            fake.threads()
+                .into_iter()
+                .find(|t| t["name"] == "api 1.3.0")
+                .and_then(|t| t["id"].as_str().map(str::to_owned))
         })
         .await;
     let card = bot.card(&thread, "rollback-staging", 1).await;
@@ -89,7 +92,10 @@ async fn a_drill_rolls_staging_back_is_timed_listed_shown_at_the_next_start_and_
     // The next release of api shows the drill on its first card.
     let started = bot.start_release(RELEASE_CHANNEL, "api", "1.5.0", false, &bob()).await;
     let first = body_text(&bot.card(&started.thread, "pre-flight", 1).await);
-    assert!(first.contains("Last rollback drill of api:") && first.contains("by alice, the rollback took 14m"), "{first}");
+    assert!(
+        first.contains("Last rollback drill of api:") && first.contains("by alice, the rollback took 14m"),
+        "{first}"
+    );
 
     // Within the quarter: no reminder. A quarter and a day later: one, and only one.
     let app = bot.app();
@@ -99,7 +105,10 @@ async fn a_drill_rolls_staging_back_is_timed_listed_shown_at_the_next_start_and_
     assert_eq!(app.remind_overdue_drills().await.expect("sweep"), 0, "the same week's reminder again");
     let posted = bot.eventually("the reminder", |_| Some(reminders(&bot)).filter(|r| !r.is_empty())).await;
     assert_eq!(posted.len(), 1, "{posted:?}");
-    assert!(posted[0].contains("**api** is overdue for a rollback drill") && posted[0].contains("by alice"), "{posted:?}");
+    assert!(
+        posted[0].contains("**api** is overdue for a rollback drill") && posted[0].contains("by alice"),
+        "{posted:?}"
+    );
     assert!(posted[0].contains("/release drill service:api"), "{posted:?}");
     // A week on, the next one.
     bot.clock.advance(ChronoDuration::days(7));
@@ -137,7 +146,8 @@ async fn a_drill_with_nothing_to_revert_to_or_started_as_a_release_is_refused_an
     assert!(refused.contains("start it with `/release drill service:api`"), "{refused}");
 
     let (_, listed) = bot.api("GET", "/releases", CI_TOKEN, None).await;
-    let playbooks: Vec<&Value> = listed["releases"].as_array().expect("releases").iter().map(|r| &r["playbook"]).collect();
+    let playbooks: Vec<&Value> =
+        listed["releases"].as_array().expect("releases").iter().map(|r| &r["playbook"]).collect();
     assert!(playbooks.iter().all(|p| *p == "ship-to-production"), "{listed}");
     assert!(bot.fake.threads().is_empty(), "no drill thread was opened");
     bot.fake.assert_no_violations();

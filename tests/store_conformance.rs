@@ -5,10 +5,10 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 use shipgate::app::retention::{sweep, Removed, Retention};
+use shipgate::domain::drill::{Reminder, ROLLBACK_DRILL};
 use shipgate::domain::freeze::FreezeVerdict;
 use shipgate::domain::lock::{Lock, LockEnd, LockId, LockMode};
 use shipgate::domain::playbook::Playbook;
-use shipgate::domain::drill::{Reminder, ROLLBACK_DRILL};
 use shipgate::domain::release::{
     Artifact, DeploymentReport, Environment, Event, HealthCheck, LiveDeployment, Outcome, Recorded,
 };
@@ -1442,7 +1442,8 @@ async fn staging_deploys_come_newest_first_with_the_artifact_each_shipped(store:
     )
     .await;
     let deploys = store.staging_deploys(&ServiceName::new("api")).await.expect("staging deploys");
-    let shown: Vec<(String, ArtifactDigest)> = deploys.iter().map(|d| (d.version.to_string(), d.digest.clone())).collect();
+    let shown: Vec<(String, ArtifactDigest)> =
+        deploys.iter().map(|d| (d.version.to_string(), d.digest.clone())).collect();
     assert_eq!(shown, [("1.4.0".to_owned(), digest('b')), ("1.3.0".to_owned(), digest('a'))]);
     assert!(store.staging_deploys(&ServiceName::new("search")).await.expect("none").is_empty());
 }

@@ -47,7 +47,12 @@ impl App {
     /// playbook whose version and commit are the revert target (the artifact staging ran
     /// before its latest), so its thread says what to revert to. Refused, changing nothing,
     /// when shipgate knows of nothing to revert to.
-    pub async fn start_drill(&self, start: StartDrill, actor: Actor, request_id: RequestId) -> Result<Outcome, AppError> {
+    pub async fn start_drill(
+        &self,
+        start: StartDrill,
+        actor: Actor,
+        request_id: RequestId,
+    ) -> Result<Outcome, AppError> {
         // The target is read from the store and may move between two deliveries of one
         // request: a repeat gets the first answer rather than a second drill or a refusal.
         if let Some(answer) = self.answered(&request_id).await? {

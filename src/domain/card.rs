@@ -589,7 +589,9 @@ impl Banner {
                 };
                 match (overdue, due_local) {
                     (true, _) => {
-                        format!("{head} — overdue: keep the rollback path tested with `/release drill service:{service}`")
+                        format!(
+                            "{head} — overdue: keep the rollback path tested with `/release drill service:{service}`"
+                        )
                     }
                     (false, Some(due)) => format!("{head}; next one due by {due}"),
                     (false, None) => head,

@@ -292,7 +292,8 @@ mod tests {
     #[test]
     fn a_recent_drill_stops_the_reminders() {
         let policy = DrillPolicy::default();
-        let standing = DrillStanding::at(ServiceName::new("api"), Some(drill(100)), Some(at(0, 0)), &policy, at(101, 0));
+        let standing =
+            DrillStanding::at(ServiceName::new("api"), Some(drill(100)), Some(at(0, 0)), &policy, at(101, 0));
         assert!(!standing.overdue);
         assert_eq!(standing.reminder_due(&policy, at(101, 0)), None);
     }

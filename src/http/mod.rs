@@ -4,8 +4,8 @@ pub mod alertmanager;
 pub mod api;
 pub mod auth;
 pub mod discord;
-pub mod error;
 mod drills;
+pub mod error;
 mod locks;
 
 use crate::app::App;

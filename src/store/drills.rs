@@ -94,12 +94,7 @@ impl Store {
         // Newest first: the first drill met per service is its last.
         let mut last: BTreeMap<String, DrillRecord> = BTreeMap::new();
         for (id, service, by, started_at, completed_at) in drills {
-            last.entry(service).or_insert(DrillRecord {
-                release_id: ReleaseId::new(id),
-                by,
-                started_at,
-                completed_at,
-            });
+            last.entry(service).or_insert(DrillRecord { release_id: ReleaseId::new(id), by, started_at, completed_at });
         }
         seen.into_iter()
             .map(|(service, first_seen)| {

@@ -12,8 +12,8 @@
 //! kept to the microsecond on both backends, PostgreSQL's precision, so both answer alike.
 
 mod artifacts;
-mod drills;
 pub mod backup;
+mod drills;
 mod locks;
 pub mod model;
 mod outbox;
