@@ -61,6 +61,8 @@ const POSTGRES_STAGING: &str = "SELECT e.release_id, a.payload->'artifact'->>'ve
      ORDER BY e.at DESC, e.seq DESC LIMIT $2";
 
 type DrillRow = (String, String, String, DateTime<Utc>, DateTime<Utc>);
+/// A staging deploy's release id, then its artifact's version, commit and digest.
+type StagingRow = (String, Option<String>, Option<String>, Option<String>);
 
 impl Store {
     /// Every service shipgate has seen (or only `service`), with its last completed drill.
@@ -106,7 +108,7 @@ impl Store {
 
     /// The healthy staging deploys of `service`, newest first, with the artifact each shipped.
     pub async fn staging_deploys(&self, service: &ServiceName) -> Result<Vec<StagingDeploy>, StoreError> {
-        let rows: Vec<(String, Option<String>, Option<String>, Option<String>)> = match self {
+        let rows: Vec<StagingRow> = match self {
             Store::Sqlite(store) => {
                 sqlx::query_as(SQLITE_STAGING)
                     .bind(service.as_str())
