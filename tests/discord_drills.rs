@@ -11,6 +11,13 @@ use chrono::Duration as ChronoDuration;
 use common::discord_bot::*;
 use common::fake_discord::Member;
 use serde_json::{json, Value};
+use shipgate::app::playbooks::Playbooks;
+use shipgate::app::{App, AppParts};
+use shipgate::domain::drill::DrillPolicy;
+use shipgate::domain::freeze::NoFreeze;
+use shipgate::domain::release::Policy;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Two releases of `service` deployed to staging through the API: 1.3.0 with `OLD_DIGEST`,
 /// then 1.4.0 with `DIGEST`, which staging runs now.
@@ -103,6 +110,18 @@ async fn a_drill_rolls_staging_back_is_timed_listed_shown_at_the_next_start_and_
     bot.clock.advance(ChronoDuration::days(91));
     assert_eq!(app.remind_overdue_drills().await.expect("sweep"), 1);
     assert_eq!(app.remind_overdue_drills().await.expect("sweep"), 0, "the same week's reminder again");
+    // A restarted (or second) instance on the same database finds it recorded.
+    let restarted = App::new(AppParts {
+        store: app.store().clone(),
+        playbooks: Playbooks::builtin(),
+        freeze: Arc::new(NoFreeze),
+        channel_freeze: HashMap::new(),
+        policy: Policy::default(),
+        clock: bot.clock.clone(),
+        watching: false,
+        drills: DrillPolicy::default(),
+    });
+    assert_eq!(restarted.remind_overdue_drills().await.expect("sweep"), 0, "after a restart");
     let posted = bot.eventually("the reminder", |_| Some(reminders(&bot)).filter(|r| !r.is_empty())).await;
     assert_eq!(posted.len(), 1, "{posted:?}");
     assert!(
