@@ -116,6 +116,7 @@ fn durable(c: &mut Criterion) {
         store.migrate().await.unwrap();
         let app = App::new(AppParts {
             watching: false,
+            drills: Default::default(),
             store,
             playbooks: Playbooks::builtin(),
             freeze: Arc::new(NoFreeze),
@@ -158,6 +159,7 @@ async fn app_with_releases(url: &str, count: usize) -> (App, Vec<ReleaseId>) {
     store.migrate().await.unwrap();
     let app = App::new(AppParts {
         watching: false,
+        drills: Default::default(),
         store,
         playbooks: Playbooks::builtin(),
         freeze: Arc::new(NoFreeze),

@@ -148,6 +148,7 @@ api_base = "{base}"
     store.migrate().await?;
     let app = App::new(AppParts {
         watching: false,
+        drills: Default::default(),
         store,
         playbooks: Playbooks::builtin(),
         freeze: Arc::new(NoFreeze),

@@ -501,6 +501,7 @@ async fn spawn_server(url: &str) -> anyhow::Result<String> {
     store.migrate().await?;
     let app = App::new(AppParts {
         watching: false,
+        drills: Default::default(),
         store,
         playbooks: Playbooks::builtin(),
         freeze: Arc::new(NoFreeze),

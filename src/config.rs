@@ -26,8 +26,10 @@ use crate::domain::approvers::{Holder, RoleHolders};
 use crate::domain::release::Policy;
 use crate::domain::text::MAX_DISPLAY_NAME_CHARS;
 use crate::domain::RoleName;
+pub mod drills;
 pub mod monitoring;
 
+pub use drills::DrillsConfig;
 pub use monitoring::{AlertmanagerConfig, MonitoringConfig, RollbackConfig, RollbackHook};
 
 use figment::providers::{Format, Serialized, Toml};
@@ -81,6 +83,8 @@ pub struct Config {
     pub rollback: RollbackConfig,
     /// `[alertmanager]`: alerts posted to `/webhooks/alertmanager`, when configured.
     pub alertmanager: Option<AlertmanagerConfig>,
+    /// `[drills]`: when a service is due a rollback drill, and how often overdue ones are reminded.
+    pub drills: DrillsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -673,6 +677,7 @@ const SECTION_KEYS: &[(&str, &[&str])] = &[
         ],
     ),
     ("rollback", &["criteria", "auto", "hook", "notice_webhook"]),
+    ("drills", &["every", "remind_every"]),
     ("alertmanager", &["token_env", "token_file", "match_labels", "severity_label", "critical_severities"]),
     (
         "discord",
@@ -842,6 +847,7 @@ mod raw {
         pub monitoring: Option<super::monitoring::raw::Monitoring>,
         pub rollback: super::monitoring::raw::Rollback,
         pub alertmanager: Option<super::monitoring::raw::Alertmanager>,
+        pub drills: super::drills::raw::Drills,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1212,6 +1218,7 @@ impl raw::File {
         let monitoring = self.monitoring.and_then(|m| monitoring::monitoring(m, sources, &mut problems));
         let rollback = monitoring::rollback(self.rollback, sources, env, &mut problems);
         let alertmanager = self.alertmanager.and_then(|a| monitoring::alertmanager(a, sources, env, &mut problems));
+        let drills = drills::drills(&self.drills, sources, &mut problems);
 
         ConfigError::from_list(problems)?;
         Ok(Config {
@@ -1245,6 +1252,7 @@ impl raw::File {
             monitoring,
             rollback,
             alertmanager,
+            drills,
         })
     }
 }

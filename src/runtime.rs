@@ -69,7 +69,11 @@ pub async fn build_with(
     clock: Arc<dyn Clock>,
     stall_sweep_every: std::time::Duration,
 ) -> anyhow::Result<Running> {
-    let timers = Timers { stall_sweep_every, retention_every: config.retention.interval() };
+    let timers = Timers {
+        stall_sweep_every,
+        retention_every: config.retention.interval(),
+        drill_sweep_every: crate::app::drills::REMINDER_SWEEP_EVERY,
+    };
     build_timed(config, clock, timers).await
 }
 
@@ -81,11 +85,14 @@ pub struct Timers {
     /// For rows older than their `[retention]` age (the first look comes at most a minute
     /// after start).
     pub retention_every: std::time::Duration,
+    /// For services overdue for a rollback drill (reminders are weekly; see
+    /// [`crate::app::drills::REMINDER_SWEEP_EVERY`]).
+    pub drill_sweep_every: std::time::Duration,
 }
 
 /// [`build_with`], choosing every timer's period: tests of a timer look often.
 pub async fn build_timed(config: &Config, clock: Arc<dyn Clock>, timers: Timers) -> anyhow::Result<Running> {
-    let Timers { stall_sweep_every, retention_every } = timers;
+    let Timers { stall_sweep_every, retention_every, drill_sweep_every } = timers;
     let store = open_store(config).await?;
     store.migrate().await.context("applying database migrations")?;
     let playbooks = Playbooks::load(&config.playbooks.dir, &config.playbooks.default)?;
@@ -103,7 +110,8 @@ pub async fn build_timed(config: &Config, clock: Arc<dyn Clock>, timers: Timers)
         }
     };
     let watching = config.monitoring.is_some();
-    let app = App::new(AppParts { store, playbooks, freeze, channel_freeze, policy, clock, watching });
+    let drills = config.drills.policy();
+    let app = App::new(AppParts { store, playbooks, freeze, channel_freeze, policy, clock, watching, drills });
     warn_about_unheld_roles(config, &app);
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
@@ -147,6 +155,11 @@ pub async fn build_timed(config: &Config, clock: Arc<dyn Clock>, timers: Timers)
         tasks.push(tokio::spawn(runner.run(HOOK_SWEEP_EVERY, wait_for(stopping.clone()))));
     }
     tasks.push(spawn_lock_expiry(&app, &stopping));
+    tasks.push(tokio::spawn(crate::app::drills::run_reminders(
+        app.clone(),
+        drill_sweep_every,
+        wait_for(stopping.clone()),
+    )));
     tasks.push(tokio::spawn(notice_stalls(app.clone(), stall_sweep_every, wait_for(stopping.clone()))));
     // A release run from the API has no channel: its rollback's triage opens in the
     // team's release channel, when a chat platform is configured.

@@ -977,6 +977,7 @@ async fn the_retention_timer_forgets_old_answers_but_keeps_history_and_undeliver
     let timers = shipgate::runtime::Timers {
         stall_sweep_every: std::time::Duration::from_secs(3600),
         retention_every: std::time::Duration::from_millis(20),
+        drill_sweep_every: std::time::Duration::from_secs(3600),
     };
     let (t, running) = spawn_built(timers).await;
     let body = json!({"service": "api", "version": "1.4.0", "git_sha": "3f9c2e1", "channel": "discord:1234567890"});

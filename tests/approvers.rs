@@ -31,6 +31,7 @@ fn timers() -> shipgate::runtime::Timers {
     shipgate::runtime::Timers {
         stall_sweep_every: std::time::Duration::from_secs(3600),
         retention_every: std::time::Duration::from_secs(3600),
+        drill_sweep_every: std::time::Duration::from_secs(3600),
     }
 }
 

@@ -51,6 +51,7 @@ fn example_file_loads_with_its_token_variable_set() {
     assert_eq!(config.policy.override_approver_roles, ["release-manager"]);
     assert_eq!(config.policy.override_ttl_minutes, 120);
     assert_eq!(config.retention, shipgate::config::RetentionConfig::default());
+    assert_eq!(config.drills, shipgate::config::DrillsConfig::default());
     assert_eq!(config.api.clients.len(), 2);
     assert_eq!(config.api.clients[0].name, "ci");
     assert_eq!(config.api.clients[0].token.expose_secret(), CI_TOKEN);
@@ -78,6 +79,7 @@ fn example_file_matches_the_built_in_defaults() {
     assert_eq!(from_file.log, defaults.log);
     assert_eq!(from_file.playbooks, defaults.playbooks);
     assert_eq!(from_file.policy, defaults.policy);
+    assert_eq!(from_file.drills, defaults.drills);
 }
 
 #[test]
@@ -134,7 +136,7 @@ fn unknown_top_level_section() {
     assert_eq!(
         err.to_string(),
         format!(
-            "unknown key sever in {}; expected one of server, database, log, api, playbooks, policy, retention, freeze, discord, monitoring, rollback, alertmanager",
+            "unknown key sever in {}; expected one of server, database, log, api, playbooks, policy, retention, freeze, discord, monitoring, rollback, alertmanager, drills",
             path.display()
         )
     );
@@ -677,4 +679,34 @@ fn a_rollback_hook_is_a_command_or_a_webhook() {
     assert!(message.contains("DEPLOY_TOKEN"), "{message}");
     let config = load(&file, &[("DEPLOY_TOKEN", "deploy-token-0123456789")]).expect("loads");
     assert!(matches!(config.rollback.hook, Some(shipgate::config::RollbackHook::Webhook { token: Some(_), .. })));
+}
+
+// ----- [drills] -----
+
+#[test]
+fn drills_are_due_every_quarter_and_reminded_weekly_by_default() {
+    let config = Config::load_with_env(None, std::iter::empty::<(&str, &str)>()).expect("defaults");
+    let policy = config.drills.policy();
+    assert_eq!(policy.every, chrono::Duration::days(90));
+    assert_eq!(policy.remind_every, chrono::Duration::days(7));
+}
+
+#[test]
+fn drill_periods_are_read_as_durations_and_the_environment_overrides_them() {
+    let dir = Dir::new();
+    let path = dir.write("shipgate.toml", "[drills]\nevery = \"30d\"\nremind_every = \"2w\"\n");
+    let config = load(&path, &[]).expect("loads");
+    assert_eq!(config.drills.policy().every, chrono::Duration::days(30));
+    assert_eq!(config.drills.policy().remind_every, chrono::Duration::days(14));
+    let config = load(&path, &[("SHIPGATE_DRILLS__EVERY", "60d")]).expect("loads");
+    assert_eq!(config.drills.policy().every, chrono::Duration::days(60));
+}
+
+#[test]
+fn bad_drill_periods_name_their_keys_and_say_what_is_expected() {
+    let dir = Dir::new();
+    let path = dir.write("shipgate.toml", "[drills]\nevery = \"a quarter\"\nremind_every = \"1h\"\n");
+    let text = load(&path, &[]).unwrap_err().to_string();
+    assert!(text.contains("drills.every: \"a quarter\" is not a duration like 90d, 2w or 36h"), "{text}");
+    assert!(text.contains("drills.remind_every: \"1h\" is out of range; expected 1d to 3650d"), "{text}");
 }

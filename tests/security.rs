@@ -131,6 +131,7 @@ fn routes() -> Vec<Route> {
         route("GET", "/api/v1/locks", None, Reads),
         route("GET", "/api/v1/locks/{id}", None, Reads),
         route("POST", "/api/v1/locks/{id}/unlock", None, Refused),
+        route("GET", "/api/v1/drills", None, Reads),
     ]
 }
 

@@ -241,17 +241,21 @@ async fn without_api_clients_startup_names_the_roles_the_built_in_playbook_uses(
     assert!(warning.contains(r#"roles=["engineer", "release-manager"]"#), "{warning}");
 }
 
-/// The roles named are those of the playbooks loaded: a team's own playbook, replacing the
-/// built-in one, names its own.
+/// The roles named are those of the playbooks loaded: a team's own playbooks, replacing the
+/// built-in ones, name their own.
 #[tokio::test]
 async fn without_api_clients_startup_names_the_roles_of_the_loaded_playbooks() {
     let dir = tempfile::tempdir().unwrap();
     let playbooks = dir.path().join("playbooks");
     std::fs::create_dir_all(&playbooks).unwrap();
-    let text = shipgate::domain::playbook::SHIP_TO_PRODUCTION_TOML
-        .replace("\"release-manager\"", "\"sre\"")
-        .replace("\"engineer\"", "\"qa\"");
-    std::fs::write(playbooks.join("ship-to-production.toml"), text).unwrap();
+    // Both built-in playbooks (the release and the rollback drill) replaced by the team's.
+    for (file, builtin) in [
+        ("ship-to-production.toml", shipgate::domain::playbook::SHIP_TO_PRODUCTION_TOML),
+        ("rollback-drill.toml", shipgate::domain::playbook::ROLLBACK_DRILL_TOML),
+    ] {
+        let text = builtin.replace("\"release-manager\"", "\"sre\"").replace("\"engineer\"", "\"qa\"");
+        std::fs::write(playbooks.join(file), text).unwrap();
+    }
     let log =
         log_of_a_serve_without_clients(dir.path(), &[("SHIPGATE_PLAYBOOKS__DIR", playbooks.display().to_string())])
             .await;

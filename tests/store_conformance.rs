@@ -5,10 +5,14 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 use shipgate::app::retention::{sweep, Removed, Retention};
+use shipgate::domain::drill::{Reminder, ROLLBACK_DRILL};
 use shipgate::domain::freeze::FreezeVerdict;
 use shipgate::domain::lock::{Lock, LockEnd, LockId, LockMode};
 use shipgate::domain::playbook::Playbook;
-use shipgate::domain::release::{Environment, Event, LiveDeployment, Recorded};
+use shipgate::domain::release::{
+    Artifact, DeploymentReport, Environment, Event, HealthCheck, LiveDeployment, Outcome, Recorded,
+};
+use shipgate::domain::StepId;
 use shipgate::domain::{Actor, ArtifactDigest, GitSha, Platform, ReleaseId, RequestId, ServiceName, Version};
 use shipgate::store::testing::{fresh_postgres, fresh_sqlite, postgres_url_from_env};
 use shipgate::store::{
@@ -94,6 +98,9 @@ conformance!(
     retention_removes_in_batches_of_the_size_asked,
     watches_are_due_by_their_time_and_leased_to_one_holder,
     rollback_hooks_are_due_by_their_time_and_leased_apart_from_watches,
+    services_are_listed_with_their_first_sighting_and_last_completed_drill,
+    staging_deploys_come_newest_first_with_the_artifact_each_shipped,
+    a_drill_reminder_is_recorded_once_with_its_message_however_many_race,
 );
 
 // ----------------------------------------------------------------------------------------
@@ -122,6 +129,7 @@ fn started_event(service: &str) -> Event {
         channel: Some(shipgate::domain::ChatChannel::new(shipgate::domain::ChatPlatform::Discord, "100")),
         playbook: Box::new(Playbook::ship_to_production()),
         freeze_at_start: Some(FreezeVerdict::Open),
+        last_drill: None,
     }
 }
 
@@ -1371,4 +1379,148 @@ async fn rollback_hooks_are_due_by_their_time_and_leased_apart_from_watches(stor
     assert_eq!(due(at(200)).await, [(later, at(30))]);
     let row = store.release_row(&asked).await.expect("read").expect("exists");
     assert_eq!(row.hook_due_at, None);
+}
+
+// ----------------------------------------------------------------------------------------
+// Rollback drills
+// ----------------------------------------------------------------------------------------
+
+/// A drill of `service` started at `from` and, when `done` is given, completed then.
+fn drill_commit(service: &str, from: DateTime<Utc>, done: Option<DateTime<Utc>>, by: &str) -> Commit {
+    let release = new_release();
+    let mut commit = start(&release, service, from);
+    commit.projection.playbook = ROLLBACK_DRILL.to_owned();
+    commit.projection.started_by = by.to_owned();
+    if let Some(done) = done {
+        commit.projection.status = "completed".to_owned();
+        commit.projection.updated_at = done;
+    }
+    commit
+}
+
+async fn services_are_listed_with_their_first_sighting_and_last_completed_drill(store: &Store) {
+    let api_first = new_release();
+    commit_ok(
+        store,
+        vec![
+            start(&api_first, "api", at(0)),
+            start(&new_release(), "api", at(500)),
+            start(&new_release(), "billing", at(100)),
+            drill_commit("api", at(1000), Some(at(1840)), "Dana"),
+            drill_commit("api", at(2000), Some(at(2600)), "Eve"),
+            // Started later, never completed: not the last drill.
+            drill_commit("api", at(3000), None, "Finn"),
+        ],
+    )
+    .await;
+    let all = store.service_drills(None).await.expect("drills");
+    let names: Vec<&str> = all.iter().map(|d| d.service.as_str()).collect();
+    assert_eq!(names, ["api", "billing"]);
+    assert_eq!(all[0].first_seen, at(0));
+    let last = all[0].last.as_ref().expect("api was drilled");
+    assert_eq!((last.by.as_str(), last.started_at, last.completed_at), ("Eve", at(2000), at(2600)));
+    assert_eq!(last.duration(), Duration::seconds(600));
+    assert_eq!((all[1].first_seen, all[1].last.clone()), (at(100), None));
+
+    let billing = store.service_drills(Some(&ServiceName::new("billing"))).await.expect("billing");
+    assert_eq!(billing.len(), 1);
+    assert_eq!(billing[0].service.as_str(), "billing");
+    assert!(store.service_drills(Some(&ServiceName::new("unseen"))).await.expect("unseen").is_empty());
+}
+
+fn digest(fill: char) -> ArtifactDigest {
+    ArtifactDigest::parse(&format!("sha256:{}", fill.to_string().repeat(64))).expect("digest")
+}
+
+/// A release of `service` that built `version` as `fill`'s digest and deployed it to staging
+/// at `when`, healthy or not.
+fn staged(service: &str, version: &str, fill: char, when: DateTime<Utc>, health: HealthCheck) -> Commit {
+    let release = new_release();
+    let artifact = Artifact {
+        version: Version::parse(version).expect("version"),
+        git_sha: GitSha::parse("3f9c2e1").expect("sha"),
+        digest: digest(fill),
+        size_bytes: 1,
+        name: None,
+    };
+    let report = DeploymentReport {
+        environment: Environment::Staging,
+        digest: digest(fill),
+        outcome: Outcome::Succeeded,
+        health,
+        strategy: None,
+        canary_percent: None,
+        downgrade_reason: None,
+        unknown_artifact_reason: None,
+        url: None,
+    };
+    let events = vec![
+        started_event(service),
+        Event::ArtifactRecorded { step: StepId::new("build-artifact"), artifact },
+        Event::DeploymentRecorded {
+            step: StepId::new("deploy-staging"),
+            report,
+            previous_live: None,
+            freeze_overridden: None,
+            rollback: false,
+        },
+    ];
+    commit_with(&release, service, 0, events, when, &format!("staged-{release}"))
+}
+
+async fn staging_deploys_come_newest_first_with_the_artifact_each_shipped(store: &Store) {
+    commit_ok(
+        store,
+        vec![
+            staged("api", "1.3.0", 'a', at(0), HealthCheck::Passed),
+            staged("api", "1.4.0", 'b', at(100), HealthCheck::Passed),
+            // Unhealthy: staging never ran it for real.
+            staged("api", "1.5.0", 'c', at(200), HealthCheck::Failed),
+            staged("billing", "9.0.0", 'd', at(300), HealthCheck::Passed),
+        ],
+    )
+    .await;
+    let deploys = store.staging_deploys(&ServiceName::new("api")).await.expect("staging deploys");
+    let shown: Vec<(String, ArtifactDigest)> =
+        deploys.iter().map(|d| (d.version.to_string(), d.digest.clone())).collect();
+    assert_eq!(shown, [("1.4.0".to_owned(), digest('b')), ("1.3.0".to_owned(), digest('a'))]);
+    assert!(store.staging_deploys(&ServiceName::new("search")).await.expect("none").is_empty());
+}
+
+fn reminder_row(key: &str) -> NewOutboxMessage {
+    NewOutboxMessage {
+        idempotency_key: key.to_owned(),
+        release_id: ReleaseId::new(key),
+        lane: "drill-reminders".to_owned(),
+        kind: "drill_reminder".to_owned(),
+        payload: json!({ "key": key }),
+    }
+}
+
+async fn a_drill_reminder_is_recorded_once_with_its_message_however_many_race(store: &Store) {
+    let reminder = Reminder { service: ServiceName::new("api"), due_at: at(0), period: 0 };
+    let gate = Arc::new(tokio::sync::Barrier::new(4));
+    let racers: Vec<_> = (0..4)
+        .map(|racer| {
+            let (store, reminder, gate) = (store.clone(), reminder.clone(), gate.clone());
+            tokio::spawn(async move {
+                gate.wait().await;
+                store.record_drill_reminder(&reminder, &[reminder_row("drill:api:0:0")], at(racer)).await
+            })
+        })
+        .collect();
+    let mut written = 0;
+    for racer in racers {
+        written += usize::from(racer.await.expect("racer task").expect("record"));
+    }
+    assert_eq!(written, 1);
+    // Asked again later (a restart, another instance): nothing more.
+    assert!(!store.record_drill_reminder(&reminder, &[reminder_row("drill:api:0:0")], at(60)).await.expect("again"));
+    // The next week's is another reminder; so is one after a new due date.
+    let next = Reminder { period: 1, ..reminder.clone() };
+    assert!(store.record_drill_reminder(&next, &[reminder_row("drill:api:0:1")], at(70)).await.expect("next"));
+    let moved = Reminder { due_at: at(5000), ..reminder };
+    assert!(store.record_drill_reminder(&moved, &[reminder_row("drill:api:5000:0")], at(80)).await.expect("moved"));
+    let keys: Vec<String> = all_pending(store).await.into_iter().map(|m| m.idempotency_key).collect();
+    assert_eq!(keys, ["drill:api:0:0", "drill:api:0:1", "drill:api:5000:0"]);
 }

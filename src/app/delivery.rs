@@ -6,6 +6,7 @@
 //! a retry edits what was posted instead of posting again; creates also carry a nonce the
 //! platform deduplicates on (Discord `enforce_nonce`).
 
+use super::drills::{is_drill_reminder, DrillReminderNotice};
 use super::locks::{is_lock_notice, LockNotice};
 use super::notice_webhook::NoticeWebhook;
 use super::notices::{self, Notice, NoticeKind, RollbackBroadcast, ROLLBACK_BROADCAST};
@@ -105,9 +106,17 @@ pub struct Failure {
 
 pub type ReportFuture<'a> = Pin<Box<dyn Future<Output = Report> + Send + 'a>>;
 
-/// What an adapter is handed to announce a lock's start or end in its release channel.
+/// What is said in a release channel, apart from any release's thread.
+pub enum Announced<'a> {
+    /// A lock's start or end.
+    Lock(&'a LockNotice),
+    /// A service overdue for a rollback drill.
+    DrillReminder(&'a DrillReminderNotice),
+}
+
+/// What an adapter is handed to announce something in its release channel.
 pub struct Announcement<'a> {
-    pub notice: &'a LockNotice,
+    pub what: Announced<'a>,
     /// The team's time zone, for the lock's end as people read it.
     pub time_zone: chrono_tz::Tz,
     /// Messages already posted for this lock on this platform, by key.
@@ -286,7 +295,7 @@ async fn deliver_lane(
             tracing::warn!(%lane, "outbox: another instance took this lane over; leaving it to them");
             break;
         }
-        if is_lock_notice(&row.kind) {
+        if is_lock_notice(&row.kind) || is_drill_reminder(&row.kind) {
             if !announce(app, &outlets.senders, row, now).await? {
                 break;
             }
@@ -563,8 +572,8 @@ async fn store_delivered(app: &App, row: &OutboxMessage) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Announces a lock's start or end on every platform; `false` if a platform failed (the
-/// row is retried later, and what was posted is not posted again).
+/// Announces a lock's start or end, or a drill reminder, on every platform; `false` if a
+/// platform failed (the row is retried later, and what was posted is not posted again).
 async fn announce(
     app: &App,
     senders: &HashMap<ChatPlatform, Arc<dyn Sender>>,
@@ -572,10 +581,15 @@ async fn announce(
     now: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
     let store = app.store();
-    let notice: LockNotice = match serde_json::from_value(row.payload.clone()) {
+    let parsed = if is_drill_reminder(&row.kind) {
+        serde_json::from_value::<DrillReminderNotice>(row.payload.clone()).map(Either::Drill)
+    } else {
+        serde_json::from_value::<LockNotice>(row.payload.clone()).map(Either::Lock)
+    };
+    let notice = match parsed {
         Ok(notice) => notice,
         Err(e) => {
-            fail(app, row, &format!("unreadable lock notice: {e}"), None, now).await?;
+            fail(app, row, &format!("unreadable {} notice: {e}", row.kind), None, now).await?;
             return Ok(false);
         }
     };
@@ -589,7 +603,15 @@ async fn announce(
             .map(|m| (m.key.clone(), Posted { key: m.key, channel_id: m.channel_id, message_id: m.message_id }))
             .collect();
         let report = sender
-            .announce(Announcement { notice: &notice, time_zone, known: &known, idempotency_key: &row.idempotency_key })
+            .announce(Announcement {
+                what: match &notice {
+                    Either::Lock(lock) => Announced::Lock(lock),
+                    Either::Drill(drill) => Announced::DrillReminder(drill),
+                },
+                time_zone,
+                known: &known,
+                idempotency_key: &row.idempotency_key,
+            })
             .await;
         for posted in &report.posted {
             store
@@ -611,6 +633,12 @@ async fn announce(
     }
     store.mark_delivered(row.id, app.now(), None).await?;
     Ok(true)
+}
+
+/// An announcement's notice as read from its row.
+enum Either {
+    Lock(LockNotice),
+    Drill(DrillReminderNotice),
 }
 
 /// Whether a later row of the lane shows the same card again: then this edit is moot.

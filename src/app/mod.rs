@@ -14,6 +14,7 @@
 
 pub mod clock;
 pub mod delivery;
+pub mod drills;
 mod fingerprint;
 pub mod freeze;
 pub mod locks;
@@ -26,6 +27,7 @@ mod triage;
 pub mod watch;
 
 use crate::domain::card::CardContext;
+use crate::domain::drill::{self, DrillPolicy};
 use crate::domain::freeze::FreezeCalendar;
 use crate::domain::playbook::DEFAULT_STALL_MINUTES;
 use crate::domain::release::{
@@ -161,6 +163,8 @@ pub struct AppParts {
     /// Whether production deploys are watched (`[monitoring]` is configured): releases
     /// then carry when their watch is next due.
     pub watching: bool,
+    /// When services are due a rollback drill, and how often overdue ones are reminded.
+    pub drills: DrillPolicy,
 }
 
 #[derive(Clone)]
@@ -176,6 +180,7 @@ struct Inner {
     policy: Policy,
     clock: Arc<dyn Clock>,
     watching: bool,
+    drills: DrillPolicy,
     /// One slot per release being worked on: the lock serialises the deciding of its
     /// commands, the cached state spares a fold per command.
     releases: Mutex<Slots>,
@@ -212,6 +217,7 @@ impl App {
                 policy: parts.policy,
                 clock: parts.clock,
                 watching: parts.watching,
+                drills: parts.drills,
                 releases: Mutex::new(Slots::default()),
                 committer: tx,
                 deciding,
@@ -244,12 +250,26 @@ impl App {
         actor: Actor,
         request_id: RequestId,
     ) -> Result<Outcome, AppError> {
-        self.start_with(start, actor, request_id, Vec::new()).await
+        // A drill's version and commit are its revert target, which shipgate finds itself
+        // (`start_drill`); one started as a release would drill whatever it was told.
+        if start.playbook.as_deref().is_some_and(drill::is_drill) {
+            return Err(Rejection::new(
+                RejectionCode::InvalidInput,
+                format!(
+                    "a rollback drill is not started as a release; start it with `/release drill service:{}`, which \
+                     points it at the artifact staging ran before",
+                    start.service
+                ),
+            )
+            .into());
+        }
+        self.open(start, actor, request_id, Vec::new()).await
     }
 
-    /// [`App::start_release`], recording `and_then` right after the start in the same
+    /// Opens a release of any playbook (drills included), recording the service's drill
+    /// standing on it for its first card, and `and_then` right after the start in the same
     /// commit (shipgate's own facts about the release, such as the rollback a triage is of).
-    async fn start_with(
+    async fn open(
         &self,
         start: StartRelease,
         actor: Actor,
@@ -290,8 +310,9 @@ impl App {
             recorded_artifact: None,
             locks: &[],
         };
-        let mut events =
-            release::start(command, &actor, &ctx).inspect_err(|_| record_metrics("start", "rejected", started))?;
+        let last_drill = self.drill_standing(&start.service, now).await?;
+        let mut events = release::start_noting(command, &actor, &ctx, Some(last_drill))
+            .inspect_err(|_| record_metrics("start", "rejected", started))?;
         events.extend(and_then);
         let recorded = Recorded::sequence(events, 0, now, &actor, &request_id);
         let release = Release::fold(id.clone(), &recorded).map_err(anyhow::Error::from)?;
@@ -1168,6 +1189,7 @@ mod committer_tests {
         let store = crate::store::testing::fresh_sqlite(dir.path()).await;
         let app = App::new(AppParts {
             watching: false,
+            drills: DrillPolicy::default(),
             store: store.clone(),
             playbooks: Playbooks::builtin(),
             freeze: Arc::new(NoFreeze),

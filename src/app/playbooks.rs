@@ -28,12 +28,15 @@ pub enum PlaybookLoadError {
 }
 
 impl Playbooks {
-    /// Only the built-in playbooks: Ship to Production (the default) and Bug Triage.
+    /// Only the built-in playbooks: Ship to Production (the default), Bug Triage and
+    /// Rollback Drill.
     pub fn builtin() -> Self {
         let playbook = Playbook::ship_to_production();
         let name = playbook.name.clone();
-        let triage = Playbook::bug_triage();
-        let by_name = BTreeMap::from([(name.clone(), Arc::new(playbook)), (triage.name.clone(), Arc::new(triage))]);
+        let mut by_name = BTreeMap::from([(name.clone(), Arc::new(playbook))]);
+        for extra in [Playbook::bug_triage(), Playbook::rollback_drill()] {
+            by_name.insert(extra.name.clone(), Arc::new(extra));
+        }
         Self { by_name, default: name }
     }
 

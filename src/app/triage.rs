@@ -69,7 +69,7 @@ impl App {
             channel: failed.channel.clone().filter(|c| c.platform.is_some()).or_else(|| fallback.cloned()),
         };
         let request = RequestId::new(format!("triage:{}", failed.id));
-        let triage = match self.start_with(start, shipgate(), request, vec![Event::TriageOf { origin }]).await {
+        let triage = match self.open(start, shipgate(), request, vec![Event::TriageOf { origin }]).await {
             Ok(outcome) => outcome.release.id,
             Err(AppError::Rejected(rejection)) => {
                 tracing::warn!(release = %failed.id, code = %rejection.code, "the bug triage of a rollback could not be opened: {}", rejection.message);

@@ -13,6 +13,7 @@
 //! Times people read are in the team's time zone ([`CardContext::time_zone`]); every
 //! time is also kept in UTC for adapters that format times themselves.
 
+use super::drill::{human_duration, DrillStanding};
 use super::freeze::FreezeVerdict;
 use super::ids::{ArtifactDigest, FailurePathId, GitSha, ItemId, ReleaseId, RoleName, ServiceName, StepId, Version};
 use super::playbook::{Evidence, FailureAction, FailurePath, Gate, Item, Step};
@@ -287,6 +288,27 @@ pub enum Banner {
     },
     /// No activity on the step past its limit.
     Stalled,
+    /// The service's rollback drills as they stood when the release started: shown on the
+    /// first step's card, so every release start says whether the rollback path is tested.
+    RollbackDrill {
+        service: ServiceName,
+        /// The last completed drill; `None` when the service has had none.
+        last: Option<DrillLine>,
+        /// When the next drill was due, in the team's time zone (with the year).
+        due_local: Option<String>,
+        /// No drill for longer than the configured period (a quarter by default).
+        overdue: bool,
+    },
+}
+
+/// A completed rollback drill as a banner shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DrillLine {
+    pub by: String,
+    /// When it completed, in the team's time zone (with the year: drills are months apart).
+    pub completed_local: String,
+    /// How long the rollback took (`14m 3s`).
+    pub took: String,
 }
 
 /// The rollback procedure's particulars.
@@ -616,6 +638,24 @@ impl Banner {
                 format!("This release holds production for {service}: other {service} releases wait until it is done")
             }
             Banner::Stalled => "No activity on this step past its time limit; its owners were pinged".to_owned(),
+            Banner::RollbackDrill { service, last, due_local, overdue } => {
+                let head = match last {
+                    None => format!("{service} has had no rollback drill"),
+                    Some(d) => format!(
+                        "Last rollback drill of {service}: {} by {}, the rollback took {}",
+                        d.completed_local, d.by, d.took
+                    ),
+                };
+                match (overdue, due_local) {
+                    (true, _) => {
+                        format!(
+                            "{head} — overdue: keep the rollback path tested with `/release drill service:{service}`"
+                        )
+                    }
+                    (false, Some(due)) => format!("{head}; next one due by {due}"),
+                    (false, None) => head,
+                }
+            }
         }
     }
 }
@@ -1058,7 +1098,25 @@ fn step_banners(release: &Release, index: usize, production: Option<usize>, ctx:
     if ctx.stalled {
         banners.push(Banner::Stalled);
     }
+    if index == 0 {
+        banners.extend(release.last_drill.as_ref().map(|d| drill_banner(d, ctx)));
+    }
     banners
+}
+
+/// The drill standing recorded at the release's start, in the team's time zone.
+fn drill_banner(standing: &DrillStanding, ctx: &CardContext) -> Banner {
+    let dated = |at: DateTime<Utc>| at.with_timezone(&ctx.time_zone).format("%a %-d %b %Y").to_string();
+    Banner::RollbackDrill {
+        service: standing.service.clone(),
+        last: standing.last.as_ref().map(|d| DrillLine {
+            by: d.by.clone(),
+            completed_local: dated(d.completed_at),
+            took: human_duration(d.duration()),
+        }),
+        due_local: standing.due_at.map(dated),
+        overdue: standing.overdue,
+    }
 }
 
 // ----------------------------------------------------------------------------------------

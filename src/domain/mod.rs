@@ -4,6 +4,7 @@ pub mod actor;
 pub mod approvers;
 pub mod card;
 pub mod channel;
+pub mod drill;
 pub mod freeze;
 pub mod ids;
 pub mod lock;

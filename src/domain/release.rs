@@ -8,6 +8,7 @@
 use super::actor::{Actor, Platform};
 use super::approvers::RoleHolders;
 use super::channel::ChatChannel;
+use super::drill::DrillStanding;
 use super::freeze::{FreezeCalendar, FreezeVerdict};
 use super::ids::{
     ArtifactDigest, FailurePathId, GitSha, ItemId, ReleaseId, RequestId, RoleName, ServiceName, StepId, Version,
@@ -478,6 +479,10 @@ pub enum Event {
         playbook: Box<Playbook>,
         /// The freeze in force when the release started, shown on the release.
         freeze_at_start: Option<FreezeVerdict>,
+        /// The service's rollback drills when the release started, shown on its first
+        /// card: recorded, so every redraw of that card says the same thing.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_drill: Option<DrillStanding>,
     },
     ItemTicked {
         step: StepId,
@@ -1041,6 +1046,8 @@ pub struct Release {
     pub playbook: Arc<Playbook>,
     pub started: Mark,
     pub freeze_at_start: Option<FreezeVerdict>,
+    /// The service's rollback drills as they stood when the release started.
+    pub last_drill: Option<DrillStanding>,
     pub status: Status,
     /// Index of the current step in `playbook.steps`.
     pub current: usize,
@@ -1103,7 +1110,8 @@ impl Release {
     }
 
     fn from_started(id: ReleaseId, recorded: &Recorded) -> Result<Release, FoldError> {
-        let Event::Started { service, version, git_sha, hotfix, channel, playbook, freeze_at_start } = &recorded.event
+        let Event::Started { service, version, git_sha, hotfix, channel, playbook, freeze_at_start, last_drill } =
+            &recorded.event
         else {
             return Err(FoldError::NotStarted);
         };
@@ -1123,6 +1131,7 @@ impl Release {
             playbook: Arc::new((**playbook).clone()),
             started: mark,
             freeze_at_start: freeze_at_start.clone(),
+            last_drill: last_drill.clone(),
             status: Status::Active,
             current: 0,
             steps,
@@ -1695,6 +1704,18 @@ pub enum FoldError {
 
 /// Decides the `Start` command: a release that does not exist yet.
 pub fn start(command: Command, actor: &Actor, ctx: &Context<'_>) -> Result<Vec<Event>, Rejection> {
+    start_noting(command, actor, ctx, None)
+}
+
+/// [`start`], recording `last_drill` (the service's rollback drills, read by the app) on
+/// the release for its first card. It is a fact shown, not a rule: no start is refused
+/// for an overdue drill, since the playbook asks for drills, not for holding releases.
+pub fn start_noting(
+    command: Command,
+    actor: &Actor,
+    ctx: &Context<'_>,
+    last_drill: Option<DrillStanding>,
+) -> Result<Vec<Event>, Rejection> {
     let Command::Start { service, version, git_sha, playbook, hotfix, channel } = command else {
         return reject(RejectionCode::NotStarted, "this release does not exist yet; start it first");
     };
@@ -1715,7 +1736,10 @@ pub fn start(command: Command, actor: &Actor, ctx: &Context<'_>) -> Result<Vec<E
             ),
         );
     }
-    let verdict = ctx.freeze.verdict(ctx.now);
+    // The freeze guards production deploys: a playbook that never deploys to production
+    // (a rollback drill against staging) starts outside it and is not shown as frozen.
+    let deploys_to_production = playbook.step_requiring(Evidence::ProductionDeploy).is_some();
+    let verdict = deploys_to_production.then(|| ctx.freeze.verdict(ctx.now)).filter(FreezeVerdict::is_frozen);
     Ok(vec![Event::Started {
         service,
         version,
@@ -1723,7 +1747,8 @@ pub fn start(command: Command, actor: &Actor, ctx: &Context<'_>) -> Result<Vec<E
         hotfix,
         channel,
         playbook,
-        freeze_at_start: verdict.is_frozen().then_some(verdict),
+        freeze_at_start: verdict,
+        last_drill,
     }])
 }
 

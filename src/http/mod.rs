@@ -4,6 +4,7 @@ pub mod alertmanager;
 pub mod api;
 pub mod auth;
 pub mod discord;
+mod drills;
 pub mod error;
 mod locks;
 
@@ -42,7 +43,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi))
-        .nest("/api/v1", api::routes().merge(locks::routes()))
+        .nest("/api/v1", api::routes().merge(locks::routes()).merge(drills::routes()))
         .merge(discord::routes())
         .merge(alertmanager::routes())
         .fallback(not_found)

@@ -13,6 +13,7 @@
 
 mod artifacts;
 pub mod backup;
+mod drills;
 mod locks;
 pub mod model;
 mod outbox;
@@ -26,6 +27,7 @@ pub mod url;
 mod watches;
 mod write_set;
 
+pub use drills::ServiceDrills;
 pub use locks::{EndWrite, LockWrite};
 pub use model::*;
 pub use postgres::PostgresStore;

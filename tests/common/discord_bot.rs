@@ -166,6 +166,11 @@ impl Bot {
         Bot { fake, key, url, http: reqwest::Client::new(), clock, _running: running, _dir: dir }
     }
 
+    /// The running app: for calling a timer's work at once, as the test's clock stands.
+    pub fn app(&self) -> shipgate::app::App {
+        self._running.state.app.clone()
+    }
+
     pub fn sign(&self, timestamp: &str, body: &str) -> String {
         sign(&self.key, timestamp, body)
     }

@@ -171,6 +171,7 @@ async fn serve_with(
         channel_freeze: channels.into_iter().collect(),
         policy,
         clock: clock.clone(),
+        drills: Default::default(),
     });
     let state = AppState {
         app: app.clone(),

@@ -49,6 +49,10 @@ pub fn definitions() -> Value {
                 sub("rollback", "Start the rollback procedure for this thread's release", vec![
                     text("reason", "What broke", true),
                 ]),
+                sub("drill", "Rollback drill: roll staging back to the previous artifact and time it", vec![
+                    text("service", "The service to drill, e.g. api", true),
+                ]),
+                sub("drills", "The last rollback drill of each service, and which are overdue", vec![]),
                 sub("lock", "Lock a service's deploys (or one environment's) for a while", vec![
                     text("service", "The service to lock, e.g. api", true),
                     text("reason", "Why, in words the team reads on every card", true),

@@ -8,13 +8,15 @@
 use super::render;
 use super::rest::{FileAttachment, Rest, RestError};
 use crate::app::delivery::{
-    Announcement, Broadcast, Delivery, Failure, Posted, Report, ReportFuture, Sender, ThreadLink,
+    Announced, Announcement, Broadcast, Delivery, Failure, Posted, Report, ReportFuture, Sender, ThreadLink,
 };
+use crate::app::drills::{DrillReminderNotice, DRILL_REMINDER};
 use crate::app::locks::{LockNews, LockNotice};
 use crate::app::notices::{CardStep, NoticeKind};
 use crate::app::THREAD_KEY;
 use crate::config::DiscordConfig;
 use crate::domain::card::rollback_notice::notice_key;
+use crate::domain::drill::human_duration;
 use crate::domain::lock::{LockEnd, LockMode};
 use crate::domain::release::{Release, TriageOrigin};
 use crate::domain::ChatPlatform;
@@ -105,19 +107,43 @@ fn chart_file(chart: Option<&[u8]>) -> Option<FileAttachment> {
 }
 
 impl DiscordSender {
-    /// A lock's start or end, said once in the release channel.
+    /// A lock's start or end, or a drill reminder, said once in the release channel.
     async fn announce_into(&self, a: &Announcement<'_>, posted: &mut Vec<Posted>) -> Result<(), RestError> {
-        let key = a.notice.what.kind();
+        let (key, text) = match a.what {
+            Announced::Lock(notice) => (notice.what.kind(), lock_line(notice, a.time_zone)),
+            Announced::DrillReminder(notice) => (DRILL_REMINDER, drill_reminder_line(notice, a.time_zone)),
+        };
         if a.known.contains_key(key) {
             return Ok(());
         }
         let channel = &self.config.release_channel_id;
-        let text = lock_line(a.notice, a.time_zone);
         let body = create_body(a.idempotency_key, key, json!({ "content": clip(&text, 2000) }));
         let created = self.rest.call(Method::POST, &format!("/channels/{channel}/messages"), Some(&body)).await?;
         posted.push(Posted { key: key.to_owned(), channel_id: channel.clone(), message_id: id_of(&created)? });
         Ok(())
     }
+}
+
+/// `⚠️ **api** is overdue for a rollback drill (due Mon 1 Jun 2026): its last rollback drill was 97d ago ...`
+fn drill_reminder_line(notice: &DrillReminderNotice, time_zone: chrono_tz::Tz) -> String {
+    let standing = &notice.standing;
+    let service = &standing.service;
+    let dated = |at: chrono::DateTime<chrono::Utc>| at.with_timezone(&time_zone).format("%a %-d %b %Y").to_string();
+    let last = match &standing.last {
+        Some(d) => format!(
+            "its last rollback drill was {} ago ({} by {}, the rollback took {})",
+            human_duration(notice.at - d.completed_at),
+            dated(d.completed_at),
+            d.by,
+            human_duration(d.duration())
+        ),
+        None => "it has had no rollback drill since shipgate first saw it".to_owned(),
+    };
+    format!(
+        "⚠️ **{service}** is overdue for a rollback drill (due {}): {last}. Keep the rollback path tested — run \
+         `/release drill service:{service}` to roll staging back and time it.",
+        dated(notice.reminder.due_at)
+    )
 }
 
 /// `🔒 **api production** locked by Dana until Wed 2 Dec 14:00 EST: migration running — ...`

@@ -6,9 +6,11 @@
 use super::custom_id::{self, ClickTarget, Element, ModalForm, ModalTarget};
 use super::interaction::{self, Interaction, Person, SlashCommand};
 use super::render;
+use crate::app::drills::StartDrill;
 use crate::app::{App, AppError, Outcome, StartRelease};
 use crate::config::DiscordConfig;
 use crate::domain::card::{self, Card, ClosedWhy, EvidenceForm, StepRef};
+use crate::domain::drill;
 use crate::domain::release::{
     Artifact, Command, DeployStrategy, DeploymentReport, Environment, Event, HealthCheck, Outcome as DeployOutcome,
     Rejection, RejectionCode, Release, Status, TestResult,
@@ -141,6 +143,8 @@ impl Handler {
             ("release", Some("start")) => self.start(interaction, command, actor, request).await,
             ("release", Some("status")) => self.status(interaction, command).await,
             ("release", Some("list")) => self.list(interaction).await,
+            ("release", Some("drill")) => self.drill(interaction, command, actor, request).await,
+            ("release", Some("drills")) => self.drills().await,
             ("release", Some("lock")) => {
                 let text = super::locks::lock(&self.app, command, interaction.channel_id(), actor, request).await?;
                 Ok(render::ephemeral(&text).into())
@@ -213,6 +217,10 @@ impl Handler {
         for warning in self.app.start_warnings(release) {
             text.push_str(&format!("\n⚠️ {warning}"));
         }
+        if let Some(standing) = &release.last_drill {
+            let icon = if standing.overdue { "⚠️" } else { "🔁" };
+            text.push_str(&format!("\n{icon} {}: {}", release.service, standing.describe(release.started.at)));
+        }
         // The thread is opened by the delivery worker; the reply is completed with its link.
         Ok(Answer {
             body: json!({ "type": DEFERRED_CHANNEL_MESSAGE }),
@@ -222,6 +230,66 @@ impl Handler {
                 text,
             }),
         })
+    }
+
+    /// `/release drill service:<name>`: a rollback drill against staging, in its own thread.
+    async fn drill(
+        &self,
+        interaction: &Interaction,
+        command: &SlashCommand,
+        actor: Actor,
+        request: RequestId,
+    ) -> Result<Answer, Refusal> {
+        let service = ServiceName::parse(&required(command, "service")?).map_err(Refusal::rule)?;
+        let channel = interaction.channel_id().map(|id| ChatChannel::new(ChatPlatform::Discord, id));
+        let start = StartDrill {
+            service,
+            channel: Some(
+                channel
+                    .unwrap_or_else(|| ChatChannel::new(ChatPlatform::Discord, self.config.release_channel_id.clone())),
+            ),
+        };
+        let outcome = self.app.start_drill(start, actor, request).await.map_err(Refusal::from)?;
+        let release = &outcome.release;
+        let mut text = format!(
+            "Rollback drill of **{}** started by {}: roll staging back to {} (`{}`), then tick the card; the drill is \
+             timed from now to its last box",
+            release.service,
+            release.started.by.display_name,
+            release.version,
+            release.git_sha.as_str().chars().take(7).collect::<String>()
+        );
+        if let Some(standing) = &release.last_drill {
+            text.push_str(&format!("\n🔁 {}: {}", release.service, standing.describe(release.started.at)));
+        }
+        Ok(Answer {
+            body: json!({ "type": DEFERRED_CHANNEL_MESSAGE }),
+            follow_up: Some(FollowUp::ThreadLink {
+                release: release.id.clone(),
+                token: interaction.token.clone(),
+                text,
+            }),
+        })
+    }
+
+    /// `/release drills`: each service's last rollback drill, and which are overdue.
+    async fn drills(&self) -> Result<Answer, Refusal> {
+        let standings = self.app.drill_standings().await.map_err(Refusal::from)?;
+        if standings.is_empty() {
+            return Ok(render::ephemeral(
+                "shipgate has seen no service yet: drills are listed per service once it has a release.",
+            )
+            .into());
+        }
+        let now = self.app.now();
+        let lines: Vec<String> = standings
+            .iter()
+            .map(|s| {
+                let icon = if s.overdue { "⚠️" } else { "🔁" };
+                format!("{icon} **{}** — {}", s.service, s.describe(now))
+            })
+            .collect();
+        Ok(render::ephemeral(&lines.join("\n")).into())
     }
 
     async fn status(&self, interaction: &Interaction, command: &SlashCommand) -> Result<Answer, Refusal> {
@@ -255,7 +323,10 @@ impl Handler {
         let lines: Vec<String> = rows
             .iter()
             .map(|row| {
-                let mark = if stalled.contains(&row.id) { " · ⏳ stalled" } else { "" };
+                let mut mark = if stalled.contains(&row.id) { " · ⏳ stalled" } else { "" }.to_owned();
+                if drill::is_drill(&row.playbook) {
+                    mark.push_str(" · 🔁 rollback drill (staging)");
+                }
                 format!(
                     "**{} {}** · Step {} — {} · {} · started by {}{mark} · `{}`",
                     row.service,

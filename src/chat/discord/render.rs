@@ -470,6 +470,8 @@ fn banner_icon(banner: &Banner) -> &'static str {
         Banner::OverrideApproved { .. } => "🆗",
         Banner::HoldsProduction { .. } => "🚦",
         Banner::Stalled => "⏰",
+        Banner::RollbackDrill { overdue: true, .. } => "⚠️",
+        Banner::RollbackDrill { .. } => "🔁",
     }
 }
 

@@ -29,6 +29,10 @@ pub const BUG_TRIAGE_TOML: &str = include_str!("../../../config/playbooks/bug-tr
 /// Its name, as releases and `[playbooks]` refer to it.
 pub const BUG_TRIAGE: &str = "bug-triage";
 
+/// The built-in Rollback Drill playbook: the rollback procedure run against staging (see
+/// [`crate::domain::drill`]).
+pub const ROLLBACK_DRILL_TOML: &str = include_str!("../../../config/playbooks/rollback-drill.toml");
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Playbook {
@@ -306,6 +310,12 @@ impl Playbook {
     pub fn bug_triage() -> Playbook {
         // Compiled in and covered by tests, like Ship to Production.
         Playbook::from_toml(BUG_TRIAGE_TOML).expect("built-in playbook is valid")
+    }
+
+    /// The built-in Rollback Drill playbook.
+    pub fn rollback_drill() -> Playbook {
+        // Compiled in and covered by tests, like Ship to Production.
+        Playbook::from_toml(ROLLBACK_DRILL_TOML).expect("built-in drill playbook is valid")
     }
 
     /// Parses and validates a playbook file, reporting every problem found.

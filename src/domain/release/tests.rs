@@ -760,6 +760,54 @@ fn a_release_started_during_a_freeze_shows_it() {
     assert!(matches!(&events[0], Event::Started { freeze_at_start: Some(v), .. } if v.is_frozen()));
 }
 
+/// A rollback drill runs against staging: the freeze, which guards production, is not its
+/// concern, and its start is neither refused nor shown as frozen. The service's drills as
+/// the app read them are recorded for the first card.
+#[test]
+fn a_rollback_drill_started_during_a_freeze_is_not_frozen_and_records_the_drill_standing() {
+    let policy = Policy::default();
+    let now = wednesday();
+    let freeze = friday_afternoon_freeze(now);
+    let ctx = Context {
+        now,
+        freeze: &freeze,
+        production_holder: None,
+        live: None,
+        policy: &policy,
+        recorded_artifact: None,
+        locks: &[],
+    };
+    let standing = crate::domain::drill::DrillStanding::at(
+        ServiceName::new("api"),
+        None,
+        Some(now - Duration::days(100)),
+        &crate::domain::drill::DrillPolicy::default(),
+        now,
+    );
+    let events = start_noting(
+        Command::Start {
+            service: ServiceName::new("api"),
+            version: Version::parse("1.0.0").unwrap(),
+            git_sha: GitSha::parse("abcdef1").unwrap(),
+            playbook: Box::new(Playbook::rollback_drill()),
+            hotfix: false,
+            channel: None,
+        },
+        &alice(),
+        &ctx,
+        Some(standing.clone()),
+    )
+    .unwrap();
+    let Event::Started { freeze_at_start, last_drill, .. } = &events[0] else { panic!("{events:?}") };
+    assert_eq!(freeze_at_start, &None);
+    assert_eq!(last_drill.as_ref(), Some(&standing));
+    assert!(standing.overdue);
+    let release =
+        Release::fold(ReleaseId::new("r1"), &Recorded::sequence(events, 0, now, &alice(), &RequestId::new("q")))
+            .unwrap();
+    assert!(!release.holds_production() && !release.consults_production_facts());
+}
+
 #[test]
 fn another_release_holding_production_makes_this_one_wait() {
     let mut h = Harness::start();
