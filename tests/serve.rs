@@ -248,9 +248,11 @@ async fn without_api_clients_startup_names_the_roles_of_the_loaded_playbooks() {
     let dir = tempfile::tempdir().unwrap();
     let playbooks = dir.path().join("playbooks");
     std::fs::create_dir_all(&playbooks).unwrap();
-    // Both built-in playbooks (the release and the rollback drill) replaced by the team's.
+    // Every built-in playbook (the release, bug triage and the rollback drill) replaced by
+    // the team's.
     for (file, builtin) in [
         ("ship-to-production.toml", shipgate::domain::playbook::SHIP_TO_PRODUCTION_TOML),
+        ("bug-triage.toml", shipgate::domain::playbook::BUG_TRIAGE_TOML),
         ("rollback-drill.toml", shipgate::domain::playbook::ROLLBACK_DRILL_TOML),
     ] {
         let text = builtin.replace("\"release-manager\"", "\"sre\"").replace("\"engineer\"", "\"qa\"");
