@@ -287,3 +287,123 @@ async fn a_create_whose_answer_died_with_the_process_is_not_posted_again_after_a
     fake.assert_no_violations();
     server.terminate();
 }
+
+/// Calls shipgate's API as `token`, failing the test unless it answers 2xx.
+async fn api_as(http: &reqwest::Client, base: &str, token: &str, path: &str, body: Option<Value>) -> Value {
+    let mut request = http.post(format!("{base}/api/v1{path}")).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("the API answers");
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "POST {path} answered {status}: {body}");
+    body
+}
+
+/// Ticks every unticked item of the release's current step.
+async fn tick_current(clicker: &Clicker, id: &str) {
+    let release = clicker.release(id).await;
+    let step = release["current_step"]["id"].as_str().expect("step").to_owned();
+    for item in release["current_step"]["items"].as_array().expect("items") {
+        if item["ticked"] != true {
+            let item = item["id"].as_str().expect("item");
+            api_as(
+                &clicker.http,
+                &clicker.url,
+                CI_TOKEN,
+                &format!("/releases/{id}/steps/{step}/items/{item}/tick"),
+                None,
+            )
+            .await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_notice_cut_off_by_a_kill_reaches_every_incident_channel_and_the_webhook_once() {
+    let Setup { fake, dir, port, config, key } = Setup::new().await;
+    // The notice webhook: counts what it takes, by idempotency key.
+    let taken: Arc<Mutex<Vec<String>>> = Arc::default();
+    let hook = {
+        let taken = taken.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: axum::http::HeaderMap| {
+                let taken = taken.clone();
+                async move {
+                    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default();
+                    taken.lock().unwrap().push(key.to_owned());
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    };
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!("\n[rollback]\nnotice_webhook = \"{hook}\"\n"));
+    std::fs::write(&config, text).expect("config");
+
+    let mut server = start_process(dir.path(), &config, port, &fake);
+    server.ready().await;
+    let clicker = Clicker { url: server.base.clone(), key, http: reqwest::Client::new() };
+    // A release run by CI from the API, deployed to production.
+    let body = json!({"service": "checkout", "version": "2.7.0", "git_sha": "3f9c2e1"});
+    let id = api_as(&clicker.http, &clicker.url, CI_TOKEN, "/releases", Some(body)).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let api = |token: &'static str, path: String, body: Option<Value>| {
+        let (http, url) = (clicker.http.clone(), clicker.url.clone());
+        async move { api_as(&http, &url, token, &path, body).await }
+    };
+    tick_current(&clicker, &id).await;
+    api(RM_TOKEN, format!("/releases/{id}/steps/pre-flight/approve"), None).await;
+    api(CI_TOKEN, format!("/releases/{id}/test-results"), Some(json!({"suite": "unit", "passed": 420, "failed": 0})))
+        .await;
+    let artifact = json!({"version": "2.7.0", "git_sha": "3f9c2e1", "digest": DIGEST, "size_bytes": 73400320});
+    api(CI_TOKEN, format!("/releases/{id}/artifacts"), Some(artifact)).await;
+    tick_current(&clicker, &id).await;
+    tick_current(&clicker, &id).await;
+    api(CI_TOKEN, format!("/releases/{id}/deployments"), Some(deployment("staging", DIGEST))).await;
+    tick_current(&clicker, &id).await;
+    api(RM_TOKEN, format!("/releases/{id}/steps/smoke-test/approve"), None).await;
+    api(CI_TOKEN, format!("/releases/{id}/deployments"), Some(deployment("production", DIGEST))).await;
+
+    // The second incident channel makes the notice at once but answers only after 30 s:
+    // shipgate is killed while it waits, not knowing the message's id.
+    let second = common::fake_discord::RouteMatcher::RouteWith(
+        Route::CreateMessage,
+        "channel_id",
+        INCIDENT_CHANNEL_2.to_owned(),
+    );
+    fake.fail_next(second, Fault::Slow(Duration::from_secs(30)), 1);
+    let reason = json!({"reason": "checkout answers 500"});
+    api(RM_TOKEN, format!("/releases/{id}/rollback"), Some(reason)).await;
+    let notices = |fake: &FakeDiscord, channel: &str| {
+        fake.messages(channel)
+            .into_iter()
+            .filter(|m| m["content"].as_str().is_some_and(|c| c.contains("Rolling back checkout 2.7.0")))
+            .count()
+    };
+    eventually(&fake, "the notice in the second incident channel", |fake| {
+        (notices(fake, INCIDENT_CHANNEL_2) == 1).then_some(())
+    })
+    .await;
+    server.kill();
+    assert!(taken.lock().unwrap().is_empty(), "killed before the webhook's turn");
+
+    let mut server = start_process(dir.path(), &config, port, &fake);
+    server.ready().await;
+    eventually_for(&fake, "the webhook's delivery", LONG, |_| (!taken.lock().unwrap().is_empty()).then_some(())).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for channel in [INCIDENT_CHANNEL, INCIDENT_CHANNEL_2] {
+        assert_eq!(notices(&fake, channel), 1, "exactly once in {channel}");
+    }
+    assert_eq!(taken.lock().unwrap().len(), 1, "the webhook took the notice once");
+    fake.assert_no_violations();
+    server.terminate();
+}
