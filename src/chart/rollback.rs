@@ -62,43 +62,15 @@ mod tests {
     use super::*;
     use crate::domain::card::fixtures::{carol, Walk};
     use crate::domain::release::Command;
-    use crate::domain::watch::{Criteria, Reading, Readings, WatchSettings};
-    use crate::domain::{Actor, Platform};
+    use crate::domain::watch::Criteria;
     use chrono::Duration;
-
-    fn shipgate() -> Actor {
-        Actor::new(Platform::System, "watch", "shipgate watch")
-    }
-
-    fn readings(error_rate: f64) -> Readings {
-        Readings::from([(Metric::ErrorRate, Reading::value(error_rate)), (Metric::Throughput, Reading::value(50.0))])
-    }
-
-    /// A release at the watch step, its baseline taken: 0.4% errors.
-    fn watching() -> Walk {
-        let mut walk = Walk::start();
-        walk.walk_to(6);
-        let settings = WatchSettings {
-            window_seconds: 1800,
-            min_window_seconds: 900,
-            interval_seconds: 30,
-            baseline_window_seconds: 1800,
-        };
-        walk.ok(
-            &shipgate(),
-            Command::BeginWatch { settings, criteria: Criteria::default(), baseline: readings(0.004) },
-        );
-        walk
-    }
 
     #[test]
     fn a_tripped_error_rate_is_drawn_against_its_baseline_and_threshold() {
-        let mut walk = watching();
+        let mut walk = Walk::watching();
         let deployed_at = walk.release.watch.as_ref().expect("watching").deployed_at;
         for rate in [0.004, 0.005, 0.09] {
-            let at = walk.release.current_watch().and_then(|w| w.next_sample_at()).expect("due");
-            walk.now = walk.now.max(at);
-            walk.ok(&shipgate(), Command::RecordSample { at, readings: readings(rate) });
+            walk.sample_error_rate(rate);
         }
         let spec = rollback_chart(&walk.release, chrono_tz::UTC).expect("a measured criterion tripped");
         assert_eq!(spec.unit, Unit::Percent);
@@ -114,7 +86,7 @@ mod tests {
 
     #[test]
     fn a_rollback_a_person_started_has_no_chart() {
-        let mut walk = watching();
+        let mut walk = Walk::watching();
         walk.ok(&carol(), Command::TriggerRollback { reason: "checkout answers 500".into() });
         assert_eq!(rollback_chart(&walk.release, chrono_tz::UTC), None);
     }

@@ -12,6 +12,7 @@ use crate::domain::release::{
     decide, start, Artifact, Command, Context, DeployStrategy, DeploymentReport, Environment, HealthCheck,
     LiveDeployment, Outcome, Policy, Recorded, Release, Status, TestResult, ROLLBACK_STEP,
 };
+use crate::domain::watch::{Criteria, Metric, Reading, Readings, WatchSettings};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 pub const RELEASE_ID: &str = "0193a5f2-7c4e-7b1a-9d3e-5f6a7b8c9d0e";
@@ -327,6 +328,29 @@ impl Walk {
     }
 
     /// Walks the release to the step with this 0-based index, passing each before it.
+    /// A release at the watch step (Step 7), its baseline taken by shipgate's watch: 0.4%
+    /// errors at 80 requests a second.
+    pub fn watching() -> Walk {
+        let mut walk = Walk::start();
+        walk.walk_to(6);
+        let settings = WatchSettings {
+            window_seconds: 1800,
+            min_window_seconds: 900,
+            interval_seconds: 30,
+            baseline_window_seconds: 1800,
+        };
+        let baseline = watch_readings(0.004);
+        walk.ok(&watcher(), Command::BeginWatch { settings, criteria: Criteria::default(), baseline });
+        walk
+    }
+
+    /// The watch's next due sample, with `error_rate` (and steady throughput).
+    pub fn sample_error_rate(&mut self, error_rate: f64) {
+        let at = self.release.current_watch().and_then(|w| w.next_sample_at()).expect("a sample is due");
+        self.now = self.now.max(at);
+        self.ok(&watcher(), Command::RecordSample { at, readings: watch_readings(error_rate) });
+    }
+
     pub fn walk_to(&mut self, index: usize) {
         for step in 0..index {
             self.pass(step);
@@ -366,4 +390,13 @@ pub fn lock_on_production(until: DateTime<Utc>) -> LockBanner {
         until,
         warn_only: false,
     }
+}
+
+/// shipgate's watch, as the actor of baselines and samples.
+pub fn watcher() -> Actor {
+    Actor::new(Platform::System, "watch", "shipgate watch")
+}
+
+fn watch_readings(error_rate: f64) -> Readings {
+    Readings::from([(Metric::ErrorRate, Reading::value(error_rate)), (Metric::Throughput, Reading::value(80.0))])
 }

@@ -518,35 +518,12 @@ fn every_open_card_has_a_reject_button_beside_its_gate() {
 mod rollback_notice_message {
     use super::*;
     use crate::domain::card::rollback_notice::rollback_notice as notice_of;
-    use crate::domain::watch::{Criteria, Metric, Reading, Readings, WatchSettings};
-    use crate::domain::{Actor, Platform};
-
-    fn shipgate() -> Actor {
-        Actor::new(Platform::System, "watch", "shipgate watch")
-    }
-
-    fn readings(error_rate: f64) -> Readings {
-        Readings::from([(Metric::ErrorRate, Reading::value(error_rate)), (Metric::Throughput, Reading::value(80.0))])
-    }
 
     /// A release watched in production whose error rate jumps to 5% at the third sample.
     fn tripped() -> Walk {
-        let mut walk = Walk::start();
-        walk.walk_to(6);
-        let settings = WatchSettings {
-            window_seconds: 1800,
-            min_window_seconds: 900,
-            interval_seconds: 30,
-            baseline_window_seconds: 1800,
-        };
-        walk.ok(
-            &shipgate(),
-            Command::BeginWatch { settings, criteria: Criteria::default(), baseline: readings(0.004) },
-        );
+        let mut walk = Walk::watching();
         for rate in [0.004, 0.005, 0.05] {
-            let at = walk.release.current_watch().and_then(|w| w.next_sample_at()).expect("due");
-            walk.now = walk.now.max(at);
-            walk.ok(&shipgate(), Command::RecordSample { at, readings: readings(rate) });
+            walk.sample_error_rate(rate);
         }
         walk
     }
