@@ -375,7 +375,8 @@ impl Api {
     /// watched.
     async fn to_production(&self, id: &str) -> anyhow::Result<()> {
         self.post(&format!("/releases/{id}/steps/smoke-test/approve"), RM_TOKEN, None).await?;
-        let answer = self.post(&format!("/releases/{id}/deployments"), CI_TOKEN, Some(deployment("production"))).await?;
+        let answer =
+            self.post(&format!("/releases/{id}/deployments"), CI_TOKEN, Some(deployment("production"))).await?;
         let step = answer["release"]["current_step"]["id"].as_str().unwrap_or_default();
         anyhow::ensure!(step == "monitor", "release {id} is at {step:?} after its production deploy: {answer}");
         Ok(())
@@ -582,10 +583,7 @@ async fn main() -> anyhow::Result<()> {
         median(&sample_lag),
         max(&sample_lag)
     );
-    println!(
-        "goal: detection within one interval + 2 s = {} s",
-        args.interval + 2
-    );
+    println!("goal: detection within one interval + 2 s = {} s", args.interval + 2);
 
     watching.terminate()?;
     idle.terminate()?;

@@ -186,28 +186,37 @@ async fn the_readme_walk_through_and_backup_run_as_written() {
         assert!(printed.contains(promised), "the walk-through did not print {promised:?}:\n{printed}");
     }
 
-    // The server agrees with what was printed.
+    // The server agrees with what was printed. The rollback of 1.4.1 opened its bug triage,
+    // which is still to be worked: a sweep opens it within seconds of the rollback, so the
+    // list is read until it shows up (or a generous deadline passes).
     let http = reqwest::Client::new();
-    let listed: serde_json::Value =
-        http.get(format!("{base}/api/v1/releases")).bearer_auth(ci).send().await.unwrap().json().await.unwrap();
-    let mut outcomes: Vec<(String, String, String)> = listed["releases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            let text = |key: &str| r[key].as_str().unwrap().to_owned();
-            (text("version"), text("status"), text("playbook"))
-        })
-        .collect();
-    outcomes.sort();
-    // The rollback of 1.4.1 opened its bug triage, which is still to be worked.
     let expected = [
         ("1.4.0", "completed", "ship-to-production"),
         ("1.4.1", "active", "bug-triage"),
         ("1.4.1", "rolled_back", "ship-to-production"),
         ("1.4.2", "aborted", "ship-to-production"),
-    ];
-    assert_eq!(outcomes, expected.map(|(v, s, p)| (v.to_owned(), s.to_owned(), p.to_owned())));
+    ]
+    .map(|(v, s, p)| (v.to_owned(), s.to_owned(), p.to_owned()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let outcomes = loop {
+        let listed: serde_json::Value =
+            http.get(format!("{base}/api/v1/releases")).bearer_auth(ci).send().await.unwrap().json().await.unwrap();
+        let mut outcomes: Vec<(String, String, String)> = listed["releases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let text = |key: &str| r[key].as_str().unwrap().to_owned();
+                (text("version"), text("status"), text("playbook"))
+            })
+            .collect();
+        outcomes.sort();
+        if outcomes == expected || std::time::Instant::now() > deadline {
+            break outcomes;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(outcomes, expected);
     let locks: serde_json::Value =
         http.get(format!("{base}/api/v1/locks")).bearer_auth(ci).send().await.unwrap().json().await.unwrap();
     assert_eq!(locks["locks"], serde_json::json!([]), "the walk-through lifts its lock");

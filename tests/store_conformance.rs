@@ -1333,6 +1333,21 @@ async fn watches_are_due_by_their_time_and_leased_to_one_holder(store: &Store) {
     store.release_watch(&early, "two").await.expect("let go");
     assert_eq!(due(at(111)).await.len(), 2);
 
+    // A sweep leases every due release in one statement, leaving out another's, and lets
+    // them all go in one.
+    assert!(store.claim_watch(&late, "two", at(111), at(171)).await.expect("two's"));
+    let swept = store.claim_due_watches("one", at(112), at(172), 10).await.expect("sweep");
+    assert_eq!(swept, [(early.clone(), at(10))], "late is two's");
+    assert!(!store.claim_watch(&early, "two", at(113), at(173)).await.expect("one's now"));
+    assert_eq!(store.claim_due_watches("one", at(113), at(173), 10).await.expect("renew"), [(early.clone(), at(10))]);
+    assert_eq!(store.claim_due_watches("three", at(113), at(173), 10).await.expect("none free"), []);
+    assert_eq!(store.claim_due_watches("two", at(180), at(240), 1).await.expect("limit").len(), 1, "at most the limit");
+    assert_eq!(store.claim_due_watches("two", at(180), at(240), 10).await.expect("both").len(), 2);
+    store.release_watches(&[early.clone(), late.clone()], "one").await.expect("not one's any more");
+    assert_eq!(due(at(181)).await, [], "both are two's: held past 181");
+    store.release_watches(&[early.clone(), late.clone()], "two").await.expect("let go");
+    assert_eq!(due(at(181)).await.len(), 2);
+
     // The next commit moves the schedule; one without a watch clears it.
     let mut next = tick(&early, "api", 1, at(112), "sample");
     next.projection.watch_due_at = Some(at(140));

@@ -53,6 +53,93 @@ impl Store {
         self.let_go(WATCH, release, holder).await
     }
 
+    /// Takes for `holder` until `until` the watch of every release due at `now` that no
+    /// other holder's lease covers, the longest overdue first, at most `limit`: what
+    /// [`Store::watches_due`] and a [`Store::claim_watch`] of each do, in one statement, so
+    /// that a sweep of many releases costs one write instead of one per release.
+    pub async fn claim_due_watches(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(ReleaseId, DateTime<Utc>)>, StoreError> {
+        let (now, until, limit) = (row_time(now), row_time(until), i64::from(limit));
+        let rows: Vec<(String, DateTime<Utc>)> = match self {
+            Store::Sqlite(store) => {
+                // `WHERE` in the SELECT keeps SQLite from reading `ON CONFLICT` as a join.
+                let sql = "INSERT INTO watch_leases (release_id, holder, until) \
+                     SELECT r.id, ?2, ?3 FROM releases r \
+                     WHERE r.watch_due_at IS NOT NULL AND r.watch_due_at <= ?1 \
+                       AND NOT EXISTS (SELECT 1 FROM watch_leases l \
+                                       WHERE l.release_id = r.id AND l.until > ?1 AND l.holder <> ?2) \
+                     ORDER BY r.watch_due_at LIMIT ?4 \
+                     ON CONFLICT (release_id) DO UPDATE SET holder = excluded.holder, until = excluded.until \
+                     WHERE watch_leases.holder = excluded.holder OR watch_leases.until <= ?1 \
+                     RETURNING release_id, (SELECT watch_due_at FROM releases WHERE id = release_id)";
+                let rows: Vec<(String, String)> = sqlx::query_as(sql)
+                    .bind(stored_time(now))
+                    .bind(holder)
+                    .bind(stored_time(until))
+                    .bind(limit)
+                    .fetch_all(store.pools().0)
+                    .await?;
+                rows.into_iter()
+                    .map(|(id, at)| {
+                        DateTime::parse_from_rfc3339(&at)
+                            .map(|at| (id.clone(), at.with_timezone(&Utc)))
+                            .map_err(|e| StoreError::Corrupt(format!("release {id}: watch_due_at {at:?}: {e}")))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            Store::Postgres(store) => {
+                let sql = "INSERT INTO watch_leases (release_id, holder, until) \
+                     SELECT r.id, $2, $3 FROM releases r \
+                     WHERE r.watch_due_at IS NOT NULL AND r.watch_due_at <= $1 \
+                       AND NOT EXISTS (SELECT 1 FROM watch_leases l \
+                                       WHERE l.release_id = r.id AND l.until > $1 AND l.holder <> $2) \
+                     ORDER BY r.watch_due_at LIMIT $4 \
+                     ON CONFLICT (release_id) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until \
+                     WHERE watch_leases.holder = EXCLUDED.holder OR watch_leases.until <= $1 \
+                     RETURNING release_id, (SELECT watch_due_at FROM releases WHERE id = release_id)";
+                sqlx::query_as(sql).bind(now).bind(holder).bind(until).bind(limit).fetch_all(store.pool()).await?
+            }
+        };
+        let mut rows: Vec<(ReleaseId, DateTime<Utc>)> =
+            rows.into_iter().map(|(id, at)| (ReleaseId::new(id), at)).collect();
+        // RETURNING gives no order: the longest overdue goes first.
+        rows.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.as_str().cmp(b.0.as_str())));
+        Ok(rows)
+    }
+
+    /// Gives up `holder`'s leases on the watches of `releases`, in one statement.
+    pub async fn release_watches(&self, releases: &[ReleaseId], holder: &str) -> Result<(), StoreError> {
+        if releases.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = releases.iter().map(ReleaseId::as_str).collect();
+        match self {
+            Store::Sqlite(store) => {
+                let mut query = sqlx::QueryBuilder::new("DELETE FROM watch_leases WHERE holder = ");
+                query.push_bind(holder).push(" AND release_id IN (");
+                let mut list = query.separated(", ");
+                for id in &ids {
+                    list.push_bind(*id);
+                }
+                query.push(")");
+                query.build().execute(store.pools().0).await?;
+            }
+            Store::Postgres(store) => {
+                sqlx::query("DELETE FROM watch_leases WHERE holder = $1 AND release_id = ANY($2)")
+                    .bind(holder)
+                    .bind(&ids)
+                    .execute(store.pool())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Releases whose rollback hook run was asked for and has no outcome, the oldest first,
     /// at most `limit`, leaving out those another holder's lease covers (it is running them).
     pub async fn hooks_due(
