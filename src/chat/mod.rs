@@ -2,3 +2,4 @@
 //! its interactions back. Imports the domain, never the store.
 
 pub mod discord;
+pub mod target;

@@ -3,7 +3,8 @@
 //! detail lives in this folder.
 
 pub mod commands;
-pub mod custom_id;
+/// Discord's `custom_id`s are the platform-neutral element ids.
+pub use super::target as custom_id;
 pub mod deliver;
 pub mod gateway;
 pub mod handler;

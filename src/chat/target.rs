@@ -1,5 +1,6 @@
-//! What a button or a modal on a card names: the release, the step attempt and the
-//! element clicked — nothing more. Whether the click is allowed, and whether it still
+//! What a button or a form on a card names, on every chat platform (a Discord
+//! `custom_id`, a Slack `action_id` or view `callback_id`): the release, the step attempt
+//! and the element clicked — nothing more. Whether the click is allowed, and whether it still
 //! applies (a stale attempt, a finished release), is decided from the release and the
 //! member's roles on every click; an id that does not decode is refused before that.
 //!
@@ -31,11 +32,12 @@ use std::fmt::Write;
 pub const CLICK_PREFIX: &str = "sg1:";
 /// The version prefix of modal ids.
 pub const MODAL_PREFIX: &str = "sg1m:";
-/// Discord's limit on a `custom_id`.
+/// The longest id: Discord's limit on a `custom_id` (Slack allows 255 for an `action_id`).
 pub const MAX_LEN: usize = 100;
 const MAX_RELEASE_LEN: usize = 40;
 
-/// The `custom_id`s of the text inputs inside modals: the modal's own id says which form.
+/// The ids of the text inputs inside forms (a Discord modal's `custom_id`s, a Slack
+/// view's `block_id`/`action_id`s): the form's own id says which form.
 pub mod field {
     pub const SUITE: &str = "suite";
     pub const PASSED: &str = "passed";
