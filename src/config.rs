@@ -28,6 +28,7 @@ use crate::domain::text::MAX_DISPLAY_NAME_CHARS;
 use crate::domain::RoleName;
 pub mod drills;
 pub mod monitoring;
+pub mod slack;
 
 pub use drills::DrillsConfig;
 pub use monitoring::{AlertmanagerConfig, MonitoringConfig, RollbackConfig, RollbackHook};
@@ -77,6 +78,8 @@ pub struct Config {
     pub freeze: Option<crate::domain::freeze::calendar::FreezeConfig>,
     /// The `[discord]` section: the Discord bot, when configured.
     pub discord: Option<DiscordConfig>,
+    /// The `[slack]` section: the Slack app, when configured.
+    pub slack: Option<slack::SlackConfig>,
     /// `[monitoring]`: the watch after a production deploy reads Prometheus, when configured.
     pub monitoring: Option<MonitoringConfig>,
     /// `[rollback]`: the criteria (the playbook's by default) and what carries a rollback out.
@@ -278,9 +281,9 @@ impl Default for PolicyConfig {
 }
 
 impl Config {
-    /// Who holds which role as configured: each API client, and each Discord role mapped
-    /// in `[discord.roles]` (every member of the server holds every role when none is
-    /// mapped). The engine names them when it refuses an approval.
+    /// Who holds which role as configured: each API client, each Discord role mapped in
+    /// `[discord.roles]` and each Slack user or user group in `[slack.roles]` (everyone on
+    /// a platform holds every role when none is mapped there). The engine names them when it refuses an approval.
     pub fn role_holders(&self) -> RoleHolders {
         let mut holders = RoleHolders::default();
         for client in &self.api.clients {
@@ -295,6 +298,18 @@ impl Config {
             for (role, ids) in &discord.roles {
                 for id in ids {
                     holders.add(RoleName::new(role), Holder::Group(format!("Discord role {id}")));
+                }
+            }
+        }
+        if let Some(slack) = &self.slack {
+            if slack.roles.is_empty() {
+                holders.add_to_every_role(Holder::Group("everyone in the Slack workspace".into()));
+            }
+            for (role, ids) in &slack.roles {
+                for id in ids {
+                    let holder =
+                        if id.starts_with('S') { format!("Slack user group {id}") } else { format!("Slack user {id}") };
+                    holders.add(RoleName::new(role), Holder::Group(holder));
                 }
             }
         }
@@ -693,6 +708,7 @@ const SECTION_KEYS: &[(&str, &[&str])] = &[
             "roles",
         ],
     ),
+    ("slack", slack::KEYS),
 ];
 
 impl EnvLayer {
@@ -703,6 +719,9 @@ impl EnvLayer {
             let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
+            if slack::is_secret_variable(var) {
+                continue;
+            }
             if !rest.contains("__") {
                 // Not a config key (a token variable, SHIPGATE_SERVER for the CLI, ...),
                 // unless it is a config key written with a single underscore.
@@ -844,6 +863,7 @@ mod raw {
         pub retention: Retention,
         pub freeze: Option<crate::domain::freeze::calendar::FreezeConfig>,
         pub discord: Option<Discord>,
+        pub slack: Option<super::slack::raw::Slack>,
         pub monitoring: Option<super::monitoring::raw::Monitoring>,
         pub rollback: super::monitoring::raw::Rollback,
         pub alertmanager: Option<super::monitoring::raw::Alertmanager>,
@@ -1215,6 +1235,7 @@ impl raw::File {
         };
 
         let discord = self.discord.and_then(|d| discord(d, sources, env, &mut problems));
+        let slack = self.slack.and_then(|s| slack::slack(s, sources, env, &mut problems));
         let monitoring = self.monitoring.and_then(|m| monitoring::monitoring(m, sources, &mut problems));
         let rollback = monitoring::rollback(self.rollback, sources, env, &mut problems);
         let alertmanager = self.alertmanager.and_then(|a| monitoring::alertmanager(a, sources, env, &mut problems));
@@ -1249,6 +1270,7 @@ impl raw::File {
             retention,
             freeze: self.freeze,
             discord,
+            slack,
             monitoring,
             rollback,
             alertmanager,
@@ -1608,13 +1630,16 @@ fn env_client(
 }
 
 impl Config {
-    /// Every role someone can hold: an API client's, or one `[discord.roles]` maps, for
+    /// Every role someone can hold: an API client's, or one `[discord.roles]` or `[slack.roles]` maps, for
     /// checking against the roles playbooks mention. (A role the policy only names, such as
     /// an override approver role, is held by no one on that account.)
     pub fn held_roles(&self) -> BTreeSet<String> {
         let mut roles: BTreeSet<String> = self.api.clients.iter().flat_map(|c| c.roles.iter().cloned()).collect();
         if let Some(discord) = &self.discord {
             roles.extend(discord.roles.keys().cloned());
+        }
+        if let Some(slack) = &self.slack {
+            roles.extend(slack.roles.keys().cloned());
         }
         roles
     }

@@ -136,7 +136,7 @@ fn unknown_top_level_section() {
     assert_eq!(
         err.to_string(),
         format!(
-            "unknown key sever in {}; expected one of server, database, log, api, playbooks, policy, retention, freeze, discord, monitoring, rollback, alertmanager, drills",
+            "unknown key sever in {}; expected one of server, database, log, api, playbooks, policy, retention, freeze, discord, slack, monitoring, rollback, alertmanager, drills",
             path.display()
         )
     );
@@ -398,6 +398,77 @@ api_base = "http://127.0.0.1:9999/"
 release-manager = ["500000000000000005"]
 engineer = ["500000000000000005", "600000000000000006"]
 "#;
+
+const SLACK_HTTP: &str = r#"
+[slack]
+mode = "http"
+release_channel_id = "C0RELEASES1"
+incident_channel_ids = ["C0INCIDENT1", "G0INCIDENT2"]
+api_base = "http://127.0.0.1:9999/api/"
+
+[slack.roles]
+release-manager = ["U0ALICE", "S0LEADS"]
+engineer = ["S0ENGINEERS"]
+"#;
+
+const SLACK_SECRETS: [(&str, &str); 2] = [
+    ("SHIPGATE_SLACK_BOT_TOKEN", "xoxb-1-2-abc"),
+    ("SHIPGATE_SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5"),
+];
+
+#[test]
+fn slack_section_loads_with_its_secrets_and_maps_users_and_groups() {
+    let dir = Dir::new();
+    let path = dir.write("shipgate.toml", SLACK_HTTP);
+    let config = load(&path, &SLACK_SECRETS).expect("slack config loads");
+    let slack = config.slack.clone().expect("slack section");
+    assert_eq!(slack.mode, shipgate::config::slack::SlackMode::Http);
+    assert_eq!(slack.api_base, "http://127.0.0.1:9999/api");
+    assert_eq!(slack.incident_channel_ids, ["C0INCIDENT1", "G0INCIDENT2"]);
+    assert_eq!(slack.bot_token.expose_secret(), "xoxb-1-2-abc");
+    assert!(slack.signing_secret.is_some() && slack.app_token.is_none());
+    let shown = format!("{slack:?}");
+    assert!(!shown.contains("xoxb-1-2-abc") && !shown.contains("8f742231"), "secrets are redacted in Debug");
+    assert_eq!(slack.mapped_groups(), ["S0ENGINEERS", "S0LEADS"]);
+    assert!(config.held_roles().contains("release-manager"));
+}
+
+#[test]
+fn slack_secrets_come_from_a_variable_or_a_file_and_the_mode_says_which_are_needed() {
+    let dir = Dir::new();
+    let secret_file = dir.write("signing-secret", "8f742231b10e8888abcd99yyyzzz85a5\n");
+    let path = dir.write("shipgate.toml", SLACK_HTTP);
+    let file = secret_file.to_str().unwrap();
+    let config = load(&path, &[("SHIPGATE_SLACK_BOT_TOKEN", "xoxb-1"), ("SHIPGATE_SLACK_SIGNING_SECRET_FILE", file)])
+        .expect("the signing secret from the file a variable names");
+    assert_eq!(config.slack.unwrap().signing_secret.unwrap().expose_secret(), "8f742231b10e8888abcd99yyyzzz85a5");
+
+    let error = load(&path, &[("SHIPGATE_SLACK_BOT_TOKEN", "xoxb-1")]).unwrap_err().to_string();
+    assert!(error.contains("needs the signing secret") && error.contains("SHIPGATE_SLACK_SIGNING_SECRET"), "{error}");
+
+    let socket = dir.write("socket.toml", &SLACK_HTTP.replace("mode = \"http\"", "mode = \"socket\""));
+    let error = load(&socket, &[("SHIPGATE_SLACK_BOT_TOKEN", "xoxb-1")]).unwrap_err().to_string();
+    assert!(error.contains("needs the app-level token") && error.contains("SHIPGATE_SLACK_APP_TOKEN"), "{error}");
+    let config = load(&socket, &[("SHIPGATE_SLACK_BOT_TOKEN", "xoxb-1"), ("SHIPGATE_SLACK_APP_TOKEN", "xapp-1-A0")])
+        .expect("socket mode needs no signing secret");
+    assert!(config.slack.unwrap().signing_secret.is_none());
+
+    let error = load(&socket, &[("SHIPGATE_SLACK_BOT_TOKEN", "xoxp-user"), ("SHIPGATE_SLACK_APP_TOKEN", "xapp-1")])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("is not the bot token") && error.contains("xoxb-"), "{error}");
+    assert!(!error.contains("xoxp-user"), "the wrong token is not shown: {error}");
+}
+
+#[test]
+fn slack_ids_that_are_names_or_of_the_wrong_kind_are_refused_by_key() {
+    let dir = Dir::new();
+    let text = SLACK_HTTP.replace("\"C0RELEASES1\"", "\"#releases\"").replace("\"U0ALICE\"", "\"alice\"");
+    let path = dir.write("shipgate.toml", &text);
+    let error = load(&path, &SLACK_SECRETS).unwrap_err().to_string();
+    assert!(error.contains("slack.release_channel_id") && error.contains("not a Slack channel id"), "{error}");
+    assert!(error.contains("slack.roles.release-manager[0]") && error.contains("not a Slack user id"), "{error}");
+}
 
 #[test]
 fn discord_section_loads_with_its_token_and_maps_roles() {
