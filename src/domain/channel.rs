@@ -12,6 +12,14 @@ pub enum ChatPlatform {
 }
 
 impl ChatPlatform {
+    /// The platform's name as people write it.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            ChatPlatform::Discord => "Discord",
+            ChatPlatform::Slack => "Slack",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ChatPlatform::Discord => "discord",
