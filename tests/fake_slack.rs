@@ -834,7 +834,10 @@ async fn socket_mode_says_hello_delivers_envelopes_and_records_acks() {
     // The app-level token only; the bot token is the wrong kind.
     let with_bot = api.json("apps.connections.open", &json!({})).await;
     assert_eq!(with_bot.error(), "not_allowed_token_type");
-    assert_eq!(fake.take_problems().len(), 1);
+    let url = format!("{}/apps.connections.open", fake.api_base());
+    let by_get = answer(api.http.get(url).bearer_auth(fake.app_token()).send().await.expect("answered")).await;
+    assert_eq!(by_get.error(), "invalid_arguments", "Socket Mode's URL is asked for with POST");
+    assert_eq!(fake.take_problems().len(), 2);
 
     let mut socket = open_socket(&fake, &api).await;
     let hello = frame(&mut socket).await;

@@ -19,6 +19,22 @@
 //! Messages, threads, edits, ephemerals, modals, user groups and response URLs are kept in
 //! state (state.rs); tests read them back (`messages_in`, `thread`, `ephemerals`, ...) and
 //! every request is recorded (`requests_to`).
+//!
+//! A test of the adapter, in outline:
+//!
+//! ```text
+//! let slack = FakeSlack::start().await;
+//! slack.add_channel("C0RELEASES1");
+//! // shipgate's [slack] api_base = slack.api_base(), bot token = slack.bot_token(),
+//! // signing secret = slack.signing_secret(), app token = slack.app_token()
+//! let command = slack.slash_command("C0RELEASES1", &user, "/release", "start api 1.4.2");
+//! let body = command.to_form();            // POST to /slack/commands with slack.signed_headers(&body)
+//! let parent = &slack.messages_in("C0RELEASES1")[0];
+//! let card = &slack.thread("C0RELEASES1", &parent.ts)[0];
+//! let click = slack.click("C0RELEASES1", &card.ts, "<action_id>", &user);
+//! let body = click.to_form();              // POST to /slack/interactivity, signed
+//! slack.assert_no_problems();
+//! ```
 
 // Every test binary that includes the fake uses only part of it.
 #![allow(dead_code)]
@@ -662,7 +678,7 @@ async fn web_api(
         let content_type = header(&headers, "content-type");
         let authorization = header(&headers, "authorization");
         let parsed = parse_args(uri.query(), content_type.as_deref().unwrap_or(""), &body);
-        let outcome = serve_method(&mut state, &name, &parsed, authorization.as_deref());
+        let outcome = serve_method(&mut state, &name, method.as_str(), &parsed, authorization.as_deref());
         state.requests.push(RecordedRequest {
             method: name,
             http_method: method.to_string(),
@@ -687,6 +703,7 @@ async fn web_api(
 fn serve_method(
     state: &mut state::State,
     name: &str,
+    http_method: &str,
     parsed: &Result<Args, (String, String)>,
     authorization: Option<&str>,
 ) -> Outcome {
@@ -721,11 +738,16 @@ fn serve_method(
     let problems = if method.in_document() {
         contract::check_arguments(method, args)
     } else {
-        // apps.connections.open takes no arguments.
-        args.list
+        // apps.connections.open is not in the document: a POST without arguments.
+        let mut problems: Vec<String> = args
+            .list
             .iter()
             .map(|(n, _)| format!("[ERROR] unknown argument `{n}` (apps.connections.open takes none)"))
-            .collect()
+            .collect();
+        if http_method != "POST" {
+            problems.push(format!("[ERROR] apps.connections.open takes POST, not {http_method}"));
+        }
+        problems
     };
     if !problems.is_empty() {
         return refused(state, Refusal::contract("invalid_arguments", problems));

@@ -306,6 +306,10 @@ pub type Reply = Result<Value, Refusal>;
 /// Slack's ceiling on a message's text.
 const MAX_TEXT: usize = 40_000;
 
+fn unix_seconds() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("the clock is after 1970").as_secs()
+}
+
 pub struct State {
     pub config: FakeConfig,
     pub port: u16,
@@ -411,13 +415,9 @@ impl State {
 
     pub fn issue_trigger_id(&mut self, user: &str) -> String {
         let n = self.next();
-        let id = format!("{n}.{}.{}", self.counter_seconds(), uuid::Uuid::new_v4().simple());
+        let id = format!("{n}.{}.{}", unix_seconds(), uuid::Uuid::new_v4().simple());
         self.triggers.insert(id.clone(), Trigger { user: user.to_string(), created: Instant::now(), used: false });
         id
-    }
-
-    fn counter_seconds(&self) -> u64 {
-        self.last_ts_micros / 1_000_000
     }
 
     /// A response URL for an interaction by `user` in `channel`, from the message at
@@ -685,7 +685,7 @@ impl State {
             "id": id,
             "team_id": self.config.team_id,
             "state": {"values": {}},
-            "hash": format!("{}.{n:08x}", self.counter_seconds()),
+            "hash": format!("{}.{n:08x}", unix_seconds()),
             "previous_view_id": null,
             "root_view_id": id,
             "app_id": self.config.app_id,
