@@ -2,4 +2,5 @@
 //! its interactions back. Imports the domain, never the store.
 
 pub mod discord;
+pub mod slack;
 pub mod target;
