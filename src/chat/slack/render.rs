@@ -53,11 +53,7 @@
 //! 4. a `context` line says what folded: how many items have no button (only past about
 //!    1,000 items does an unticked one lose its button) and that numbers match buttons.
 
-#[cfg(test)]
-use crate::chat::target::{field, ModalForm, ModalTarget};
 use crate::chat::target::{ClickTarget, Element};
-#[cfg(test)]
-use crate::domain::card::EvidenceForm;
 use crate::domain::card::{Banner, Card, CardState, ClosedWhy, StepRef};
 use crate::domain::release::{no_known_good_target, HookOutcome};
 use serde_json::{json, Value};
@@ -172,12 +168,14 @@ pub fn update_message(card: &Card) -> Value {
 
 /// A reply only the clicking person sees: why a click or command was refused, and what
 /// to do. The body of a `response_url` post or a slash command's answer (for
-/// `chat.postEphemeral`, its `text` with `channel` and `user`).
+/// `chat.postEphemeral`, its `text` with `channel` and `user`). The words are shipgate's
+/// own, shown as written but for Slack's three escapes.
 pub fn ephemeral(text: &str) -> Value {
+    let text = text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
     json!({
         "response_type": "ephemeral",
         "replace_original": false,
-        "text": clip_mrkdwn(&escape_lines(text), limit::MESSAGE_TEXT),
+        "text": clip_mrkdwn(&text, limit::MESSAGE_TEXT),
     })
 }
 
@@ -646,11 +644,6 @@ fn actions_blocks(buttons: Vec<Value>) -> Vec<Value> {
     buttons.chunks(limit::ACTIONS_ELEMENTS).map(|chunk| json!({ "type": "actions", "elements": chunk })).collect()
 }
 
-/// The title of a card for a modal's first line: `Step 2 — Run the Test Suite`.
-fn step_words(card: &Card) -> String {
-    card.title.clone()
-}
-
 // ----------------------------------------------------------------------------------------
 // Blocks
 // ----------------------------------------------------------------------------------------
@@ -764,15 +757,6 @@ pub(crate) fn fit_lines(lines: &[String], max: usize) -> String {
 /// `~` and `` ` `` always, `_` only at a word's edge (inside `checkout_api` Slack leaves
 /// it alone, and the name stays copyable).
 pub(crate) fn escape(text: &str) -> String {
-    escape_with(text, false)
-}
-
-/// As [`escape`], keeping line breaks.
-pub(crate) fn escape_lines(text: &str) -> String {
-    escape_with(text, true)
-}
-
-fn escape_with(text: &str, keep_lines: bool) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     for (i, &c) in chars.iter().enumerate() {
@@ -788,7 +772,6 @@ fn escape_with(text: &str, keep_lines: bool) -> String {
                 let inside = i > 0 && word(chars.get(i - 1)) && word(chars.get(i + 1));
                 out.push(if inside { '_' } else { 'ˍ' });
             }
-            '\n' if keep_lines => out.push('\n'),
             '\n' | '\r' => out.push(' '),
             c => out.push(c),
         }

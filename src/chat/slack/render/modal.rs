@@ -6,7 +6,7 @@
 //! A modal's title holds only 24 characters, so it names the form (`Production deploy`)
 //! and the first block says which card it belongs to.
 
-use super::{clip, escape, limit, plain, section_block, step_words};
+use super::{clip, escape, limit, plain, section_block};
 use crate::chat::target::{field, CustomIdError, ModalForm, ModalTarget};
 use crate::domain::card::{Card, EvidenceForm};
 use serde_json::{json, Value};
@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 /// be named in a `callback_id`.
 pub fn modal(card: &Card, form: ModalForm) -> Result<Value, CustomIdError> {
     let callback_id = ModalTarget::on(card, form).encode()?;
-    let about = format!("*{}* · {}", escape(&step_words(card)), escape(&card.release.text()));
+    let about = format!("*{}* · {}", escape(&card.title), escape(&card.release.text()));
     let (title, submit, intro, inputs) = match form {
         ModalForm::Evidence(EvidenceForm::TestResult) => (
             "Record test result",

@@ -3,7 +3,9 @@
 //! finish, and Slack's limits held for generated long playbooks.
 
 use super::*;
+use crate::chat::target::{field, ModalForm, ModalTarget};
 use crate::domain::card::fixtures::*;
+use crate::domain::card::EvidenceForm;
 use crate::domain::card::{current_card, step_card, CardContext, ClosedWhy, StepRef};
 use crate::domain::ids::{ItemId, ServiceName};
 use crate::domain::playbook::{FailureAction, FailurePath, Item, Playbook};
@@ -516,8 +518,12 @@ fn a_card_whose_release_id_cannot_be_encoded_is_shown_without_buttons() {
 #[test]
 fn ephemeral_replies_and_updates_have_the_documented_shape() {
     assert_eq!(
-        ephemeral("you need the <release-manager> role"),
-        json!({ "response_type": "ephemeral", "replace_original": false, "text": "you need the &lt;release-manager&gt; role" })
+        ephemeral("you need the <release-manager> role: ask `Bob` & co"),
+        json!({
+            "response_type": "ephemeral",
+            "replace_original": false,
+            "text": "you need the &lt;release-manager&gt; role: ask `Bob` &amp; co",
+        })
     );
     let long = ephemeral(&"a".repeat(5000));
     assert_eq!(len(text(&long["text"])), limit::MESSAGE_TEXT);
@@ -767,7 +773,6 @@ mod text_helpers {
         assert_eq!(escape("*bold* ~gone~ `code`"), "∗bold∗ ∼gone∼ ˋcodeˋ");
         assert_eq!(escape("checkout_api _private_ snake_"), "checkout_api ˍprivateˍ snakeˍ");
         assert_eq!(escape("two\nlines\r"), "two lines ");
-        assert_eq!(escape_lines("two\nlines"), "two\nlines");
     }
 
     #[test]
