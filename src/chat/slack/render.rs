@@ -98,7 +98,7 @@ pub mod limit {
 
 /// Button styles; a button without one is Slack's default (neutral).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Style {
+pub(crate) enum Style {
     Primary,
     Danger,
 }
