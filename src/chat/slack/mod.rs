@@ -2,4 +2,5 @@
 //! and clicks decoded into engine commands, and the outbox's notices delivered over the
 //! Web API. Every Slack detail lives in this folder.
 
+pub mod render;
 pub mod verify;
