@@ -57,6 +57,9 @@ pub struct Delivery<'a> {
     pub known: &'a HashMap<String, Posted>,
     /// Unique per outbox row, stable across retries: the source of create nonces.
     pub idempotency_key: &'a str,
+    /// Earlier tries of this row: a platform without create nonces (Slack) looks for what
+    /// a try whose answer was lost may have posted, before posting again.
+    pub earlier_tries: u32,
 }
 
 /// What an adapter is handed to broadcast a rollback notice to its incident channels.
@@ -70,6 +73,9 @@ pub struct Broadcast<'a> {
     /// Messages already posted for this release on this platform, by key.
     pub known: &'a HashMap<String, Posted>,
     pub idempotency_key: &'a str,
+    /// Earlier tries of this row: a platform without create nonces (Slack) looks for what
+    /// a try whose answer was lost may have posted, before posting again.
+    pub earlier_tries: u32,
 }
 
 /// A release's thread, as other platforms and the webhook point to it.
@@ -122,6 +128,9 @@ pub struct Announcement<'a> {
     /// Messages already posted for this lock on this platform, by key.
     pub known: &'a HashMap<String, Posted>,
     pub idempotency_key: &'a str,
+    /// Earlier tries of this row: a platform without create nonces (Slack) looks for what
+    /// a try whose answer was lost may have posted, before posting again.
+    pub earlier_tries: u32,
 }
 
 /// A chat platform's side of delivery.
@@ -417,6 +426,7 @@ async fn deliver_lane(
                 linked_thread,
                 known: &known,
                 idempotency_key: &row.idempotency_key,
+                earlier_tries: row.attempts,
             })
             .await;
         for posted in &report.posted {
@@ -547,6 +557,7 @@ async fn broadcast(app: &App, outlets: &Outlets, row: &OutboxMessage, now: DateT
                 thread: thread.as_ref(),
                 known: &known,
                 idempotency_key: &row.idempotency_key,
+                earlier_tries: row.attempts,
             })
             .await;
         remember(app, &release.id, platform.as_str(), &report.posted).await?;
@@ -620,6 +631,7 @@ async fn announce(
                 time_zone,
                 known: &known,
                 idempotency_key: &row.idempotency_key,
+                earlier_tries: row.attempts,
             })
             .await;
         for posted in &report.posted {

@@ -2,5 +2,7 @@
 //! and clicks decoded into engine commands, and the outbox's notices delivered over the
 //! Web API. Every Slack detail lives in this folder.
 
+pub mod deliver;
 pub mod render;
 pub mod verify;
+pub mod web;
