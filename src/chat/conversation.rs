@@ -242,6 +242,13 @@ impl Conversation {
     /// and says what happened, to everyone.
     pub async fn run_here(&self, here: Option<&str>, command: Command, actor: Actor, request: RequestId) -> Answered {
         let id = self.release_here(here).await?;
+        self.run_on(&id, command, actor, request).await
+    }
+
+    /// Runs a slash command's engine command on release `id`, and says what happened, to
+    /// everyone.
+    pub async fn run_on(&self, id: &ReleaseId, command: Command, actor: Actor, request: RequestId) -> Answered {
+        let id = id.clone();
         let name = command.name();
         let outcome = self.app.execute(&id, command, actor, request).await.map_err(|e| self.refused(e))?;
         let release = &outcome.release;

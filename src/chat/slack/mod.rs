@@ -3,6 +3,7 @@
 //! Web API. Every Slack detail lives in this folder.
 
 pub mod deliver;
+pub mod handler;
 pub mod render;
 pub mod verify;
 pub mod web;

@@ -1,0 +1,454 @@
+//! One handler for every Slack request, however it arrived (HTTP or Socket Mode): decide
+//! who is asking, turn the slash command or click into a conversation with the engine,
+//! and answer within Slack's 3 seconds. What cannot go in the acknowledgement goes after
+//! it: a click's card update and every refusal through the request's `response_url`, a
+//! form through `views.open`.
+//!
+//! Slack slash commands carry no thread, so commands on one release name it:
+//! `/release abort <release id or service> <reason>`. A service names its release in
+//! progress.
+
+use super::render;
+use super::web::{respond, Web};
+use crate::app::App;
+use crate::chat::conversation::{Answered, Conversation, Refusal, Reply, StartAsked};
+use crate::chat::target::{ClickTarget, ModalTarget};
+use crate::config::slack::SlackConfig;
+use crate::domain::release::Command;
+use crate::domain::{Actor, ChatPlatform, Platform, ReleaseId, RequestId, RoleName};
+use crate::store::ReleaseFilter;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long the members of a mapped user group are remembered before asking Slack again.
+const GROUPS_TTL: Duration = Duration::from_secs(300);
+
+/// A slash command, as Slack posts it (form-encoded) or sends it over Socket Mode.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SlashCommand {
+    #[serde(default)]
+    pub team_id: String,
+    pub channel_id: String,
+    pub user_id: String,
+    #[serde(default)]
+    pub user_name: String,
+    pub command: String,
+    #[serde(default)]
+    pub text: String,
+    #[serde(default)]
+    pub response_url: String,
+    #[serde(default)]
+    pub trigger_id: String,
+}
+
+/// User group -> (its members, when they were read).
+type GroupMembers = HashMap<String, (Vec<String>, Instant)>;
+
+/// What goes back to Slack at once: the HTTP answer's JSON body (or the Socket Mode ack's
+/// payload); `None` is an empty 200.
+pub type Ack = Option<Value>;
+
+#[derive(Clone)]
+pub struct Handler {
+    conversation: Conversation,
+    config: Arc<SlackConfig>,
+    web: Arc<Web>,
+    http: reqwest::Client,
+    groups: Arc<Mutex<GroupMembers>>,
+}
+
+impl Handler {
+    pub fn new(app: App, config: Arc<SlackConfig>, web: Arc<Web>) -> Self {
+        let conversation = Conversation::new(app, ChatPlatform::Slack, config.release_channel_id.clone());
+        Self { conversation, config, web, http: reqwest::Client::new(), groups: Arc::default() }
+    }
+
+    pub fn app(&self) -> &App {
+        self.conversation.app()
+    }
+
+    /// The person as an engine actor, with the shipgate roles their user id and user
+    /// groups map to.
+    async fn actor(&self, user_id: &str, name: &str) -> Actor {
+        let all = self.app().playbooks().roles();
+        let groups = self.groups_of(user_id).await;
+        let roles = self.config.roles_of(user_id, &groups, all.iter().map(RoleName::as_str));
+        let name = if name.trim().is_empty() { user_id } else { name };
+        Actor::new(Platform::Slack, user_id, name).with_roles(roles)
+    }
+
+    /// The mapped user groups `user` is in. A group Slack cannot list just now counts as
+    /// not holding the user (the refusal says which role was missing), and is logged.
+    async fn groups_of(&self, user: &str) -> Vec<String> {
+        let mut held = Vec::new();
+        for group in self.config.mapped_groups() {
+            let cached = self
+                .groups
+                .lock()
+                .expect("groups lock")
+                .get(&group)
+                .and_then(|(members, at)| (at.elapsed() < GROUPS_TTL).then(|| members.clone()));
+            let members = match cached {
+                Some(members) => members,
+                None => match self.web.usergroup_members(&group).await {
+                    Ok(members) => {
+                        self.groups
+                            .lock()
+                            .expect("groups lock")
+                            .insert(group.clone(), (members.clone(), Instant::now()));
+                        members
+                    }
+                    Err(e) => {
+                        tracing::warn!(%group, error = %e, "could not read a mapped Slack user group's members");
+                        continue;
+                    }
+                },
+            };
+            if members.iter().any(|m| m == user) {
+                held.push(group);
+            }
+        }
+        held
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Slash commands
+    // ------------------------------------------------------------------------------------
+
+    /// Answers a slash command. Never fails: refusals and internal errors are ephemeral.
+    pub async fn command(&self, command: &SlashCommand) -> Ack {
+        let actor = self.actor(&command.user_id, &command.user_name).await;
+        // Slack does not resend slash commands; the trigger id is unique per invocation.
+        let request = RequestId::new(format!("slack:{}:{}", command.user_id, command.trigger_id));
+        let reply = self.dispatch(command, actor, request).await;
+        Some(self.command_answer(command, reply))
+    }
+
+    async fn dispatch(&self, command: &SlashCommand, actor: Actor, request: RequestId) -> Answered {
+        let here = Some(command.channel_id.as_str());
+        let conversation = &self.conversation;
+        let name = command.command.trim_start_matches('/');
+        let mut words = command.text.split_whitespace();
+        let sub = words.next().unwrap_or("").to_ascii_lowercase();
+        let rest: Vec<&str> = words.collect();
+        match (name, sub.as_str()) {
+            ("release", "start") => {
+                let hotfix = rest.contains(&"--hotfix");
+                let mut plain = rest.iter().filter(|w| !w.starts_with("--"));
+                let asked = StartAsked {
+                    service: plain.next().map(|w| (*w).to_owned()),
+                    version: plain.next().map(|w| (*w).to_owned()),
+                    sha: plain.next().map(|w| (*w).to_owned()),
+                    playbook: option(&rest, "--playbook"),
+                    hotfix,
+                };
+                conversation.start(here, asked, actor, request).await
+            }
+            ("release", "status") => {
+                let id = match rest.first() {
+                    Some(named) => Some(self.release_named(named).await?),
+                    None => None,
+                };
+                conversation.status(here, id.as_ref().map(ReleaseId::as_str)).await
+            }
+            ("release", "list") => conversation.list(Vec::new()).await,
+            ("release", "drill") => conversation.drill(here, rest.first().copied(), actor, request).await,
+            ("release", "drills") => conversation.drills().await,
+            ("release", "abort") => {
+                let (id, reason) = self.release_and_reason(&rest, "abort").await?;
+                conversation.run_on(&id, Command::Abort { reason }, actor, request).await
+            }
+            ("release", "rollback") => {
+                let (id, reason) = self.release_and_reason(&rest, "rollback").await?;
+                conversation.run_on(&id, Command::TriggerRollback { reason }, actor, request).await
+            }
+            ("freeze", "status") => conversation.freeze_status(here, rest.first().copied()),
+            ("freeze", "override") => {
+                let (id, reason) = self.release_and_reason(&rest, "override").await?;
+                conversation.run_on(&id, Command::RequestFreezeOverride { reason }, actor, request).await
+            }
+            ("release", _) => Err(Refusal::rule(
+                "Use `/release start <service> <version> <sha> [--hotfix]`, `/release status [release]`, `/release list`, \
+                 `/release abort <release> <reason>`, `/release rollback <release> <reason>`, `/release drill <service>` \
+                 or `/release drills`.",
+            )),
+            ("freeze", _) => Err(Refusal::rule(
+                "Use `/freeze status [time]` or `/freeze override <release> <reason>` (hotfixes only).",
+            )),
+            (other, _) => Err(Refusal::rule(format!("shipgate does not handle /{other}."))),
+        }
+    }
+
+    /// `<release> <reason…>`: the release named by its id, or by its service's release in
+    /// progress; the reason is required.
+    async fn release_and_reason(&self, words: &[&str], what: &str) -> Result<(ReleaseId, String), Refusal> {
+        let Some(named) = words.first() else {
+            return Err(Refusal::rule(format!(
+                "Name the release and say why: `/release {what} <release id or service> <reason>`."
+            )));
+        };
+        let reason = words[1..].join(" ");
+        if reason.trim().is_empty() {
+            return Err(Refusal::rule(format!("Say why: `/release {what} {named} <reason>`.")));
+        }
+        Ok((self.release_named(named).await?, reason))
+    }
+
+    /// A release by its id, or the release in progress of a service.
+    async fn release_named(&self, named: &str) -> Result<ReleaseId, Refusal> {
+        let app = self.app();
+        let id = ReleaseId::new(named);
+        if app.release(&id).await.map_err(|e| self.conversation.refused(e))?.is_some() {
+            return Ok(id);
+        }
+        let mut found = Vec::new();
+        for status in ["active", "rolling_back"] {
+            let filter = ReleaseFilter {
+                service: Some(crate::domain::ServiceName::new(named)),
+                status: Some(status.into()),
+                limit: Some(5),
+            };
+            found.extend(app.list(&filter).await.map_err(|e| self.conversation.refused(e))?);
+        }
+        match found.as_slice() {
+            [one] => Ok(one.id.clone()),
+            [] => Err(Refusal::rule(format!(
+                "{named:?} is neither a release id nor a service with a release in progress. `/release list` shows them."
+            ))),
+            _ => Err(Refusal::rule(format!(
+                "{named} has more than one release in progress; name one by its id (`/release list` shows them)."
+            ))),
+        }
+    }
+
+    /// A slash command's reply as the answer to Slack's request.
+    fn command_answer(&self, command: &SlashCommand, reply: Answered) -> Value {
+        match reply {
+            Ok(Reply::Private(text)) => render::ephemeral(&mrkdwn(&text)),
+            Ok(Reply::Public(text)) => json!({ "response_type": "in_channel", "text": mrkdwn(&text) }),
+            Ok(Reply::PrivateCard(card) | Reply::UpdateCard(card)) => {
+                let mut message = render::message(&card);
+                message["response_type"] = json!("ephemeral");
+                message
+            }
+            Ok(Reply::Form(..)) => render::ephemeral("Open that form from the card's button."),
+            Ok(Reply::Started { release, text }) => {
+                self.link_thread_later(release, command.response_url.clone(), mrkdwn(&text));
+                json!({ "response_type": "in_channel", "text": format!("{}; its thread opens in a moment.", mrkdwn(&text)) })
+            }
+            Err(refusal) => render::ephemeral(&self.refusal_text(refusal)),
+        }
+    }
+
+    /// Once the new release's thread exists, says where it is through `response_url`.
+    fn link_thread_later(&self, release: ReleaseId, response_url: String, text: String) {
+        if response_url.is_empty() {
+            return;
+        }
+        let (app, http) = (self.app().clone(), self.http.clone());
+        tokio::spawn(async move {
+            let mut thread = None;
+            // A response_url is good for 30 minutes; a thread normally opens within a second.
+            for _ in 0..600 {
+                match app.store().chat_messages(&release, ChatPlatform::Slack.as_str()).await {
+                    Ok(messages) => {
+                        thread = messages.into_iter().find(|m| m.key == crate::app::THREAD_KEY);
+                        if thread.is_some() {
+                            break;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "reading the thread of a new release"),
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            let Some(thread) = thread else { return };
+            let link =
+                format!("https://slack.com/archives/{}/p{}", thread.channel_id, thread.message_id.replace('.', ""));
+            let body = json!({ "response_type": "in_channel", "replace_original": true, "text": format!("{text}: <{link}|its thread>") });
+            if let Err(e) = respond(&http, &response_url, &body).await {
+                tracing::warn!(error = %e, %release, "could not complete the /release start reply");
+            }
+        });
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Clicks and forms
+    // ------------------------------------------------------------------------------------
+
+    /// Answers an interactivity payload (`block_actions`, `view_submission`).
+    pub async fn interactive(&self, payload: &Value) -> Ack {
+        let user_id = payload["user"]["id"].as_str().unwrap_or_default();
+        let name = payload["user"]["name"].as_str().or(payload["user"]["username"].as_str()).unwrap_or_default();
+        if user_id.is_empty() {
+            return None;
+        }
+        let actor = self.actor(user_id, name).await;
+        match payload["type"].as_str() {
+            Some("block_actions") => {
+                self.block_actions(payload, actor).await;
+                None
+            }
+            Some("view_submission") => self.view_submission(payload, actor).await,
+            _ => None,
+        }
+    }
+
+    async fn block_actions(&self, payload: &Value, actor: Actor) {
+        let response_url = payload["response_url"].as_str().unwrap_or_default().to_owned();
+        let trigger_id = payload["trigger_id"].as_str().unwrap_or_default();
+        for action in payload["actions"].as_array().into_iter().flatten() {
+            let action_id = action["action_id"].as_str().unwrap_or_default();
+            let action_ts = action["action_ts"].as_str().unwrap_or_default();
+            // The same click (its action_ts, by its user) delivered again changes nothing twice.
+            let request = RequestId::new(format!("slack:{}:{action_ts}", actor.user_id));
+            let reply = match ClickTarget::decode(action_id) {
+                Ok(target) => self.conversation.click(target, actor.clone(), request).await,
+                Err(e) => Err(Refusal::rule(format!(
+                    "That button is not one shipgate can act on ({e}). Use the buttons on the release's latest card."
+                ))),
+            };
+            let body = match reply {
+                Ok(Reply::UpdateCard(card)) => render::update_message(&card),
+                Ok(Reply::Form(card, form)) => match render::modal(&card, form) {
+                    Ok(view) => match self.web.open_view(trigger_id, &view).await {
+                        Ok(()) => continue,
+                        Err(e) => render::ephemeral(&format!("The form could not be opened ({e}); click again.")),
+                    },
+                    Err(e) => render::ephemeral(&format!("The form could not be opened ({e}).")),
+                },
+                Ok(Reply::Public(text)) => {
+                    json!({ "response_type": "in_channel", "replace_original": false, "text": mrkdwn(&text) })
+                }
+                Ok(Reply::Private(text)) => render::ephemeral(&mrkdwn(&text)),
+                Ok(Reply::PrivateCard(card)) => render::update_message(&card),
+                Ok(Reply::Started { text, .. }) => render::ephemeral(&mrkdwn(&text)),
+                Err(refusal) => render::ephemeral(&self.refusal_text(refusal)),
+            };
+            if let Err(e) = respond(&self.http, &response_url, &body).await {
+                tracing::warn!(error = %e, "could not answer a Slack click through its response_url");
+            }
+        }
+    }
+
+    /// A form sent: its fields become the command; a refusal keeps the modal open with the
+    /// reason shown, as Slack's `response_action: errors` does.
+    async fn view_submission(&self, payload: &Value, actor: Actor) -> Ack {
+        let view = &payload["view"];
+        let callback_id = view["callback_id"].as_str().unwrap_or_default();
+        let view_id = view["id"].as_str().unwrap_or_default();
+        let request =
+            RequestId::new(format!("slack:{}:view:{view_id}:{}", actor.user_id, view["hash"].as_str().unwrap_or("")));
+        let mut values = BTreeMap::new();
+        if let Some(blocks) = view["state"]["values"].as_object() {
+            for (block_id, actions) in blocks {
+                if let Some(value) = actions.as_object().and_then(|a| a.values().next()) {
+                    let text = value["value"].as_str().or(value["selected_option"]["value"].as_str()).unwrap_or("");
+                    values.insert(block_id.clone(), text.to_owned());
+                }
+            }
+        }
+        let reply = match ModalTarget::decode(callback_id) {
+            Ok(target) => self.conversation.submit(target, &values, actor, request).await,
+            Err(e) => Err(Refusal::rule(format!(
+                "That form is not one shipgate can act on ({e}). Open it again from the card."
+            ))),
+        };
+        match reply {
+            Ok(Reply::UpdateCard(card)) => {
+                self.update_posted_card(&card).await;
+                None
+            }
+            Ok(Reply::Public(text)) => {
+                self.say_in_thread(&card_release(view), &mrkdwn(&text)).await;
+                None
+            }
+            Ok(_) => None,
+            Err(refusal) => {
+                let field = values.keys().next().cloned().unwrap_or_else(|| "reason".to_owned());
+                Some(json!({ "response_action": "errors", "errors": { field: self.refusal_text(refusal) } }))
+            }
+        }
+    }
+
+    /// Updates the card's message in its thread after a form moved it on.
+    async fn update_posted_card(&self, card: &crate::domain::card::Card) {
+        let step = match card.step {
+            crate::domain::card::StepRef::Step(index) => index.to_string(),
+            crate::domain::card::StepRef::Rollback => "rollback".to_owned(),
+        };
+        let key = format!("card:{step}:{}", card.attempt);
+        match self.app().store().chat_messages(&card.release_id, ChatPlatform::Slack.as_str()).await {
+            Ok(messages) => {
+                if let Some(posted) = messages.into_iter().find(|m| m.key == key) {
+                    if let Err(e) =
+                        self.web.update(&posted.channel_id, &posted.message_id, &render::message(card)).await
+                    {
+                        tracing::warn!(error = %e, "could not update a card after its form");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading a card's message after its form"),
+        }
+    }
+
+    async fn say_in_thread(&self, release: &Option<ReleaseId>, text: &str) {
+        let Some(release) = release else { return };
+        let Ok(messages) = self.app().store().chat_messages(release, ChatPlatform::Slack.as_str()).await else {
+            return;
+        };
+        if let Some(thread) = messages.into_iter().find(|m| m.key == crate::app::THREAD_KEY) {
+            let message = json!({ "text": text });
+            if let Err(e) = self.web.post_message(&thread.channel_id, Some(&thread.message_id), &message).await {
+                tracing::warn!(error = %e, "could not say a form's outcome in its thread");
+            }
+        }
+    }
+
+    fn refusal_text(&self, refusal: Refusal) -> String {
+        match refusal {
+            Refusal::Rule(message) => mrkdwn(&message),
+            Refusal::Internal(error) => {
+                let correlation_id = uuid::Uuid::new_v4();
+                tracing::error!(%correlation_id, error = format!("{error:#}"), "internal error answering Slack");
+                format!(
+                    "Sorry, shipgate failed to handle this; nothing you did was lost. It is logged with correlation id {correlation_id}."
+                )
+            }
+        }
+    }
+}
+
+/// The release a form's view belongs to, from its `callback_id`.
+fn card_release(view: &Value) -> Option<ReleaseId> {
+    ModalTarget::decode(view["callback_id"].as_str()?).ok().map(|t| t.release)
+}
+
+/// The value after `flag` among `words` (`--playbook hotfix`).
+fn option(words: &[&str], flag: &str) -> Option<String> {
+    words.iter().position(|w| *w == flag).and_then(|i| words.get(i + 1)).map(|w| (*w).to_owned())
+}
+
+/// The conversation's words (Discord-flavoured markdown: `**bold**`) as Slack mrkdwn.
+fn mrkdwn(text: &str) -> String {
+    text.replace("**", "*")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bold_is_one_star_in_slack() {
+        assert_eq!(mrkdwn("Release **api 1.4.0** started"), "Release *api 1.4.0* started");
+    }
+
+    #[test]
+    fn options_follow_their_flag() {
+        let words = ["api", "1.4.0", "--playbook", "hotfix", "--hotfix"];
+        assert_eq!(option(&words, "--playbook").as_deref(), Some("hotfix"));
+        assert_eq!(option(&words, "--missing"), None);
+    }
+}
