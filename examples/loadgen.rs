@@ -515,6 +515,7 @@ async fn spawn_server(url: &str) -> anyhow::Result<String> {
         metrics: shipgate::telemetry::metrics_handle(),
         ready: Arc::new(AtomicBool::new(true)),
         discord: None,
+        slack: None,
         alertmanager: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -147,6 +147,30 @@ pub async fn build_timed(config: &Config, clock: Arc<dyn Clock>, timers: Timers)
             }
         }
     }
+    let mut slack_edge = None;
+    if let Some(slack) = &config.slack {
+        let slack = Arc::new(slack.clone());
+        let web = Arc::new(
+            crate::chat::slack::web::Web::new(&slack.api_base, slack.bot_token.clone())
+                .context("building the Slack HTTP client")?,
+        );
+        senders.push(Arc::new(crate::chat::slack::deliver::SlackSender::new(web.clone(), slack.clone())));
+        let handler = crate::chat::slack::handler::Handler::new(app.clone(), slack.clone(), web);
+        match slack.mode {
+            crate::config::slack::SlackMode::Http => {
+                let secret = slack.signing_secret.clone().context("slack's signing secret is required in HTTP mode")?;
+                let verifier = crate::chat::slack::verify::Verifier::new(secret);
+                slack_edge = Some(crate::http::slack::SlackEdge { handler, verifier });
+            }
+            crate::config::slack::SlackMode::Socket => {
+                // Socket Mode's client is wired in with its own module; until then a
+                // configuration asking for it is refused rather than silently deaf.
+                anyhow::bail!(
+                    "[slack] mode = \"socket\" is not available in this build; use mode = \"http\" with the signing secret"
+                );
+            }
+        }
+    }
     if let Some(monitoring) = &config.monitoring {
         let watcher = watcher(app.clone(), monitoring, config, delivery_holder(config))?;
         tasks.push(tokio::spawn(watcher.run(WATCH_SWEEP_EVERY, wait_for(stopping.clone()))));
@@ -164,7 +188,9 @@ pub async fn build_timed(config: &Config, clock: Arc<dyn Clock>, timers: Timers)
     // A release run from the API has no channel: its rollback's triage opens in the
     // team's release channel, when a chat platform is configured.
     let triage_channel =
-        config.discord.as_ref().map(|d| ChatChannel::new(ChatPlatform::Discord, d.release_channel_id.clone()));
+        config.discord.as_ref().map(|d| ChatChannel::new(ChatPlatform::Discord, d.release_channel_id.clone())).or_else(
+            || config.slack.as_ref().map(|s| ChatChannel::new(ChatPlatform::Slack, s.release_channel_id.clone())),
+        );
     let triage_every = stall_sweep_every.min(TRIAGE_SWEEP_EVERY);
     tasks.push(tokio::spawn(open_triages(app.clone(), triage_channel, triage_every, wait_for(stopping.clone()))));
     let retention = Retention { every: retention_every, ..config.retention.to_retention() };
@@ -186,6 +212,7 @@ pub async fn build_timed(config: &Config, clock: Arc<dyn Clock>, timers: Timers)
             metrics: crate::telemetry::metrics_handle(),
             ready: Arc::new(AtomicBool::new(false)),
             discord: discord_edge,
+            slack: slack_edge,
             alertmanager: config.alertmanager.clone().map(Arc::new),
         },
         stop,

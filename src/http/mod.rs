@@ -7,6 +7,7 @@ pub mod discord;
 mod drills;
 pub mod error;
 mod locks;
+pub mod slack;
 
 use crate::app::App;
 use crate::config::ApiConfig;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Discord's HTTP interactions endpoint, when `[discord] mode = "http"`.
     pub discord: Option<discord::DiscordEdge>,
+    /// Slack's slash command and interactivity endpoints, when `[slack] mode = "http"`.
+    pub slack: Option<slack::SlackEdge>,
     /// The Alertmanager webhook's settings, when `[alertmanager]` is configured.
     pub alertmanager: Option<Arc<crate::config::AlertmanagerConfig>>,
 }
@@ -45,6 +48,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/api/openapi.json", get(openapi))
         .nest("/api/v1", api::routes().merge(locks::routes()).merge(drills::routes()))
         .merge(discord::routes())
+        .merge(slack::routes())
         .merge(alertmanager::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -179,6 +179,7 @@ async fn serve_with(
         metrics: shipgate::telemetry::metrics_handle(),
         ready: Arc::new(AtomicBool::new(true)),
         discord: None,
+        slack: None,
         alertmanager: watching.then(|| {
             Arc::new(shipgate::config::AlertmanagerConfig {
                 token: SecretString::from(ALERTMANAGER_TOKEN.to_owned()),
