@@ -267,7 +267,8 @@ impl Handler {
             let Some(thread) = thread else { return };
             let link =
                 format!("https://slack.com/archives/{}/p{}", thread.channel_id, thread.message_id.replace('.', ""));
-            let body = json!({ "response_type": "in_channel", "replace_original": true, "text": format!("{text}: <{link}|its thread>") });
+            // A slash command's answer has no original message to replace: the link follows it.
+            let body = json!({ "response_type": "in_channel", "text": format!("{text}: <{link}|its thread>") });
             if let Err(e) = respond(&http, &response_url, &body).await {
                 tracing::warn!(error = %e, %release, "could not complete the /release start reply");
             }
