@@ -3,4 +3,5 @@
 //! Web API. Every Slack detail lives in this folder.
 
 pub mod render;
+pub mod socket;
 pub mod verify;
