@@ -292,7 +292,10 @@ impl SocketMode {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            return Err(Failure { retry_after, ..Failure::new("apps.connections.open is rate limited (429)".to_owned()) });
+            return Err(Failure {
+                retry_after,
+                ..Failure::new("apps.connections.open is rate limited (429)".to_owned())
+            });
         }
         if !status.is_success() {
             return Err(Failure::new(format!("apps.connections.open answered HTTP {status}")));
@@ -309,8 +312,13 @@ impl SocketMode {
         }
         let error = answer.get("error").and_then(Value::as_str).unwrap_or("no error given");
         Err(match error {
-            "invalid_auth" | "not_authed" | "token_revoked" | "token_expired" | "account_inactive"
-            | "not_allowed_token_type" | "missing_scope" => Failure {
+            "invalid_auth"
+            | "not_authed"
+            | "token_revoked"
+            | "token_expired"
+            | "account_inactive"
+            | "not_allowed_token_type"
+            | "missing_scope" => Failure {
                 token_refused: true,
                 ..Failure::new(format!(
                     "Slack refused the app-level token ({error}); set SHIPGATE_SLACK_APP_TOKEN or \
@@ -580,9 +588,9 @@ fn parse_frame(text: &str) -> Result<Inbound, String> {
     }
     Ok(match kind {
         "hello" => Inbound::Hello { connections: frame.get("num_connections").and_then(Value::as_u64) },
-        "disconnect" => Inbound::Disconnect {
-            reason: frame.get("reason").and_then(Value::as_str).unwrap_or("unknown").to_owned(),
-        },
+        "disconnect" => {
+            Inbound::Disconnect { reason: frame.get("reason").and_then(Value::as_str).unwrap_or("unknown").to_owned() }
+        }
         other => Inbound::Other(other.to_owned()),
     })
 }
