@@ -211,46 +211,26 @@ impl SocketMode {
                     continue;
                 }
             };
-            let reason = match leave {
-                Leave::Disconnect(reason) => match reason.as_str() {
-                    // Routine: Slack moves connections around. The old one serves until the
-                    // new one is up, so connect at once.
-                    "refresh_requested" | "warning" => {
-                        wait = Duration::ZERO;
-                        tracing::info!(%reason, "Slack asked for a new Socket Mode connection; opening it");
-                        if reason == "warning" {
-                            "warning"
-                        } else {
-                            "refresh_requested"
-                        }
-                    }
-                    "link_disabled" => {
-                        wait = jittered(LINK_DISABLED_RETRY, random_fraction());
-                        tracing::error!(
-                            retry_in_seconds = wait.as_secs_f64(),
-                            "Slack Socket Mode was turned off for this app (disconnect: link_disabled): \
-                             no slash commands or clicks reach shipgate until it is turned on again in the \
-                             app's settings (Socket Mode), or [slack] mode is set to \"http\""
-                        );
-                        "link_disabled"
-                    }
-                    _ => {
-                        failures += 1;
-                        wait = backoff(failures);
-                        tracing::warn!(%reason, retry_in_seconds = wait.as_secs_f64(), "Slack ended the Socket Mode connection");
-                        "disconnect"
-                    }
-                },
-                Leave::Ended { why, healthy } => {
-                    if healthy {
-                        failures = 0;
-                    }
-                    failures += 1;
-                    wait = backoff(failures);
-                    tracing::warn!(retry_in_seconds = wait.as_secs_f64(), "Slack Socket Mode connection lost: {why}");
-                    "connection_lost"
+            let (next_wait, reason) = plan_reconnect(&leave, &mut failures, random_fraction());
+            wait = next_wait;
+            let retry_in_seconds = wait.as_secs_f64();
+            match leave {
+                Leave::Disconnect { reason, .. } if reason == "refresh_requested" || reason == "warning" => {
+                    tracing::info!(%reason, "Slack asked for a new Socket Mode connection; opening it");
                 }
-            };
+                Leave::Disconnect { reason, .. } if reason == "link_disabled" => tracing::error!(
+                    retry_in_seconds,
+                    "Slack Socket Mode was turned off for this app (disconnect: link_disabled): no slash \
+                     commands or clicks reach shipgate until it is turned on again in the app's settings \
+                     (Socket Mode), or [slack] mode is set to \"http\""
+                ),
+                Leave::Disconnect { reason, .. } => {
+                    tracing::warn!(%reason, retry_in_seconds, "Slack ended the Socket Mode connection");
+                }
+                Leave::Ended { why, .. } => {
+                    tracing::warn!(retry_in_seconds, "Slack Socket Mode connection lost: {why}");
+                }
+            }
             metrics::counter!("shipgate_slack_socket_reconnects_total", "reason" => reason).increment(1);
         }
         closing.send_replace(true);
@@ -360,7 +340,11 @@ fn without_url(error: &tokio_tungstenite::tungstenite::Error) -> String {
 /// Why the connection in use stopped being the one to use.
 enum Leave {
     /// Slack sent `disconnect` with this reason; the connection goes on serving while it drains.
-    Disconnect(String),
+    Disconnect {
+        reason: String,
+        /// As for `Ended`.
+        healthy: bool,
+    },
     /// The connection ended: closed, dropped, silent, or never greeted.
     Ended {
         why: String,
@@ -392,6 +376,8 @@ impl<H: EnvelopeHandler> Link<H> {
         let mut heard = Instant::now();
         let mut drain_until: Option<Instant> = None;
         let mut keepalive = tokio::time::interval_at(opened + PING_EVERY, PING_EVERY);
+        // After a stall, one ping is enough; a burst of them would say nothing more.
+        keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let why = loop {
             let hello_overdue = sleep_until(hello_at.is_none().then_some(opened + HELLO_WAIT));
             let drained = sleep_until(drain_until);
@@ -421,7 +407,8 @@ impl<H: EnvelopeHandler> Link<H> {
                                 tracing::info!(%reason, "Slack asked to leave this Socket Mode connection");
                                 drain_until.get_or_insert(Instant::now() + DRAIN_LIMIT);
                                 if let Some(leave) = leave.take() {
-                                    let _ = leave.send(Leave::Disconnect(reason));
+                                    let healthy = hello_at.is_some_and(|at| at.elapsed() >= HEALTHY_RUN);
+                                    let _ = leave.send(Leave::Disconnect { reason, healthy });
                                 }
                             }
                             Ok(Inbound::Other(kind)) => tracing::debug!(%kind, "a Socket Mode message shipgate does not use"),
@@ -595,6 +582,32 @@ fn parse_frame(text: &str) -> Result<Inbound, String> {
     })
 }
 
+/// After a connection is left: how long to wait before the next one, and the reason as a
+/// metric label. `failures` counts failures in a row; a healthy connection starts it over.
+fn plan_reconnect(leave: &Leave, failures: &mut u32, fraction: f64) -> (Duration, &'static str) {
+    let (Leave::Disconnect { healthy, .. } | Leave::Ended { healthy, .. }) = leave;
+    if *healthy {
+        *failures = 0;
+    }
+    match leave {
+        // Routine: Slack moves connections around. The old one serves until the new one is
+        // up, so connect at once.
+        Leave::Disconnect { reason, .. } if reason == "refresh_requested" => (Duration::ZERO, "refresh_requested"),
+        Leave::Disconnect { reason, .. } if reason == "warning" => (Duration::ZERO, "warning"),
+        Leave::Disconnect { reason, .. } if reason == "link_disabled" => {
+            (jittered(LINK_DISABLED_RETRY, fraction), "link_disabled")
+        }
+        Leave::Disconnect { .. } => {
+            *failures += 1;
+            (backoff_with(*failures, fraction), "disconnect")
+        }
+        Leave::Ended { .. } => {
+            *failures += 1;
+            (backoff_with(*failures, fraction), "connection_lost")
+        }
+    }
+}
+
 /// The wait after `failures` failures in a row: 1 s doubling to 60 s, jittered.
 fn backoff(failures: u32) -> Duration {
     backoff_with(failures, random_fraction())
@@ -635,6 +648,26 @@ mod tests {
             let fraction = random_fraction();
             assert!((0.0..1.0).contains(&fraction), "{fraction}");
         }
+    }
+
+    #[test]
+    fn a_refresh_reconnects_at_once_and_a_lost_connection_backs_off() {
+        let refresh = |healthy| Leave::Disconnect { reason: "refresh_requested".to_owned(), healthy };
+        let lost = |healthy| Leave::Ended { why: "dropped".to_owned(), healthy };
+        let mut failures = 3;
+        assert_eq!(plan_reconnect(&refresh(false), &mut failures, 1.0), (Duration::ZERO, "refresh_requested"));
+        assert_eq!(failures, 3, "a refresh is no failure, nor proof of health");
+        assert_eq!(plan_reconnect(&lost(false), &mut failures, 1.0), (Duration::from_secs(8), "connection_lost"));
+        assert_eq!(plan_reconnect(&lost(true), &mut failures, 1.0), (FIRST_RETRY, "connection_lost"));
+        let (wait, reason) = plan_reconnect(
+            &Leave::Disconnect { reason: "link_disabled".to_owned(), healthy: true },
+            &mut failures,
+            0.0,
+        );
+        assert_eq!((wait, reason), (LINK_DISABLED_RETRY / 2, "link_disabled"));
+        assert!(wait >= LONGEST_RETRY, "retried more slowly than any failure");
+        let other = Leave::Disconnect { reason: "too_many_websockets".to_owned(), healthy: false };
+        assert_eq!(plan_reconnect(&other, &mut failures, 1.0), (FIRST_RETRY, "disconnect"));
     }
 
     #[test]
