@@ -5,5 +5,6 @@
 pub mod deliver;
 pub mod handler;
 pub mod render;
+pub mod socket;
 pub mod verify;
 pub mod web;
