@@ -163,11 +163,10 @@ pub async fn build_timed(config: &Config, clock: Arc<dyn Clock>, timers: Timers)
                 slack_edge = Some(crate::http::slack::SlackEdge { handler, verifier });
             }
             crate::config::slack::SlackMode::Socket => {
-                // Socket Mode's client is wired in with its own module; until then a
-                // configuration asking for it is refused rather than silently deaf.
-                anyhow::bail!(
-                    "[slack] mode = \"socket\" is not available in this build; use mode = \"http\" with the signing secret"
-                );
+                let token = slack.app_token.clone().context("slack's app-level token is required in Socket Mode")?;
+                let socket = crate::chat::slack::socket::SocketMode::new(&slack.api_base, token)
+                    .context("building the Slack Socket Mode client")?;
+                tasks.push(tokio::spawn(socket.run(Arc::new(handler), wait_for(stopping.clone()))));
             }
         }
     }

@@ -422,6 +422,32 @@ impl Handler {
     }
 }
 
+/// Socket Mode's envelopes are the HTTP requests' payloads: the same handler answers them,
+/// and the answer rides on the acknowledgement.
+impl super::socket::EnvelopeHandler for Handler {
+    async fn handle(&self, envelope: super::socket::Envelope) -> Option<Value> {
+        use super::socket::EnvelopeKind;
+        match envelope.kind {
+            EnvelopeKind::SlashCommands => match serde_json::from_value::<SlashCommand>(envelope.payload) {
+                Ok(mut command) => {
+                    // The trigger id keys the command; Slack keeps it across redeliveries of
+                    // one envelope, but fall back to the envelope's id should it be missing.
+                    if command.trigger_id.is_empty() {
+                        command.trigger_id = envelope.id;
+                    }
+                    self.command(&command).await
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "a Slack slash command over Socket Mode could not be read");
+                    None
+                }
+            },
+            EnvelopeKind::Interactive => self.interactive(&envelope.payload).await,
+            EnvelopeKind::EventsApi | EnvelopeKind::Other(_) => None,
+        }
+    }
+}
+
 /// The release a form's view belongs to, from its `callback_id`.
 fn card_release(view: &Value) -> Option<ReleaseId> {
     ModalTarget::decode(view["callback_id"].as_str()?).ok().map(|t| t.release)
