@@ -14,7 +14,9 @@ tests/contracts/slack/web-api-subset.json (LICENSE and SOURCE are written beside
 
 The document is Swagger 2.0: arguments are `parameters` (`in: formData` or `query`, the
 token `in: header`), and response schemas refer to `#/definitions/...`.
-`apps.connections.open` (Socket Mode) is not in the document; the fake checks it by hand.
+`apps.connections.open` (Socket Mode), `files.getUploadURLExternal` and
+`files.completeUploadExternal` are not in the document (it predates them); the fake checks
+them by hand against Slack's reference pages (tests/common/fake_slack/contract.rs).
 """
 
 import json
@@ -26,6 +28,9 @@ OPERATIONS = [
     ("/chat.postMessage", "post"),
     ("/chat.update", "post"),
     ("/chat.postEphemeral", "post"),
+    ("/chat.getPermalink", "get"),
+    ("/conversations.history", "get"),
+    ("/conversations.replies", "get"),
     ("/views.open", "get"),
     ("/usergroups.users.list", "get"),
     ("/auth.test", "get"),
@@ -131,7 +136,14 @@ def main(argv):
             f"{OUT_FILE} is a subset of Slack's Web API OpenAPI (Swagger 2.0) document (MIT, see LICENSE):\n"
             f"{origin}\n\n"
             "It keeps only the methods shipgate calls and the definitions they reference.\n"
-            "apps.connections.open (Socket Mode) is not in the document; the fake Slack checks it by hand.\n"
+            "apps.connections.open (Socket Mode), files.getUploadURLExternal and files.completeUploadExternal\n"
+            "are not in the document (it predates them). The fake Slack checks them by hand against Slack's\n"
+            "reference pages (docs.slack.dev/reference/methods/<name>, with api.slack.com's older copies), as\n"
+            "written out in tests/common/fake_slack/contract.rs; the answers and errors it gives for them\n"
+            "(uploads.rs, state.rs) say in comments which come from those pages and which are its own choice.\n"
+            "Where the document disagrees with those pages or with Slack's answers (required arguments and\n"
+            "response schemas of conversations.history and conversations.replies), contract.rs corrects it\n"
+            "and says why.\n"
             f"Regenerate it from the repository root with:\n    {COMMAND}\n"
         )
 

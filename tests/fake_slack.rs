@@ -1,6 +1,7 @@
 //! Tests of the fake Slack itself: the Web API contract and Block Kit limits, messages,
-//! threads, edits, ephemerals, modals, response URLs, faults and rate limits, Socket Mode,
-//! and the request signature.
+//! threads, edits, ephemerals, reading messages back (history, replies, permalinks), file
+//! uploads, modals, response URLs, faults and rate limits, Socket Mode, and the request
+//! signature.
 
 #[path = "common/fake_slack/mod.rs"]
 mod fake_slack;
@@ -793,6 +794,515 @@ async fn a_response_url_expires() {
     assert_eq!((answer.status, answer.error()), (StatusCode::NOT_FOUND, "expired_url"));
     assert!(fake.ephemerals().is_empty());
     fake.assert_no_problems();
+}
+
+// ----- reading messages back: history, replies, permalinks -----
+
+/// A card whose first block carries an idempotency key as its block_id, as shipgate marks
+/// the messages it posts; the other blocks have none.
+fn keyed_card(key: &str) -> Value {
+    let mut blocks = card();
+    blocks[0]["block_id"] = json!(key);
+    blocks
+}
+
+fn block_ids(message: &Value) -> Vec<String> {
+    let blocks = message["blocks"].as_array().expect("the message has blocks");
+    blocks.iter().map(|b| b["block_id"].as_str().expect("every listed block has a block_id").to_string()).collect()
+}
+
+fn texts(answer: &Answer) -> Vec<String> {
+    let messages = answer.body["messages"].as_array().expect("messages");
+    messages.iter().map(|m| m["text"].as_str().expect("a text").to_string()).collect()
+}
+
+fn next_cursor(answer: &Answer) -> Option<String> {
+    answer.body["response_metadata"]["next_cursor"].as_str().map(str::to_string)
+}
+
+#[tokio::test]
+async fn history_pages_newest_first_through_cursors() {
+    let (fake, api) = started().await;
+    let mut posted = Vec::new();
+    for i in 0..5 {
+        let answer = api.json("chat.postMessage", &json!({"channel": RELEASES, "text": format!("m{i}")})).await;
+        posted.push(answer.body["ts"].as_str().expect("a ts").to_string());
+    }
+    fake.add_user_message(INCIDENTS, "U0ALICE0001", "elsewhere");
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut query = vec![("channel", RELEASES), ("limit", "2")];
+        if let Some(c) = &cursor {
+            query.push(("cursor", c.as_str()));
+        }
+        let page = api.get("conversations.history", &query).await;
+        assert!(page.ok(), "{:?}", page.body);
+        assert_documented(Method::ConversationsHistory, &page.body);
+        pages += 1;
+        assert!(pages <= 3, "the cursors go on past the channel's five messages: {seen:?}");
+        seen.extend(texts(&page));
+        assert_eq!(page.body["has_more"], next_cursor(&page).is_some(), "{}", page.body);
+        match next_cursor(&page) {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, vec!["m4", "m3", "m2", "m1", "m0"], "newest first, each once");
+
+    // A window: after m1 up to m3, then with its ends.
+    let window = api
+        .get("conversations.history", &[("channel", RELEASES), ("oldest", &posted[1]), ("latest", &posted[3])])
+        .await;
+    assert_eq!(texts(&window), vec!["m2"]);
+    let inclusive = api
+        .form(
+            "conversations.history",
+            &[("channel", RELEASES), ("oldest", &posted[1]), ("latest", &posted[3]), ("inclusive", "true")],
+        )
+        .await;
+    assert_eq!(texts(&inclusive), vec!["m3", "m2", "m1"]);
+    assert_eq!(inclusive.body["messages"][0]["ts"], posted[3].as_str());
+    assert_eq!(inclusive.body["messages"][0]["type"], "message");
+    assert_eq!(inclusive.body["messages"][0]["bot_id"], fake.config().bot_id.as_str());
+
+    let empty = api.get("conversations.history", &[("channel", "C0EMPTYCHAN")]).await;
+    assert_eq!(empty.error(), "channel_not_found");
+    fake.add_channel("C0EMPTYCHAN");
+    let empty = api.get("conversations.history", &[("channel", "C0EMPTYCHAN")]).await;
+    assert_eq!((empty.body["messages"].clone(), empty.body["has_more"].clone()), (json!([]), json!(false)));
+    assert_documented(Method::ConversationsHistory, &empty.body);
+    fake.assert_no_problems();
+
+    // A mangled cursor, a missing channel and a limit that is no number are the client's bugs.
+    let mangled = api.get("conversations.history", &[("channel", RELEASES), ("cursor", "bmV4dF90czo x")]).await;
+    assert_eq!(mangled.error(), "invalid_cursor");
+    let no_channel = api.get("conversations.history", &[("limit", "2")]).await;
+    assert_eq!(no_channel.error(), "invalid_arguments");
+    assert_eq!(no_channel.messages(), vec!["[ERROR] missing required field: channel"]);
+    let bad_limit = api.get("conversations.history", &[("channel", RELEASES), ("limit", "two")]).await;
+    assert!(bad_limit.messages()[0].starts_with("[ERROR] `limit` must be an integer"), "{:?}", bad_limit.body);
+    let json_body = api.json("conversations.history", &json!({"channel": RELEASES})).await;
+    assert!(json_body.messages()[0].contains("takes no JSON body"), "{:?}", json_body.body);
+    assert_eq!(fake.take_problems().len(), 4);
+}
+
+#[tokio::test]
+async fn block_ids_come_back_exactly_as_posted() {
+    let (fake, api) = started().await;
+    let key = "sg:idem:01JDX3R7Q5/step-3+gate=ü";
+    let posted =
+        api.json("chat.postMessage", &json!({"channel": RELEASES, "text": "Step 3", "blocks": keyed_card(key)})).await;
+    assert!(posted.ok(), "{:?}", posted.body);
+    let ts = posted.body["ts"].as_str().unwrap().to_string();
+    // Form-encoded too, as a reply.
+    let blocks = keyed_card("sg:idem:reply-1").to_string();
+    let reply = api
+        .form(
+            "chat.postMessage",
+            &[("channel", RELEASES), ("text", "Step 3 reply"), ("thread_ts", &ts), ("blocks", &blocks)],
+        )
+        .await;
+    assert!(reply.ok(), "{:?}", reply.body);
+
+    let history = api.get("conversations.history", &[("channel", RELEASES)]).await;
+    let listed = &history.body["messages"][0];
+    assert_eq!(listed["blocks"][0]["block_id"], key);
+    // Blocks posted without a block_id get one, as Slack gives; those with one keep it.
+    assert_eq!(block_ids(listed), vec![key, "item-0", "fake-block-2", "fake-block-3", "gate"]);
+    let mut without_ids = listed["blocks"].clone();
+    for (i, block) in without_ids.as_array_mut().unwrap().iter_mut().enumerate() {
+        if [2, 3].contains(&i) {
+            block.as_object_mut().unwrap().remove("block_id");
+        }
+    }
+    assert_eq!(without_ids, keyed_card(key), "nothing else about the blocks changes");
+
+    let thread = api.get("conversations.replies", &[("channel", RELEASES), ("ts", &ts)]).await;
+    assert_eq!(thread.body["messages"][0]["blocks"][0]["block_id"], key);
+    assert_eq!(thread.body["messages"][1]["blocks"][0]["block_id"], "sg:idem:reply-1");
+    fake.assert_no_problems();
+}
+
+#[tokio::test]
+async fn replies_list_the_parent_then_its_replies_in_order() {
+    let (fake, api) = started().await;
+    let parent = api.post_card(RELEASES).await;
+    let mut replies = Vec::new();
+    for i in 0..2 {
+        let answer = api
+            .json("chat.postMessage", &json!({"channel": RELEASES, "text": format!("r{i}"), "thread_ts": parent}))
+            .await;
+        replies.push(answer.body["ts"].as_str().unwrap().to_string());
+    }
+    replies.push(fake.add_user_reply(RELEASES, &parent, "U0ALICE0001", "r2 from alice"));
+    let broadcast = api
+        .json(
+            "chat.postMessage",
+            &json!({"channel": RELEASES, "text": "r3 shipped", "thread_ts": parent, "reply_broadcast": true}),
+        )
+        .await;
+    replies.push(broadcast.body["ts"].as_str().unwrap().to_string());
+    let after = api.json("chat.postMessage", &json!({"channel": RELEASES, "text": "after the thread"})).await;
+    let after = after.body["ts"].as_str().unwrap().to_string();
+
+    let all = api.get("conversations.replies", &[("channel", RELEASES), ("ts", &parent)]).await;
+    assert!(all.ok(), "{:?}", all.body);
+    assert_documented(Method::ConversationsReplies, &all.body);
+    assert_eq!(texts(&all), vec!["Step 1", "r0", "r1", "r2 from alice", "r3 shipped"]);
+    assert_eq!(all.body["has_more"], false);
+    let head = &all.body["messages"][0];
+    assert_eq!((head["ts"].as_str(), head["thread_ts"].as_str()), (Some(parent.as_str()), Some(parent.as_str())));
+    assert_eq!(head["reply_count"], 4);
+    assert_eq!(head["reply_users"], json!([fake.bot_user_id(), "U0ALICE0001"]));
+    assert_eq!(head["latest_reply"], replies[3].as_str());
+    for (message, ts) in all.body["messages"].as_array().unwrap()[1..].iter().zip(&replies) {
+        assert_eq!(message["ts"], ts.as_str());
+        assert_eq!(message["thread_ts"], parent.as_str());
+        assert_eq!(message["parent_user_id"], fake.bot_user_id());
+    }
+    assert_eq!(all.body["messages"][3]["user"], "U0ALICE0001");
+    assert!(all.body["messages"][3].get("bot_id").is_none(), "a person's reply has no bot_id");
+
+    // Pages of two: the parent opens the first.
+    let first = api.get("conversations.replies", &[("channel", RELEASES), ("ts", &parent), ("limit", "2")]).await;
+    assert_eq!(texts(&first), vec!["Step 1", "r0"]);
+    assert_eq!(first.body["has_more"], true);
+    let cursor = next_cursor(&first).expect("a next cursor");
+    let second = api
+        .get("conversations.replies", &[("channel", RELEASES), ("ts", &parent), ("limit", "2"), ("cursor", &cursor)])
+        .await;
+    assert_eq!(texts(&second), vec!["r1", "r2 from alice"]);
+    let cursor = next_cursor(&second).expect("a next cursor");
+    let third = api
+        .get("conversations.replies", &[("channel", RELEASES), ("ts", &parent), ("limit", "2"), ("cursor", &cursor)])
+        .await;
+    assert_eq!((texts(&third), next_cursor(&third)), (vec!["r3 shipped".to_string()], None));
+    assert_documented(Method::ConversationsReplies, &third.body);
+
+    // History shows the parent with its thread, and the broadcast reply.
+    let history = api.get("conversations.history", &[("channel", RELEASES)]).await;
+    assert_eq!(texts(&history), vec!["after the thread", "r3 shipped", "Step 1"]);
+    assert_eq!(history.body["messages"][1]["subtype"], "thread_broadcast");
+    assert_eq!(history.body["messages"][2]["reply_count"], 4);
+
+    // A message without replies is its own thread.
+    let lone = api.get("conversations.replies", &[("channel", RELEASES), ("ts", &after)]).await;
+    assert_eq!(texts(&lone), vec!["after the thread"]);
+    assert!(lone.body["messages"][0].get("thread_ts").is_none());
+    fake.assert_no_problems();
+    let nothing = api.get("conversations.replies", &[("channel", RELEASES), ("ts", "1000000000.000001")]).await;
+    assert_eq!(nothing.error(), "thread_not_found");
+    let elsewhere = api.get("conversations.replies", &[("channel", INCIDENTS), ("ts", &parent)]).await;
+    assert_eq!(elsewhere.error(), "thread_not_found");
+    // A reply's ts is a mistake: Slack answers it with that reply alone.
+    let reply = api.get("conversations.replies", &[("channel", RELEASES), ("ts", &replies[0])]).await;
+    assert_eq!(texts(&reply), vec!["r0"]);
+    let problems = fake.take_problems();
+    assert_eq!(problems.len(), 1);
+    assert!(problems[0].messages[0].contains("is a reply"), "{problems:?}");
+    let no_ts = api.get("conversations.replies", &[("channel", RELEASES)]).await;
+    assert_eq!(no_ts.messages(), vec!["[ERROR] missing required field: ts"]);
+    assert_eq!(fake.take_problems().len(), 1);
+}
+
+#[tokio::test]
+async fn permalinks_name_the_workspace_channel_and_ts() {
+    let config = FakeConfig { team_domain: "acme-eng".to_string(), ..FakeConfig::default() };
+    let (fake, api) = started_with(config).await;
+    let parent = api.post_card(RELEASES).await;
+    let reply = api.json("chat.postMessage", &json!({"channel": RELEASES, "text": "r", "thread_ts": parent})).await;
+    let reply = reply.body["ts"].as_str().unwrap().to_string();
+
+    let link = api.get("chat.getPermalink", &[("channel", RELEASES), ("message_ts", &parent)]).await;
+    assert!(link.ok(), "{:?}", link.body);
+    assert_documented(Method::ChatGetPermalink, &link.body);
+    let expected = format!("https://acme-eng.slack.com/archives/{RELEASES}/p{}", parent.replace('.', ""));
+    assert_eq!(link.body, json!({"ok": true, "channel": RELEASES, "permalink": expected}));
+    assert_eq!(expected.len(), "https://acme-eng.slack.com/archives/C0RELEASES1/p".len() + 16);
+    assert_eq!(fake.permalink(RELEASES, &parent), Some(expected));
+
+    let in_thread = api.form("chat.getPermalink", &[("channel", RELEASES), ("message_ts", &reply)]).await;
+    let expected = format!(
+        "https://acme-eng.slack.com/archives/{RELEASES}/p{}?thread_ts={parent}&cid={RELEASES}",
+        reply.replace('.', "")
+    );
+    assert_eq!(in_thread.body["permalink"], expected.as_str());
+    assert_documented(Method::ChatGetPermalink, &in_thread.body);
+
+    let unknown = api.get("chat.getPermalink", &[("channel", RELEASES), ("message_ts", "1000000000.000001")]).await;
+    assert_eq!(unknown.error(), "message_not_found");
+    let nowhere = api.get("chat.getPermalink", &[("channel", "C0ELSEWHERE"), ("message_ts", &parent)]).await;
+    assert_eq!(nowhere.error(), "channel_not_found");
+    fake.assert_no_problems();
+    let missing = api.get("chat.getPermalink", &[("channel", RELEASES)]).await;
+    assert_eq!(missing.messages(), vec!["[ERROR] missing required field: message_ts"]);
+    assert_eq!(fake.take_problems().len(), 1);
+}
+
+#[tokio::test]
+async fn reads_take_ordered_faults() {
+    let (fake, api) = started().await;
+    let ts = api.post_card(RELEASES).await;
+    fake.fail_next("conversations.history", Fault::RateLimited { retry_after_secs: 2 }, 1);
+    fake.fail_next("conversations.replies", Fault::ServerError(500), 1);
+    fake.fail_next("chat.getPermalink", Fault::error("fatal_error"), 1);
+    let limited = api.get("conversations.history", &[("channel", RELEASES)]).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.headers["retry-after"], "2");
+    let failed = api.get("conversations.replies", &[("channel", RELEASES), ("ts", &ts)]).await;
+    assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let error = api.get("chat.getPermalink", &[("channel", RELEASES), ("message_ts", &ts)]).await;
+    assert_eq!(error.error(), "fatal_error");
+    for (method, query) in [
+        ("conversations.history", vec![("channel", RELEASES)]),
+        ("conversations.replies", vec![("channel", RELEASES), ("ts", ts.as_str())]),
+        ("chat.getPermalink", vec![("channel", RELEASES), ("message_ts", ts.as_str())]),
+    ] {
+        assert!(api.get(method, &query).await.ok(), "{method} answers once its fault is spent");
+        assert_eq!(fake.requests_to(method).len(), 2);
+    }
+    fake.assert_no_problems();
+}
+
+// ----- file uploads -----
+
+/// A 2x2 PNG, as shipgate's charts are PNGs.
+fn small_png() -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, 2, 2);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().expect("a PNG header");
+    writer.write_image_data(&[255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255]).expect("the pixels");
+    writer.finish().expect("a whole PNG");
+    out
+}
+
+impl Api {
+    /// files.getUploadURLExternal, form-encoded: `(upload_url, file_id)`.
+    async fn reserve(&self, filename: &str, length: usize) -> (String, String) {
+        let answer =
+            self.form("files.getUploadURLExternal", &[("filename", filename), ("length", &length.to_string())]).await;
+        assert!(answer.ok(), "{:?}", answer.body);
+        let field = |name: &str| answer.body[name].as_str().expect("a string").to_string();
+        (field("upload_url"), field("file_id"))
+    }
+
+    /// POSTs raw bytes to an upload URL: `(status, text)`.
+    async fn upload(&self, url: &str, bytes: Vec<u8>) -> (StatusCode, String) {
+        let response = self.http.post(url).header("content-type", "application/octet-stream").body(bytes).send().await;
+        let response = response.expect("the fake answers");
+        (response.status(), response.text().await.expect("a text answer"))
+    }
+}
+
+#[tokio::test]
+async fn a_png_is_uploaded_and_shared_in_a_thread() {
+    let (fake, api) = started().await;
+    let parent = api.post_card(RELEASES).await;
+    let png = small_png();
+    let (url, id) = api.reserve("burn-down.png", png.len()).await;
+    assert!(url.starts_with(&format!("{}/upload/v1/", fake.base_url())), "{url}");
+    assert!(id.starts_with('F') && id.len() >= 9, "{id}");
+    assert_eq!(fake.file(&id).map(|f| (f.uploaded, f.completed)), Some((false, false)));
+
+    let (status, text) = api.upload(&url, png.clone()).await;
+    assert_eq!((status, text), (StatusCode::OK, format!("OK - {}", png.len())));
+
+    let key = "sg:idem:chart-7";
+    let blocks = json!([{"type": "section", "block_id": key, "text": {"type": "mrkdwn", "text": "Burn-down"}}]);
+    let done = api
+        .json(
+            "files.completeUploadExternal",
+            &json!({"files": [{"id": id, "title": "Burn-down"}], "channel_id": RELEASES, "thread_ts": parent, "blocks": blocks}),
+        )
+        .await;
+    assert!(done.ok(), "{:?}", done.body);
+    assert_eq!(done.body["files"][0]["id"], id.as_str());
+    assert_eq!(done.body["files"][0]["title"], "Burn-down");
+
+    let files = fake.files();
+    assert_eq!(files.len(), 1);
+    let file = &files[0];
+    assert_eq!(
+        (file.id.as_str(), file.filename.as_str(), file.title.as_deref()),
+        (id.as_str(), "burn-down.png", Some("Burn-down"))
+    );
+    assert_eq!(file.bytes, png);
+    assert!(file.is_png() && file.uploaded && file.completed);
+    assert_eq!(file.mimetype(), "image/png");
+    assert_eq!(file.shared_to, vec![(RELEASES.to_string(), Some(parent.clone()))]);
+
+    // The share is a reply carrying the file and the blocks, as Slack lists it.
+    let thread = api.get("conversations.replies", &[("channel", RELEASES), ("ts", &parent)]).await;
+    assert_documented(Method::ConversationsReplies, &thread.body);
+    let share = &thread.body["messages"][1];
+    assert_eq!(share["thread_ts"], parent.as_str());
+    assert_eq!(share["blocks"][0]["block_id"], key);
+    let listed = &share["files"][0];
+    assert_eq!((listed["id"].as_str(), listed["name"].as_str()), (Some(id.as_str()), Some("burn-down.png")));
+    assert_eq!((listed["mimetype"].as_str(), listed["filetype"].as_str()), (Some("image/png"), Some("png")));
+    assert_eq!(listed["size"], png.len());
+    assert_eq!(fake.thread(RELEASES, &parent)[0].files[0]["id"], id.as_str());
+
+    // Multipart, form-encoded completion, shared top-level with a comment.
+    let (url, second) = api.reserve("notes.txt", 5).await;
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(b"hello".to_vec()).file_name("notes.txt"));
+    let response = api.http.post(&url).multipart(form).send().await.expect("answered");
+    assert_eq!(response.status(), StatusCode::OK);
+    let files = json!([{"id": second}]).to_string();
+    let done = api
+        .form(
+            "files.completeUploadExternal",
+            &[("files", &files), ("channel_id", INCIDENTS), ("initial_comment", "Release notes")],
+        )
+        .await;
+    assert!(done.ok(), "{:?}", done.body);
+    let shared = fake.messages_in(INCIDENTS);
+    assert_eq!(shared[0].text.as_deref(), Some("Release notes"));
+    assert_eq!(shared[0].files[0]["mimetype"], "text/plain");
+    assert_eq!(fake.file(&second).expect("recorded").bytes, b"hello");
+    let recorded = fake.requests_to("file_upload");
+    assert_eq!(
+        recorded.iter().map(|r| r.arg("multipart").cloned()).collect::<Vec<_>>(),
+        vec![Some(json!(false)), Some(json!(true))]
+    );
+
+    // Without a channel the file stays private: no message.
+    let (url, private) = api.reserve("private.png", png.len()).await;
+    api.upload(&url, png.clone()).await;
+    let done = api.json("files.completeUploadExternal", &json!({"files": [{"id": private}]})).await;
+    assert!(done.ok(), "{:?}", done.body);
+    assert!(fake.file(&private).is_some_and(|f| f.completed && f.shared_to.is_empty()));
+    assert_eq!(fake.all_messages().len(), 3);
+    fake.assert_no_problems();
+}
+
+#[tokio::test]
+async fn an_upload_of_another_length_is_refused_and_the_url_kept() {
+    let (fake, api) = started().await;
+    let png = small_png();
+    let (url, id) = api.reserve("chart.png", png.len() + 1).await;
+    let (status, text) = api.upload(&url, png.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(text.contains(&format!("declared {}", png.len() + 1)), "{text}");
+    assert!(fake.file(&id).is_some_and(|f| !f.uploaded && f.bytes.is_empty()));
+    let problems = fake.take_problems();
+    assert_eq!((problems.len(), problems[0].method.as_str()), (1, "file_upload"));
+
+    let mut padded = png.clone();
+    padded.push(0);
+    assert_eq!(api.upload(&url, padded).await.0, StatusCode::OK, "the URL takes the right length after");
+    // Declaring no bytes at all is refused up front.
+    let empty = api.form("files.getUploadURLExternal", &[("filename", "empty.png"), ("length", "0")]).await;
+    assert_eq!(empty.error(), "missing_argument");
+    let json_body = api.json("files.getUploadURLExternal", &json!({"filename": "a.png", "length": 3})).await;
+    assert!(json_body.messages()[0].contains("takes no JSON body"), "{:?}", json_body.body);
+    let no_length = api.form("files.getUploadURLExternal", &[("filename", "a.png")]).await;
+    assert_eq!(no_length.messages(), vec!["[ERROR] missing required field: length"]);
+    assert_eq!(fake.take_problems().len(), 3);
+}
+
+#[tokio::test]
+async fn an_upload_url_takes_one_upload() {
+    let (fake, api) = started().await;
+    let (url, id) = api.reserve("chart.png", 4).await;
+    assert_eq!(api.upload(&url, b"abcd".to_vec()).await, (StatusCode::OK, "OK - 4".to_string()));
+    let (status, _) = api.upload(&url, b"wxyz".to_vec()).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert_eq!(fake.file(&id).expect("recorded").bytes, b"abcd", "the second upload changes nothing");
+    // A retry after a lost answer looks the same: no problem.
+    fake.assert_no_problems();
+
+    let invented = format!("{}/upload/v1/nosuchticket", fake.base_url());
+    assert_eq!(api.upload(&invented, b"abcd".to_vec()).await.0, StatusCode::NOT_FOUND);
+    let (url, _) = api.reserve("chart.png", 4).await;
+    let put = api.http.put(&url).body(b"abcd".to_vec()).send().await.expect("answered");
+    assert_eq!(put.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(fake.take_problems().len(), 2);
+
+    // Ordered faults apply to upload URLs as `file_upload`.
+    fake.fail_next("file_upload", Fault::ServerError(503), 1);
+    assert_eq!(api.upload(&url, b"abcd".to_vec()).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(api.upload(&url, b"abcd".to_vec()).await.0, StatusCode::OK);
+    fake.assert_no_problems();
+}
+
+#[tokio::test]
+async fn completing_a_file_not_uploaded_is_file_not_found() {
+    let (fake, api) = started().await;
+    let complete = |id: String| {
+        let api = &api;
+        async move {
+            api.json("files.completeUploadExternal", &json!({"files": [{"id": id}], "channel_id": RELEASES})).await
+        }
+    };
+    let unknown = complete("F0NOSUCHFILE".to_string()).await;
+    assert_eq!((unknown.status, unknown.error()), (StatusCode::OK, "file_not_found"));
+    fake.assert_no_problems();
+
+    // Reserved, never uploaded: the client skipped a step.
+    let (url, id) = api.reserve("chart.png", 4).await;
+    assert_eq!(complete(id.clone()).await.error(), "file_not_found");
+    assert_eq!(fake.take_problems().len(), 1);
+
+    api.upload(&url, b"abcd".to_vec()).await;
+    assert!(complete(id.clone()).await.ok());
+    // Twice: the ticket is spent (a client recovering from a crash may ask again).
+    assert_eq!(complete(id.clone()).await.error(), "file_not_found");
+    assert_eq!(fake.messages_in(RELEASES).len(), 1, "shared once");
+    fake.assert_no_problems();
+
+    let (url, other) = api.reserve("chart.png", 4).await;
+    api.upload(&url, b"abcd".to_vec()).await;
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({"files": [], "channel_id": RELEASES}), "[ERROR] `files` lists no file"),
+        (
+            json!({"files": [{"id": other, "name": "x"}], "channel_id": RELEASES}),
+            "[ERROR] unknown field `files[0].name`",
+        ),
+        (
+            json!({"files": [{"id": other}], "channel_id": RELEASES, "channels": RELEASES}),
+            "[ERROR] give `channel_id` or `channels`",
+        ),
+        (
+            json!({"files": [{"id": other}], "thread_ts": "1000000000.000001"}),
+            "[ERROR] `thread_ts` needs exactly one channel",
+        ),
+        (
+            json!({"files": [{"id": other}], "channel_id": RELEASES, "username": "bot"}),
+            "[ERROR] unknown argument `username`",
+        ),
+        (json!({"channel_id": RELEASES}), "[ERROR] missing required field: files"),
+    ];
+    for (body, wanted) in &cases {
+        let answer = api.json("files.completeUploadExternal", body).await;
+        assert_eq!(answer.error(), "invalid_arguments", "{body}");
+        assert!(answer.messages().iter().any(|m| m.starts_with(wanted)), "{body}: {:?}", answer.messages());
+    }
+    assert_eq!(fake.take_problems().len(), cases.len());
+    let nowhere =
+        api.json("files.completeUploadExternal", &json!({"files": [{"id": other}], "channel_id": "C0ELSEWHERE"})).await;
+    assert_eq!(nowhere.error(), "channel_not_found");
+    assert!(fake.file(&other).is_some_and(|f| !f.completed), "a refused completion changes nothing");
+
+    // initial_comment wins over blocks, as Slack's page says: the blocks are dropped, and flagged.
+    let blocks = json!([{"type": "section", "block_id": "sg:idem:x", "text": {"type": "mrkdwn", "text": "x"}}]);
+    let both = api
+        .json(
+            "files.completeUploadExternal",
+            &json!({"files": [{"id": other}], "channel_id": RELEASES, "initial_comment": "hi", "blocks": blocks}),
+        )
+        .await;
+    assert!(both.ok());
+    assert_eq!(fake.messages_in(RELEASES)[1].blocks, None);
+    let problems = fake.take_problems();
+    assert_eq!((problems.len(), problems[0].answered.clone()), (1, None));
 }
 
 // ----- Socket Mode -----

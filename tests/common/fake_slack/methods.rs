@@ -1,17 +1,27 @@
 //! The Slack Web API methods the fake serves.
 
-/// One Web API method. All but `apps.connections.open` are operations of the vendored
-/// OpenAPI subset (tests/contracts/slack/web-api-subset.json).
+/// One Web API method. Most are operations of the vendored OpenAPI subset
+/// (tests/contracts/slack/web-api-subset.json); the document predates Socket Mode and the
+/// external file uploads, so the fake checks those by hand (see `in_document`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Method {
     ChatPostMessage,
     ChatUpdate,
     ChatPostEphemeral,
+    ChatGetPermalink,
+    ConversationsHistory,
+    ConversationsReplies,
     ViewsOpen,
     UsergroupsUsersList,
     AuthTest,
     /// Socket Mode: trades the app-level token for a WebSocket URL. Not in the document.
     AppsConnectionsOpen,
+    /// Reserves an upload URL and a file id. Not in the document (it predates the method);
+    /// checked against Slack's reference page.
+    FilesGetUploadUrlExternal,
+    /// Shares uploaded files into a channel or thread. Not in the document; checked against
+    /// Slack's reference page.
+    FilesCompleteUploadExternal,
 }
 
 /// Which token a method takes in `Authorization: Bearer ...`.
@@ -24,14 +34,19 @@ pub enum TokenKind {
 }
 
 impl Method {
-    pub const ALL: [Method; 7] = [
+    pub const ALL: [Method; 12] = [
         Method::ChatPostMessage,
         Method::ChatUpdate,
         Method::ChatPostEphemeral,
+        Method::ChatGetPermalink,
+        Method::ConversationsHistory,
+        Method::ConversationsReplies,
         Method::ViewsOpen,
         Method::UsergroupsUsersList,
         Method::AuthTest,
         Method::AppsConnectionsOpen,
+        Method::FilesGetUploadUrlExternal,
+        Method::FilesCompleteUploadExternal,
     ];
 
     /// The name as in the URL, `https://slack.com/api/<name>`.
@@ -40,10 +55,15 @@ impl Method {
             Method::ChatPostMessage => "chat.postMessage",
             Method::ChatUpdate => "chat.update",
             Method::ChatPostEphemeral => "chat.postEphemeral",
+            Method::ChatGetPermalink => "chat.getPermalink",
+            Method::ConversationsHistory => "conversations.history",
+            Method::ConversationsReplies => "conversations.replies",
             Method::ViewsOpen => "views.open",
             Method::UsergroupsUsersList => "usergroups.users.list",
             Method::AuthTest => "auth.test",
             Method::AppsConnectionsOpen => "apps.connections.open",
+            Method::FilesGetUploadUrlExternal => "files.getUploadURLExternal",
+            Method::FilesCompleteUploadExternal => "files.completeUploadExternal",
         }
     }
 
@@ -51,9 +71,13 @@ impl Method {
         Method::ALL.into_iter().find(|m| m.name() == name)
     }
 
-    /// Whether the OpenAPI document describes the method (every one but Socket Mode's).
+    /// Whether the OpenAPI document describes the method: all but Socket Mode's and the
+    /// two external upload methods, which came after it.
     pub fn in_document(self) -> bool {
-        self != Method::AppsConnectionsOpen
+        !matches!(
+            self,
+            Method::AppsConnectionsOpen | Method::FilesGetUploadUrlExternal | Method::FilesCompleteUploadExternal
+        )
     }
 
     pub fn token(self) -> TokenKind {

@@ -2,23 +2,29 @@
 //!
 //! One axum server on 127.0.0.1 serves:
 //! - the Web API under `/api/<method>` (`api_base()`): chat.postMessage, chat.update,
-//!   chat.postEphemeral, views.open, usergroups.users.list, auth.test and
-//!   apps.connections.open, with arguments in the query string, a form-encoded body or a JSON
-//!   body, and the token in `Authorization: Bearer`;
+//!   chat.postEphemeral, chat.getPermalink, conversations.history, conversations.replies,
+//!   views.open, usergroups.users.list, auth.test, apps.connections.open,
+//!   files.getUploadURLExternal and files.completeUploadExternal, with arguments in the query
+//!   string, a form-encoded body or a JSON body, and the token in `Authorization: Bearer`;
 //! - response URLs under `/response/<id>`, minted by the fake for the interactions it builds;
+//! - upload URLs under `/upload/v1/<ticket>`, handed out by files.getUploadURLExternal
+//!   (uploads.rs);
 //! - Socket Mode at `/socket?ticket=..` (see socket.rs).
 //!
 //! Every Web API request is checked against Slack's OpenAPI document
-//! (tests/contracts/slack/web-api-subset.json, contract.rs) and Block Kit's documented limits
+//! (tests/contracts/slack/web-api-subset.json, contract.rs), or for the methods the document
+//! predates against Slack's reference pages, and Block Kit's documented limits
 //! (blockkit.rs). A request that breaks them gets Slack's answer (HTTP 200,
 //! `{ok:false, error:"invalid_arguments"|"invalid_blocks", response_metadata:{messages}}`)
 //! and is recorded as a [`Problem`]; `assert_no_problems` fails a test that broke the
 //! contract. What the client could not have known (an expired trigger, a missing message, a
 //! rate limit, an ordered fault) is answered as Slack does and is no problem.
 //!
-//! Messages, threads, edits, ephemerals, modals, user groups and response URLs are kept in
-//! state (state.rs); tests read them back (`messages_in`, `thread`, `ephemerals`, ...) and
-//! every request is recorded (`requests_to`).
+//! Messages, threads, edits, ephemerals, modals, user groups, response URLs and uploaded
+//! files are kept in state (state.rs); shipgate reads messages back through
+//! conversations.history and conversations.replies (newest first / parent first, cursor
+//! pages, blocks and their `block_id`s as posted), tests through `messages_in`, `thread`,
+//! `files`, ...; every request is recorded (`requests_to`).
 //!
 //! A test of the adapter, in outline:
 //!
@@ -48,6 +54,8 @@ mod ratelimit;
 mod signing;
 mod socket;
 mod state;
+mod timeline;
+mod uploads;
 
 #[allow(unused_imports)]
 pub use blockkit::{check_blocks, check_view, Surface};
@@ -67,6 +75,8 @@ pub use socket::{Ack, Delivery};
 pub use state::{
     Ephemeral, FakeConfig, MessageVersion, OpenedView, Problem, RecordedRequest, ResponseUrlPost, SlackMessage,
 };
+#[allow(unused_imports)]
+pub use uploads::UploadedFile;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State as AxumState};
@@ -135,6 +145,7 @@ impl FakeSlack {
         let app = Router::new()
             .route("/api/{method}", any(web_api))
             .route("/response/{id}", any(response_url))
+            .route("/upload/v1/{ticket}", any(file_upload))
             .route("/socket", get(socket::upgrade))
             .fallback(unknown_path)
             .with_state(Arc::clone(&shared));
@@ -210,6 +221,12 @@ impl FakeSlack {
         self.shared.state().add_user_message(channel, user, text)
     }
 
+    /// A reply someone (not the bot) posted under the top-level message at `parent`;
+    /// returns its ts. Panics when there is no such message.
+    pub fn add_user_reply(&self, channel: &str, parent: &str, user: &str, text: &str) -> String {
+        self.shared.state().add_user_reply(channel, parent, user, text)
+    }
+
     /// A user group (`S...`) and its members, for usergroups.users.list.
     pub fn set_usergroup(&self, usergroup: &str, members: &[&str]) {
         self.shared.state().set_usergroup(usergroup, members);
@@ -230,8 +247,9 @@ impl FakeSlack {
 
     // ----- faults and rate limits -----
 
-    /// The next `times` calls of `method` (`chat.postMessage`, ..., or `response_url` for
-    /// posts to any response URL) fail with `fault`. Faults ordered earlier are used first.
+    /// The next `times` calls of `method` (`chat.postMessage`, ..., `response_url` for posts
+    /// to any response URL, `file_upload` for posts to any upload URL) fail with `fault`.
+    /// Faults ordered earlier are used first.
     pub fn fail_next(&self, method: &str, fault: Fault, times: u32) {
         if times > 0 {
             let pending = faults::PendingFault { target: method.to_string(), fault, remaining: times };
@@ -278,6 +296,24 @@ impl FakeSlack {
     /// Every channel message, replies and deleted ones included, in the order posted.
     pub fn all_messages(&self) -> Vec<SlackMessage> {
         self.shared.state().all_messages()
+    }
+
+    /// The permalink chat.getPermalink gives the message at `ts` (deleted or not); `None`
+    /// when there is no such message.
+    pub fn permalink(&self, channel: &str, ts: &str) -> Option<String> {
+        let state = self.shared.state();
+        let message = state.message(channel, ts)?;
+        Some(state.permalink_of(channel, message))
+    }
+
+    /// Every file reserved through files.getUploadURLExternal, in order, as far as each got
+    /// (`uploaded`, `completed`, `shared_to`).
+    pub fn files(&self) -> Vec<UploadedFile> {
+        self.shared.state().files.clone()
+    }
+
+    pub fn file(&self, id: &str) -> Option<UploadedFile> {
+        self.shared.state().file(id).cloned()
     }
 
     /// Every ephemeral message, through chat.postEphemeral or a response URL.
@@ -735,10 +771,11 @@ fn serve_method(
         Ok(args) => args,
         Err((error, message)) => return refused(state, Refusal::contract(error, vec![message.clone()])),
     };
-    let problems = if method.in_document() {
+    let problems = if method != Method::AppsConnectionsOpen {
         contract::check_arguments(method, args)
     } else {
-        // apps.connections.open is not in the document: a POST without arguments.
+        // apps.connections.open is in neither the document nor contract.rs: a POST without
+        // arguments.
         let mut problems: Vec<String> = args
             .list
             .iter()
@@ -765,6 +802,11 @@ fn serve_method(
         Method::UsergroupsUsersList => state.usergroup_users(args),
         Method::AuthTest => state.auth_test(),
         Method::AppsConnectionsOpen => state.connections_open(),
+        Method::ChatGetPermalink => state.get_permalink(args),
+        Method::ConversationsHistory => state.history(args),
+        Method::ConversationsReplies => state.replies(args),
+        Method::FilesGetUploadUrlExternal => state.get_upload_url(args),
+        Method::FilesCompleteUploadExternal => state.complete_upload(args),
     };
     let mut outcome = match reply {
         Ok(body) => Outcome::json(200, body),
@@ -853,6 +895,73 @@ async fn response_url(
         tokio::time::sleep(delay).await;
     }
     outcome.into_response()
+}
+
+/// The upload URL of a file reserved through files.getUploadURLExternal: the file's bytes,
+/// raw or as a multipart form, once. Answers text, as Slack's upload service does.
+async fn file_upload(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    Path(ticket): Path<String>,
+    method: axum::http::Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let content_type = header(&headers, "content-type");
+    let read = uploads::read_body(content_type.as_deref(), body.clone()).await;
+    let (status, text, delay, retry_after) = {
+        let mut state = shared.state();
+        let (mut delay, mut retry_after) = (None, None);
+        let (status, text) = match faults::take(&mut state.faults, "file_upload") {
+            Some(Fault::RateLimited { retry_after_secs }) => {
+                retry_after = Some(retry_after_secs.max(1));
+                (429, "ratelimited".to_string())
+            }
+            Some(Fault::Error(error)) => (400, error),
+            Some(Fault::ServerError(status)) => (status, String::new()),
+            Some(Fault::Timeout(hold)) => {
+                delay = Some(hold);
+                (504, String::new())
+            }
+            fault => {
+                if let Some(Fault::Slow(hold)) = fault {
+                    delay = Some(hold);
+                }
+                state.upload_post(&ticket, method.as_str(), read.clone())
+            }
+        };
+        let args = match &read {
+            Ok(read) => json!({
+                "length": read.bytes.len(),
+                "multipart": read.multipart,
+                "filename": read.part_filename,
+            }),
+            Err(why) => json!({"unreadable": why}),
+        };
+        state.requests.push(RecordedRequest {
+            method: "file_upload".to_string(),
+            http_method: method.to_string(),
+            path: uri.path().to_string(),
+            content_type,
+            authorization: header(&headers, "authorization"),
+            args,
+            raw_body: String::from_utf8_lossy(&body).into_owned(),
+            status,
+            answer: (!text.is_empty()).then(|| Value::String(text.clone())),
+            at: SystemTime::now(),
+        });
+        (status, text, delay, retry_after)
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    let mut response = Response::new(Body::from(text));
+    *response.status_mut() = StatusCode::from_u16(status).expect("the fake answers valid statuses");
+    response.headers_mut().insert("content-type", HeaderValue::from_static("text/plain; charset=utf-8"));
+    if let Some(seconds) = retry_after {
+        response.headers_mut().insert("retry-after", HeaderValue::from(seconds));
+    }
+    response
 }
 
 async fn unknown_path(AxumState(shared): AxumState<Arc<Shared>>, method: axum::http::Method, uri: Uri) -> Response {

@@ -4,6 +4,8 @@ use super::blockkit::{self, Surface};
 use super::contract::Args;
 use super::faults::PendingFault;
 use super::ratelimit::ChannelRate;
+use super::timeline::{self, Order, Window};
+use super::uploads::{self, UploadBody, UploadedFile};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::fmt;
@@ -22,6 +24,8 @@ pub struct FakeConfig {
     /// The deprecated verification token Slack still puts in payloads.
     pub verification_token: String,
     pub team_id: String,
+    /// The workspace's subdomain: `<team_domain>.slack.com` in auth.test's `url`, in
+    /// permalinks (chat.getPermalink) and in file links.
     pub team_domain: String,
     pub team_name: String,
     pub app_id: String,
@@ -68,21 +72,22 @@ impl Default for FakeConfig {
 /// A request as the fake received it.
 #[derive(Clone, Debug)]
 pub struct RecordedRequest {
-    /// The Web API method (`chat.postMessage`), `response_url`, or the path of a request
-    /// to nothing the fake serves.
+    /// The Web API method (`chat.postMessage`), `response_url`, `file_upload` (a post to an
+    /// upload URL), or the path of a request to nothing the fake serves.
     pub method: String,
     /// `POST`, `GET`.
     pub http_method: String,
     pub path: String,
     pub content_type: Option<String>,
     pub authorization: Option<String>,
-    /// The arguments as one JSON object (`blocks` and `view` parsed); a response URL's
-    /// JSON body.
+    /// The arguments as one JSON object (`blocks`, `view` and `files` parsed); a response
+    /// URL's JSON body; for an upload, `{length, multipart, filename}` of what arrived.
     pub args: Value,
     pub raw_body: String,
     /// The answer's status (a held request is recorded with the status it ends with).
     pub status: u16,
-    /// The JSON answer; `None` for an empty one (a server error, a timeout).
+    /// The JSON answer; `None` for an empty one (a server error, a timeout). An upload URL's
+    /// text answer (`OK - 1234`) as a JSON string.
     pub answer: Option<Value>,
     pub at: SystemTime,
 }
@@ -144,6 +149,9 @@ pub struct SlackMessage {
     pub text: Option<String>,
     pub blocks: Option<Value>,
     pub reply_broadcast: bool,
+    /// The files a files.completeUploadExternal share carries, as Slack lists them in the
+    /// message (`id`, `name`, `mimetype`, ...); empty for other messages.
+    pub files: Vec<Value>,
     /// Every version, the first as posted; the last is the current one.
     pub versions: Vec<MessageVersion>,
     /// Deleted through a response URL's `delete_original`.
@@ -192,6 +200,11 @@ impl SlackMessage {
         }
         if let Some(thread_ts) = &self.thread_ts {
             message["thread_ts"] = json!(thread_ts);
+        }
+        if !self.files.is_empty() {
+            message["files"] = json!(self.files);
+            message["upload"] = json!(true);
+            message["display_as_bot"] = json!(false);
         }
         message
     }
@@ -326,6 +339,10 @@ pub struct State {
     usergroups: HashMap<String, Vec<String>>,
     /// Socket Mode tickets handed out by apps.connections.open -> used yet.
     tickets: HashMap<String, bool>,
+    /// Files reserved through files.getUploadURLExternal, in order.
+    pub files: Vec<UploadedFile>,
+    /// The ticket of each upload URL -> its file's id.
+    upload_tickets: HashMap<String, String>,
     pub requests: Vec<RecordedRequest>,
     pub problems: Vec<Problem>,
     pub faults: Vec<PendingFault>,
@@ -348,6 +365,8 @@ impl State {
             response_posts: Vec::new(),
             usergroups: HashMap::new(),
             tickets: HashMap::new(),
+            files: Vec::new(),
+            upload_tickets: HashMap::new(),
             requests: Vec::new(),
             problems: Vec::new(),
             faults: Vec::new(),
@@ -407,9 +426,20 @@ impl State {
             text: Some(text.to_string()),
             blocks: None,
             reply_broadcast: false,
+            files: Vec::new(),
             versions: vec![version],
             deleted: false,
         });
+        ts
+    }
+
+    /// A reply someone (not the bot) posted in the thread under `parent`; returns its ts.
+    /// Panics when `parent` is no top-level message of the channel.
+    pub fn add_user_reply(&mut self, channel: &str, parent: &str, user: &str, text: &str) -> String {
+        let is_parent = self.message(channel, parent).is_some_and(|m| !m.deleted && m.thread_ts.is_none());
+        assert!(is_parent, "no top-level message {parent} in {channel} to reply to");
+        let ts = self.add_user_message(channel, user, text);
+        self.messages.last_mut().expect("just added").thread_ts = Some(parent.to_string());
         ts
     }
 
@@ -577,6 +607,7 @@ impl State {
             text,
             blocks,
             reply_broadcast,
+            files: Vec::new(),
             versions: vec![version],
             deleted: false,
         };
@@ -747,6 +778,415 @@ impl State {
             }
             _ => false,
         }
+    }
+
+    // ----- reading messages back -----
+
+    /// `limit` (0 or none: `default`; above `max`: `max`, as Slack caps it) and the decoded
+    /// `cursor` (empty: the first page). A cursor the fake did not make is the client's bug.
+    fn paging(args: &Args, default: usize, max: usize) -> Result<(usize, Option<u64>), Refusal> {
+        let limit = args.str("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(0);
+        let limit = if limit == 0 { default } else { limit.min(max) };
+        let cursor = match args.str("cursor").filter(|c| !c.is_empty()) {
+            None => None,
+            Some(cursor) => Some(timeline::decode_cursor(&cursor).ok_or_else(|| {
+                Refusal::contract(
+                    "invalid_cursor",
+                    vec![format!(
+                        "[ERROR] cursor {cursor:?} is no next_cursor the fake gave (a `+` or `/` not URL-encoded?)"
+                    )],
+                )
+            })?),
+        };
+        Ok((limit, cursor))
+    }
+
+    /// A message as conversations.history and conversations.replies list it: a parent with
+    /// its thread's `reply_count`, `reply_users` and `latest_reply`, a reply with its
+    /// `parent_user_id`, a broadcast reply with `subtype: thread_broadcast`. Blocks posted
+    /// without a `block_id` get the one Slack would give (the fake's `fake-block-<index>`,
+    /// as in interaction payloads); the others keep theirs exactly.
+    fn listed(&self, message: &SlackMessage) -> Value {
+        let mut out = message.to_json(&self.config);
+        if let Some(blocks) = out.get_mut("blocks").and_then(Value::as_array_mut) {
+            for (index, block) in blocks.iter_mut().enumerate() {
+                if block.get("block_id").is_none() {
+                    block["block_id"] = json!(format!("fake-block-{index}"));
+                }
+            }
+        }
+        match &message.thread_ts {
+            None => {
+                let replies = self.thread(&message.channel, &message.ts);
+                if let Some(latest) = replies.last() {
+                    let mut users: Vec<&str> = Vec::new();
+                    for reply in &replies {
+                        if !users.contains(&reply.user.as_str()) {
+                            users.push(&reply.user);
+                        }
+                    }
+                    out["thread_ts"] = json!(message.ts);
+                    out["reply_count"] = json!(replies.len());
+                    out["reply_users_count"] = json!(users.len());
+                    out["reply_users"] = json!(users);
+                    out["latest_reply"] = json!(latest.ts);
+                    out["subscribed"] = json!(false);
+                }
+            }
+            Some(parent) => {
+                if let Some(parent) = self.message(&message.channel, parent) {
+                    out["parent_user_id"] = json!(parent.user);
+                }
+                if message.reply_broadcast {
+                    out["subtype"] = json!("thread_broadcast");
+                }
+            }
+        }
+        out
+    }
+
+    /// conversations.history: the channel's messages (replies broadcast to it included),
+    /// newest first, `limit` a page (default 100, at most 999).
+    pub fn history(&mut self, args: &Args) -> Reply {
+        let channel = args.str("channel").unwrap_or_default();
+        self.channel_exists(&channel)?;
+        let (limit, cursor) = Self::paging(args, 100, 999)?;
+        let window = Window::from_args(args);
+        let listed: Vec<(u64, Value)> = self
+            .messages_in(&channel)
+            .iter()
+            .rev()
+            .filter_map(|m| timeline::micros(&m.ts).map(|at| (at, m)))
+            .filter(|(at, _)| window.contains(*at))
+            .map(|(at, m)| (at, self.listed(m)))
+            .collect();
+        let page = timeline::page(listed, Order::NewestFirst, cursor, limit);
+        let mut body = json!({
+            "ok": true,
+            "messages": page.items,
+            "has_more": page.next_cursor.is_some(),
+            "pin_count": 0,
+            "channel_actions_ts": null,
+            "channel_actions_count": 0,
+        });
+        if let Some(next) = page.next_cursor {
+            body["response_metadata"] = json!({"next_cursor": next});
+        }
+        Ok(body)
+    }
+
+    /// conversations.replies: the parent, then its replies oldest first, `limit` a page
+    /// (default and most 1000). The parent opens the first page only; later pages go on
+    /// from the cursor. (Reports differ on whether Slack repeats the parent on every page; a
+    /// client that reads threads by `ts` copes with both.)
+    pub fn replies(&mut self, args: &Args) -> Reply {
+        let method = "conversations.replies";
+        let channel = args.str("channel").unwrap_or_default();
+        self.channel_exists(&channel)?;
+        let ts = args.str("ts").unwrap_or_default();
+        let (limit, cursor) = Self::paging(args, 1000, 1000)?;
+        let target = match self.message(&channel, &ts) {
+            Some(m) if !m.deleted => m.clone(),
+            _ => return Err(Refusal::state("thread_not_found")),
+        };
+        let thread: Vec<SlackMessage> = match &target.thread_ts {
+            None => std::iter::once(target.clone()).chain(self.thread(&channel, &ts)).collect(),
+            Some(parent) => {
+                // Slack's page says a reply's ts names its thread; Slack answers with that
+                // reply alone (slackapi/bolt-python#783), and so does the fake.
+                self.problem(
+                    method,
+                    None,
+                    vec![format!(
+                        "ts {ts} is a reply: Slack answers with that reply alone; use its parent's ts ({parent})"
+                    )],
+                );
+                vec![target.clone()]
+            }
+        };
+        let window = Window::from_args(args);
+        let listed: Vec<(u64, Value)> = thread
+            .iter()
+            .filter_map(|m| timeline::micros(&m.ts).map(|at| (at, m)))
+            .filter(|(at, _)| window.contains(*at))
+            .map(|(at, m)| (at, self.listed(m)))
+            .collect();
+        let page = timeline::page(listed, Order::OldestFirst, cursor, limit);
+        let mut body = json!({"ok": true, "messages": page.items, "has_more": page.next_cursor.is_some()});
+        if let Some(next) = page.next_cursor {
+            body["response_metadata"] = json!({"next_cursor": next});
+        }
+        Ok(body)
+    }
+
+    /// The permalink of a message: `https://<team_domain>.slack.com/archives/<channel>/p<ts
+    /// without its dot>`, and for a reply `?thread_ts=<parent>&cid=<channel>` as Slack adds.
+    pub fn permalink_of(&self, channel: &str, message: &SlackMessage) -> String {
+        let mut link = format!(
+            "https://{}.slack.com/archives/{channel}/p{}",
+            self.config.team_domain,
+            message.ts.replace('.', "")
+        );
+        if let Some(parent) = &message.thread_ts {
+            link.push_str(&format!("?thread_ts={parent}&cid={channel}"));
+        }
+        link
+    }
+
+    pub fn get_permalink(&mut self, args: &Args) -> Reply {
+        let channel = args.str("channel").unwrap_or_default();
+        self.channel_exists(&channel)?;
+        let ts = args.str("message_ts").unwrap_or_default();
+        match self.message(&channel, &ts) {
+            Some(m) if !m.deleted => {
+                let permalink = self.permalink_of(&channel, m);
+                Ok(json!({"ok": true, "channel": channel, "permalink": permalink}))
+            }
+            _ => Err(Refusal::state("message_not_found")),
+        }
+    }
+
+    // ----- file uploads (uploads.rs) -----
+
+    pub fn file(&self, id: &str) -> Option<&UploadedFile> {
+        self.files.iter().find(|f| f.id == id)
+    }
+
+    /// files.getUploadURLExternal: a file id and an upload URL for `length` bytes.
+    pub fn get_upload_url(&mut self, args: &Args) -> Reply {
+        let filename = args.str("filename").unwrap_or_default();
+        let length: u64 = args.str("length").and_then(|l| l.parse().ok()).unwrap_or(0);
+        if length == 0 {
+            // Slack's page: `missing_argument` "typically only occurs when the length
+            // provided is 0".
+            return Err(Refusal::contract(
+                "missing_argument",
+                vec!["[ERROR] `length` is 0: Slack takes no empty file".to_string()],
+            ));
+        }
+        if filename.trim().is_empty() {
+            // Not on Slack's page; the fake's choice of error for a nameless file.
+            return Err(Refusal::contract("invalid_arguments", vec!["[ERROR] `filename` is empty".to_string()]));
+        }
+        let alt_txt = args.str("alt_txt");
+        if alt_txt.as_deref().is_some_and(|a| a.chars().count() > 1000) {
+            return Err(Refusal::contract(
+                "alt_txt_too_large",
+                vec!["[ERROR] `alt_txt` is longer than 1000 characters".to_string()],
+            ));
+        }
+        let n = self.next();
+        let id = format!("F0FAKE{n:05}");
+        let ticket = uuid::Uuid::new_v4().simple().to_string();
+        let upload_url = format!("http://127.0.0.1:{}/upload/v1/{ticket}", self.port);
+        self.upload_tickets.insert(ticket, id.clone());
+        self.files.push(UploadedFile {
+            id: id.clone(),
+            filename,
+            title: None,
+            length,
+            alt_txt,
+            upload_url: upload_url.clone(),
+            created: unix_seconds(),
+            bytes: Vec::new(),
+            uploaded: false,
+            completed: false,
+            shared_to: Vec::new(),
+        });
+        Ok(json!({"ok": true, "upload_url": upload_url, "file_id": id}))
+    }
+
+    /// A request to the upload URL with `ticket`: `(status, text answer)`. Slack answers
+    /// 200 `OK - <length>` and, its page says, something else on failure; which status for
+    /// which failure is the fake's choice: 404 an unknown URL, 405 not a POST, 400 a body
+    /// that is no file or not the declared length (the URL stays usable), 410 a URL already
+    /// used. All but the last are the client's bugs; a used URL may be a retry after a lost
+    /// answer, which the client cannot tell.
+    pub fn upload_post(&mut self, ticket: &str, http_method: &str, body: Result<UploadBody, String>) -> (u16, String) {
+        let target = "file_upload";
+        let Some(id) = self.upload_tickets.get(ticket).cloned() else {
+            let why =
+                format!("no upload URL /upload/v1/{ticket}: take the upload_url files.getUploadURLExternal answered");
+            self.problem(target, Some("404"), vec![why.clone()]);
+            return (404, why);
+        };
+        if http_method != "POST" {
+            let why = format!("the upload URL takes POST, not {http_method}");
+            self.problem(target, Some("405"), vec![why.clone()]);
+            return (405, why);
+        }
+        let file = self.files.iter().find(|f| f.id == id).expect("every ticket names a reserved file");
+        if file.uploaded {
+            return (410, format!("the upload URL of {id} was used already"));
+        }
+        let body = match body {
+            Ok(body) => body,
+            Err(why) => {
+                self.problem(target, Some("400"), vec![why.clone()]);
+                return (400, why);
+            }
+        };
+        let length = body.bytes.len() as u64;
+        if length != file.length {
+            let why = format!(
+                "{} bytes arrived for {id} ({:?}), declared {} to files.getUploadURLExternal",
+                length, file.filename, file.length
+            );
+            self.problem(target, Some("400"), vec![why.clone()]);
+            return (400, why);
+        }
+        let file = self.files.iter_mut().find(|f| f.id == id).expect("found above");
+        file.bytes = body.bytes;
+        file.uploaded = true;
+        (200, format!("OK - {length}"))
+    }
+
+    /// A file as Slack describes it in a message and in files.completeUploadExternal's
+    /// answer.
+    fn file_json(&self, file: &UploadedFile) -> Value {
+        let (mimetype, filetype, pretty_type) = uploads::kind_of(&file.filename);
+        let name: String = form_urlencoded::byte_serialize(file.filename.as_bytes()).collect();
+        let c = &self.config;
+        json!({
+            "id": file.id,
+            "created": file.created,
+            "timestamp": file.created,
+            "name": file.filename,
+            "title": file.title.clone().unwrap_or_else(|| file.filename.clone()),
+            "mimetype": mimetype,
+            "filetype": filetype,
+            "pretty_type": pretty_type,
+            "user": c.bot_user_id,
+            "editable": false,
+            "size": file.length,
+            "mode": "hosted",
+            "is_external": false,
+            "external_type": "",
+            "is_public": true,
+            "public_url_shared": false,
+            "display_as_bot": false,
+            "username": "",
+            "url_private": format!("https://files.slack.com/files-pri/{}-{}/{name}", c.team_id, file.id),
+            "url_private_download": format!("https://files.slack.com/files-pri/{}-{}/download/{name}", c.team_id, file.id),
+            "permalink": format!("https://{}.slack.com/files/{}/{}/{name}", c.team_domain, c.bot_user_id, file.id),
+        })
+    }
+
+    /// files.completeUploadExternal: finishes the uploaded files and shares them as one
+    /// message in `channel_id` (or each of `channels`), in `thread_ts`'s thread when given,
+    /// or keeps them private without a channel. Everything is checked before anything
+    /// changes.
+    pub fn complete_upload(&mut self, args: &Args) -> Reply {
+        let method = "files.completeUploadExternal";
+        let bad = |why: String| Refusal::contract("invalid_arguments", vec![format!("[ERROR] {why}")]);
+        let Some(Ok(Value::Array(entries))) = args.json("files") else {
+            return Err(bad("`files` must be a JSON array".into()));
+        };
+        if entries.is_empty() {
+            return Err(bad("`files` lists no file".into()));
+        }
+        let mut wanted: Vec<(String, Option<String>)> = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let Some(map) = entry.as_object() else {
+                return Err(bad(format!("`files[{i}]` must be an object {{\"id\", \"title\"}}")));
+            };
+            // `highlight_type` is in the example of Slack's page.
+            if let Some(key) = map.keys().find(|k| !matches!(k.as_str(), "id" | "title" | "highlight_type")) {
+                return Err(bad(format!("unknown field `files[{i}].{key}`")));
+            }
+            let Some(id) = map.get("id").and_then(Value::as_str) else {
+                return Err(bad(format!("`files[{i}].id` must be a string")));
+            };
+            let title = match map.get("title") {
+                None => None,
+                Some(Value::String(t)) => Some(t.clone()),
+                Some(_) => return Err(bad(format!("`files[{i}].title` must be a string"))),
+            };
+            if wanted.iter().any(|(w, _)| w == id) {
+                return Err(bad(format!("file {id} is listed twice")));
+            }
+            wanted.push((id.to_string(), title));
+        }
+        let destinations: Vec<String> = match (args.str("channel_id"), args.str("channels")) {
+            (Some(_), Some(_)) => return Err(bad("give `channel_id` or `channels`, not both".into())),
+            (Some(channel), None) => vec![channel],
+            (None, Some(list)) => {
+                list.split(',').map(str::trim).filter(|c| !c.is_empty()).map(str::to_string).collect()
+            }
+            (None, None) => Vec::new(),
+        };
+        let thread_ts = args.str("thread_ts");
+        if thread_ts.is_some() && destinations.len() != 1 {
+            // Slack's page: "make sure to provide only one channel when using thread_ts".
+            return Err(bad(format!("`thread_ts` needs exactly one channel; {} given", destinations.len())));
+        }
+        for channel in &destinations {
+            self.channel_exists(channel)?;
+        }
+        let thread_ts = match destinations.first() {
+            Some(channel) => self.thread_parent(method, channel, thread_ts)?,
+            None => None,
+        };
+        let comment = args.str("initial_comment");
+        if comment.as_deref().is_some_and(|t| t.chars().count() > MAX_TEXT) {
+            return Err(Refusal::contract(
+                "msg_too_long",
+                vec![format!("[ERROR] initial_comment is longer than {MAX_TEXT} characters")],
+            ));
+        }
+        let mut blocks = args.json("blocks").and_then(Result::ok);
+        if let Some(given) = &blocks {
+            let problems = blockkit::check_blocks(given, Surface::Message, "/blocks");
+            if !problems.is_empty() {
+                let messages = problems.into_iter().map(|p| format!("[ERROR] {p}")).collect();
+                return Err(Refusal::contract("invalid_blocks", messages));
+            }
+        }
+        if comment.is_some() && blocks.is_some() {
+            // Slack's page: "If the initial_comment field is provided, the blocks field is
+            // ignored"; blocks carrying a marker would silently vanish.
+            self.problem(
+                method,
+                None,
+                vec!["initial_comment and blocks together: Slack ignores the blocks".to_string()],
+            );
+            blocks = None;
+        }
+        for (id, _) in &wanted {
+            match self.file(id) {
+                // Slack's page: `file_not_found`, "Could not find the file from the upload
+                // ticket". For a file already completed the fake answers the same (its
+                // choice: the ticket is spent); a crashed client may ask twice.
+                None => return Err(Refusal::state("file_not_found")),
+                Some(f) if f.completed => return Err(Refusal::state("file_not_found")),
+                // Completing before the bytes arrived: the fake's reading of the same error.
+                Some(f) if !f.uploaded => {
+                    return Err(Refusal::contract(
+                        "file_not_found",
+                        vec![format!("[ERROR] file {id}: its bytes never reached the upload URL")],
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        for (id, title) in &wanted {
+            let file = self.files.iter_mut().find(|f| &f.id == id).expect("checked above");
+            file.completed = true;
+            if title.is_some() {
+                file.title = title.clone();
+            }
+        }
+        let described: Vec<Value> =
+            wanted.iter().map(|(id, _)| self.file_json(self.file(id).expect("checked above"))).collect();
+        for channel in &destinations {
+            self.store_message(channel, comment.clone(), blocks.clone(), thread_ts.clone(), false, method);
+            self.messages.last_mut().expect("just stored").files = described.clone();
+            for (id, _) in &wanted {
+                let file = self.files.iter_mut().find(|f| &f.id == id).expect("checked above");
+                file.shared_to.push((channel.clone(), thread_ts.clone()));
+            }
+        }
+        Ok(json!({"ok": true, "files": described}))
     }
 
     // ----- response URLs -----
