@@ -108,6 +108,17 @@ fn describe() {
         "shipgate_discord_bad_signatures_total",
         "Discord interactions refused for a missing, bad or stale signature"
     );
+    metrics::describe_counter!(
+        "shipgate_slack_bad_signatures_total",
+        "Slack requests refused for a missing, bad or stale signature"
+    );
+    metrics::describe_counter!("shipgate_slack_socket_envelopes_total", "Socket Mode envelopes received, by type");
+    metrics::describe_counter!("shipgate_slack_socket_reconnects_total", "Socket Mode reconnections, by reason");
+    metrics::describe_counter!(
+        "shipgate_slack_socket_late_handlers_total",
+        "Socket Mode envelopes acknowledged before their handler finished (it went on after the ack)"
+    );
+    metrics::describe_gauge!("shipgate_slack_socket_connections", "Socket Mode connections that said hello");
 }
 
 /// Sets the gauges read at scrape time: uptime, memory held, the outbox backlog.
