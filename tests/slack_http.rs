@@ -1,6 +1,6 @@
-//! shipgate as a Slack app over HTTP, end to end: the real runtime and router, the
-//! stateful fake Slack (every Web API call checked against Slack's OpenAPI document and
-//! Block Kit's limits), signed slash commands and clicks.
+//! shipgate as a Slack app, end to end: the real runtime and router, the stateful fake
+//! Slack (every Web API call checked against Slack's OpenAPI document and Block Kit's
+//! limits), signed slash commands and clicks over HTTP, and the same over Socket Mode.
 
 #[path = "common/fake_slack/mod.rs"]
 mod fake_slack;
@@ -28,6 +28,10 @@ fn alice() -> SlackUser {
 }
 
 async fn start() -> App {
+    start_in("http").await
+}
+
+async fn start_in(mode: &str) -> App {
     let fake = FakeSlack::start().await;
     fake.add_channel(RELEASES);
     fake.add_channel(INCIDENTS);
@@ -41,7 +45,7 @@ async fn start() -> App {
 url = "sqlite://{db}"
 
 [slack]
-mode = "http"
+mode = "{mode}"
 release_channel_id = "{RELEASES}"
 incident_channel_ids = ["{INCIDENTS}"]
 api_base = "{api_base}"
@@ -53,7 +57,11 @@ api_base = "{api_base}"
     .expect("write config");
     let env = [
         ("SHIPGATE_SLACK_BOT_TOKEN", fake.bot_token().to_owned()),
-        ("SHIPGATE_SLACK_SIGNING_SECRET", fake.signing_secret().to_owned()),
+        if mode == "socket" {
+            ("SHIPGATE_SLACK_APP_TOKEN", fake.app_token().to_owned())
+        } else {
+            ("SHIPGATE_SLACK_SIGNING_SECRET", fake.signing_secret().to_owned())
+        },
     ];
     let config = Config::load_with_env(Some(&path), env).expect("config loads");
     let clock = std::sync::Arc::new(shipgate::app::clock::SystemClock);
@@ -157,4 +165,38 @@ async fn forged_and_stale_signatures_are_refused_before_anything_is_read() {
     assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(app.fake.messages_in(RELEASES).is_empty(), "nothing was started");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_socket_mode_a_slash_command_is_answered_on_its_ack_and_a_click_ticks_the_card() {
+    let app = start_in("socket").await;
+    app.fake.wait_socket_hellos(1, Duration::from_secs(10)).await;
+    let command = app.fake.slash_command(RELEASES, &alice(), "/release", "start api 1.4.0 3f9c2e1");
+    let envelope = app.fake.push_slash_command(&command);
+    let ack = app.fake.wait_ack(&envelope, Duration::from_secs(10)).await;
+    let said = ack.payload.as_ref().and_then(|p| p["text"].as_str()).unwrap_or_default().to_owned();
+    assert!(said.contains("*api 1.4.0* started by alice"), "the ack carries the answer: {ack:?}");
+
+    let parent = app
+        .until("the release's parent message", |fake| {
+            fake.messages_in(RELEASES).into_iter().find(|m| m.text.as_deref().unwrap_or_default().contains("api 1.4.0"))
+        })
+        .await;
+    let card = app
+        .until("Step 1's card in the thread", |fake| {
+            fake.thread(RELEASES, &parent.ts)
+                .into_iter()
+                .find(|m| m.text.as_deref().unwrap_or_default().contains("Step 1"))
+        })
+        .await;
+    let tick = card.action_ids().into_iter().find(|id| id.ends_with(":i0")).expect("a tick button for item 1");
+    let click = app.fake.click(RELEASES, &card.ts, &tick, &alice());
+    let envelope = app.fake.push_interactive(click.to_json());
+    app.fake.wait_ack(&envelope, Duration::from_secs(10)).await;
+    app.until("the card updated with the tick", |fake| {
+        let now = fake.message(RELEASES, &card.ts)?;
+        now.action_ids().iter().any(|id| id.ends_with(":u0")).then_some(())
+    })
+    .await;
+    app.fake.assert_no_problems();
 }
