@@ -87,7 +87,7 @@ impl Sender for SlackSender {
 
 /// A Slack thread as other platforms and the webhook point to it: `channel/ts`, and an
 /// archive link Slack redirects to the workspace of whoever opens it.
-fn thread_link(channel: &str, ts: &str) -> ThreadLink {
+pub(super) fn thread_link(channel: &str, ts: &str) -> ThreadLink {
     ThreadLink {
         platform: ChatPlatform::Slack,
         id: format!("{channel}/{ts}"),
@@ -318,11 +318,7 @@ impl SlackSender {
     ) -> Result<(), WebError> {
         match mail.known(key) {
             Some(ts) => self.web.update(channel, &ts, &marked(message, &mail.marker(key))).await,
-            None => {
-                let ts = self.post(mail, channel, thread_ts, key, message).await?;
-                mail.record(key, channel, &ts);
-                Ok(())
-            }
+            None => self.post_once(mail, channel, thread_ts, key, message).await,
         }
     }
 

@@ -265,8 +265,7 @@ impl Handler {
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
             let Some(thread) = thread else { return };
-            let link =
-                format!("https://slack.com/archives/{}/p{}", thread.channel_id, thread.message_id.replace('.', ""));
+            let link = super::deliver::thread_link(&thread.channel_id, &thread.message_id).url;
             // A slash command's answer has no original message to replace: the link follows it.
             let body = json!({ "response_type": "in_channel", "text": format!("{text}: <{link}|its thread>") });
             if let Err(e) = respond(&http, &response_url, &body).await {
