@@ -5,102 +5,23 @@
 #[path = "common/fake_slack/mod.rs"]
 mod fake_slack;
 
-use fake_slack::{signed_headers, FakeSlack, SlackUser};
+#[path = "common/slack_app.rs"]
+mod slack_app;
+
+use fake_slack::{signed_headers, SlackUser};
 use reqwest::StatusCode;
 use serde_json::Value;
-use shipgate::config::Config;
 use shipgate::domain::release::Event;
+use slack_app::{Options, SlackApp, RELEASES};
 use std::time::Duration;
-
-const RELEASES: &str = "C0RELEASES1";
-const INCIDENTS: &str = "C0INCIDENT1";
-
-struct App {
-    fake: FakeSlack,
-    url: String,
-    http: reqwest::Client,
-    _running: shipgate::runtime::Running,
-    _dir: tempfile::TempDir,
-}
 
 fn alice() -> SlackUser {
     SlackUser::new("U0ALICE0001", "alice")
 }
 
-async fn start() -> App {
-    start_in("http").await
-}
-
-async fn start_in(mode: &str) -> App {
-    let fake = FakeSlack::start().await;
-    fake.add_channel(RELEASES);
-    fake.add_channel(INCIDENTS);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("shipgate.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[database]
-url = "sqlite://{db}"
-
-[slack]
-mode = "{mode}"
-release_channel_id = "{RELEASES}"
-incident_channel_ids = ["{INCIDENTS}"]
-api_base = "{api_base}"
-"#,
-            db = dir.path().join("shipgate.db").display(),
-            api_base = fake.api_base(),
-        ),
-    )
-    .expect("write config");
-    let env = [
-        ("SHIPGATE_SLACK_BOT_TOKEN", fake.bot_token().to_owned()),
-        if mode == "socket" {
-            ("SHIPGATE_SLACK_APP_TOKEN", fake.app_token().to_owned())
-        } else {
-            ("SHIPGATE_SLACK_SIGNING_SECRET", fake.signing_secret().to_owned())
-        },
-    ];
-    let config = Config::load_with_env(Some(&path), env).expect("config loads");
-    let clock = std::sync::Arc::new(shipgate::app::clock::SystemClock);
-    let running = shipgate::runtime::build_with(&config, clock, Duration::from_millis(200)).await.expect("builds");
-    let router = shipgate::http::router(running.state.clone(), config.server.max_body_bytes);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    App { fake, url, http: reqwest::Client::new(), _running: running, _dir: dir }
-}
-
-impl App {
-    /// Posts a form body to `path`, signed as Slack signs it now.
-    async fn post_signed(&self, path: &str, body: &str) -> reqwest::Response {
-        let mut request = self.http.post(format!("{}{path}", self.url)).body(body.to_owned());
-        request = request.header("content-type", "application/x-www-form-urlencoded");
-        for (name, value) in self.fake.signed_headers(body) {
-            request = request.header(name, value);
-        }
-        request.send().await.expect("shipgate answers")
-    }
-
-    async fn until<T>(&self, what: &str, mut check: impl FnMut(&FakeSlack) -> Option<T>) -> T {
-        for _ in 0..200 {
-            if let Some(found) = check(&self.fake) {
-                return found;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!(
-            "{what} did not happen; Slack saw {:#?}",
-            self.fake.requests().iter().map(|r| &r.method).collect::<Vec<_>>()
-        );
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_release_started_in_slack_opens_its_thread_and_a_click_ticks_the_card() {
-    let app = start().await;
+    let app = SlackApp::start().await;
     let command = app.fake.slash_command(RELEASES, &alice(), "/release", "start api 1.4.0 3f9c2e1");
     let answer = app.post_signed("/slack/commands", &command.to_form()).await;
     assert_eq!(answer.status(), StatusCode::OK);
@@ -138,7 +59,7 @@ async fn a_release_started_in_slack_opens_its_thread_and_a_click_ticks_the_card(
     let release_id = tick.split(':').nth(1).expect("the release in the button id").to_owned();
     let release_id = shipgate::domain::ReleaseId::new(&release_id);
     let (_, history) =
-        app._running.state.app.release_with_history(&release_id).await.expect("read").expect("the release");
+        app.running.state.app.release_with_history(&release_id).await.expect("read").expect("the release");
     let ticks = history.iter().filter(|r| matches!(r.event, Event::ItemTicked { .. })).count();
     assert_eq!(ticks, 1, "one tick for one click delivered twice");
     app.fake.assert_no_problems();
@@ -146,7 +67,7 @@ async fn a_release_started_in_slack_opens_its_thread_and_a_click_ticks_the_card(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn forged_and_stale_signatures_are_refused_before_anything_is_read() {
-    let app = start().await;
+    let app = SlackApp::start().await;
     let command = app.fake.slash_command(RELEASES, &alice(), "/release", "start api 1.4.0 3f9c2e1");
     let body = command.to_form();
     let send = |headers: [(&'static str, String); 2]| {
@@ -169,7 +90,7 @@ async fn forged_and_stale_signatures_are_refused_before_anything_is_read() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn over_socket_mode_a_slash_command_is_answered_on_its_ack_and_a_click_ticks_the_card() {
-    let app = start_in("socket").await;
+    let app = SlackApp::start_with(Options { mode: "socket", ..Options::default() }).await;
     app.fake.wait_socket_hellos(1, Duration::from_secs(10)).await;
     let command = app.fake.slash_command(RELEASES, &alice(), "/release", "start api 1.4.0 3f9c2e1");
     let envelope = app.fake.push_slash_command(&command);
