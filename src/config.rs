@@ -1357,7 +1357,7 @@ fn discord(
             None
         }
         Some(hex) => {
-            let bytes = crate::chat::discord::verify::decode_hex::<32>(hex);
+            let bytes = <[u8; 32] as hex::FromHex>::from_hex(hex).ok();
             if bytes.is_none() {
                 problems.push(sources.invalid(
                     "discord.public_key",

@@ -3,5 +3,6 @@
 
 pub mod conversation;
 pub mod discord;
+pub mod form;
 pub mod slack;
 pub mod target;

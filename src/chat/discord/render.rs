@@ -34,10 +34,11 @@
 //!
 //! A long checklist is listed with item texts shortened to fit the description.
 
-use super::custom_id::{field, ClickTarget, CustomIdError, Element, ModalForm, ModalTarget};
+use super::custom_id::{ClickTarget, CustomIdError, Element, ModalForm, ModalTarget};
 use super::rest::FileAttachment;
+use crate::chat::form::{self, Input};
 use crate::domain::card::rollback_notice::{NoticeState, RollbackNotice};
-use crate::domain::card::{Banner, Card, CardState, ClosedWhy, EvidenceForm, StepRef};
+use crate::domain::card::{Banner, Card, CardState, ClosedWhy, StepRef};
 use crate::domain::release::{no_known_good_target, HookOutcome, Status};
 use serde_json::{json, Value};
 
@@ -73,6 +74,8 @@ pub mod style {
 const UPDATE_MESSAGE: u8 = 7;
 const CHANNEL_MESSAGE: u8 = 4;
 const MODAL: u8 = 9;
+// A text display component (type 10): plain text in a modal.
+const TEXT_DISPLAY: u8 = 10;
 pub const EPHEMERAL: u32 = 64;
 
 const COLOR_OPEN: u32 = 0x5865F2;
@@ -187,104 +190,46 @@ pub fn ephemeral(text: &str) -> Value {
     })
 }
 
-/// The modal (response type 9) for `form`, opened from `card`. Fails only when the
-/// card's release id cannot be named in a custom id.
-pub fn modal(card: &Card, form: ModalForm) -> Result<Value, CustomIdError> {
-    let custom_id = ModalTarget::on(card, form).encode()?;
-    let step = step_words(card);
-    let (title, inputs) = match form {
-        ModalForm::Evidence(EvidenceForm::TestResult) => (
-            format!("Test result · {step}"),
-            vec![
-                Input::short(field::SUITE, "Suite").placeholder("unit, integration or e2e").max(100),
-                Input::short(field::PASSED, "Tests passed").placeholder("120").max(10),
-                Input::short(field::FAILED, "Tests failed").placeholder("0").max(10),
-            ],
-        ),
-        ModalForm::Evidence(EvidenceForm::Artifact) => (
-            format!("Artifact · {step}"),
-            vec![
-                Input::short(field::VERSION, "Version").value(card.release.version.as_str()).max(64),
-                Input::short(field::GIT_SHA, "Git SHA").value(card.release.git_sha.as_str()).max(40),
-                Input::short(field::DIGEST, "Digest").placeholder("sha256:4f1c…").max(200),
-                Input::short(field::SIZE_BYTES, "Size in bytes").placeholder("52428800").max(20),
-            ],
-        ),
-        ModalForm::Evidence(kind @ (EvidenceForm::StagingDeploy | EvidenceForm::ProductionDeploy)) => {
-            let production = kind == EvidenceForm::ProductionDeploy;
-            // The digest to deploy: what production goes back to in a rollback, the
-            // release's artifact otherwise.
-            let digest = match (&card.rollback, &card.release.artifact) {
-                (Some(rollback), _) => rollback.target.as_ref().map(|t| t.digest.as_str()),
-                (None, artifact) => artifact.as_ref().map(|a| a.as_str()),
-            };
-            let mut digest_input = Input::short(field::DIGEST, "Digest deployed").placeholder("sha256:4f1c…").max(200);
-            if let Some(digest) = digest {
-                digest_input = digest_input.value(digest);
-            }
-            let strategy =
-                Input::short(field::STRATEGY, "Strategy").placeholder("rolling, blue-green or canary").max(20);
-            let mut inputs = vec![
-                digest_input,
-                Input::short(field::OUTCOME, "Outcome").placeholder("succeeded or failed").max(20),
-                Input::short(field::HEALTH, "Health checks").placeholder("passed, failed or unknown").max(20),
-                if production { strategy } else { strategy.optional() },
-            ];
-            // A revert with no known-good target takes an artifact shipgate never recorded
-            // only with a reason: the form asks for it there.
-            if card.rollback.as_ref().is_some_and(|r| r.target.is_none()) {
-                inputs.push(
-                    Input::paragraph(field::REASON, "Reason, if shipgate never recorded it")
-                        .placeholder("Why this artifact is the right one to go back to")
-                        .max(1000)
-                        .optional(),
-                );
-            }
-            (format!("{} deploy · {step}", if production { "Production" } else { "Staging" }), inputs)
-        }
-        ModalForm::RejectReason => {
-            let path =
-                card.gate.reject.as_ref().map_or_else(|| "the step's failure path".to_owned(), |r| r.leads_to.clone());
-            (
-                format!("Reject the gate · {step}"),
-                vec![Input::paragraph(field::REASON, "Why is the gate rejected?")
-                    .placeholder(&format!("Then: {path}"))
-                    .max(1000)],
-            )
-        }
-        ModalForm::FailureNote(index) => {
-            let path = card.failure_paths.get(index);
-            let title = path.map_or_else(|| format!("Failure path · {step}"), |p| p.label.clone());
-            let mut note = Input::paragraph(field::NOTE, "What happened?").max(1000);
-            if let Some(p) = path {
-                note = note.placeholder(&format!("Then: {}", p.leads_to));
-                if !p.note_required {
-                    note = note.optional();
-                }
-            }
-            (title, vec![note])
-        }
-        ModalForm::BrokenFlow => (
-            "A critical user flow is broken".to_owned(),
-            vec![Input::paragraph(field::NOTE, "Which flow, and how is it broken?")
-                .placeholder("checkout answers 500 for card payments; production rolls back at once")
-                .max(1000)],
-        ),
-        ModalForm::BlindReason => (
-            "Complete without this data".to_owned(),
-            vec![Input::paragraph(field::REASON, "Why is completing without it fine?")
-                .placeholder("how you checked what the watch could not see")
-                .max(1000)],
-        ),
-    };
+/// The modal (response type 9) for `which`, opened from `card`: the form's context as a
+/// text display, then one text input per row. Fails only when the card's release id
+/// cannot be named in a custom id.
+pub fn modal(card: &Card, which: ModalForm) -> Result<Value, CustomIdError> {
+    let custom_id = ModalTarget::on(card, which).encode()?;
+    let form = form::form(card, which);
+    let heading = form.heading.iter().map(|heading| format!("**{}**", escape(heading)));
+    let context: Vec<String> = heading.chain(form.context.iter().map(|context| escape(context))).collect();
+    let mut components = Vec::new();
+    if !context.is_empty() {
+        components.push(json!({ "type": TEXT_DISPLAY, "content": clip(&context.join("\n"), limit::CONTENT) }));
+    }
+    components.extend(form.inputs.iter().map(|input| json!({ "type": 1, "components": [text_input(input)] })));
     Ok(json!({
         "type": MODAL,
         "data": {
             "custom_id": custom_id,
-            "title": clip(&title, limit::MODAL_TITLE),
-            "components": inputs.iter().map(|i| json!({ "type": 1, "components": [i.json()] })).collect::<Vec<_>>(),
+            "title": clip(&format!("{} · {}", form.title, step_words(card)), limit::MODAL_TITLE),
+            "components": components,
         },
     }))
+}
+
+/// A text input (component type 4) for one of the form's inputs.
+fn text_input(input: &Input) -> Value {
+    let mut json = json!({
+        "type": 4,
+        "custom_id": input.name,
+        "style": if input.multiline { 2 } else { 1 },
+        "label": clip(input.label, limit::INPUT_LABEL),
+        "required": input.required,
+        "max_length": input.max_length,
+    });
+    if let Some(value) = &input.value {
+        json["value"] = json!(clip(value, input.max_length));
+    }
+    if let Some(placeholder) = input.placeholder {
+        json["placeholder"] = json!(clip(placeholder, limit::INPUT_PLACEHOLDER));
+    }
+    json
 }
 
 // ----------------------------------------------------------------------------------------
@@ -639,60 +584,6 @@ fn chunks(buttons: Vec<Button>) -> Vec<Vec<Button>> {
 // ----------------------------------------------------------------------------------------
 // Modal inputs
 // ----------------------------------------------------------------------------------------
-
-/// A text input (type 4) of a modal.
-struct Input {
-    custom_id: &'static str,
-    label: &'static str,
-    paragraph: bool,
-    required: bool,
-    value: Option<String>,
-    placeholder: Option<String>,
-    max_length: usize,
-}
-
-impl Input {
-    fn short(custom_id: &'static str, label: &'static str) -> Input {
-        Input { custom_id, label, paragraph: false, required: true, value: None, placeholder: None, max_length: 100 }
-    }
-    fn paragraph(custom_id: &'static str, label: &'static str) -> Input {
-        Input { paragraph: true, ..Input::short(custom_id, label) }
-    }
-    fn value(mut self, value: &str) -> Input {
-        self.value = Some(value.to_owned());
-        self
-    }
-    fn placeholder(mut self, placeholder: &str) -> Input {
-        self.placeholder = Some(clip(placeholder, limit::INPUT_PLACEHOLDER));
-        self
-    }
-    fn max(mut self, max_length: usize) -> Input {
-        self.max_length = max_length;
-        self
-    }
-    fn optional(mut self) -> Input {
-        self.required = false;
-        self
-    }
-
-    fn json(&self) -> Value {
-        let mut input = json!({
-            "type": 4,
-            "custom_id": self.custom_id,
-            "style": if self.paragraph { 2 } else { 1 },
-            "label": clip(self.label, limit::INPUT_LABEL),
-            "required": self.required,
-            "max_length": self.max_length,
-        });
-        if let Some(value) = &self.value {
-            input["value"] = json!(clip(value, self.max_length));
-        }
-        if let Some(placeholder) = &self.placeholder {
-            input["placeholder"] = json!(placeholder);
-        }
-        input
-    }
-}
 
 // ----------------------------------------------------------------------------------------
 // Text

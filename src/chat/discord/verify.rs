@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signature, VerifyingKey};
+use hex::FromHex;
 
 /// How far a request's timestamp may be from now: older ones are replays, newer ones lies.
 pub const MAX_SKEW_SECONDS: i64 = 300;
@@ -44,7 +45,7 @@ impl Verifier {
         let (Some(signature_hex), Some(timestamp)) = (signature_hex, timestamp) else {
             return Err(VerifyError::MissingHeaders);
         };
-        let signature = decode_hex::<64>(signature_hex.trim()).ok_or(VerifyError::MalformedSignature)?;
+        let signature = <[u8; 64]>::from_hex(signature_hex.trim()).map_err(|_| VerifyError::MalformedSignature)?;
         let seconds: i64 = timestamp.trim().parse().map_err(|_| VerifyError::MalformedTimestamp)?;
         if (now.timestamp() - seconds).abs() > MAX_SKEW_SECONDS {
             return Err(VerifyError::Stale);
@@ -54,18 +55,6 @@ impl Verifier {
         signed.extend_from_slice(body);
         self.key.verify_strict(&signed, &Signature::from_bytes(&signature)).map_err(|_| VerifyError::BadSignature)
     }
-}
-
-/// Exactly `N` bytes from `2N` hex digits.
-pub fn decode_hex<const N: usize>(hex: &str) -> Option<[u8; N]> {
-    if hex.len() != 2 * N || !hex.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
 }
 
 #[cfg(test)]

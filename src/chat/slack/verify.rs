@@ -3,6 +3,7 @@
 //! time before anything in the body is read.
 
 use chrono::{DateTime, Utc};
+use hex::FromHex;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
@@ -56,7 +57,7 @@ impl Verifier {
         let expected = signature
             .trim()
             .strip_prefix("v0=")
-            .and_then(crate::chat::discord::verify::decode_hex::<32>)
+            .and_then(|hex| <[u8; 32]>::from_hex(hex).ok())
             .ok_or(VerifyError::MalformedSignature)?;
         let timestamp = timestamp.trim();
         let seconds: i64 = timestamp.parse().map_err(|_| VerifyError::MalformedTimestamp)?;

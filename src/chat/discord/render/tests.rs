@@ -5,7 +5,7 @@
 use super::*;
 use crate::chat::discord::custom_id::ModalTarget;
 use crate::domain::card::fixtures::*;
-use crate::domain::card::{current_card, step_card, CardContext, ClosedWhy, StepRef};
+use crate::domain::card::{current_card, step_card, CardContext, ClosedWhy, EvidenceForm, StepRef};
 use crate::domain::ids::ItemId;
 use crate::domain::playbook::{FailureAction, FailurePath, Item, Playbook};
 use crate::domain::release::{Command, Environment, HealthCheck};
@@ -413,8 +413,11 @@ fn modals_carry_their_target_and_fit_discords_limits() {
         assert_eq!(target, ModalTarget::on(card, form));
         assert!((1..=limit::MODAL_TITLE).contains(&text(&data["title"]).chars().count()), "{}", data["title"]);
         let rows = data["components"].as_array().map_or(&[][..], Vec::as_slice);
-        assert!((1..=5).contains(&rows.len()));
-        for row in rows {
+        // The form's context first, as a text display, then at most five inputs.
+        let inputs: Vec<&Value> = rows.iter().filter(|row| row["type"] != 10).collect();
+        assert!(rows.iter().take_while(|row| row["type"] == 10).count() == rows.len() - inputs.len());
+        assert!((1..=5).contains(&inputs.len()));
+        for row in inputs {
             assert_eq!(row["type"], 1);
             let input = &row["components"][0];
             assert_eq!(input["type"], 4);
