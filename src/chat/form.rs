@@ -170,6 +170,23 @@ pub fn form(card: &Card, which: ModalForm) -> Form {
     }
 }
 
+/// The form that starts a release when `/release start` was typed without its commit: the
+/// service and version as typed, the commit asked for. The artifact is later checked
+/// against this commit, so shipgate asks rather than guesses.
+pub fn start_form(service: Option<&str>, version: Option<&str>, hotfix: bool) -> Form {
+    Form {
+        title: if hotfix { "Start a hotfix" } else { "Start a release" },
+        submit: "Start",
+        heading: None,
+        context: Some("Each step of the playbook opens as a card in the release's thread.".to_owned()),
+        inputs: vec![
+            Input::short(field::SERVICE, "Service").placeholder("api").value(service).max(64),
+            Input::short(field::VERSION, "Version").placeholder("1.4.0").value(version).max(64),
+            Input::short(field::GIT_SHA, "Git commit").placeholder("3f9c2e1 (7 to 40 hex characters)").max(40),
+        ],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,8 +208,9 @@ mod tests {
             ModalForm::BrokenFlow,
             ModalForm::BlindReason,
         ];
-        for which in forms {
-            let form = form(&card, which);
+        let start = [start_form(Some("api"), None, false), start_form(None, None, true)];
+        let all = forms.into_iter().map(|which| (format!("{which:?}"), form(&card, which)));
+        for (which, form) in all.chain(start.into_iter().map(|f| ("start".to_owned(), f))) {
             assert!(form.title.chars().count() <= 24, "{which:?}: {}", form.title);
             assert!(form.submit.chars().count() <= 24, "{which:?}: {}", form.submit);
             assert!(!form.inputs.is_empty(), "{which:?} asks for something");

@@ -32,6 +32,8 @@ use std::fmt::Write;
 pub const CLICK_PREFIX: &str = "sg1:";
 /// The version prefix of modal ids.
 pub const MODAL_PREFIX: &str = "sg1m:";
+/// The id of the form that starts a release (no card yet, so no release in it).
+pub const START_FORM_ID: &str = "sg1start";
 /// The longest id: Discord's limit on a `custom_id` (Slack allows 255 for an `action_id`).
 pub const MAX_LEN: usize = 100;
 const MAX_RELEASE_LEN: usize = 40;
@@ -39,6 +41,7 @@ const MAX_RELEASE_LEN: usize = 40;
 /// The ids of the text inputs inside forms (a Discord modal's `custom_id`s, a Slack
 /// view's `block_id`/`action_id`s): the form's own id says which form.
 pub mod field {
+    pub const SERVICE: &str = "service";
     pub const SUITE: &str = "suite";
     pub const PASSED: &str = "passed";
     pub const FAILED: &str = "failed";

@@ -12,7 +12,7 @@ use super::render;
 use super::web::{respond, Web};
 use crate::app::App;
 use crate::chat::conversation::{Answered, Conversation, Refusal, Reply, StartAsked};
-use crate::chat::target::{ClickTarget, ModalTarget};
+use crate::chat::target::{field, ClickTarget, ModalTarget, START_FORM_ID};
 use crate::config::slack::SlackConfig;
 use crate::domain::release::Command;
 use crate::domain::{Actor, ChatPlatform, Platform, ReleaseId, RequestId, RoleName};
@@ -120,6 +120,9 @@ impl Handler {
 
     /// Answers a slash command. Never fails: refusals and internal errors are ephemeral.
     pub async fn command(&self, command: &SlashCommand) -> Ack {
+        if let Some(typed) = start_without_commit(command) {
+            return self.open_start_form(command, typed).await;
+        }
         let actor = self.actor(&command.user_id, &command.user_name).await;
         // Slack does not resend slash commands; the trigger id is unique per invocation.
         let request = RequestId::new(format!("slack:{}:{}", command.user_id, command.trigger_id));
@@ -135,18 +138,7 @@ impl Handler {
         let sub = words.next().unwrap_or("").to_ascii_lowercase();
         let rest: Vec<&str> = words.collect();
         match (name, sub.as_str()) {
-            ("release", "start") => {
-                let hotfix = rest.contains(&"--hotfix");
-                let mut plain = rest.iter().filter(|w| !w.starts_with("--"));
-                let asked = StartAsked {
-                    service: plain.next().map(|w| (*w).to_owned()),
-                    version: plain.next().map(|w| (*w).to_owned()),
-                    sha: plain.next().map(|w| (*w).to_owned()),
-                    playbook: option(&rest, "--playbook"),
-                    hotfix,
-                };
-                conversation.start(here, asked, actor, request).await
-            }
+            ("release", "start") => conversation.start(here, start_asked(&rest), actor, request).await,
             ("release", "status") => {
                 let id = match rest.first() {
                     Some(named) => Some(self.release_named(named).await?),
@@ -179,6 +171,78 @@ impl Handler {
                 "Use `/freeze status [time]` or `/freeze override <release> <reason>` (hotfixes only).",
             )),
             (other, _) => Err(Refusal::rule(format!("shipgate does not handle /{other}."))),
+        }
+    }
+
+    /// `/release start` typed without its commit: the form asks for it, with what was typed
+    /// filled in. Slack answers the command with nothing once the form is open.
+    async fn open_start_form(&self, command: &SlashCommand, typed: StartAsked) -> Ack {
+        let form = crate::chat::form::start_form(typed.service.as_deref(), typed.version.as_deref(), typed.hotfix);
+        let pending = PendingStart {
+            channel: command.channel_id.clone(),
+            hotfix: typed.hotfix,
+            playbook: typed.playbook,
+            response_url: command.response_url.clone(),
+        };
+        let metadata = serde_json::to_string(&pending).expect("a pending start serializes");
+        match self.web.open_view(&command.trigger_id, &render::start_modal(&form, &metadata)).await {
+            Ok(()) => None,
+            Err(e) => Some(render::ephemeral(&format!(
+                "Give the commit to ship: `/release start <service> <version> <sha> [--hotfix]` (the form asking \
+                 for it could not be opened: {e})."
+            ))),
+        }
+    }
+
+    /// The start form sent: the release starts as if typed in full, or the form stays open
+    /// with the reason beside the field it concerns.
+    async fn start_submitted(
+        &self,
+        view: &Value,
+        values: &BTreeMap<String, String>,
+        actor: Actor,
+        request: RequestId,
+    ) -> Ack {
+        let pending: PendingStart = match serde_json::from_str(view["private_metadata"].as_str().unwrap_or_default()) {
+            Ok(pending) => pending,
+            Err(_) => {
+                return Some(form_error(
+                    field::SERVICE,
+                    "This form is not one shipgate opened; type `/release start` again.",
+                ))
+            }
+        };
+        let value = |name: &str| values.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        // Each field's own problem goes beside it; the engine's refusals (a freeze, an
+        // unknown playbook) beside the service.
+        let checks: [(&str, fn(&str) -> Result<(), String>); 3] = [
+            (field::SERVICE, |v| crate::domain::ServiceName::parse(v).map(drop)),
+            (field::VERSION, |v| crate::domain::Version::parse(v).map(drop)),
+            (field::GIT_SHA, |v| crate::domain::GitSha::parse(v).map(drop)),
+        ];
+        for (name, check) in checks {
+            let problem = match value(name) {
+                None => Some("Required.".to_owned()),
+                Some(v) => check(&v).err(),
+            };
+            if let Some(problem) = problem {
+                return Some(form_error(name, &mrkdwn(&problem)));
+            }
+        }
+        let asked = StartAsked {
+            service: value(field::SERVICE),
+            version: value(field::VERSION),
+            sha: value(field::GIT_SHA),
+            playbook: pending.playbook,
+            hotfix: pending.hotfix,
+        };
+        match self.conversation.start(Some(&pending.channel), asked, actor, request).await {
+            Ok(Reply::Started { release, text }) => {
+                self.link_thread_later(release, pending.response_url, mrkdwn(&text));
+                None
+            }
+            Ok(_) => None,
+            Err(refusal) => Some(form_error(field::SERVICE, &self.refusal_text(refusal))),
         }
     }
 
@@ -350,6 +414,9 @@ impl Handler {
                 }
             }
         }
+        if callback_id == START_FORM_ID {
+            return self.start_submitted(view, &values, actor, request).await;
+        }
         let reply = match ModalTarget::decode(callback_id) {
             Ok(target) => self.conversation.submit(target, &values, actor, request).await,
             Err(e) => Err(Refusal::rule(format!(
@@ -447,6 +514,50 @@ impl super::socket::EnvelopeHandler for Handler {
     }
 }
 
+/// `/release start <service> <version> <sha> [--hotfix] [--playbook <name>]` as typed
+/// (the words after `start`), flags anywhere.
+fn start_asked(words: &[&str]) -> StartAsked {
+    let mut plain = words
+        .iter()
+        .enumerate()
+        .filter(|&(i, w)| !w.starts_with("--") && (i == 0 || words[i - 1] != "--playbook"))
+        .map(|(_, w)| (*w).to_owned());
+    StartAsked {
+        service: plain.next(),
+        version: plain.next(),
+        sha: plain.next(),
+        playbook: option(words, "--playbook"),
+        hotfix: words.contains(&"--hotfix"),
+    }
+}
+
+/// `/release start` typed without its commit, when Slack sent a trigger id to open the
+/// form that asks for it with.
+fn start_without_commit(command: &SlashCommand) -> Option<StartAsked> {
+    let words: Vec<&str> = command.text.split_whitespace().collect();
+    let is_start = command.command.trim_start_matches('/') == "release"
+        && words.first().is_some_and(|w| w.eq_ignore_ascii_case("start"));
+    if !is_start || command.trigger_id.is_empty() {
+        return None;
+    }
+    Some(start_asked(&words[1..])).filter(|asked| asked.sha.is_none())
+}
+
+/// What a start form carries from the typed command to its submission.
+#[derive(Debug, serde::Serialize, Deserialize)]
+struct PendingStart {
+    channel: String,
+    hotfix: bool,
+    playbook: Option<String>,
+    /// The command's `response_url`: the release's announcement goes where it was typed.
+    response_url: String,
+}
+
+/// A view submission's answer keeping the form open with `message` beside `field`.
+fn form_error(field: &str, message: &str) -> Value {
+    json!({ "response_action": "errors", "errors": { field: message } })
+}
+
 /// The release a form's view belongs to, from its `callback_id`.
 fn card_release(view: &Value) -> Option<ReleaseId> {
     ModalTarget::decode(view["callback_id"].as_str()?).ok().map(|t| t.release)
@@ -469,6 +580,37 @@ mod tests {
     #[test]
     fn bold_is_one_star_in_slack() {
         assert_eq!(mrkdwn("Release **api 1.4.0** started"), "Release *api 1.4.0* started");
+    }
+
+    #[test]
+    fn start_reads_its_words_with_flags_anywhere() {
+        let asked = start_asked(&["--playbook", "hotfix", "api", "--hotfix", "1.4.0", "3f9c2e1"]);
+        assert_eq!(
+            (asked.service.as_deref(), asked.version.as_deref(), asked.sha.as_deref()),
+            (Some("api"), Some("1.4.0"), Some("3f9c2e1"))
+        );
+        assert_eq!((asked.playbook.as_deref(), asked.hotfix), (Some("hotfix"), true));
+        let asked = start_asked(&["api", "1.4.0"]);
+        assert_eq!((asked.sha, asked.playbook, asked.hotfix), (None, None, false));
+    }
+
+    #[test]
+    fn a_start_without_its_commit_opens_the_form_only_with_a_trigger_id() {
+        let command = |text: &str, trigger_id: &str| SlashCommand {
+            team_id: String::new(),
+            channel_id: "C1".into(),
+            user_id: "U1".into(),
+            user_name: "alice".into(),
+            command: "/release".into(),
+            text: text.into(),
+            response_url: String::new(),
+            trigger_id: trigger_id.into(),
+        };
+        assert!(start_without_commit(&command("start api 1.4.0", "t1")).is_some());
+        assert!(start_without_commit(&command("start", "t1")).is_some());
+        assert!(start_without_commit(&command("start api 1.4.0 3f9c2e1", "t1")).is_none());
+        assert!(start_without_commit(&command("start api 1.4.0", "")).is_none());
+        assert!(start_without_commit(&command("status", "t1")).is_none());
     }
 
     #[test]

@@ -62,7 +62,7 @@ mod modal;
 mod notices;
 pub mod watch;
 
-pub use modal::modal;
+pub use modal::{modal, start_modal};
 pub use notices::{
     drill_reminder_message, lock_message, release_message, rollback_notice, stall_ping, thread_line, triage_origin,
 };

@@ -8,8 +8,8 @@
 //! and the first block says which card it belongs to.
 
 use super::{clip, escape, limit, plain, section_block};
-use crate::chat::form::{self, Input};
-use crate::chat::target::{CustomIdError, ModalForm, ModalTarget};
+use crate::chat::form::{self, Form, Input};
+use crate::chat::target::{CustomIdError, ModalForm, ModalTarget, START_FORM_ID};
 use crate::domain::card::Card;
 use serde_json::{json, Value};
 
@@ -17,22 +17,35 @@ use serde_json::{json, Value};
 /// be named in a `callback_id`.
 pub fn modal(card: &Card, which: ModalForm) -> Result<Value, CustomIdError> {
     let callback_id = ModalTarget::on(card, which).encode()?;
-    let form = form::form(card, which);
-    let mut blocks = vec![section_block(&format!("*{}* · {}", escape(&card.title), escape(&card.release.text())))];
+    let about = format!("*{}* · {}", escape(&card.title), escape(&card.release.text()));
+    Ok(view(&callback_id, Some(about), &form::form(card, which)))
+}
+
+/// The view that starts a release, its `callback_id` [`START_FORM_ID`]. What the typed
+/// command said beyond the form's fields (the channel, `--hotfix`, `--playbook`) rides in
+/// `private_metadata`, which Slack hands back with the submission.
+pub fn start_modal(form: &Form, private_metadata: &str) -> Value {
+    let mut view = view(START_FORM_ID, None, form);
+    view["private_metadata"] = json!(private_metadata);
+    view
+}
+
+fn view(callback_id: &str, about: Option<String>, form: &Form) -> Value {
     let heading = form.heading.iter().map(|heading| format!("*{}*", escape(heading)));
     let context: Vec<String> = heading.chain(form.context.iter().map(|context| escape(context))).collect();
+    let mut blocks: Vec<Value> = about.iter().map(|about| section_block(about)).collect();
     if !context.is_empty() {
         blocks.push(section_block(&context.join("\n")));
     }
     blocks.extend(form.inputs.iter().map(input_block));
-    Ok(json!({
+    json!({
         "type": "modal",
         "callback_id": callback_id,
         "title": plain(form.title, limit::MODAL_TITLE),
         "submit": plain(form.submit, limit::MODAL_BUTTON),
         "close": plain("Cancel", limit::MODAL_BUTTON),
         "blocks": blocks,
-    }))
+    })
 }
 
 /// An `input` block holding a `plain_text_input`.
