@@ -136,12 +136,17 @@ impl Handler {
         let rest: Vec<&str> = words.collect();
         match (name, sub.as_str()) {
             ("release", "start") => {
+                // A mistyped flag must not start a release other than the one meant (a
+                // hotfix started as a plain release cannot override a freeze).
+                if let Some(refused) = start_options_refused(&rest) {
+                    return Err(Refusal::rule(refused));
+                }
                 let hotfix = rest.contains(&"--hotfix");
-                let mut plain = rest.iter().filter(|w| !w.starts_with("--"));
+                let mut plain = positional(&rest).into_iter();
                 let asked = StartAsked {
-                    service: plain.next().map(|w| (*w).to_owned()),
-                    version: plain.next().map(|w| (*w).to_owned()),
-                    sha: plain.next().map(|w| (*w).to_owned()),
+                    service: plain.next().map(str::to_owned),
+                    version: plain.next().map(str::to_owned),
+                    sha: plain.next().map(str::to_owned),
                     playbook: option(&rest, "--playbook"),
                     hotfix,
                 };
@@ -158,16 +163,16 @@ impl Handler {
             ("release", "drill") => conversation.drill(here, rest.first().copied(), actor, request).await,
             ("release", "drills") => conversation.drills().await,
             ("release", "abort") => {
-                let (id, reason) = self.release_and_reason(&rest, "abort").await?;
+                let (id, reason) = self.release_and_reason(&rest, "release abort").await?;
                 conversation.run_on(&id, Command::Abort { reason }, actor, request).await
             }
             ("release", "rollback") => {
-                let (id, reason) = self.release_and_reason(&rest, "rollback").await?;
+                let (id, reason) = self.release_and_reason(&rest, "release rollback").await?;
                 conversation.run_on(&id, Command::TriggerRollback { reason }, actor, request).await
             }
             ("freeze", "status") => conversation.freeze_status(here, rest.first().copied()),
             ("freeze", "override") => {
-                let (id, reason) = self.release_and_reason(&rest, "override").await?;
+                let (id, reason) = self.release_and_reason(&rest, "freeze override").await?;
                 conversation.run_on(&id, Command::RequestFreezeOverride { reason }, actor, request).await
             }
             ("release", _) => Err(Refusal::rule(
@@ -183,16 +188,16 @@ impl Handler {
     }
 
     /// `<release> <reason…>`: the release named by its id, or by its service's release in
-    /// progress; the reason is required.
-    async fn release_and_reason(&self, words: &[&str], what: &str) -> Result<(ReleaseId, String), Refusal> {
+    /// progress; the reason is required. `command` is the one typed (`freeze override`).
+    async fn release_and_reason(&self, words: &[&str], command: &str) -> Result<(ReleaseId, String), Refusal> {
         let Some(named) = words.first() else {
             return Err(Refusal::rule(format!(
-                "Name the release and say why: `/release {what} <release id or service> <reason>`."
+                "Name the release and say why: `/{command} <release id or service> <reason>`."
             )));
         };
         let reason = words[1..].join(" ");
         if reason.trim().is_empty() {
-            return Err(Refusal::rule(format!("Say why: `/release {what} {named} <reason>`.")));
+            return Err(Refusal::rule(format!("Say why: `/{command} {named} <reason>`.")));
         }
         Ok((self.release_named(named).await?, reason))
     }
@@ -367,8 +372,9 @@ impl Handler {
             }
             Ok(_) => None,
             Err(refusal) => {
-                let field = values.keys().next().cloned().unwrap_or_else(|| "reason".to_owned());
-                Some(json!({ "response_action": "errors", "errors": { field: self.refusal_text(refusal) } }))
+                let reason = self.refusal_text(refusal);
+                let field = field_at_fault(view, &values, &reason);
+                Some(json!({ "response_action": "errors", "errors": { field: reason } }))
             }
         }
     }
@@ -452,6 +458,52 @@ fn card_release(view: &Value) -> Option<ReleaseId> {
     ModalTarget::decode(view["callback_id"].as_str()?).ok().map(|t| t.release)
 }
 
+/// The input of a refused form to show `reason` under: the one whose value it quotes (the
+/// form's own checks quote the value they refuse), else the form's first input.
+fn field_at_fault(view: &Value, values: &BTreeMap<String, String>, reason: &str) -> String {
+    let inputs: Vec<&str> = view["blocks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|block| block["type"] == "input")
+        .filter_map(|block| block["block_id"].as_str())
+        .collect();
+    let quoted = |input: &&&str| {
+        values.get(**input).map(|v| v.trim()).is_some_and(|v| !v.is_empty() && reason.contains(&format!("{v:?}")))
+    };
+    inputs
+        .iter()
+        .find(quoted)
+        .or(inputs.first())
+        .map(|input| (*input).to_owned())
+        .or_else(|| values.keys().next().cloned())
+        .unwrap_or_else(|| "reason".to_owned())
+}
+
+/// Why `/release start`'s flags are refused, if they are: one shipgate does not know, or
+/// `--playbook` without a name.
+fn start_options_refused(words: &[&str]) -> Option<String> {
+    let usage = "Use `/release start <service> <version> <sha> [--hotfix] [--playbook <name>]`.";
+    for (i, word) in words.iter().enumerate() {
+        match *word {
+            "--hotfix" => {}
+            "--playbook" if words.get(i + 1).is_some_and(|name| !name.starts_with("--")) => {}
+            "--playbook" => return Some(format!("`--playbook` needs a playbook's name. {usage}")),
+            flag if flag.starts_with("--") => {
+                return Some(format!("`{flag}` is not an option of /release start. {usage}"))
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The words that are neither flags nor the name `--playbook` takes, in order.
+fn positional<'a>(words: &[&'a str]) -> Vec<&'a str> {
+    let named_playbook = |index: usize| index > 0 && words[index - 1] == "--playbook";
+    words.iter().enumerate().filter(|(i, w)| !w.starts_with("--") && !named_playbook(*i)).map(|(_, w)| *w).collect()
+}
+
 /// The value after `flag` among `words` (`--playbook hotfix`).
 fn option(words: &[&str], flag: &str) -> Option<String> {
     words.iter().position(|w| *w == flag).and_then(|i| words.get(i + 1)).map(|w| (*w).to_owned())
@@ -469,6 +521,38 @@ mod tests {
     #[test]
     fn bold_is_one_star_in_slack() {
         assert_eq!(mrkdwn("Release **api 1.4.0** started"), "Release *api 1.4.0* started");
+    }
+
+    #[test]
+    fn release_start_refuses_flags_it_does_not_know_and_a_playbook_without_a_name() {
+        assert_eq!(start_options_refused(&["api", "1.4.0", "3f9c2e1", "--hotfix", "--playbook", "quick"]), None);
+        let mistyped = start_options_refused(&["api", "1.4.0", "3f9c2e1", "--hotfx"]).expect("refused");
+        assert!(mistyped.starts_with("`--hotfx` is not an option of /release start."), "{mistyped}");
+        for words in [&["api", "1.4.0", "3f9c2e1", "--playbook"][..], &["api", "--playbook", "--hotfix"]] {
+            let refused = start_options_refused(words).expect("refused");
+            assert!(refused.starts_with("`--playbook` needs a playbook's name."), "{refused}");
+        }
+        // The playbook's name is not one of the positional words.
+        assert_eq!(
+            positional(&["api", "--playbook", "quick", "1.4.0", "3f9c2e1", "--hotfix"]),
+            ["api", "1.4.0", "3f9c2e1"]
+        );
+    }
+
+    #[test]
+    fn a_refused_form_shows_its_reason_under_the_input_whose_value_it_quotes() {
+        let view = json!({ "blocks": [
+            { "type": "section", "block_id": "about" },
+            { "type": "input", "block_id": "suite" },
+            { "type": "input", "block_id": "passed" },
+            { "type": "input", "block_id": "failed" },
+        ]});
+        let values: BTreeMap<String, String> = [("suite", "unit"), ("passed", " lots "), ("failed", "0")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+        assert_eq!(field_at_fault(&view, &values, "Tests passed: \"lots\" is not a whole number."), "passed");
+        // A reason quoting no value goes under the form's first input, not the first by name.
+        assert_eq!(field_at_fault(&view, &values, "Not done: a test result needs a suite name."), "suite");
     }
 
     #[test]
