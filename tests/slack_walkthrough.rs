@@ -79,7 +79,9 @@ fn assert_passed(card: &SlackMessage, approver: Option<&str>) {
 
 async fn passed(walk: &Walk, card: &SlackMessage, approver: Option<&str>) -> SlackMessage {
     let closed = walk
-        .card_becomes(card, "the card closed as passed", |m| buttons(m).is_empty() && text_of(m).contains("Gate passed"))
+        .card_becomes(card, "the card closed as passed", |m| {
+            buttons(m).is_empty() && text_of(m).contains("Gate passed")
+        })
         .await;
     assert_passed(&closed, approver);
     closed
@@ -197,7 +199,10 @@ async fn a_release_is_worked_through_all_eight_steps_in_slack_by_the_people_hold
     // Step 3: the artifact through its form, which offers the release's version and
     // commit; then its one box.
     let card3 = walk.card(&started, "build-artifact", 1).await;
-    assert_gate_waits(&card3, "1 box to tick and an artifact tagged with git SHA 3f9c2e1 and version 1.4.0; then it passes by itself");
+    assert_gate_waits(
+        &card3,
+        "1 box to tick and an artifact tagged with git SHA 3f9c2e1 and version 1.4.0; then it passes by itself",
+    );
     let view = form(&walk, &card3, "ea", "Record artifact…", &alice()).await;
     assert_eq!(initial_value(&view, "version").as_deref(), Some("1.4.0"));
     assert_eq!(initial_value(&view, "sha").as_deref(), Some("3f9c2e1"));

@@ -64,6 +64,11 @@ pub fn carol() -> SlackUser {
     SlackUser::new("U0CAROL0001", "carol")
 }
 
+/// Another release manager, through the managers' user group.
+pub fn dave() -> SlackUser {
+    SlackUser::new("U0DAVE00001", "dave")
+}
+
 /// In the workspace, in no mapped user or group: holds no role.
 pub fn mallory() -> SlackUser {
     SlackUser::new("U0MALLORY01", "mallory")
@@ -146,7 +151,7 @@ impl Walk {
         for channel in [RELEASES, INCIDENTS, FROZEN] {
             fake.add_channel(channel);
         }
-        fake.set_usergroup(MANAGERS, &[&bob().id]);
+        fake.set_usergroup(MANAGERS, &[&bob().id, &dave().id]);
         fake.set_usergroup(ENGINEERS, &[&carol().id]);
         let options = Options { extra_config: format!("{}{extra}", shared_config()), ..Options::default() };
         let dir = tempfile::tempdir().expect("temp dir");
@@ -225,9 +230,9 @@ impl Walk {
         assert!(said.contains(&format!("*{service} {version}* started by {}", user.name)), "{answer:#}");
         let parent = self
             .until(&format!("the parent message of {service} {version}"), |fake| {
-                fake.messages_in(RELEASES).into_iter().find(|m| {
-                    m.thread_ts.is_none() && text_of(m).contains(&format!("🚀 *{service} {version}*"))
-                })
+                fake.messages_in(RELEASES)
+                    .into_iter()
+                    .find(|m| m.thread_ts.is_none() && text_of(m).contains(&format!("🚀 *{service} {version}*")))
             })
             .await;
         let first = self
@@ -352,7 +357,10 @@ impl Walk {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("{what} did not happen; Slack saw {:#?}", self.fake().requests().iter().map(|r| &r.method).collect::<Vec<_>>());
+        panic!(
+            "{what} did not happen; Slack saw {:#?}",
+            self.fake().requests().iter().map(|r| &r.method).collect::<Vec<_>>()
+        );
     }
 
     /// The card of `step` at `attempt` in the release's thread, once it is there.
@@ -424,12 +432,12 @@ impl Walk {
         assert_eq!(answer["response_type"], "ephemeral", "a refusal is for the clicker only: {answer:#}");
         assert_eq!(answer["replace_original"], false, "a refusal leaves the card as it was: {answer:#}");
         assert!(answer.get("blocks").is_none(), "{answer:#}");
-        let text = answer["text"].as_str().expect("the refusal's words").to_owned();
+        let sent = answer["text"].as_str().expect("the refusal's words").to_owned();
         let shown = self.fake().ephemerals_for(&click.channel_id, &click.user.id);
-        assert_eq!(shown.len(), ephemerals + 1, "shown to the clicker once: {text}");
-        assert_eq!(shown.last().and_then(|e| e.text.clone()).as_deref(), Some(text.as_str()));
-        assert_eq!(self.seen().await, before, "a refused click changes nothing: {text}");
-        text
+        assert_eq!(shown.len(), ephemerals + 1, "shown to the clicker once: {sent}");
+        assert_eq!(shown.last().and_then(|e| e.text.clone()).as_deref(), Some(sent.as_str()));
+        assert_eq!(self.seen().await, before, "a refused click changes nothing: {sent}");
+        as_read(&sent)
     }
 
     /// `user` clicks `action_id` on the card as it stands, and is refused.
@@ -444,7 +452,7 @@ impl Walk {
         let before = self.seen().await;
         let (sent, answer) = self.command_sent(channel, user, command, text).await;
         assert_eq!(answer["response_type"], "ephemeral", "{command} {text} is answered to its sender only: {answer:#}");
-        let said = answer["text"].as_str().expect("the refusal's words").to_owned();
+        let said = as_read(answer["text"].as_str().expect("the refusal's words"));
         assert!(answer.get("blocks").is_none(), "{answer:#}");
         // Long enough for a thread link or a late answer to have been posted, were one due.
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -551,6 +559,11 @@ impl Walk {
 // ----------------------------------------------------------------------------------------
 // Reading a card
 // ----------------------------------------------------------------------------------------
+
+/// mrkdwn text as people read it: Slack shows its three escapes as the characters.
+pub fn as_read(text: &str) -> String {
+    text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+}
 
 /// The words of a message's blocks: headers, sections and context lines (not button
 /// labels), one block a line; its `text` when it has no blocks.
