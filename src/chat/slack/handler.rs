@@ -123,8 +123,11 @@ impl Handler {
         let actor = self.actor(&command.user_id, &command.user_name).await;
         // Slack does not resend slash commands; the trigger id is unique per invocation.
         let request = RequestId::new(format!("slack:{}:{}", command.user_id, command.trigger_id));
+        // A command delivered again is answered as the first time, but what followed the
+        // first answer (the new thread's link) is not posted twice.
+        let repeat = matches!(self.app().answered(&request).await, Ok(Some(_)));
         let reply = self.dispatch(command, actor, request).await;
-        Some(self.command_answer(command, reply))
+        Some(self.command_answer(command, reply, repeat))
     }
 
     async fn dispatch(&self, command: &SlashCommand, actor: Actor, request: RequestId) -> Answered {
@@ -230,7 +233,7 @@ impl Handler {
     }
 
     /// A slash command's reply as the answer to Slack's request.
-    fn command_answer(&self, command: &SlashCommand, reply: Answered) -> Value {
+    fn command_answer(&self, command: &SlashCommand, reply: Answered, repeat: bool) -> Value {
         match reply {
             Ok(Reply::Private(text)) => render::ephemeral(&mrkdwn(&text)),
             Ok(Reply::Public(text)) => json!({ "response_type": "in_channel", "text": mrkdwn(&text) }),
@@ -241,7 +244,9 @@ impl Handler {
             }
             Ok(Reply::Form(..)) => render::ephemeral("Open that form from the card's button."),
             Ok(Reply::Started { release, text }) => {
-                self.link_thread_later(release, command.response_url.clone(), mrkdwn(&text));
+                if !repeat {
+                    self.link_thread_later(release, command.response_url.clone(), mrkdwn(&text));
+                }
                 json!({ "response_type": "in_channel", "text": format!("{}; its thread opens in a moment.", mrkdwn(&text)) })
             }
             Err(refusal) => render::ephemeral(&self.refusal_text(refusal)),
