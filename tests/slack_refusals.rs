@@ -79,6 +79,17 @@ async fn a_click_without_the_role_the_release_or_the_gate_needs_is_refused_to_th
     assert!(text.contains("Slack user group S0RELMGRS01 hold the role release-manager"), "who may: {text}");
     assert!(text.ends_with("[slack.roles]."), "what to do: {text}");
 
+    // Nor may she reject it: the form opens, and its answer keeps it open with the reason.
+    let reject = id_of(&button(&card5, "x").expect("Reject…"));
+    let view = walk.open_form(&card5, &reject, &carol()).await;
+    let (field, reason) = walk.refused_submission(&view, &carol(), &[("reason", "login fails on staging")]).await;
+    assert_eq!(field, "reason");
+    assert!(
+        reason
+            .starts_with("Not done: to reject this gate you need one of the roles release-manager; you have engineer"),
+        "{reason}"
+    );
+
     // Bob started the release: this gate needs someone else, whatever his roles.
     let text = walk.refused_click_on(&card5, &pass, &bob()).await;
     assert!(
@@ -377,7 +388,7 @@ async fn a_freeze_override_needs_a_hotfix_a_role_a_reason_and_a_second_person() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_click_delivered_twice_with_the_same_action_ts_changes_nothing_the_second_time() {
+async fn a_click_or_a_start_delivered_twice_changes_nothing_the_second_time() {
     let walk = Walk::start("").await;
     let started = walk.start_release(RELEASES, &alice(), "api 1.4.0 3f9c2e1").await;
     let card1 = walk.card(&started, "pre-flight", 1).await;
@@ -414,14 +425,21 @@ async fn a_click_delivered_twice_with_the_same_action_ts_changes_nothing_the_sec
     assert_eq!(recorded.iter().filter(|e| matches!(e, Event::GatePassed { .. })).count(), 1);
     assert_eq!(walk.cards(&started), [("pre-flight".to_owned(), 1), ("test-suite".to_owned(), 1)]);
 
-    // A start delivered twice (one trigger_id) starts one release.
+    // A start delivered twice (one trigger_id) starts one release, and its thread's link
+    // follows the answer once.
     let start = walk.fake().slash_command(RELEASES, &carol(), "/release", "start web 3.0.0 3f9c2e1");
     let first = walk.post("/slack/commands", &start.to_form()).await.text().await.expect("answer");
+    walk.until("the thread's link", |fake| fake.response_url_posts(&start.response_url).first().cloned()).await;
     let again = walk.post("/slack/commands", &start.to_form()).await.text().await.expect("answer");
-    assert_eq!(again, first, "{again}");
+    assert_eq!(again, first, "the repeat is answered as the first delivery");
     walk.settled().await;
-    let web = walk.engine().list(&Default::default()).await.expect("list");
-    assert_eq!(web.iter().filter(|r| r.service.as_str() == "web").count(), 1, "one release started");
+    let releases = walk.engine().list(&Default::default()).await.expect("list");
+    assert_eq!(releases.iter().filter(|r| r.service.as_str() == "web").count(), 1, "one release started");
+    // Long enough for a second link to be posted, were one due (the thread exists).
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(walk.fake().response_url_posts(&start.response_url).len(), 1, "the link is posted once");
+    let parents = walk.fake().messages_in(RELEASES).iter().filter(|m| text_of(m).contains("🚀 *web 3.0.0*")).count();
+    assert_eq!(parents, 1, "one thread");
     walk.fake().assert_no_problems();
 }
 

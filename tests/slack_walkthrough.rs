@@ -20,9 +20,10 @@ mod slack_app;
 mod slack_walk;
 
 use fake_slack::{check_blocks, OpenedView, SlackMessage, SlackUser, Surface};
+use serde_json::json;
 use serde_json::Value;
 use shipgate::domain::release::Status;
-use slack_app::RELEASES;
+use slack_app::{INCIDENTS, RELEASES};
 use slack_walk::*;
 
 /// The card's gate cannot pass yet: it is a line of text saying what it waits for, and
@@ -303,5 +304,113 @@ async fn a_release_is_worked_through_all_eight_steps_in_slack_by_the_people_hold
     let shown = status["blocks"].as_array().expect("the card's blocks");
     assert!(blocks_text(shown).contains("rollback-criteria"), "{status:#}");
     assert!(!status.to_string().contains("action_id"), "a finished release's card has no buttons: {status:#}");
+    walk.fake().assert_no_problems();
+}
+
+/// A release CI runs through the API alone (no chat thread), leaving `digest` live in
+/// production and on staging before it. Moves the clock past its watch.
+async fn api_complete(walk: &Walk, version: &str, digest: &str) {
+    let start = json!({"service": "api", "version": version, "git_sha": "3f9c2e1"});
+    let started = walk.api_ok("/releases", CI_TOKEN, Some(start)).await;
+    let id = started["id"].as_str().expect("the release id").to_owned();
+    walk.api_to_smoke_gate_with(&id, version, digest).await;
+    walk.api_ok(&format!("/releases/{id}/steps/smoke-test/approve"), RM_TOKEN, None).await;
+    let production = json!({"environment": "production", "digest": digest, "outcome": "succeeded", "health": "passed", "strategy": "rolling"});
+    walk.api_ok(&format!("/releases/{id}/deployments"), CI_TOKEN, Some(production)).await;
+    walk.api_tick_all(&id).await;
+    walk.clock.advance(chrono::Duration::minutes(16));
+    walk.api_ok(&format!("/releases/{id}/steps/monitor/approve"), RM_TOKEN, None).await;
+    walk.api_tick_all(&id).await;
+    walk.api_ok(&format!("/releases/{id}/steps/rollback-criteria/approve"), RM_TOKEN, None).await;
+    assert_eq!(walk.release(&id).await.status, Status::Completed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_in_production_is_rolled_back_from_slack_and_a_drill_then_rehearses_the_rollback() {
+    let walk = Walk::start("").await;
+    // 1.3.0 ran before (through CI alone); 1.4.0, started in Slack, reaches production.
+    api_complete(&walk, "1.3.0", OLD_DIGEST).await;
+    let started = walk.start_release(RELEASES, &alice(), "api 1.4.0 3f9c2e1").await;
+    let id = started.id.clone();
+    walk.api_to_smoke_gate(&id, "1.4.0").await;
+    walk.api_ok(&format!("/releases/{id}/steps/smoke-test/approve"), RM_TOKEN, None).await;
+    let production = json!({"environment": "production", "digest": DIGEST, "outcome": "succeeded", "health": "passed", "strategy": "blue-green"});
+    walk.api_ok(&format!("/releases/{id}/deployments"), CI_TOKEN, Some(production)).await;
+    let card7 = walk.card(&started, "monitor", 1).await;
+
+    // Bob rolls it back by naming its service: said to everyone, and the procedure's card
+    // follows in the thread; the monitoring card loses its buttons.
+    let answer = walk.command(RELEASES, &bob(), "/release", "rollback api error rate doubled").await;
+    assert_eq!(answer["response_type"], "in_channel", "{answer:#}");
+    assert_eq!(answer["text"], "Rollback of api 1.4.0 started by bob; follow the rollback card.");
+    let notice = walk
+        .until("the rollback notice in the incident channel", |fake| {
+            fake.messages_in(INCIDENTS).into_iter().find(|m| text_of(m).contains("Rolling back api 1.4.0"))
+        })
+        .await;
+    assert!(text_of(&notice).contains("error rate doubled"), "what broke: {}", text_of(&notice));
+    let rollback = walk.card(&started, "rollback", 1).await;
+    assert!(text_of(&rollback).starts_with("Rollback"), "{}", text_of(&rollback));
+    assert!(
+        text_of(&rollback).contains("Production goes back to 1.3.0 (`9e2d41b07c5a`)"),
+        "the revert target: {}",
+        text_of(&rollback)
+    );
+    walk.card_becomes(&card7, "the monitoring card closed", |m| buttons(m).is_empty()).await;
+
+    // The revert through the rollback card's form, which offers the artifact to go back to;
+    // then its boxes; then the procedure's gate.
+    let view = form(&walk, &rollback, "ep", "Record production deploy…", &carol()).await;
+    assert_eq!(initial_value(&view, "digest").as_deref(), Some(OLD_DIGEST), "the digest to go back to");
+    let answer =
+        walk.submit(&view, &carol(), &[("outcome", "succeeded"), ("health", "passed"), ("strategy", "rolling")]).await;
+    assert_eq!(answer, Value::Null, "{answer:#}");
+    let rollback = walk
+        .card_becomes(&rollback, "the revert on the rollback card", |m| {
+            text_of(m).contains("Production revert to 9e2d41b07c5a")
+        })
+        .await;
+    assert!(gate(&rollback).is_none(), "the gate waits for the boxes: {rollback:#?}");
+    let ticked = walk.tick_all(&rollback, &carol()).await;
+    let finish = assert_gate_ready(&ticked, "Finish rollback →");
+    let done = walk.click_card(&ticked, &finish, &bob()).await;
+    assert!(buttons(&done).is_empty(), "{done:#?}");
+    assert_eq!(walk.release(&id).await.status, Status::RolledBack);
+    walk.until("the rollback done in the thread", |fake| {
+        fake.thread(RELEASES, &started.parent_ts)
+            .into_iter()
+            .find(|m| m.text.as_deref().is_some_and(|t| t.starts_with("✅ Rollback of *api 1.4.0* done")))
+    })
+    .await;
+
+    // A drill rehearses the rollback on staging: back to the artifact staging ran before.
+    let answer = walk.command(RELEASES, &alice(), "/release", "drill api").await;
+    assert_eq!(answer["response_type"], "in_channel", "{answer:#}");
+    let said = answer["text"].as_str().unwrap_or_default();
+    assert!(
+        said.starts_with("Rollback drill of *api* started by alice: roll staging back to 1.3.0 (`3f9c2e1`)"),
+        "{said}"
+    );
+    let parent = walk
+        .until("the drill's parent message", |fake| {
+            fake.messages_in(RELEASES)
+                .into_iter()
+                .find(|m| m.thread_ts.is_none() && text_of(m).contains("🚀 *api 1.3.0*"))
+        })
+        .await;
+    let card = walk
+        .until("the drill's card", |fake| {
+            fake.thread(RELEASES, &parent.ts).into_iter().find(|m| text_of(m).contains("Roll Back Staging"))
+        })
+        .await;
+    let drill = action_ids_of(&card)[0].split(':').nth(1).expect("the drill's id").to_owned();
+    assert!(gate(&card).is_none(), "the drill's gate passes by itself: {card:#?}");
+    let done = walk.tick_all(&card, &alice()).await;
+    assert!(buttons(&done).is_empty(), "the last tick completes the drill: {done:#?}");
+    assert_eq!(walk.release(&drill).await.status, Status::Completed);
+    let drills = walk.command(RELEASES, &alice(), "/release", "drills").await;
+    let text = ephemeral(&drills);
+    assert!(text.contains("*api* — last rollback drill "), "{text}");
+    assert!(text.contains("by alice"), "{text}");
     walk.fake().assert_no_problems();
 }

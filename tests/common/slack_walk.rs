@@ -36,6 +36,8 @@ pub const ENGINEERS: &str = "S0ENGINEER1";
 pub const CI_TOKEN: &str = "slack-ci-token-0123456789abcdef";
 pub const RM_TOKEN: &str = "slack-rm-token-0123456789abcdef";
 pub const DIGEST: &str = "sha256:4f1c9a7e2b3d5f60718293a4b5c6d7e8f9012a3b4c5d6e7f8091a2b3c4d5e6f7";
+/// What production ran before: the artifact a rollback goes back to.
+pub const OLD_DIGEST: &str = "sha256:9e2d41b07c5a3f6e8d9c0b1a2f3e4d5c6b7a8f9e0d1c2b3a4f5e6d7c8b9a0f1e";
 
 /// The built-in playbook's step ids, in order.
 pub const STEPS: [&str; 8] = [
@@ -541,15 +543,20 @@ impl Walk {
     /// CI and the release bot take the release from Step 1 to Step 5 with every smoke
     /// box ticked: only the gate into production is left, for a person in Slack.
     pub async fn api_to_smoke_gate(&self, id: &str, version: &str) {
+        self.api_to_smoke_gate_with(id, version, DIGEST).await;
+    }
+
+    /// [`Walk::api_to_smoke_gate`] with the artifact `digest`.
+    pub async fn api_to_smoke_gate_with(&self, id: &str, version: &str, digest: &str) {
         self.api_tick_all(id).await;
         self.api_ok(&format!("/releases/{id}/steps/pre-flight/approve"), RM_TOKEN, None).await;
         let tests = json!({"suite": "unit", "passed": 420, "failed": 0});
         self.api_ok(&format!("/releases/{id}/test-results"), CI_TOKEN, Some(tests)).await;
-        let artifact = json!({"version": version, "git_sha": "3f9c2e1", "digest": DIGEST, "size_bytes": 73400320});
+        let artifact = json!({"version": version, "git_sha": "3f9c2e1", "digest": digest, "size_bytes": 73400320});
         self.api_ok(&format!("/releases/{id}/artifacts"), CI_TOKEN, Some(artifact)).await;
         self.api_tick_all(id).await;
         self.api_tick_all(id).await;
-        let staging = json!({"environment": "staging", "digest": DIGEST, "outcome": "succeeded", "health": "passed"});
+        let staging = json!({"environment": "staging", "digest": digest, "outcome": "succeeded", "health": "passed"});
         self.api_ok(&format!("/releases/{id}/deployments"), CI_TOKEN, Some(staging)).await;
         self.api_tick_all(id).await;
         assert_eq!(self.current_step(id).await, "smoke-test");
