@@ -3,7 +3,8 @@
 //! card alone, a slash command's in its own ephemeral answer, a form's as
 //! `response_action: errors` on the input at fault, the modal kept open) and changes
 //! nothing: no event is stored, no message is posted or edited, no modal opened. The same
-//! click delivered twice (its action_ts, by its user) changes nothing the second time.
+//! click delivered twice (its action_ts, by its user), or the same `/release start` (its
+//! trigger_id), changes nothing the second time.
 //! Every request to the fake Slack is checked against Slack's OpenAPI document and Block
 //! Kit's limits.
 

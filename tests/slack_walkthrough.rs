@@ -6,7 +6,9 @@
 //! members), the 15-minute watch passed by moving shipgate's clock. The cards' shape is
 //! checked on the way: a gate that cannot pass yet is text, then a primary button; failure
 //! paths are danger buttons that ask to confirm; a closed card has no buttons.
-//! `/release status`, `/release list` and `/freeze status` are asked meanwhile. Every
+//! `/release status`, `/release list` and `/freeze status` are asked meanwhile. Then a
+//! release in production is rolled back from Slack (`/release rollback`, the revert through
+//! the rollback card's form) and a drill (`/release drill`) rehearses it on staging. Every
 //! request to the fake Slack is checked against Slack's OpenAPI document and Block Kit's
 //! limits.
 

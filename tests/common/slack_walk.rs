@@ -132,12 +132,16 @@ pub struct Started {
     pub parent_ts: String,
 }
 
+/// A message as a refusal must leave it: channel, ts, how many versions, text, blocks,
+/// deleted.
+type MessageSeen = (String, String, usize, Option<String>, Option<Value>, bool);
+
 /// A snapshot of everything a refusal must leave as it was: every release's stored
 /// events, every message in every channel with each of its versions, the modals opened.
 #[derive(Debug, PartialEq)]
 pub struct Seen {
     releases: Vec<(String, u64)>,
-    messages: Vec<(String, String, usize, Option<String>, Option<Value>, bool)>,
+    messages: Vec<MessageSeen>,
     views: usize,
 }
 
