@@ -126,8 +126,11 @@ impl Handler {
         let actor = self.actor(&command.user_id, &command.user_name).await;
         // Slack does not resend slash commands; the trigger id is unique per invocation.
         let request = RequestId::new(format!("slack:{}:{}", command.user_id, command.trigger_id));
+        // A command delivered again is answered as the first time, but what followed the
+        // first answer (the new thread's link) is not posted twice.
+        let repeat = matches!(self.app().answered(&request).await, Ok(Some(_)));
         let reply = self.dispatch(command, actor, request).await;
-        Some(self.command_answer(command, reply))
+        Some(self.command_answer(command, reply, repeat))
     }
 
     async fn dispatch(&self, command: &SlashCommand, actor: Actor, request: RequestId) -> Answered {
@@ -138,7 +141,14 @@ impl Handler {
         let sub = words.next().unwrap_or("").to_ascii_lowercase();
         let rest: Vec<&str> = words.collect();
         match (name, sub.as_str()) {
-            ("release", "start") => conversation.start(here, start_asked(&rest), actor, request).await,
+            ("release", "start") => {
+                // A mistyped flag must not start a release other than the one meant (a
+                // hotfix started as a plain release cannot override a freeze).
+                if let Some(refused) = start_options_refused(&rest) {
+                    return Err(Refusal::rule(refused));
+                }
+                conversation.start(here, start_asked(&rest), actor, request).await
+            }
             ("release", "status") => {
                 let id = match rest.first() {
                     Some(named) => Some(self.release_named(named).await?),
@@ -150,16 +160,16 @@ impl Handler {
             ("release", "drill") => conversation.drill(here, rest.first().copied(), actor, request).await,
             ("release", "drills") => conversation.drills().await,
             ("release", "abort") => {
-                let (id, reason) = self.release_and_reason(&rest, "abort").await?;
+                let (id, reason) = self.release_and_reason(&rest, "release abort").await?;
                 conversation.run_on(&id, Command::Abort { reason }, actor, request).await
             }
             ("release", "rollback") => {
-                let (id, reason) = self.release_and_reason(&rest, "rollback").await?;
+                let (id, reason) = self.release_and_reason(&rest, "release rollback").await?;
                 conversation.run_on(&id, Command::TriggerRollback { reason }, actor, request).await
             }
             ("freeze", "status") => conversation.freeze_status(here, rest.first().copied()),
             ("freeze", "override") => {
-                let (id, reason) = self.release_and_reason(&rest, "override").await?;
+                let (id, reason) = self.release_and_reason(&rest, "freeze override").await?;
                 conversation.run_on(&id, Command::RequestFreezeOverride { reason }, actor, request).await
             }
             ("release", _) => Err(Refusal::rule(
@@ -247,16 +257,16 @@ impl Handler {
     }
 
     /// `<release> <reason…>`: the release named by its id, or by its service's release in
-    /// progress; the reason is required.
-    async fn release_and_reason(&self, words: &[&str], what: &str) -> Result<(ReleaseId, String), Refusal> {
+    /// progress; the reason is required. `command` is the one typed (`freeze override`).
+    async fn release_and_reason(&self, words: &[&str], command: &str) -> Result<(ReleaseId, String), Refusal> {
         let Some(named) = words.first() else {
             return Err(Refusal::rule(format!(
-                "Name the release and say why: `/release {what} <release id or service> <reason>`."
+                "Name the release and say why: `/{command} <release id or service> <reason>`."
             )));
         };
         let reason = words[1..].join(" ");
         if reason.trim().is_empty() {
-            return Err(Refusal::rule(format!("Say why: `/release {what} {named} <reason>`.")));
+            return Err(Refusal::rule(format!("Say why: `/{command} {named} <reason>`.")));
         }
         Ok((self.release_named(named).await?, reason))
     }
@@ -289,7 +299,7 @@ impl Handler {
     }
 
     /// A slash command's reply as the answer to Slack's request.
-    fn command_answer(&self, command: &SlashCommand, reply: Answered) -> Value {
+    fn command_answer(&self, command: &SlashCommand, reply: Answered, repeat: bool) -> Value {
         match reply {
             Ok(Reply::Private(text)) => render::ephemeral(&mrkdwn(&text)),
             Ok(Reply::Public(text)) => json!({ "response_type": "in_channel", "text": mrkdwn(&text) }),
@@ -300,7 +310,9 @@ impl Handler {
             }
             Ok(Reply::Form(..)) => render::ephemeral("Open that form from the card's button."),
             Ok(Reply::Started { release, text }) => {
-                self.link_thread_later(release, command.response_url.clone(), mrkdwn(&text));
+                if !repeat {
+                    self.link_thread_later(release, command.response_url.clone(), mrkdwn(&text));
+                }
                 json!({ "response_type": "in_channel", "text": format!("{}; its thread opens in a moment.", mrkdwn(&text)) })
             }
             Err(refusal) => render::ephemeral(&self.refusal_text(refusal)),
@@ -434,8 +446,9 @@ impl Handler {
             }
             Ok(_) => None,
             Err(refusal) => {
-                let field = values.keys().next().cloned().unwrap_or_else(|| "reason".to_owned());
-                Some(json!({ "response_action": "errors", "errors": { field: self.refusal_text(refusal) } }))
+                let reason = self.refusal_text(refusal);
+                let field = field_at_fault(view, &values, &reason);
+                Some(json!({ "response_action": "errors", "errors": { field: reason } }))
             }
         }
     }
@@ -517,11 +530,7 @@ impl super::socket::EnvelopeHandler for Handler {
 /// `/release start <service> <version> <sha> [--hotfix] [--playbook <name>]` as typed
 /// (the words after `start`), flags anywhere.
 fn start_asked(words: &[&str]) -> StartAsked {
-    let mut plain = words
-        .iter()
-        .enumerate()
-        .filter(|&(i, w)| !w.starts_with("--") && (i == 0 || words[i - 1] != "--playbook"))
-        .map(|(_, w)| (*w).to_owned());
+    let mut plain = positional(words).into_iter().map(str::to_owned);
     StartAsked {
         service: plain.next(),
         version: plain.next(),
@@ -537,7 +546,7 @@ fn start_without_commit(command: &SlashCommand) -> Option<StartAsked> {
     let words: Vec<&str> = command.text.split_whitespace().collect();
     let is_start = command.command.trim_start_matches('/') == "release"
         && words.first().is_some_and(|w| w.eq_ignore_ascii_case("start"));
-    if !is_start || command.trigger_id.is_empty() {
+    if !is_start || command.trigger_id.is_empty() || start_options_refused(&words[1..]).is_some() {
         return None;
     }
     Some(start_asked(&words[1..])).filter(|asked| asked.sha.is_none())
@@ -561,6 +570,52 @@ fn form_error(field: &str, message: &str) -> Value {
 /// The release a form's view belongs to, from its `callback_id`.
 fn card_release(view: &Value) -> Option<ReleaseId> {
     ModalTarget::decode(view["callback_id"].as_str()?).ok().map(|t| t.release)
+}
+
+/// The input of a refused form to show `reason` under: the one whose value it quotes (the
+/// form's own checks quote the value they refuse), else the form's first input.
+fn field_at_fault(view: &Value, values: &BTreeMap<String, String>, reason: &str) -> String {
+    let inputs: Vec<&str> = view["blocks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|block| block["type"] == "input")
+        .filter_map(|block| block["block_id"].as_str())
+        .collect();
+    let quoted = |input: &&&str| {
+        values.get(**input).map(|v| v.trim()).is_some_and(|v| !v.is_empty() && reason.contains(&format!("{v:?}")))
+    };
+    inputs
+        .iter()
+        .find(quoted)
+        .or(inputs.first())
+        .map(|input| (*input).to_owned())
+        .or_else(|| values.keys().next().cloned())
+        .unwrap_or_else(|| "reason".to_owned())
+}
+
+/// Why `/release start`'s flags are refused, if they are: one shipgate does not know, or
+/// `--playbook` without a name.
+fn start_options_refused(words: &[&str]) -> Option<String> {
+    let usage = "Use `/release start <service> <version> <sha> [--hotfix] [--playbook <name>]`.";
+    for (i, word) in words.iter().enumerate() {
+        match *word {
+            "--hotfix" => {}
+            "--playbook" if words.get(i + 1).is_some_and(|name| !name.starts_with("--")) => {}
+            "--playbook" => return Some(format!("`--playbook` needs a playbook's name. {usage}")),
+            flag if flag.starts_with("--") => {
+                return Some(format!("`{flag}` is not an option of /release start. {usage}"))
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The words that are neither flags nor the name `--playbook` takes, in order.
+fn positional<'a>(words: &[&'a str]) -> Vec<&'a str> {
+    let named_playbook = |index: usize| index > 0 && words[index - 1] == "--playbook";
+    words.iter().enumerate().filter(|(i, w)| !w.starts_with("--") && !named_playbook(*i)).map(|(_, w)| *w).collect()
 }
 
 /// The value after `flag` among `words` (`--playbook hotfix`).
@@ -611,6 +666,38 @@ mod tests {
         assert!(start_without_commit(&command("start api 1.4.0 3f9c2e1", "t1")).is_none());
         assert!(start_without_commit(&command("start api 1.4.0", "")).is_none());
         assert!(start_without_commit(&command("status", "t1")).is_none());
+    }
+
+    #[test]
+    fn release_start_refuses_flags_it_does_not_know_and_a_playbook_without_a_name() {
+        assert_eq!(start_options_refused(&["api", "1.4.0", "3f9c2e1", "--hotfix", "--playbook", "quick"]), None);
+        let mistyped = start_options_refused(&["api", "1.4.0", "3f9c2e1", "--hotfx"]).expect("refused");
+        assert!(mistyped.starts_with("`--hotfx` is not an option of /release start."), "{mistyped}");
+        for words in [&["api", "1.4.0", "3f9c2e1", "--playbook"][..], &["api", "--playbook", "--hotfix"]] {
+            let refused = start_options_refused(words).expect("refused");
+            assert!(refused.starts_with("`--playbook` needs a playbook's name."), "{refused}");
+        }
+        // The playbook's name is not one of the positional words.
+        assert_eq!(
+            positional(&["api", "--playbook", "quick", "1.4.0", "3f9c2e1", "--hotfix"]),
+            ["api", "1.4.0", "3f9c2e1"]
+        );
+    }
+
+    #[test]
+    fn a_refused_form_shows_its_reason_under_the_input_whose_value_it_quotes() {
+        let view = json!({ "blocks": [
+            { "type": "section", "block_id": "about" },
+            { "type": "input", "block_id": "suite" },
+            { "type": "input", "block_id": "passed" },
+            { "type": "input", "block_id": "failed" },
+        ]});
+        let values: BTreeMap<String, String> = [("suite", "unit"), ("passed", " lots "), ("failed", "0")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+        assert_eq!(field_at_fault(&view, &values, "Tests passed: \"lots\" is not a whole number."), "passed");
+        // A reason quoting no value goes under the form's first input, not the first by name.
+        assert_eq!(field_at_fault(&view, &values, "Not done: a test result needs a suite name."), "suite");
     }
 
     #[test]
