@@ -416,3 +416,55 @@ async fn a_release_in_production_is_rolled_back_from_slack_and_a_drill_then_rehe
     assert!(text.contains("by alice"), "{text}");
     walk.fake().assert_no_problems();
 }
+
+/// `/release start <service> <version>` without its commit opens a form asking for it,
+/// with what was typed filled in; a malformed commit keeps the form open with the reason
+/// beside that field and starts nothing; the commit given, the release starts as if typed
+/// in full, announced where the command was typed with a link to its thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_started_without_its_commit_asks_for_it_in_a_form() {
+    let walk = Walk::start("").await;
+    let (sent, answer) = walk.command_sent(RELEASES, &alice(), "/release", "start api 1.4.0 --hotfix").await;
+    assert_eq!(answer, Value::Null, "Slack shows nothing but the form: {answer:#}");
+    let view = walk
+        .until("the start form opened with the command's trigger_id", |fake| {
+            fake.views().into_iter().find(|v| v.trigger_id == sent.trigger_id)
+        })
+        .await;
+    assert_eq!(view.user, alice().id);
+    assert_eq!(view.view["title"]["text"], "Start a hotfix");
+    let initial = |name: &str| {
+        let blocks = view.view["blocks"].as_array().cloned().unwrap_or_default();
+        let input = blocks.into_iter().find(|b| b["block_id"] == name).unwrap_or_else(|| panic!("no {name} input"));
+        input["element"]["initial_value"].as_str().map(str::to_owned)
+    };
+    assert_eq!(initial("service").as_deref(), Some("api"));
+    assert_eq!(initial("version").as_deref(), Some("1.4.0"));
+    assert_eq!(initial("sha"), None, "the commit is asked for, never guessed");
+
+    let (field, reason) = walk.refused_submission(&view, &alice(), &[("sha", "not-a-commit")]).await;
+    assert_eq!(field, "sha", "{reason}");
+    assert!(walk.fake().messages_in(RELEASES).is_empty(), "nothing started");
+
+    let answer = walk.submit(&view, &alice(), &[("sha", "3f9c2e1")]).await;
+    assert_eq!(answer, Value::Null, "the form closes: {answer:#}");
+    let parent = walk
+        .until("the hotfix's parent message", |fake| {
+            fake.messages_in(RELEASES).into_iter().find(|m| m.thread_ts.is_none() && text_of(m).contains("api 1.4.0"))
+        })
+        .await;
+    let link = walk
+        .until("the announcement where /release start was typed", |fake| {
+            fake.response_url_posts(&sent.response_url).into_iter().next()
+        })
+        .await;
+    assert_eq!(link.body["response_type"], "in_channel", "{:#}", link.body);
+    let said = link.body["text"].as_str().unwrap_or_default();
+    assert!(said.contains("*api 1.4.0* started by alice"), "{said}");
+    assert!(said.contains(&format!("p{}|its thread>", parent.ts.replace('.', ""))), "{said}");
+    let releases = walk.engine().list(&Default::default()).await.expect("the releases");
+    assert_eq!(releases.len(), 1, "one release for one form");
+    assert!(releases[0].hotfix, "--hotfix typed before the form is kept");
+    assert_eq!(releases[0].git_sha.as_str(), "3f9c2e1");
+    walk.fake().assert_no_problems();
+}
