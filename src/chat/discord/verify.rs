@@ -47,7 +47,7 @@ impl Verifier {
         };
         let signature = <[u8; 64]>::from_hex(signature_hex.trim()).map_err(|_| VerifyError::MalformedSignature)?;
         let seconds: i64 = timestamp.trim().parse().map_err(|_| VerifyError::MalformedTimestamp)?;
-        if (now.timestamp() - seconds).abs() > MAX_SKEW_SECONDS {
+        if now.timestamp().abs_diff(seconds) > MAX_SKEW_SECONDS.unsigned_abs() {
             return Err(VerifyError::Stale);
         }
         let mut signed = Vec::with_capacity(timestamp.len() + body.len());
@@ -106,6 +106,11 @@ mod tests {
         assert_eq!(verifier.verify(Some("abc"), Some("1800000000"), body, now()), Err(VerifyError::MalformedSignature));
         let signature = sign(&key, "1800000000", body);
         assert_eq!(verifier.verify(Some(&signature), Some("soon"), body, now()), Err(VerifyError::MalformedTimestamp));
+        // The farthest timestamps a header can carry are stale, not an overflow.
+        for far in [i64::MIN.to_string(), i64::MAX.to_string()] {
+            let signed = sign(&key, &far, body);
+            assert_eq!(verifier.verify(Some(&signed), Some(&far), body, now()), Err(VerifyError::Stale));
+        }
     }
 
     #[test]

@@ -61,7 +61,7 @@ impl Verifier {
             .ok_or(VerifyError::MalformedSignature)?;
         let timestamp = timestamp.trim();
         let seconds: i64 = timestamp.parse().map_err(|_| VerifyError::MalformedTimestamp)?;
-        if (now.timestamp() - seconds).abs() > MAX_SKEW_SECONDS {
+        if now.timestamp().abs_diff(seconds) > MAX_SKEW_SECONDS.unsigned_abs() {
             return Err(VerifyError::Stale);
         }
         let mut mac = self.mac();
@@ -151,6 +151,11 @@ mod tests {
         assert_eq!(v.verify(Some(SIGNATURE), Some(TIMESTAMP), body, at(signed + 300)), Ok(()));
         assert_eq!(v.verify(Some(SIGNATURE), Some(TIMESTAMP), body, at(signed + 301)), Err(VerifyError::Stale));
         assert_eq!(v.verify(Some(SIGNATURE), Some(TIMESTAMP), body, at(signed - 301)), Err(VerifyError::Stale));
+        // The farthest timestamps a header can carry are stale, not an overflow.
+        for far in [i64::MIN, i64::MAX] {
+            let far = far.to_string();
+            assert_eq!(v.verify(Some(SIGNATURE), Some(&far), body, at(signed)), Err(VerifyError::Stale));
+        }
     }
 
     #[test]
