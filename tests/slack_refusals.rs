@@ -17,6 +17,9 @@ mod slack_app;
 #[path = "common/slack_walk.rs"]
 mod slack_walk;
 
+#[path = "common/walk_clock.rs"]
+mod walk_clock;
+
 use fake_slack::SlackMessage;
 use serde_json::Value;
 use shipgate::domain::release::{Event, Status};

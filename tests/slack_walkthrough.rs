@@ -21,6 +21,9 @@ mod slack_app;
 #[path = "common/slack_walk.rs"]
 mod slack_walk;
 
+#[path = "common/walk_clock.rs"]
+mod walk_clock;
+
 use fake_slack::{check_blocks, OpenedView, SlackMessage, SlackUser, Surface};
 use serde_json::json;
 use serde_json::Value;

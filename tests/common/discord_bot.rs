@@ -4,13 +4,16 @@
 #![allow(dead_code)]
 
 use super::fake_discord::{FakeDiscord, Member};
-use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use chrono::Duration as ChronoDuration;
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{json, Value};
 use shipgate::app::clock::Clock;
 use shipgate::config::Config;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+// Not every test binary that includes the bot walks the steps.
+#[allow(unused_imports)]
+pub use super::walk_clock::{TestClock, STEPS};
 
 /// How often the harness's shipgate looks for stalled steps and ended watches: often, so
 /// that a test that moves the clock sees the timer's work soon.
@@ -29,35 +32,6 @@ pub const CI_TOKEN: &str = "bot-ci-token-0123456789abcdef";
 pub const RM_TOKEN: &str = "bot-rm-token-0123456789abcdef";
 pub const DIGEST: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 pub const OLD_DIGEST: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
-
-/// The built-in playbook's step ids, in order.
-pub const STEPS: [&str; 8] = [
-    "pre-flight",
-    "test-suite",
-    "build-artifact",
-    "deploy-staging",
-    "smoke-test",
-    "deploy-production",
-    "monitor",
-    "rollback-criteria",
-];
-
-/// Real time plus an offset the test moves forward: deliveries and retries run on time,
-/// and a 15-minute watch passes at once.
-#[derive(Debug, Default)]
-pub struct TestClock(Mutex<ChronoDuration>);
-
-impl TestClock {
-    pub fn advance(&self, by: ChronoDuration) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) += by;
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now() + *self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
 
 pub struct Bot {
     pub fake: FakeDiscord,

@@ -395,3 +395,4 @@ pub mod fake_discord;
 pub mod process;
 pub mod prometheus;
 pub mod seeded;
+pub mod walk_clock;

@@ -17,14 +17,15 @@
 
 use crate::fake_slack::{signed_headers, BlockActions, FakeSlack, OpenedView, SlackMessage, SlackUser};
 use crate::slack_app::{config_text, Options, SlackApp, INCIDENTS, RELEASES};
-use chrono::{DateTime, Duration as ChronoDuration, Utc};
+#[allow(unused_imports)]
+pub use crate::walk_clock::{TestClock, STEPS};
 use serde_json::{json, Value};
 use shipgate::app::clock::Clock;
 use shipgate::config::Config;
 use shipgate::domain::release::Release;
 use shipgate::domain::ReleaseId;
 use shipgate::store::ReleaseFilter;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Releases started from this channel use a team calendar that is always frozen.
@@ -38,18 +39,6 @@ pub const RM_TOKEN: &str = "slack-rm-token-0123456789abcdef";
 pub const DIGEST: &str = "sha256:4f1c9a7e2b3d5f60718293a4b5c6d7e8f9012a3b4c5d6e7f8091a2b3c4d5e6f7";
 /// What production ran before: the artifact a rollback goes back to.
 pub const OLD_DIGEST: &str = "sha256:9e2d41b07c5a3f6e8d9c0b1a2f3e4d5c6b7a8f9e0d1c2b3a4f5e6d7c8b9a0f1e";
-
-/// The built-in playbook's step ids, in order.
-pub const STEPS: [&str; 8] = [
-    "pre-flight",
-    "test-suite",
-    "build-artifact",
-    "deploy-staging",
-    "smoke-test",
-    "deploy-production",
-    "monitor",
-    "rollback-criteria",
-];
 
 /// An engineer, mapped by her own user id; she starts the releases.
 pub fn alice() -> SlackUser {
@@ -74,23 +63,6 @@ pub fn dave() -> SlackUser {
 /// In the workspace, in no mapped user or group: holds no role.
 pub fn mallory() -> SlackUser {
     SlackUser::new("U0MALLORY01", "mallory")
-}
-
-/// Real time plus an offset the test moves forward: deliveries and retries run on time,
-/// and a watch passes at once.
-#[derive(Debug, Default)]
-pub struct TestClock(Mutex<ChronoDuration>);
-
-impl TestClock {
-    pub fn advance(&self, by: ChronoDuration) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) += by;
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now() + *self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 /// The configuration every walk shares: the role mapping, CI's API clients, and a team
