@@ -299,3 +299,24 @@ async fn releases_started_at_once_keep_to_a_message_a_second_in_the_release_chan
     }
     app.fake.assert_no_problems();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_click_whose_response_url_fails_still_reaches_its_card() {
+    let app = SlackApp::start().await;
+    start(&app, "api", "1.4.0").await;
+    let parent = opened(&app.fake, "api 1.4.0").await;
+    let card = cards(&app.fake, RELEASES, &parent)[0].clone();
+    // The click's answer cannot be delivered through its response URL.
+    app.fake.fail_next("response_url", Fault::ServerError(503), 1);
+    let tick = slack_release::action(&card, ":i0").expect("item 1's tick button");
+    let click = app.fake.click(RELEASES, &card.ts, &tick, &alice());
+    assert_eq!(app.post_signed("/slack/interactivity", &click.to_form()).await.status(), StatusCode::OK);
+    let shown = eventually(&app.fake, "the card showing the tick", LONG, |fake| {
+        fake.message(RELEASES, &card.ts).filter(|m| m.action_ids().iter().any(|id| id.ends_with(":u0")))
+    })
+    .await;
+    assert_eq!(shown.versions.last().map(|v| v.via.as_str()), Some("chat.update"), "{:#?}", shown.versions);
+    assert_eq!(app.fake.requests_to("response_url").iter().filter(|r| r.status == 503).count(), 1);
+    assert_once(&app.fake, "api 1.4.0");
+    app.fake.assert_no_problems();
+}

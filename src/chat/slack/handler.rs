@@ -386,8 +386,15 @@ impl Handler {
                     "That button is not one shipgate can act on ({e}). Use the buttons on the release's latest card."
                 ))),
             };
+            // A click's card is shown through its response_url only (the outbox carries no
+            // edit of it): should that fail, the card is edited in place instead.
+            let mut card_shown = None;
             let body = match reply {
-                Ok(Reply::UpdateCard(card)) => render::update_message(&card),
+                Ok(Reply::UpdateCard(card)) => {
+                    let body = render::update_message(&card);
+                    card_shown = Some(card);
+                    body
+                }
                 Ok(Reply::Form(card, form)) => match render::modal(&card, form) {
                     Ok(view) => match self.web.open_view(trigger_id, &view).await {
                         Ok(()) => continue,
@@ -405,6 +412,9 @@ impl Handler {
             };
             if let Err(e) = respond(&self.http, &response_url, &body).await {
                 tracing::warn!(error = %e, "could not answer a Slack click through its response_url");
+                if let Some(card) = card_shown {
+                    self.update_posted_card(&card).await;
+                }
             }
         }
     }
