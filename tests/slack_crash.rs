@@ -126,8 +126,10 @@ impl Slack {
 
 /// `/release start <service> <version> <sha>` by Alice, acknowledged.
 async fn start(slack: &Slack, fake: &FakeSlack, service: &str, version: &str, sha: &str) {
-    let answer =
-        slack.release(fake, &alice(), &format!("start {service} {version} {sha}")).await.expect("the start is answered");
+    let answer = slack
+        .release(fake, &alice(), &format!("start {service} {version} {sha}"))
+        .await
+        .expect("the start is answered");
     assert_eq!(answer["response_type"], "in_channel", "{answer:#}");
 }
 

@@ -160,7 +160,10 @@ impl Team {
         discord.apply_http_interaction_response(id, &answer).expect("a valid answer");
         let name = format!("{service} {version}");
         let thread = discord_bot::eventually(discord, &format!("the Discord thread of {name}"), |fake| {
-            fake.threads().into_iter().find(|t| t["name"] == name.as_str()).and_then(|t| t["id"].as_str().map(str::to_owned))
+            fake.threads()
+                .into_iter()
+                .find(|t| t["name"] == name.as_str())
+                .and_then(|t| t["id"].as_str().map(str::to_owned))
         })
         .await;
         let card = discord_bot::eventually(discord, "the first Discord card", |fake| {
@@ -288,11 +291,12 @@ async fn a_tripped_watch_posts_the_notice_and_its_chart_in_the_thread_and_every_
     // Ten minutes on, the watch has caught up with the spike and rolled back by itself.
     team.clock.advance(ChronoDuration::minutes(10));
     let name = "payments 2.7.0";
-    let [in_thread, first, second] = eventually(fake, "the rollback notice in the thread and both incident channels", LONG, |fake| {
-        let found = slack_notices(fake, &parent, name);
-        found.iter().all(|n| !n.is_empty()).then_some(found)
-    })
-    .await;
+    let [in_thread, first, second] =
+        eventually(fake, "the rollback notice in the thread and both incident channels", LONG, |fake| {
+            let found = slack_notices(fake, &parent, name);
+            found.iter().all(|n| !n.is_empty()).then_some(found)
+        })
+        .await;
     for notice in [&in_thread[0], &first[0], &second[0]] {
         let words = all_text(notice);
         assert!(text(notice).starts_with("⏪ Rolling back payments 2.7.0: "), "{words}");
@@ -365,9 +369,8 @@ async fn with_slack_and_discord_a_release_lives_where_it_started_and_its_rollbac
         words.extend(discord.threads().iter().map(Value::to_string));
         words.join("\n")
     };
-    let slack_words = |slack: &FakeSlack| -> String {
-        slack.all_messages().iter().map(all_text).collect::<Vec<_>>().join("\n")
-    };
+    let slack_words =
+        |slack: &FakeSlack| -> String { slack.all_messages().iter().map(all_text).collect::<Vec<_>>().join("\n") };
     assert!(!discord_words(discord).contains("api 1.4.0"), "{}", discord_words(discord));
     assert!(!slack_words(slack).contains("checkout"), "{}", slack_words(slack));
 

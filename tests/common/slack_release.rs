@@ -42,9 +42,7 @@ pub fn card_steps(fake: &FakeSlack, channel: &str, parent: &str) -> Vec<(String,
 
 /// The card of `step`, attempt `attempt`, in the thread under `parent`.
 pub fn card(fake: &FakeSlack, channel: &str, parent: &str, step: &str, attempt: u32) -> Option<SlackMessage> {
-    cards(fake, channel, parent)
-        .into_iter()
-        .find(|m| card_key(m).is_some_and(|(_, s, a)| s == step && a == attempt))
+    cards(fake, channel, parent).into_iter().find(|m| card_key(m).is_some_and(|(_, s, a)| s == step && a == attempt))
 }
 
 /// The top-level messages of `channel` that open the release `name` (`api 1.4.0`).
@@ -99,8 +97,7 @@ pub fn click_id(card: &SlackMessage, element: &str) -> String {
 /// Posts a form body to `url` (`http://127.0.0.1:PORT/slack/commands`), signed now with
 /// the fake's signing secret; `None` when shipgate could not be reached.
 pub async fn post_signed(http: &reqwest::Client, fake: &FakeSlack, url: &str, body: &str) -> Option<reqwest::Response> {
-    let mut request =
-        http.post(url).body(body.to_owned()).header("content-type", "application/x-www-form-urlencoded");
+    let mut request = http.post(url).body(body.to_owned()).header("content-type", "application/x-www-form-urlencoded");
     for (name, value) in fake.signed_headers(body) {
         request = request.header(name, value);
     }
@@ -121,8 +118,7 @@ pub async fn eventually<T>(
             return found;
         }
         if Instant::now() > deadline {
-            let methods: Vec<String> =
-                fake.requests().iter().map(|r| format!("{} {}", r.method, r.status)).collect();
+            let methods: Vec<String> = fake.requests().iter().map(|r| format!("{} {}", r.method, r.status)).collect();
             panic!("{what} did not happen within {limit:?}; Slack saw {methods:#?}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
