@@ -44,6 +44,9 @@ pub struct SlashCommand {
     pub trigger_id: String,
 }
 
+/// A form field's own check: why its value is refused, if it is.
+type FieldCheck = fn(&str) -> Result<(), String>;
+
 /// User group -> (its members, when they were read).
 type GroupMembers = HashMap<String, (Vec<String>, Instant)>;
 
@@ -225,7 +228,7 @@ impl Handler {
         let value = |name: &str| values.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         // Each field's own problem goes beside it; the engine's refusals (a freeze, an
         // unknown playbook) beside the service.
-        let checks: [(&str, fn(&str) -> Result<(), String>); 3] = [
+        let checks: [(&str, FieldCheck); 3] = [
             (field::SERVICE, |v| crate::domain::ServiceName::parse(v).map(drop)),
             (field::VERSION, |v| crate::domain::Version::parse(v).map(drop)),
             (field::GIT_SHA, |v| crate::domain::GitSha::parse(v).map(drop)),
