@@ -44,6 +44,9 @@ pub struct SlashCommand {
     pub trigger_id: String,
 }
 
+/// A form field's own check: why its value is refused, if it is.
+type FieldCheck = fn(&str) -> Result<(), String>;
+
 /// User group -> (its members, when they were read).
 type GroupMembers = HashMap<String, (Vec<String>, Instant)>;
 
@@ -225,7 +228,7 @@ impl Handler {
         let value = |name: &str| values.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         // Each field's own problem goes beside it; the engine's refusals (a freeze, an
         // unknown playbook) beside the service.
-        let checks: [(&str, fn(&str) -> Result<(), String>); 3] = [
+        let checks: [(&str, FieldCheck); 3] = [
             (field::SERVICE, |v| crate::domain::ServiceName::parse(v).map(drop)),
             (field::VERSION, |v| crate::domain::Version::parse(v).map(drop)),
             (field::GIT_SHA, |v| crate::domain::GitSha::parse(v).map(drop)),
@@ -386,8 +389,15 @@ impl Handler {
                     "That button is not one shipgate can act on ({e}). Use the buttons on the release's latest card."
                 ))),
             };
+            // A click's card is shown through its response_url only (the outbox carries no
+            // edit of it): should that fail, the card is edited in place instead.
+            let mut card_shown = None;
             let body = match reply {
-                Ok(Reply::UpdateCard(card)) => render::update_message(&card),
+                Ok(Reply::UpdateCard(card)) => {
+                    let body = render::update_message(&card);
+                    card_shown = Some(card);
+                    body
+                }
                 Ok(Reply::Form(card, form)) => match render::modal(&card, form) {
                     Ok(view) => match self.web.open_view(trigger_id, &view).await {
                         Ok(()) => continue,
@@ -405,6 +415,9 @@ impl Handler {
             };
             if let Err(e) = respond(&self.http, &response_url, &body).await {
                 tracing::warn!(error = %e, "could not answer a Slack click through its response_url");
+                if let Some(card) = card_shown {
+                    self.update_posted_card(&card).await;
+                }
             }
         }
     }

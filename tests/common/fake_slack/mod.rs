@@ -983,3 +983,10 @@ async fn unknown_path(AxumState(shared): AxumState<Arc<Shared>>, method: axum::h
     });
     outcome.into_response()
 }
+
+impl FakeSlack {
+    /// Forgets every fault ordered and not yet used: Slack answers normally again.
+    pub fn clear_faults(&self) {
+        self.shared.state().faults.clear();
+    }
+}
