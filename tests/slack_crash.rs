@@ -295,9 +295,6 @@ async fn clicks_answered_before_a_kill_survive_it_and_nothing_is_posted_twice() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "shipgate posts the parent message again: a row whose first try died with the process has \
-            attempts = 0, so the Slack sender skips its marker lookup (src/app/delivery.rs hands \
-            row.attempts as earlier_tries; a crash never counts the try)"]
 async fn a_post_whose_answer_died_with_the_process_is_not_posted_again_after_a_restart() {
     let setup = Setup::new().await;
     let fake = &setup.fake;

@@ -767,7 +767,13 @@ async fn queue(store: &Store, when: DateTime<Utc>, messages: &[(&str, &str)]) ->
 }
 
 async fn due(store: &Store, now: DateTime<Utc>) -> Vec<String> {
-    store.due_lanes(now, 100).await.expect("due lanes")
+    store.due_lanes(now, 100).await.expect("due lanes").into_iter().map(|due| due.lane).collect()
+}
+
+/// The due lanes whose last holder never let go.
+async fn abandoned(store: &Store, now: DateTime<Utc>) -> Vec<String> {
+    let due = store.due_lanes(now, 100).await.expect("due lanes");
+    due.into_iter().filter(|due| due.abandoned).map(|due| due.lane).collect()
 }
 
 async fn backlog_names(store: &Store, lane: &str) -> Vec<String> {
@@ -785,7 +791,8 @@ async fn lanes_keep_order_and_a_waiting_first_message_blocks_its_lane(store: &St
     // Due from the commit's time; the lane with the oldest message first.
     assert!(due(store, at(99)).await.is_empty());
     assert_eq!(due(store, at(100)).await, [a, b, c]);
-    assert_eq!(store.due_lanes(at(100), 2).await.expect("due lanes"), [a, b]);
+    let first_two = store.due_lanes(at(100), 2).await.expect("due lanes");
+    assert_eq!(first_two.iter().map(|due| due.lane.as_str()).collect::<Vec<_>>(), [a, b]);
     assert_eq!(backlog_names(store, a).await, ["a1", "a2"]);
     assert_eq!(store.lane_backlog(a, 1).await.expect("lane backlog"), queued[..1].to_vec());
     assert!(store.lane_backlog("no-such-lane", 10).await.expect("lane backlog").is_empty());
@@ -831,6 +838,7 @@ async fn lane_leases_exclude_renew_expire_and_release(store: &Store) {
     // At its end the lease is free: the lane is due and another holder takes it over,
     // after which the old holder can no longer renew.
     assert_eq!(due(store, at(60)).await, [lane, other]);
+    assert_eq!(abandoned(store, at(60)).await, [lane], "its holder never let go");
     assert!(store.claim_lane(lane, "two", at(60), at(90)).await.expect("take over"));
     assert!(!store.claim_lane(lane, "one", at(61), at(91)).await.expect("stale renew"));
     assert_eq!(due(store, at(61)).await, [other]);
@@ -841,11 +849,18 @@ async fn lane_leases_exclude_renew_expire_and_release(store: &Store) {
     assert!(store.claim_lane(lane, "one", at(62), at(92)).await.expect("claim"));
     store.release_lane("never-leased", "one").await.expect("release an unknown lane");
 
-    // A holder starting again lets go of all it held, and of nobody else's.
+    // A holder starting again ends all it held, and nobody else's; what it held shows as
+    // abandoned (its delivery may have been cut short), a lane let go of properly does not.
     assert!(store.claim_lane(other, "two", at(62), at(92)).await.expect("claim"));
-    assert_eq!(store.release_lanes_of("one").await.expect("release all"), 1);
+    assert!(abandoned(store, at(62)).await.is_empty());
+    assert_eq!(store.expire_lanes_of("one").await.expect("expire all"), 1);
     assert_eq!(due(store, at(63)).await, [lane]);
+    assert_eq!(abandoned(store, at(63)).await, [lane]);
     assert!(!store.claim_lane(other, "one", at(63), at(93)).await.expect("still two's"));
+    // Claimed again and let go of, it is an ordinary lane.
+    assert!(store.claim_lane(lane, "one", at(63), at(93)).await.expect("claim"));
+    store.release_lane(lane, "one").await.expect("release");
+    assert!(abandoned(store, at(64)).await.is_empty());
 }
 
 async fn messages_queued_once_are_never_queued_twice(store: &Store) {

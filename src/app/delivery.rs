@@ -16,7 +16,7 @@ use crate::domain::card::watch::WatchCard;
 use crate::domain::card::{self, Card, StepRef};
 use crate::domain::release::{Release, Status};
 use crate::domain::{ChatPlatform, ReleaseId};
-use crate::store::OutboxMessage;
+use crate::store::{DueLane, OutboxMessage};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::future::Future;
@@ -169,7 +169,7 @@ impl Outlets {
 pub async fn run(app: App, outlets: Outlets, holder: String, stop: impl Future<Output = ()>) {
     let outlets = Arc::new(outlets);
     // The leases this holder had when it last stopped (or crashed) are its own to retake.
-    match app.store().release_lanes_of(&holder).await {
+    match app.store().expire_lanes_of(&holder).await {
         Ok(0) => {}
         Ok(released) => {
             tracing::info!(released, %holder, "outbox: took back the lanes this instance held when it stopped")
@@ -184,12 +184,10 @@ pub async fn run(app: App, outlets: Outlets, holder: String, stop: impl Future<O
         if room > 0 {
             match claim_due_lanes(&app, &holder, room).await {
                 Ok(claimed) => {
-                    for (lane, leased_at) in claimed {
+                    for lease in claimed {
                         let (app, outlets, holder, stopping) =
                             (app.clone(), outlets.clone(), holder.clone(), stopping.clone());
-                        lanes.spawn(
-                            async move { work_lane(&app, &outlets, &lane, &holder, &stopping, leased_at).await },
-                        );
+                        lanes.spawn(async move { work_lane(&app, &outlets, lease, &holder, &stopping).await });
                     }
                 }
                 Err(e) => {
@@ -214,9 +212,9 @@ pub async fn run(app: App, outlets: Outlets, holder: String, stop: impl Future<O
 pub async fn deliver_round(app: &App, outlets: &Arc<Outlets>, holder: &str) -> anyhow::Result<usize> {
     let stopping = Arc::new(AtomicBool::new(false));
     let mut lanes = tokio::task::JoinSet::new();
-    for (lane, leased_at) in claim_due_lanes(app, holder, MAX_LANES).await? {
+    for lease in claim_due_lanes(app, holder, MAX_LANES).await? {
         let (app, outlets, holder, stopping) = (app.clone(), outlets.clone(), holder.to_owned(), stopping.clone());
-        lanes.spawn(async move { work_lane(&app, &outlets, &lane, &holder, &stopping, leased_at).await });
+        lanes.spawn(async move { work_lane(&app, &outlets, lease, &holder, &stopping).await });
     }
     let mut delivered = 0;
     while let Some(joined) = lanes.join_next().await {
@@ -229,16 +227,24 @@ pub async fn deliver_round(app: &App, outlets: &Arc<Outlets>, holder: &str) -> a
     Ok(delivered)
 }
 
-/// Up to `room` due lanes nobody holds, each now leased to `holder`, with when.
-async fn claim_due_lanes(app: &App, holder: &str, room: usize) -> anyhow::Result<Vec<(String, DateTime<Utc>)>> {
+/// A lane leased to this worker.
+struct Lease {
+    lane: String,
+    leased_at: DateTime<Utc>,
+    /// Taken over from a holder that never let go: see [`DueLane::abandoned`].
+    abandoned: bool,
+}
+
+/// Up to `room` due lanes nobody holds, each now leased to `holder`.
+async fn claim_due_lanes(app: &App, holder: &str, room: usize) -> anyhow::Result<Vec<Lease>> {
     let store = app.store();
     let now = app.now();
     let until = now + chrono::Duration::from_std(LEASE)?;
     let mut claimed = Vec::new();
-    for lane in store.due_lanes(now, u32::try_from(room).unwrap_or(u32::MAX)).await? {
+    for DueLane { lane, abandoned } in store.due_lanes(now, u32::try_from(room).unwrap_or(u32::MAX)).await? {
         // Another instance may claim the same lane between the look and the claim.
         if store.claim_lane(&lane, holder, now, until).await? {
-            claimed.push((lane, now));
+            claimed.push(Lease { lane, leased_at: now, abandoned });
         }
     }
     Ok(claimed)
@@ -248,13 +254,13 @@ async fn claim_due_lanes(app: &App, holder: &str, room: usize) -> anyhow::Result
 async fn work_lane(
     app: &App,
     outlets: &Outlets,
-    lane: &str,
+    lease: Lease,
     holder: &str,
     stopping: &AtomicBool,
-    leased_at: DateTime<Utc>,
 ) -> anyhow::Result<usize> {
-    let delivered = deliver_lane(app, outlets, lane, holder, stopping, leased_at).await;
-    if let Err(e) = app.store().release_lane(lane, holder).await {
+    let lane = lease.lane.clone();
+    let delivered = deliver_lane(app, outlets, lease, holder, stopping).await;
+    if let Err(e) = app.store().release_lane(&lane, holder).await {
         tracing::warn!(%lane, error = %e, "outbox: could not let go of a lane; its lease expires by itself");
     }
     delivered
@@ -271,11 +277,12 @@ fn log_lane_end(joined: Result<anyhow::Result<usize>, tokio::task::JoinError>) {
 async fn deliver_lane(
     app: &App,
     outlets: &Outlets,
-    lane: &str,
+    lease: Lease,
     holder: &str,
     stopping: &AtomicBool,
-    mut leased_at: DateTime<Utc>,
 ) -> anyhow::Result<usize> {
+    let Lease { lane, mut leased_at, abandoned } = lease;
+    let lane = lane.as_str();
     let store = app.store();
     let backlog: Vec<(OutboxMessage, Result<Notice, String>)> = store
         .lane_backlog(lane, ROWS_PER_LANE)
@@ -297,11 +304,22 @@ async fn deliver_lane(
         store.mark_delivered_many(&moot, app.now()).await?;
     }
     let mut delivered = moot.len();
+    // The row a holder that never let go was sending may have reached the platform with its
+    // answer lost: it counts as tried, so the sender looks for it before posting again. Only
+    // the first row: a lane sends one row at a time.
+    let mut cut_short = abandoned;
     for (row, notice) in backlog.iter().filter(|(row, _)| !moot.contains(&row.id)) {
         let now = app.now();
         if row.next_attempt_at > now || stopping.load(Ordering::SeqCst) {
             break;
         }
+        let tried;
+        let row = if std::mem::take(&mut cut_short) && row.attempts == 0 {
+            tried = OutboxMessage { attempts: 1, ..row.clone() };
+            &tried
+        } else {
+            row
+        };
         // Rate limits can stretch a lane past one lease: renew it before a row once half of
         // it has gone (a row takes far less than the other half, timeouts included), and
         // stop if another instance took the lane over meanwhile. Renewing before every row

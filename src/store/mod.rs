@@ -322,7 +322,7 @@ impl Store {
     /// undelivered message first. A lane is ready when its first undelivered message is
     /// due (`next_attempt_at <= now`; later messages wait behind it, so order is kept) and
     /// no lease on it runs past `now`, ours included.
-    pub async fn due_lanes(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<String>, StoreError> {
+    pub async fn due_lanes(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueLane>, StoreError> {
         let now = row_time(now);
         let limit = i64::from(limit);
         match self {
@@ -406,12 +406,14 @@ impl Store {
         }
     }
 
-    /// Gives up every lease `holder` has: an instance starting again under its old name lets
-    /// go of what it held when it stopped, instead of waiting for those leases to run out.
-    pub async fn release_lanes_of(&self, holder: &str) -> Result<u64, StoreError> {
+    /// Ends every lease `holder` has, now: an instance starting again under its old name
+    /// takes back what it held when it stopped instead of waiting for those leases to run
+    /// out. The lease rows stay, expired, so the lanes show as [`DueLane::abandoned`]: the
+    /// delivery that was under way when the instance stopped may have reached the platform.
+    pub async fn expire_lanes_of(&self, holder: &str) -> Result<u64, StoreError> {
         match self {
-            Store::Sqlite(store) => store.release_lanes_of(holder).await,
-            Store::Postgres(store) => store.release_lanes_of(holder).await,
+            Store::Sqlite(store) => store.expire_lanes_of(holder).await,
+            Store::Postgres(store) => store.expire_lanes_of(holder).await,
         }
     }
 

@@ -52,6 +52,16 @@ pub struct NewOutboxMessage {
     pub payload: serde_json::Value,
 }
 
+/// A delivery lane ready to be claimed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueLane {
+    pub lane: String,
+    /// Its last holder never let go (it crashed, or was killed): the lane's first row may
+    /// have reached the platform without its answer being recorded, so its delivery looks
+    /// for it before posting it again.
+    pub abandoned: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxMessage {
     pub id: i64,

@@ -5,7 +5,7 @@
 //! Each table's rows of a batch go in with one `INSERT ... SELECT FROM UNNEST(arrays)`:
 //! one round trip and one prepared statement per table, whatever the batch size.
 
-use super::model::{CommitError, Conflict, HoldChange, LiveChange, ReleaseFilter};
+use super::model::{CommitError, Conflict, DueLane, HoldChange, LiveChange, ReleaseFilter};
 use super::records::{
     ChatMessageRecord, EventRecord, LiveRecord, OutboxRecord, ReleaseRecord, ResponseRecord, RELEASE_COLUMNS,
 };
@@ -185,12 +185,13 @@ impl PostgresStore {
         Ok(())
     }
 
-    pub(crate) async fn due_lanes(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>, StoreError> {
+    pub(crate) async fn due_lanes(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<DueLane>, StoreError> {
         // Each lane's first undelivered row (one pass over the partial index on
         // (lane, id)) decides whether the lane is due: later rows wait behind it. This
-        // read takes no locks; `claim_lane` decides who delivers.
-        Ok(sqlx::query_scalar(
-            "SELECT first.lane \
+        // read takes no locks; `claim_lane` decides who delivers. A lease row still there
+        // has run out: its holder never let go.
+        let rows: Vec<(String, bool)> = sqlx::query_as(
+            "SELECT first.lane, EXISTS (SELECT 1 FROM outbox_leases WHERE outbox_leases.lane = first.lane) \
              FROM (SELECT lane, MIN(id) AS id FROM outbox WHERE delivered_at IS NULL GROUP BY lane) AS first \
              JOIN outbox ON outbox.id = first.id \
              WHERE outbox.next_attempt_at <= $1 \
@@ -201,7 +202,8 @@ impl PostgresStore {
         .bind(now)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        Ok(rows.into_iter().map(|(lane, abandoned)| DueLane { lane, abandoned }).collect())
     }
 
     /// A lease is a row rather than a row lock (`FOR UPDATE SKIP LOCKED`): a row lock
@@ -248,8 +250,12 @@ impl PostgresStore {
         Ok(())
     }
 
-    pub(crate) async fn release_lanes_of(&self, holder: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM outbox_leases WHERE holder = $1").bind(holder).execute(&self.pool).await?;
+    pub(crate) async fn expire_lanes_of(&self, holder: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("UPDATE outbox_leases SET until = $2 WHERE holder = $1")
+            .bind(holder)
+            .bind(DateTime::<Utc>::UNIX_EPOCH)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
 

@@ -2,7 +2,7 @@
 //! in the process (and are batched by the caller) instead of fighting over the file lock;
 //! reads use a pool of their own, which WAL lets run beside the writer.
 
-use super::model::{Busy, BusyPolicy, CommitError, Conflict, HoldChange, LiveChange, ReleaseFilter};
+use super::model::{Busy, BusyPolicy, CommitError, Conflict, DueLane, HoldChange, LiveChange, ReleaseFilter};
 use super::records::{
     ChatMessageRecord, EventRecord, LiveRecord, OutboxRecord, ReleaseRecord, ResponseRecord, RELEASE_COLUMNS,
 };
@@ -287,11 +287,12 @@ impl SqliteStore {
         .await
     }
 
-    pub(crate) async fn due_lanes(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>, StoreError> {
+    pub(crate) async fn due_lanes(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<DueLane>, StoreError> {
         // Each lane's first undelivered row (one pass over the partial index on
-        // (lane, id)) decides whether the lane is due: later rows wait behind it.
-        Ok(sqlx::query_scalar(
-            "SELECT first.lane \
+        // (lane, id)) decides whether the lane is due: later rows wait behind it. A lease
+        // row still there has run out: its holder never let go.
+        let rows: Vec<(String, bool)> = sqlx::query_as(
+            "SELECT first.lane, EXISTS (SELECT 1 FROM outbox_leases WHERE outbox_leases.lane = first.lane) \
              FROM (SELECT lane, MIN(id) AS id FROM outbox WHERE delivered_at IS NULL GROUP BY lane) AS first \
              JOIN outbox ON outbox.id = first.id \
              WHERE outbox.next_attempt_at <= ?1 \
@@ -302,7 +303,8 @@ impl SqliteStore {
         .bind(stored_time(now))
         .bind(limit)
         .fetch_all(&self.reader)
-        .await?)
+        .await?;
+        Ok(rows.into_iter().map(|(lane, abandoned)| DueLane { lane, abandoned }).collect())
     }
 
     pub(crate) async fn claim_lane(
@@ -340,9 +342,12 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(crate) async fn release_lanes_of(&self, holder: &str) -> Result<u64, StoreError> {
-        let done =
-            sqlx::query("DELETE FROM outbox_leases WHERE holder = ?1").bind(holder).execute(&self.writer).await?;
+    pub(crate) async fn expire_lanes_of(&self, holder: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("UPDATE outbox_leases SET until = ?2 WHERE holder = ?1")
+            .bind(holder)
+            .bind(stored_time(DateTime::UNIX_EPOCH))
+            .execute(&self.writer)
+            .await?;
         Ok(done.rows_affected())
     }
 
