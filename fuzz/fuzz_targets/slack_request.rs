@@ -231,7 +231,8 @@ fn socket_frame(text: &str) {
     assert_eq!(envelope.kind.as_str(), frame["type"].as_str().unwrap_or_default());
     let answer = Some(serde_json::json!({ "response_action": "clear" }));
     for (payload, accepts) in [(None, true), (answer.clone(), false), (answer, envelope.accepts_response_payload)] {
-        let ack: Value = serde_json::from_str(&ack_frame(&envelope.id, payload.clone(), accepts)).expect("an ack is JSON");
+        let ack: Value =
+            serde_json::from_str(&ack_frame(&envelope.id, payload.clone(), accepts)).expect("an ack is JSON");
         assert_eq!(ack["envelope_id"].as_str(), Some(envelope.id.as_str()), "the ack names another envelope");
         assert_eq!(ack.get("payload").is_some(), payload.is_some() && accepts);
     }

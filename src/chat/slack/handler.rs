@@ -216,7 +216,7 @@ impl Handler {
         let value = |name: &str| values.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         // Each field's own problem goes beside it; the engine's refusals (a freeze, an
         // unknown playbook) beside the service.
-        let checks: [(&str, fn(&str) -> Result<(), String>); 3] = [
+        let checks: [(&str, FieldCheck); 3] = [
             (field::SERVICE, |v| crate::domain::ServiceName::parse(v).map(drop)),
             (field::VERSION, |v| crate::domain::Version::parse(v).map(drop)),
             (field::GIT_SHA, |v| crate::domain::GitSha::parse(v).map(drop)),
@@ -347,7 +347,7 @@ impl Handler {
 
     /// Answers an interactivity payload (`block_actions`, `view_submission`).
     pub async fn interactive(&self, payload: &Value) -> Ack {
-        let Some((user_id, name)) = payload_user(payload) else { return None };
+        let (user_id, name) = payload_user(payload)?;
         let actor = self.actor(user_id, name).await;
         match payload["type"].as_str() {
             Some("block_actions") => {
@@ -598,6 +598,9 @@ pub fn start_view(command: &SlashCommand, typed: StartAsked) -> Value {
 pub fn pending_start(view: &Value) -> Option<PendingStart> {
     serde_json::from_str(view["private_metadata"].as_str().unwrap_or_default()).ok()
 }
+
+/// A start form field's own check: why its value is refused, if it is.
+type FieldCheck = fn(&str) -> Result<(), String>;
 
 /// A view submission's answer keeping the form open with `message` beside `field`.
 fn form_error(field: &str, message: &str) -> Value {
