@@ -66,7 +66,7 @@ async fn commands(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         Ok(edge) => edge.clone(),
         Err(refused) => return *refused,
     };
-    let command: SlashCommand = match serde_urlencoded::from_bytes(&body) {
+    let command = match slash_command(&body) {
         Ok(command) => command,
         Err(e) => return malformed("a Slack slash command", e),
     };
@@ -80,14 +80,7 @@ async fn interactivity(State(state): State<AppState>, headers: HeaderMap, body: 
         Ok(edge) => edge.clone(),
         Err(refused) => return *refused,
     };
-    #[derive(serde::Deserialize)]
-    struct Form {
-        payload: String,
-    }
-    let payload: Value = match serde_urlencoded::from_bytes::<Form>(&body)
-        .map_err(|e| e.to_string())
-        .and_then(|form| serde_json::from_str(&form.payload).map_err(|e| e.to_string()))
-    {
+    let payload = match interactivity_payload(&body) {
         Ok(payload) => payload,
         Err(e) => return malformed("a Slack interactivity payload", e),
     };
@@ -95,6 +88,23 @@ async fn interactivity(State(state): State<AppState>, headers: HeaderMap, body: 
     // clicks answer through their response_url.
     let work = tokio::spawn(async move { edge.handler.interactive(&payload).await });
     answer_within(work, None).await
+}
+
+/// A slash command's form-encoded body, once its signature is checked.
+pub fn slash_command(body: &[u8]) -> Result<SlashCommand, serde_urlencoded::de::Error> {
+    serde_urlencoded::from_bytes(body)
+}
+
+/// An interactivity request's body, once its signature is checked: the JSON of its
+/// form-encoded `payload` field.
+pub fn interactivity_payload(body: &[u8]) -> Result<Value, String> {
+    #[derive(serde::Deserialize)]
+    struct Form {
+        payload: String,
+    }
+    serde_urlencoded::from_bytes::<Form>(body)
+        .map_err(|e| e.to_string())
+        .and_then(|form| serde_json::from_str(&form.payload).map_err(|e| e.to_string()))
 }
 
 /// The work's answer if it is ready within [`ACK_WITHIN`]; else an empty 200 at once, and

@@ -79,8 +79,7 @@ impl Handler {
         let all = self.app().playbooks().roles();
         let groups = self.groups_of(user_id).await;
         let roles = self.config.roles_of(user_id, &groups, all.iter().map(RoleName::as_str));
-        let name = if name.trim().is_empty() { user_id } else { name };
-        Actor::new(Platform::Slack, user_id, name).with_roles(roles)
+        Actor::new(Platform::Slack, user_id, shown_name(user_id, name)).with_roles(roles)
     }
 
     /// The mapped user groups `user` is in. A group Slack cannot list just now counts as
@@ -190,15 +189,7 @@ impl Handler {
     /// `/release start` typed without its commit: the form asks for it, with what was typed
     /// filled in. Slack answers the command with nothing once the form is open.
     async fn open_start_form(&self, command: &SlashCommand, typed: StartAsked) -> Ack {
-        let form = crate::chat::form::start_form(typed.service.as_deref(), typed.version.as_deref(), typed.hotfix);
-        let pending = PendingStart {
-            channel: command.channel_id.clone(),
-            hotfix: typed.hotfix,
-            playbook: typed.playbook,
-            response_url: command.response_url.clone(),
-        };
-        let metadata = serde_json::to_string(&pending).expect("a pending start serializes");
-        match self.web.open_view(&command.trigger_id, &render::start_modal(&form, &metadata)).await {
+        match self.web.open_view(&command.trigger_id, &start_view(command, typed)).await {
             Ok(()) => None,
             Err(e) => Some(render::ephemeral(&format!(
                 "Give the commit to ship: `/release start <service> <version> <sha> [--hotfix]` (the form asking \
@@ -216,9 +207,9 @@ impl Handler {
         actor: Actor,
         request: RequestId,
     ) -> Ack {
-        let pending: PendingStart = match serde_json::from_str(view["private_metadata"].as_str().unwrap_or_default()) {
-            Ok(pending) => pending,
-            Err(_) => {
+        let pending = match pending_start(view) {
+            Some(pending) => pending,
+            None => {
                 return Some(form_error(
                     field::SERVICE,
                     "This form is not one shipgate opened; type `/release start` again.",
@@ -359,11 +350,7 @@ impl Handler {
 
     /// Answers an interactivity payload (`block_actions`, `view_submission`).
     pub async fn interactive(&self, payload: &Value) -> Ack {
-        let user_id = payload["user"]["id"].as_str().unwrap_or_default();
-        let name = payload["user"]["name"].as_str().or(payload["user"]["username"].as_str()).unwrap_or_default();
-        if user_id.is_empty() {
-            return None;
-        }
+        let (user_id, name) = payload_user(payload)?;
         let actor = self.actor(user_id, name).await;
         match payload["type"].as_str() {
             Some("block_actions") => {
@@ -378,9 +365,7 @@ impl Handler {
     async fn block_actions(&self, payload: &Value, actor: Actor) {
         let response_url = payload["response_url"].as_str().unwrap_or_default().to_owned();
         let trigger_id = payload["trigger_id"].as_str().unwrap_or_default();
-        for action in payload["actions"].as_array().into_iter().flatten() {
-            let action_id = action["action_id"].as_str().unwrap_or_default();
-            let action_ts = action["action_ts"].as_str().unwrap_or_default();
+        for (action_id, action_ts) in clicked_actions(payload) {
             // The same click (its action_ts, by its user) delivered again changes nothing twice.
             let request = RequestId::new(format!("slack:{}:{action_ts}", actor.user_id));
             let reply = match ClickTarget::decode(action_id) {
@@ -430,15 +415,7 @@ impl Handler {
         let view_id = view["id"].as_str().unwrap_or_default();
         let request =
             RequestId::new(format!("slack:{}:view:{view_id}:{}", actor.user_id, view["hash"].as_str().unwrap_or("")));
-        let mut values = BTreeMap::new();
-        if let Some(blocks) = view["state"]["values"].as_object() {
-            for (block_id, actions) in blocks {
-                if let Some(value) = actions.as_object().and_then(|a| a.values().next()) {
-                    let text = value["value"].as_str().or(value["selected_option"]["value"].as_str()).unwrap_or("");
-                    values.insert(block_id.clone(), text.to_owned());
-                }
-            }
-        }
+        let values = submitted_values(view);
         if callback_id == START_FORM_ID {
             return self.start_submitted(view, &values, actor, request).await;
         }
@@ -540,9 +517,48 @@ impl super::socket::EnvelopeHandler for Handler {
     }
 }
 
+/// Who sent an interactivity payload: their user id and the name Slack gives them. `None`
+/// without a user id: nobody to act as.
+pub fn payload_user(payload: &Value) -> Option<(&str, &str)> {
+    let user = &payload["user"];
+    let user_id = user["id"].as_str().unwrap_or_default();
+    let name = user["name"].as_str().or(user["username"].as_str()).unwrap_or_default();
+    (!user_id.is_empty()).then_some((user_id, name))
+}
+
+/// The name a Slack user is shown by on cards and in the history: theirs, or their user id
+/// when Slack sent none, made safe to show as Discord's names are (no control characters
+/// or bidi overrides, 64 characters at most).
+pub fn shown_name(user_id: &str, name: &str) -> String {
+    crate::domain::text::display_name(name, user_id)
+}
+
+/// The buttons a `block_actions` payload clicked: each one's `action_id` (the element it
+/// names) and `action_ts` (which, with the user, tells a click delivered again).
+pub fn clicked_actions(payload: &Value) -> impl Iterator<Item = (&str, &str)> {
+    payload["actions"].as_array().into_iter().flatten().map(|action| {
+        (action["action_id"].as_str().unwrap_or_default(), action["action_ts"].as_str().unwrap_or_default())
+    })
+}
+
+/// A submitted view's inputs: block id -> the text typed or the option picked (the first
+/// element of each block; shipgate's forms have one per block).
+pub fn submitted_values(view: &Value) -> BTreeMap<String, String> {
+    let mut values = BTreeMap::new();
+    if let Some(blocks) = view["state"]["values"].as_object() {
+        for (block_id, actions) in blocks {
+            if let Some(value) = actions.as_object().and_then(|a| a.values().next()) {
+                let text = value["value"].as_str().or(value["selected_option"]["value"].as_str()).unwrap_or("");
+                values.insert(block_id.clone(), text.to_owned());
+            }
+        }
+    }
+    values
+}
+
 /// `/release start <service> <version> <sha> [--hotfix] [--playbook <name>]` as typed
 /// (the words after `start`), flags anywhere.
-fn start_asked(words: &[&str]) -> StartAsked {
+pub fn start_asked(words: &[&str]) -> StartAsked {
     let mut plain = positional(words).into_iter().map(str::to_owned);
     StartAsked {
         service: plain.next(),
@@ -555,7 +571,7 @@ fn start_asked(words: &[&str]) -> StartAsked {
 
 /// `/release start` typed without its commit, when Slack sent a trigger id to open the
 /// form that asks for it with.
-fn start_without_commit(command: &SlashCommand) -> Option<StartAsked> {
+pub fn start_without_commit(command: &SlashCommand) -> Option<StartAsked> {
     let words: Vec<&str> = command.text.split_whitespace().collect();
     let is_start = command.command.trim_start_matches('/') == "release"
         && words.first().is_some_and(|w| w.eq_ignore_ascii_case("start"));
@@ -565,15 +581,39 @@ fn start_without_commit(command: &SlashCommand) -> Option<StartAsked> {
     Some(start_asked(&words[1..])).filter(|asked| asked.sha.is_none())
 }
 
-/// What a start form carries from the typed command to its submission.
-#[derive(Debug, serde::Serialize, Deserialize)]
-struct PendingStart {
-    channel: String,
-    hotfix: bool,
-    playbook: Option<String>,
+/// What a start form carries from the typed command to its submission, in the view's
+/// `private_metadata`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct PendingStart {
+    pub channel: String,
+    pub hotfix: bool,
+    pub playbook: Option<String>,
     /// The command's `response_url`: the release's announcement goes where it was typed.
-    response_url: String,
+    pub response_url: String,
 }
+
+/// The form asking for the commit of `/release start` typed without one: the service and
+/// version as typed, and the rest of the command in its `private_metadata`.
+pub fn start_view(command: &SlashCommand, typed: StartAsked) -> Value {
+    let form = crate::chat::form::start_form(typed.service.as_deref(), typed.version.as_deref(), typed.hotfix);
+    let pending = PendingStart {
+        channel: command.channel_id.clone(),
+        hotfix: typed.hotfix,
+        playbook: typed.playbook,
+        response_url: command.response_url.clone(),
+    };
+    let metadata = serde_json::to_string(&pending).expect("a pending start serializes");
+    render::start_modal(&form, &metadata)
+}
+
+/// What a submitted start form carried over from its command; `None` when its
+/// `private_metadata` is not what [`start_view`] wrote.
+pub fn pending_start(view: &Value) -> Option<PendingStart> {
+    serde_json::from_str(view["private_metadata"].as_str().unwrap_or_default()).ok()
+}
+
+/// A start form field's own check: why its value is refused, if it is.
+type FieldCheck = fn(&str) -> Result<(), String>;
 
 /// A view submission's answer keeping the form open with `message` beside `field`.
 fn form_error(field: &str, message: &str) -> Value {
@@ -587,7 +627,7 @@ fn card_release(view: &Value) -> Option<ReleaseId> {
 
 /// The input of a refused form to show `reason` under: the one whose value it quotes (the
 /// form's own checks quote the value they refuse), else the form's first input.
-fn field_at_fault(view: &Value, values: &BTreeMap<String, String>, reason: &str) -> String {
+pub fn field_at_fault(view: &Value, values: &BTreeMap<String, String>, reason: &str) -> String {
     let inputs: Vec<&str> = view["blocks"]
         .as_array()
         .into_iter()
@@ -609,7 +649,7 @@ fn field_at_fault(view: &Value, values: &BTreeMap<String, String>, reason: &str)
 
 /// Why `/release start`'s flags are refused, if they are: one shipgate does not know, or
 /// `--playbook` without a name.
-fn start_options_refused(words: &[&str]) -> Option<String> {
+pub fn start_options_refused(words: &[&str]) -> Option<String> {
     let usage = "Use `/release start <service> <version> <sha> [--hotfix] [--playbook <name>]`.";
     for (i, word) in words.iter().enumerate() {
         match *word {
@@ -626,7 +666,7 @@ fn start_options_refused(words: &[&str]) -> Option<String> {
 }
 
 /// The words that are neither flags nor the name `--playbook` takes, in order.
-fn positional<'a>(words: &[&'a str]) -> Vec<&'a str> {
+pub fn positional<'a>(words: &[&'a str]) -> Vec<&'a str> {
     let named_playbook = |index: usize| index > 0 && words[index - 1] == "--playbook";
     words.iter().enumerate().filter(|(i, w)| !w.starts_with("--") && !named_playbook(*i)).map(|(_, w)| *w).collect()
 }
@@ -644,10 +684,20 @@ fn mrkdwn(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::text::MAX_DISPLAY_NAME_CHARS;
 
     #[test]
     fn bold_is_one_star_in_slack() {
         assert_eq!(mrkdwn("Release **api 1.4.0** started"), "Release *api 1.4.0* started");
+    }
+
+    #[test]
+    fn a_slack_name_is_shown_cleaned_and_the_user_id_stands_in_for_none() {
+        assert_eq!(shown_name("U0ALICE0001", "alice"), "alice");
+        assert_eq!(shown_name("U0ALICE0001", " \t "), "U0ALICE0001");
+        assert_eq!(shown_name("U0ALICE0001", "ali\u{202E}ce\u{7}\nsmith"), "alice smith");
+        assert_eq!(shown_name("U0\u{0}ALICE\u{2066}", ""), "U0ALICE");
+        assert_eq!(shown_name("U0ALICE0001", &"a".repeat(500)).chars().count(), MAX_DISPLAY_NAME_CHARS);
     }
 
     #[test]

@@ -534,7 +534,7 @@ async fn answer<H: EnvelopeHandler>(
 }
 
 /// `{"envelope_id": .., "payload": ..}`; the payload only where the envelope accepts one.
-fn ack_frame(id: &str, payload: Option<Value>, accepts: bool) -> String {
+pub fn ack_frame(id: &str, payload: Option<Value>, accepts: bool) -> String {
     let mut ack = Map::new();
     ack.insert("envelope_id".to_owned(), Value::from(id));
     match payload {
@@ -549,14 +549,15 @@ fn ack_frame(id: &str, payload: Option<Value>, accepts: bool) -> String {
 
 /// A frame from Slack.
 #[derive(Debug)]
-enum Inbound {
+pub enum Inbound {
     Hello { connections: Option<u64> },
     Disconnect { reason: String },
     Envelope(Envelope, Option<String>),
     Other(String),
 }
 
-fn parse_frame(text: &str) -> Result<Inbound, String> {
+/// A WebSocket text frame from Slack, read: an error only when it is not JSON.
+pub fn parse_frame(text: &str) -> Result<Inbound, String> {
     let frame: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let kind = frame.get("type").and_then(Value::as_str).unwrap_or_default();
     // Anything with an envelope_id must be acknowledged, whatever its type.
