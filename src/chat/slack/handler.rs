@@ -612,9 +612,6 @@ pub fn pending_start(view: &Value) -> Option<PendingStart> {
     serde_json::from_str(view["private_metadata"].as_str().unwrap_or_default()).ok()
 }
 
-/// A start form field's own check: why its value is refused, if it is.
-type FieldCheck = fn(&str) -> Result<(), String>;
-
 /// A view submission's answer keeping the form open with `message` beside `field`.
 fn form_error(field: &str, message: &str) -> Value {
     json!({ "response_action": "errors", "errors": { field: message } })
