@@ -18,7 +18,7 @@ use crate::domain::release::{Release, Status};
 use crate::domain::{ChatPlatform, ReleaseId};
 use crate::store::{DueLane, OutboxMessage};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -178,16 +178,24 @@ pub async fn run(app: App, outlets: Outlets, holder: String, stop: impl Future<O
     }
     let stopping = Arc::new(AtomicBool::new(false));
     let mut lanes = tokio::task::JoinSet::new();
+    // The lanes being delivered, by task: a lane whose lease ran out while its task still
+    // works on it (a long wait on the platform) shows as due again, and must not get a
+    // second task of this worker beside the first.
+    let mut working: HashMap<tokio::task::Id, String> = HashMap::new();
     tokio::pin!(stop);
     loop {
         let room = MAX_LANES.saturating_sub(lanes.len());
         if room > 0 {
-            match claim_due_lanes(&app, &holder, room).await {
+            let busy: HashSet<&str> = working.values().map(String::as_str).collect();
+            match claim_due_lanes(&app, &holder, room, &busy).await {
                 Ok(claimed) => {
                     for lease in claimed {
+                        let lane = lease.lane.clone();
                         let (app, outlets, holder, stopping) =
                             (app.clone(), outlets.clone(), holder.clone(), stopping.clone());
-                        lanes.spawn(async move { work_lane(&app, &outlets, lease, &holder, &stopping).await });
+                        let task =
+                            lanes.spawn(async move { work_lane(&app, &outlets, lease, &holder, &stopping).await });
+                        working.insert(task.id(), lane);
                     }
                 }
                 Err(e) => {
@@ -197,7 +205,14 @@ pub async fn run(app: App, outlets: Outlets, holder: String, stop: impl Future<O
         }
         tokio::select! {
             () = &mut stop => break,
-            Some(joined) = lanes.join_next(), if !lanes.is_empty() => log_lane_end(joined),
+            Some(joined) = lanes.join_next_with_id(), if !lanes.is_empty() => {
+                let id = match &joined {
+                    Ok((id, _)) => *id,
+                    Err(e) => e.id(),
+                };
+                working.remove(&id);
+                log_lane_end(joined.map(|(_, delivered)| delivered));
+            }
             () = tokio::time::sleep(POLL) => {}
         }
     }
@@ -212,7 +227,7 @@ pub async fn run(app: App, outlets: Outlets, holder: String, stop: impl Future<O
 pub async fn deliver_round(app: &App, outlets: &Arc<Outlets>, holder: &str) -> anyhow::Result<usize> {
     let stopping = Arc::new(AtomicBool::new(false));
     let mut lanes = tokio::task::JoinSet::new();
-    for lease in claim_due_lanes(app, holder, MAX_LANES).await? {
+    for lease in claim_due_lanes(app, holder, MAX_LANES, &HashSet::new()).await? {
         let (app, outlets, holder, stopping) = (app.clone(), outlets.clone(), holder.to_owned(), stopping.clone());
         lanes.spawn(async move { work_lane(&app, &outlets, lease, &holder, &stopping).await });
     }
@@ -235,13 +250,14 @@ struct Lease {
     abandoned: bool,
 }
 
-/// Up to `room` due lanes nobody holds, each now leased to `holder`.
-async fn claim_due_lanes(app: &App, holder: &str, room: usize) -> anyhow::Result<Vec<Lease>> {
+/// Up to `room` due lanes nobody holds, each now leased to `holder`; never one of `busy`.
+async fn claim_due_lanes(app: &App, holder: &str, room: usize, busy: &HashSet<&str>) -> anyhow::Result<Vec<Lease>> {
     let store = app.store();
     let now = app.now();
     let until = now + chrono::Duration::from_std(LEASE)?;
     let mut claimed = Vec::new();
-    for DueLane { lane, abandoned } in store.due_lanes(now, u32::try_from(room).unwrap_or(u32::MAX)).await? {
+    let due = store.due_lanes(now, u32::try_from(room + busy.len()).unwrap_or(u32::MAX)).await?;
+    for DueLane { lane, abandoned } in due.into_iter().filter(|due| !busy.contains(due.lane.as_str())).take(room) {
         // Another instance may claim the same lane between the look and the claim.
         if store.claim_lane(&lane, holder, now, until).await? {
             claimed.push(Lease { lane, leased_at: now, abandoned });
