@@ -1,6 +1,6 @@
 //! The CI API end to end: the real router and app on a real database.
 
-mod common;
+use crate::common;
 
 use common::*;
 use reqwest::StatusCode;

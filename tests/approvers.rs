@@ -1,7 +1,7 @@
 //! A release no one else can approve is not a dead end found at the gate: the start warns,
 //! and a refused approval says who could give it, as configured.
 
-mod common;
+use crate::common;
 
 use common::*;
 use reqwest::StatusCode;

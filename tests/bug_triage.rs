@@ -2,7 +2,7 @@
 //! playbook in a thread of its own, starting from the rollback notice, and links it with
 //! the failed release both ways (in chat and in the API), once per rollback.
 
-mod common;
+use crate::common;
 
 use common::discord_bot::*;
 use serde_json::{json, Value};

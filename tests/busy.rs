@@ -2,7 +2,7 @@
 //! session): commands wait for it, are retried from the start, and if it is still held
 //! are answered 503 `database_busy` with `Retry-After`, never 500, and write nothing.
 
-mod common;
+use crate::common;
 
 use common::*;
 use reqwest::StatusCode;

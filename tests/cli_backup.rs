@@ -1,7 +1,7 @@
 //! `shipgate backup FILE`: a consistent copy of the SQLite database taken while
 //! `shipgate serve` writes to it, and clear refusals that write nothing.
 
-mod common;
+use crate::common;
 
 use common::process::{free_port, write_config, Server, PROCESS_RM_TOKEN};
 use sqlx::Connection;

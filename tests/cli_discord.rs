@@ -2,7 +2,7 @@
 //! land in the configured guild, and each way it can fail says what to fix, with its exit
 //! code.
 
-mod common;
+use crate::common;
 
 use common::fake_discord::FakeDiscord;
 use std::path::Path;

@@ -135,9 +135,31 @@ fn token_is_not_in_debug_output() {
     assert!(!format!("{args:?}").contains("very-secret-token-value"));
 }
 
+/// Set in the copy of this test binary that [`environment_fallbacks`] runs.
+const IN_CHILD: &str = "SHIPGATE_TEST_ENVIRONMENT_CHILD";
+
 #[test]
 fn environment_fallbacks() {
-    // The only test in this binary that touches the environment, so tests do not race.
+    // The environment belongs to the whole process: set here, it would reach every test
+    // running beside this one and every `shipgate` they start. So the test runs itself
+    // again, alone, in a child process, and sets the variables there.
+    if std::env::var_os(IN_CHILD).is_none() {
+        let module = module_path!().split_once("::").map_or("", |(_, module)| module);
+        let name = if module.is_empty() {
+            "environment_fallbacks".to_owned()
+        } else {
+            format!("{module}::environment_fallbacks")
+        };
+        let output = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+            .args(["--exact", &name, "--test-threads=1", "--nocapture"])
+            .env(IN_CHILD, "1")
+            .output()
+            .expect("the test binary runs");
+        let printed = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{printed}{}", String::from_utf8_lossy(&output.stderr));
+        assert!(printed.contains("1 passed"), "the child ran no test:\n{printed}");
+        return;
+    }
     std::env::set_var("SHIPGATE_SERVER", "http://shipgate.internal:9000");
     std::env::set_var("SHIPGATE_TOKEN", "from-the-environment");
     std::env::set_var("SHIPGATE_CONFIG", "/etc/shipgate/shipgate.toml");

@@ -4,7 +4,7 @@
 //! The team playbook used here watches production for one minute instead of fifteen, so
 //! the test waits about a minute of real time at Step 7.
 
-mod common;
+use crate::common;
 
 use common::process::{
     free_port, fresh_postgres_url, write_config, Server, PROCESS_CI_TOKEN, PROCESS_RM2_TOKEN, PROCESS_RM_TOKEN,

@@ -4,7 +4,7 @@
 //! Discord is back every thread and card exists exactly once (nonces and stored message
 //! ids), even when Discord's answer to a create is lost.
 
-mod common;
+use crate::common;
 
 use common::discord_bot::*;
 use common::fake_discord::{FakeDiscord, Fault, Route};

@@ -5,7 +5,7 @@
 //! reminder in the release channel per week. Shipgate's real router and runtime against
 //! the stateful fake Discord, which checks every request against Discord's OpenAPI document.
 
-mod common;
+use crate::common;
 
 use chrono::Duration as ChronoDuration;
 use common::discord_bot::*;

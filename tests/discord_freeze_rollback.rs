@@ -1,7 +1,7 @@
 //! A hotfix through a freeze, and a rollback broadcast to the incident channels, worked in
 //! Discord (HTTP mode) against the fake Discord.
 
-mod common;
+use crate::common;
 
 use common::discord_bot::*;
 use common::fake_discord::{Fault, Member, Route, RouteMatcher};

@@ -5,7 +5,7 @@
 //! CI evidence arrives through the API. The app's clock is a `ManualClock`, so time is
 //! moved, never waited for.
 
-mod common;
+use crate::common;
 
 use common::fake_discord::{FakeDiscord, Member};
 use ed25519_dalek::{Signer, SigningKey};

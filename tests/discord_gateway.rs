@@ -4,7 +4,7 @@
 //! delivers threads and cards over REST, every body checked against Discord's OpenAPI
 //! document.
 
-mod common;
+use crate::common;
 
 use common::fake_discord::{FakeConfig, FakeDiscord, Fault, Member, Route};
 use serde_json::{json, Value};

@@ -2,7 +2,7 @@
 //! interactions, and deliver threads and cards to the stateful fake Discord, which checks
 //! every request body against Discord's OpenAPI document.
 
-mod common;
+use crate::common;
 
 use common::discord_bot::*;
 use ed25519_dalek::{Signer, SigningKey};

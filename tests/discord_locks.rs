@@ -5,7 +5,7 @@
 //! stateful fake Discord, which checks every request body against Discord's OpenAPI
 //! document.
 
-mod common;
+use crate::common;
 
 use common::fake_discord::{FakeDiscord, Member};
 use ed25519_dalek::{Signer, SigningKey};

@@ -2,7 +2,7 @@
 //! (flag 64) saying why and what to do, and nothing changes: the release's history keeps
 //! its length and the card message stays as it was.
 
-mod common;
+use crate::common;
 
 use common::discord_bot::*;
 use common::fake_discord::Member;

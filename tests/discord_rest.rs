@@ -3,7 +3,7 @@
 //! waits out the 429s it meets, and tells retryable failures from refusals; it uploads a
 //! chart with a message, and the fake refuses uploads that break Discord's contract.
 
-mod common;
+use crate::common;
 
 use common::fake_discord::schema::validate_response;
 use common::fake_discord::{FakeDiscord, Fault, Route};

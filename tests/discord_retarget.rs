@@ -1,7 +1,7 @@
 //! "Fix it, merge, and restart from Step 1", worked in Discord: after a real regression,
 //! `/release retarget` in the release's thread points the release at the fix's commit.
 
-mod common;
+use crate::common;
 
 use common::discord_bot::*;
 use serde_json::json;

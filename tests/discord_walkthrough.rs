@@ -3,7 +3,7 @@
 //! of evidence entered by a person through a modal. Every request to the fake Discord is
 //! checked against Discord's OpenAPI document.
 
-mod common;
+use crate::common;
 
 use common::discord_bot::*;
 use serde_json::Value;

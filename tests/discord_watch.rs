@@ -3,7 +3,7 @@
 //! "Critical flow broken" button that starts the rollback. shipgate runs as `serve` builds
 //! it, its watcher reading a real Prometheus.
 
-mod common;
+use crate::common;
 
 use chrono::Duration;
 use common::discord_bot::*;

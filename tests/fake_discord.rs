@@ -1,7 +1,7 @@
 //! Tests of the fake Discord itself: schema checks, Discord's behaviour, rate limits,
 //! faults and the gateway, including a real serenity client against it.
 
-mod common;
+use crate::common;
 
 use common::fake_discord::schema::{validate_request, validate_response};
 use common::fake_discord::{

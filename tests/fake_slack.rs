@@ -3,8 +3,7 @@
 //! uploads, modals, response URLs, faults and rate limits, Socket Mode, and the request
 //! signature.
 
-#[path = "common/fake_slack/mod.rs"]
-mod fake_slack;
+use crate::common::fake_slack;
 
 use fake_slack::contract::validate_response;
 use fake_slack::{

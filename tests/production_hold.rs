@@ -3,7 +3,7 @@
 //! would take it), the store refuses, and the answer is the domain's refusal, 409
 //! `production_held` naming the holder, never a 500; nothing is written.
 
-mod common;
+use crate::common;
 
 use common::*;
 use reqwest::StatusCode;

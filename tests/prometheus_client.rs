@@ -1,7 +1,7 @@
 //! The Prometheus client and the default queries against a real Prometheus holding
 //! history written at known instants, and Alertmanager's webhook from a real Alertmanager.
 
-mod common;
+use crate::common;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};

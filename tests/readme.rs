@@ -8,7 +8,7 @@
 //! on the README's trial playbook, whose watch is one minute, and sleeps through it as the
 //! README does: this test takes a little over a minute.
 
-mod common;
+use crate::common;
 
 use common::process::free_port;
 use std::path::Path;

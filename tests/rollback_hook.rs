@@ -4,7 +4,7 @@
 //! the API; a failure is recorded and may be run again; a replayed click runs nothing; a
 //! restart while the hook runs records "unknown" and never runs it again by itself.
 
-mod common;
+use crate::common;
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;

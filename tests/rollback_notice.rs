@@ -5,7 +5,7 @@
 //! has recovered. A rollback of a release started from the API is broadcast too, and a
 //! webhook that fails is retried until it answers, without a second delivery.
 
-mod common;
+use crate::common;
 
 use chrono::Duration;
 use common::discord_bot::*;

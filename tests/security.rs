@@ -3,7 +3,7 @@
 //! the route acts, and none of them writes anything. The table is checked against the
 //! API's own document, so a route added there without a row here fails this test.
 
-mod common;
+use crate::common;
 
 use common::*;
 use reqwest::StatusCode;

@@ -1,6 +1,6 @@
 //! `shipgate serve` as a user runs it: no config at all, then SIGTERM.
 
-mod common;
+use crate::common;
 
 use common::process::{free_port, write_config, Server};
 

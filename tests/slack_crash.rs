@@ -6,11 +6,9 @@
 //! exactly once: a post whose answer was lost is found again by its marker, not posted
 //! twice.
 
-mod common;
-#[path = "common/fake_slack/mod.rs"]
-mod fake_slack;
-#[path = "common/slack_release.rs"]
-mod slack_release;
+use crate::common;
+use crate::common::fake_slack;
+use crate::common::slack_release;
 
 use common::process::{free_port, write_config, Server, PROCESS_CI_TOKEN};
 use fake_slack::{signed_headers, BlockActions, FakeSlack, Fault, SlackUser};

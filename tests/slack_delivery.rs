@@ -7,12 +7,9 @@
 //! one message a second in the release channel. A click whose response URL fails is
 //! still shown on its card. Every message exists once.
 
-#[path = "common/fake_slack/mod.rs"]
-mod fake_slack;
-#[path = "common/slack_app.rs"]
-mod slack_app;
-#[path = "common/slack_release.rs"]
-mod slack_release;
+use crate::common::fake_slack;
+use crate::common::slack_app;
+use crate::common::slack_release;
 
 use fake_slack::{FakeSlack, Fault, RecordedRequest, SlackUser};
 use reqwest::StatusCode;

@@ -2,11 +2,9 @@
 //! Slack (every Web API call checked against Slack's OpenAPI document and Block Kit's
 //! limits), signed slash commands and clicks over HTTP, and the same over Socket Mode.
 
-#[path = "common/fake_slack/mod.rs"]
-mod fake_slack;
+use crate::common::fake_slack;
 
-#[path = "common/slack_app.rs"]
-mod slack_app;
+use crate::common::slack_app;
 
 use fake_slack::{signed_headers, SlackUser};
 use reqwest::StatusCode;

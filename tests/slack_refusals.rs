@@ -8,17 +8,11 @@
 //! Every request to the fake Slack is checked against Slack's OpenAPI document and Block
 //! Kit's limits.
 
-#[path = "common/fake_slack/mod.rs"]
-mod fake_slack;
+use crate::common::fake_slack;
 
-#[path = "common/slack_app.rs"]
-mod slack_app;
+use crate::common::slack_app;
 
-#[path = "common/slack_walk.rs"]
-mod slack_walk;
-
-#[path = "common/walk_clock.rs"]
-mod walk_clock;
+use crate::common::slack_walk;
 
 use fake_slack::SlackMessage;
 use serde_json::Value;

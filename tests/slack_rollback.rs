@@ -9,11 +9,9 @@
 //! reaches the incident channels of both. A release started in Slack can be worked from
 //! the command line and the API: its Slack cards follow.
 
-mod common;
-#[path = "common/fake_slack/mod.rs"]
-mod fake_slack;
-#[path = "common/slack_release.rs"]
-mod slack_release;
+use crate::common;
+use crate::common::fake_slack;
+use crate::common::slack_release;
 
 use chrono::Duration as ChronoDuration;
 use common::discord_bot::{self, deployment, TestClock, CI_TOKEN, DIGEST, OLD_DIGEST, RM_TOKEN, TIMER_SWEEP};

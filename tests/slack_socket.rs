@@ -2,8 +2,7 @@
 //! their acknowledgements, slow handlers, refreshes, lost connections, redeliveries, a
 //! refused token, and stopping.
 
-#[path = "common/fake_slack/mod.rs"]
-mod fake_slack;
+use crate::common::fake_slack;
 
 use fake_slack::{FakeConfig, FakeSlack, SlackUser};
 use secrecy::SecretString;

@@ -1,7 +1,7 @@
 //! Two `shipgate serve` processes on one PostgreSQL: hundreds of concurrent, conflicting
 //! requests, and every transition happens exactly once. Runs when TEST_DATABASE_URL is set.
 
-mod common;
+use crate::common;
 
 use common::process::{
     free_port, fresh_postgres_url, write_config, Server, PROCESS_CI_TOKEN, PROCESS_RM2_TOKEN, PROCESS_RM_TOKEN,

@@ -4,7 +4,7 @@
 //! crosses it and not before; a healthy deploy completes; a blind metric holds completion;
 //! a zero baseline falls back to the floor.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration, Utc};
 use common::prometheus::{three_hours_ago, OpenMetrics, RealAlertmanager, RealPrometheus, ServiceTraffic, Traffic};

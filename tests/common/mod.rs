@@ -392,7 +392,11 @@ macro_rules! on_both_backends {
 }
 pub mod discord_bot;
 pub mod fake_discord;
+pub mod fake_slack;
 pub mod process;
 pub mod prometheus;
 pub mod seeded;
+pub mod slack_app;
+pub mod slack_release;
+pub mod slack_walk;
 pub mod walk_clock;

@@ -1,16 +1,8 @@
 //! shipgate as a Slack app, in-process: the real runtime and router exactly as `serve`
 //! builds them, on a fresh SQLite file, talking to the stateful fake Slack.
-//!
-//! A test file includes it beside the fake:
-//! ```ignore
-//! #[path = "common/fake_slack/mod.rs"]
-//! mod fake_slack;
-//! #[path = "common/slack_app.rs"]
-//! mod slack_app;
-//! ```
 #![allow(dead_code)]
 
-use crate::fake_slack::FakeSlack;
+use crate::common::fake_slack::FakeSlack;
 use shipgate::config::Config;
 use std::time::Duration;
 

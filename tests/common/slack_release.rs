@@ -2,17 +2,9 @@
 //! the parent messages in the release channel, the cards in a thread by the release, step
 //! and attempt they show, and signed slash commands and clicks sent to a shipgate at any
 //! URL (in-process or a `shipgate serve` child).
-//!
-//! A test file includes it beside the fake:
-//! ```ignore
-//! #[path = "common/fake_slack/mod.rs"]
-//! mod fake_slack;
-//! #[path = "common/slack_release.rs"]
-//! mod slack_release;
-//! ```
 #![allow(dead_code)]
 
-use crate::fake_slack::{FakeSlack, SlackMessage};
+use crate::common::fake_slack::{FakeSlack, SlackMessage};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 

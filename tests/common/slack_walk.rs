@@ -3,22 +3,12 @@
 //! and requests are signed with shipgate's own time); Slack users and user groups mapped
 //! to the playbook's roles; CI on the API; and what a person does in Slack: a slash
 //! command, a click on a card's button, a form opened from a card and sent.
-//!
-//! A test file includes it after the fake and the harness:
-//! ```ignore
-//! #[path = "common/fake_slack/mod.rs"]
-//! mod fake_slack;
-//! #[path = "common/slack_app.rs"]
-//! mod slack_app;
-//! #[path = "common/slack_walk.rs"]
-//! mod slack_walk;
-//! ```
 #![allow(dead_code)]
 
-use crate::fake_slack::{signed_headers, BlockActions, FakeSlack, OpenedView, SlackMessage, SlackUser};
-use crate::slack_app::{config_text, Options, SlackApp, INCIDENTS, RELEASES};
+use crate::common::fake_slack::{signed_headers, BlockActions, FakeSlack, OpenedView, SlackMessage, SlackUser};
+use crate::common::slack_app::{config_text, Options, SlackApp, INCIDENTS, RELEASES};
 #[allow(unused_imports)]
-pub use crate::walk_clock::{TestClock, STEPS};
+pub use crate::common::walk_clock::{TestClock, STEPS};
 use serde_json::{json, Value};
 use shipgate::app::clock::Clock;
 use shipgate::config::Config;
@@ -183,7 +173,7 @@ impl Walk {
         user: &SlackUser,
         command: &str,
         text: &str,
-    ) -> (crate::fake_slack::SlashCommand, Value) {
+    ) -> (crate::common::fake_slack::SlashCommand, Value) {
         let sent = self.fake().slash_command(channel, user, command, text);
         let answer = self.post("/slack/commands", &sent.to_form()).await;
         assert_eq!(answer.status(), 200, "{command} {text}");

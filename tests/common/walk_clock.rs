@@ -1,8 +1,5 @@
 //! What the end-to-end walks through the built-in playbook share, on every chat platform:
 //! its step ids, and a clock the test moves forward.
-//!
-//! `tests/common/mod.rs` declares it; a test file that includes the Slack harness by path
-//! includes it too: `#[path = "common/walk_clock.rs"] mod walk_clock;`.
 #![allow(dead_code)]
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
