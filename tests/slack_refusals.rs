@@ -262,6 +262,11 @@ async fn release_start_is_refused_for_a_bad_sha_an_unknown_playbook_an_unknown_o
     assert!(text.starts_with("version \"latest\" is not a release version"), "{text}");
     let text = walk.refused_command(RELEASES, &alice(), "/release", "start api 1.4.0 3f9c2e1 --playbook yolo").await;
     assert!(text.starts_with("Not done: no playbook named yolo; known: "), "{text}");
+    // Typed without its commit, the start would open a form asking for it: a playbook
+    // shipgate does not have is refused before the form is filled in.
+    let text = walk.refused_command(RELEASES, &alice(), "/release", "start api 1.4.0 --playbook yolo").await;
+    assert!(text.starts_with("There is no playbook named yolo; known: "), "{text}");
+    assert!(walk.fake().views().is_empty(), "no form was opened");
     assert!(text.contains("ship-to-production"), "names the playbooks there are: {text}");
     let text =
         walk.refused_command(RELEASES, &alice(), "/release", "start api 1.4.0 3f9c2e1 --playbook rollback-drill").await;

@@ -189,6 +189,18 @@ impl Handler {
     /// `/release start` typed without its commit: the form asks for it, with what was typed
     /// filled in. Slack answers the command with nothing once the form is open.
     async fn open_start_form(&self, command: &SlashCommand, typed: StartAsked) -> Ack {
+        // A playbook shipgate does not have is refused now, not after the form is filled
+        // in; it also bounds what the form's `private_metadata` carries (Slack allows 3,000
+        // characters) to the names of the configured playbooks.
+        if let Some(name) = typed.playbook.as_deref().filter(|p| !p.trim().is_empty()) {
+            let playbooks = self.app().playbooks();
+            if playbooks.get(Some(name)).is_none() {
+                let known = playbooks.names().join(", ");
+                return Some(render::ephemeral(&mrkdwn(&format!(
+                    "There is no playbook named {name}; known: {known}."
+                ))));
+            }
+        }
         match self.web.open_view(&command.trigger_id, &start_view(command, typed)).await {
             Ok(()) => None,
             Err(e) => Some(render::ephemeral(&format!(
