@@ -316,3 +316,36 @@ async fn a_click_whose_response_url_fails_still_reaches_its_card() {
     assert_once(&app.fake, "api 1.4.0");
     app.fake.assert_no_problems();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_card_deleted_in_slack_is_posted_again_in_its_place_and_the_release_goes_on() {
+    let app = SlackApp::start().await;
+    start(&app, "api", "1.4.0").await;
+    let parent = opened(&app.fake, "api 1.4.0").await;
+    let id = release_id(&app, "api").await;
+    let card = cards(&app.fake, RELEASES, &parent)[0].clone();
+    // Someone deletes Step 1's card; the abort then closes it, an edit Slack refuses.
+    app.fake.delete_message(RELEASES, &card.ts);
+    let command = app.fake.slash_command(RELEASES, &alice(), "/release", "abort api superseded by 1.4.1");
+    assert_eq!(app.post_signed("/slack/commands", &command.to_form()).await.status(), StatusCode::OK);
+    backlog_until(&app, &id, "the release's notices delivered", Vec::is_empty).await;
+
+    let refused: Vec<_> =
+        app.fake.requests_to("chat.update").into_iter().filter(|r| r.error() == Some("message_not_found")).collect();
+    assert_eq!(refused.len(), 1, "the edit of the deleted card was tried once: {refused:#?}");
+    let now = cards(&app.fake, RELEASES, &parent);
+    assert_eq!(now.len(), 1, "the card is in the thread again, once: {now:#?}");
+    assert_ne!(now[0].ts, card.ts, "as a new message");
+    assert!(now[0].action_ids().is_empty(), "showing the closed card, without buttons: {:?}", now[0].action_ids());
+    let recorded = app.running.state.app.store().chat_messages(&id, "slack").await.expect("the release's messages");
+    let step1 = recorded.iter().find(|m| m.key.starts_with("card:")).expect("Step 1's card is recorded");
+    assert_eq!(step1.message_id, now[0].ts, "later edits go to the new message");
+    // The abort's own line came after the card, in the thread.
+    let thread = app.fake.thread(RELEASES, &parent);
+    assert!(
+        thread.iter().any(|m| !m.deleted && m.text.as_deref().is_some_and(|t| t.contains("aborted"))),
+        "{thread:#?}"
+    );
+    assert_once(&app.fake, "api 1.4.0");
+    app.fake.assert_no_problems();
+}

@@ -88,6 +88,7 @@ conformance!(
     mark_delivered_many_is_all_or_nothing,
     chat_message_ids_round_trip_and_the_first_is_kept,
     racing_records_of_one_chat_message_keep_one,
+    a_deleted_chat_message_is_replaced_once,
     stored_response_round_trip,
     migrate_twice_and_ping,
     locks_round_trip_with_their_announcements_and_replay_by_request,
@@ -974,6 +975,29 @@ async fn chat_message_ids_round_trip_and_the_first_is_kept(store: &Store) {
         [chat_ref("thread", "100", "6001")]
     );
     assert!(store.chat_messages(&other, "slack").await.expect("chat messages").is_empty());
+}
+
+async fn a_deleted_chat_message_is_replaced_once(store: &Store) {
+    let release = new_release();
+    store.record_chat_message(&release, "slack", "thread", "C042", "1.000100", at(0)).await.expect("record");
+    store.record_chat_message(&release, "slack", "card:0:1", "C042", "1.000200", at(1)).await.expect("record");
+
+    // The card was deleted in Slack and posted again: the new message stands for its key.
+    let replaced =
+        store.replace_chat_message(&release, "slack", "card:0:1", "1.000200", "C042", "1.000300", at(2)).await;
+    assert_eq!(replaced.expect("replace"), chat_ref("card:0:1", "C042", "1.000300"));
+    // A second delivery that saw the same deletion replaces nothing: the first stays.
+    let late = store.replace_chat_message(&release, "slack", "card:0:1", "1.000200", "C042", "1.000400", at(3)).await;
+    assert_eq!(late.expect("replace"), chat_ref("card:0:1", "C042", "1.000300"));
+    assert_eq!(
+        store.chat_messages(&release, "slack").await.expect("chat messages"),
+        [chat_ref("thread", "C042", "1.000100"), chat_ref("card:0:1", "C042", "1.000300")]
+    );
+    // A key never recorded is recorded.
+    let fresh = store.replace_chat_message(&release, "slack", "watch:1", "1.000500", "C042", "1.000600", at(4)).await;
+    assert_eq!(fresh.expect("replace"), chat_ref("watch:1", "C042", "1.000600"));
+    // Nothing of another release or platform is touched.
+    assert!(store.chat_messages(&release, "discord").await.expect("chat messages").is_empty());
 }
 
 async fn racing_records_of_one_chat_message_keep_one(store: &Store) {

@@ -94,6 +94,15 @@ pub struct Posted {
     pub key: String,
     pub channel_id: String,
     pub message_id: String,
+    /// The message this one stands in for under `key`: deleted on the platform, so it
+    /// could no longer be edited, and posted again.
+    pub replaces: Option<String>,
+}
+
+impl Posted {
+    pub fn new(key: impl Into<String>, channel_id: impl Into<String>, message_id: impl Into<String>) -> Self {
+        Self { key: key.into(), channel_id: channel_id.into(), message_id: message_id.into(), replaces: None }
+    }
 }
 
 /// What came of one delivery: the messages posted (even when a later call failed, so a
@@ -463,18 +472,7 @@ async fn deliver_lane(
                 earlier_tries: row.attempts,
             })
             .await;
-        for posted in &report.posted {
-            store
-                .record_chat_message(
-                    &notice.release_id,
-                    platform.as_str(),
-                    &posted.key,
-                    &posted.channel_id,
-                    &posted.message_id,
-                    now,
-                )
-                .await?;
-        }
+        remember(app, &notice.release_id, platform.as_str(), &report.posted).await?;
         match report.result {
             Ok(()) => {
                 let message_id = report.posted.last().map(|p| p.message_id.as_str());
@@ -526,14 +524,22 @@ async fn known_messages(app: &App, release_id: &ReleaseId, platform: &str) -> an
         .chat_messages(release_id, platform)
         .await?
         .into_iter()
-        .map(|m| (m.key.clone(), Posted { key: m.key, channel_id: m.channel_id, message_id: m.message_id }))
+        .map(|m| (m.key.clone(), Posted::new(m.key, m.channel_id, m.message_id)))
         .collect())
 }
 
 async fn remember(app: &App, release_id: &ReleaseId, platform: &str, posted: &[Posted]) -> anyhow::Result<()> {
     let now = app.now();
+    let store = app.store();
     for p in posted {
-        app.store().record_chat_message(release_id, platform, &p.key, &p.channel_id, &p.message_id, now).await?;
+        match &p.replaces {
+            None => store.record_chat_message(release_id, platform, &p.key, &p.channel_id, &p.message_id, now).await?,
+            Some(gone) => {
+                store
+                    .replace_chat_message(release_id, platform, &p.key, gone, &p.channel_id, &p.message_id, now)
+                    .await?
+            }
+        };
     }
     Ok(())
 }
@@ -612,7 +618,7 @@ async fn broadcast(app: &App, outlets: &Outlets, row: &OutboxMessage, now: DateT
                 fail(app, row, &failure.reason, failure.retry_after, now).await?;
                 return Ok(false);
             }
-            let sent = Posted { key, channel_id: webhook.url().to_owned(), message_id: row.idempotency_key.clone() };
+            let sent = Posted::new(key, webhook.url(), row.idempotency_key.clone());
             remember(app, &release.id, NoticeWebhook::NAME, &[sent]).await?;
             metrics::counter!("shipgate_outbox_delivered_total", "platform" => NoticeWebhook::NAME).increment(1);
         }
@@ -654,7 +660,7 @@ async fn announce(
             .chat_messages(&row.release_id, platform.as_str())
             .await?
             .into_iter()
-            .map(|m| (m.key.clone(), Posted { key: m.key, channel_id: m.channel_id, message_id: m.message_id }))
+            .map(|m| (m.key.clone(), Posted::new(m.key, m.channel_id, m.message_id)))
             .collect();
         let report = sender
             .announce(Announcement {

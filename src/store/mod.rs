@@ -495,6 +495,31 @@ impl Store {
         };
         Ok(record.into_ref())
     }
+
+    /// Points the message `key` of `release_id` at a new message that stands in for
+    /// `gone_message_id` (deleted on the platform, so it could no longer be edited), and
+    /// answers the ids stored for it. Only a record still holding the gone id is changed:
+    /// of two deliveries replacing one message, the first one's stays.
+    pub async fn replace_chat_message(
+        &self,
+        release_id: &ReleaseId,
+        platform: &str,
+        key: &str,
+        gone_message_id: &str,
+        channel_id: &str,
+        message_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ChatMessageRef, StoreError> {
+        match self {
+            Store::Sqlite(store) => {
+                store.replace_chat_message(release_id, platform, key, gone_message_id, channel_id, message_id).await?
+            }
+            Store::Postgres(store) => {
+                store.replace_chat_message(release_id, platform, key, gone_message_id, channel_id, message_id).await?
+            }
+        }
+        self.record_chat_message(release_id, platform, key, channel_id, message_id, at).await
+    }
 }
 
 impl Store {

@@ -390,6 +390,30 @@ impl SqliteStore {
         .await?)
     }
 
+    pub(crate) async fn replace_chat_message(
+        &self,
+        release_id: &ReleaseId,
+        platform: &str,
+        key: &str,
+        gone_message_id: &str,
+        channel_id: &str,
+        message_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE chat_messages SET channel_id = ?1, message_id = ?2 \
+             WHERE release_id = ?3 AND platform = ?4 AND key = ?5 AND message_id = ?6",
+        )
+        .bind(channel_id)
+        .bind(message_id)
+        .bind(release_id.as_str())
+        .bind(platform)
+        .bind(key)
+        .bind(gone_message_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
     pub(crate) async fn record_chat_message(
         &self,
         release_id: &ReleaseId,

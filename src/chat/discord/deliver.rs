@@ -119,7 +119,7 @@ impl DiscordSender {
         let channel = &self.config.release_channel_id;
         let body = create_body(a.idempotency_key, key, json!({ "content": clip(&text, 2000) }));
         let created = self.rest.call(Method::POST, &format!("/channels/{channel}/messages"), Some(&body)).await?;
-        posted.push(Posted { key: key.to_owned(), channel_id: channel.clone(), message_id: id_of(&created)? });
+        posted.push(Posted::new(key, channel.clone(), id_of(&created)?));
         Ok(())
     }
 }
@@ -301,7 +301,7 @@ impl DiscordSender {
             Some(file) => self.rest.create_message_with_file(channel, &body, file).await?,
             None => self.rest.call(Method::POST, &format!("/channels/{channel}/messages"), Some(&body)).await?,
         };
-        mail.posted.push(Posted { key: key.to_owned(), channel_id: channel.to_owned(), message_id: id_of(&created)? });
+        mail.posted.push(Posted::new(key, channel.to_owned(), id_of(&created)?));
         Ok(())
     }
 
@@ -317,7 +317,7 @@ impl DiscordSender {
                 let message =
                     self.rest.call(Method::POST, &format!("/channels/{channel}/messages"), Some(&body)).await?;
                 let id = id_of(&message)?;
-                posted.push(Posted { key: RELEASE_KEY.into(), channel_id: channel.clone(), message_id: id.clone() });
+                posted.push(Posted::new(RELEASE_KEY, channel.clone(), id.clone()));
                 id
             }
         };
@@ -335,7 +335,7 @@ impl DiscordSender {
                 Err(RestError::Refused { code: THREAD_ALREADY_CREATED, .. }) => message_id.clone(),
                 Err(e) => return Err(e),
             };
-            posted.push(Posted { key: THREAD_KEY.into(), channel_id: thread_id.clone(), message_id: thread_id });
+            posted.push(Posted::new(THREAD_KEY, thread_id.clone(), thread_id));
         }
         if let Some(origin) = &release.triage_of {
             let thread = known(d, posted, THREAD_KEY).unwrap_or_default();
@@ -384,7 +384,7 @@ impl DiscordSender {
         }
         let body = create_body(d.idempotency_key, key, message);
         let created = self.rest.call(Method::POST, &format!("/channels/{channel}/messages"), Some(&body)).await?;
-        posted.push(Posted { key: key.to_owned(), channel_id: channel.to_owned(), message_id: id_of(&created)? });
+        posted.push(Posted::new(key, channel.to_owned(), id_of(&created)?));
         Ok(())
     }
 
@@ -412,7 +412,7 @@ impl DiscordSender {
         }
         let body = create_body(d.idempotency_key, key, message);
         let created = self.rest.call(Method::POST, &format!("/channels/{channel}/messages"), Some(&body)).await?;
-        posted.push(Posted { key: key.to_owned(), channel_id: channel.to_owned(), message_id: id_of(&created)? });
+        posted.push(Posted::new(key, channel.to_owned(), id_of(&created)?));
         Ok(())
     }
 }

@@ -144,8 +144,18 @@ impl<'a> Mailbox<'a> {
     }
 
     fn record(&mut self, key: &str, channel: &str, ts: &str) {
-        self.posted.push(Posted { key: key.to_owned(), channel_id: channel.to_owned(), message_id: ts.to_owned() });
+        self.posted.push(Posted::new(key, channel, ts));
     }
+
+    /// `ts` now stands for the message `key`, in place of `gone`.
+    fn record_replacement(&mut self, key: &str, channel: &str, ts: &str, gone: &str) {
+        self.posted.push(Posted { replaces: Some(gone.to_owned()), ..Posted::new(key, channel, ts) });
+    }
+}
+
+/// Whether Slack refused an edit because the message is no longer there.
+fn is_deleted(e: &WebError) -> bool {
+    e.code() == Some("message_not_found")
 }
 
 /// `sg-` and two FNV-1a hashes of `key` in hex: a `block_id` (at most 255 characters)
@@ -206,8 +216,16 @@ impl SlackSender {
                     let key = format!("retargeted:{}", d.notice.as_of);
                     self.post_once(mail, &channel, Some(&thread), &key, line).await?;
                 }
-                // The parent message shows what ships now.
-                self.web.update(&channel, &thread, &render::release_message(release)).await
+                // The parent message shows what ships now. A deleted parent stays as Slack
+                // shows it: posting a new one would split the thread, and the line above
+                // already says what ships.
+                match self.web.update(&channel, &thread, &render::release_message(release)).await {
+                    Err(e) if is_deleted(&e) => {
+                        tracing::warn!(%channel, "Slack: the release's parent message was deleted; not updated");
+                        Ok(())
+                    }
+                    other => other,
+                }
             }
             other => {
                 let (channel, thread) = self.thread(d, mail).await?;
@@ -316,9 +334,21 @@ impl SlackSender {
         key: &str,
         message: Value,
     ) -> Result<(), WebError> {
-        match mail.known(key) {
-            Some(ts) => self.web.update(channel, &ts, &marked(message, &mail.marker(key))).await,
-            None => self.post_once(mail, channel, thread_ts, key, message).await,
+        let Some(ts) = mail.known(key) else {
+            return self.post_once(mail, channel, thread_ts, key, message).await;
+        };
+        match self.web.update(channel, &ts, &marked(message.clone(), &mail.marker(key))).await {
+            // Someone deleted the message in Slack: an edit can never land, and retrying it
+            // would hold back every later notice of the release. What it showed is posted
+            // again in its place (once: the new message carries this row's marker).
+            Err(e) if is_deleted(&e) => {
+                tracing::warn!(%channel, %key, "Slack: a message shipgate edits was deleted; posting it again");
+                metrics::counter!("shipgate_slack_messages_reposted_total").increment(1);
+                let new_ts = self.post(mail, channel, thread_ts, key, message).await?;
+                mail.record_replacement(key, channel, &new_ts, &ts);
+                Ok(())
+            }
+            other => other,
         }
     }
 

@@ -227,6 +227,13 @@ impl FakeSlack {
         self.shared.state().add_user_reply(channel, parent, user, text)
     }
 
+    /// Someone deletes the message at `ts` in Slack (an admin may delete the bot's
+    /// messages): it is gone from history, and chat.update answers `message_not_found`.
+    /// Panics when there is no such message.
+    pub fn delete_message(&self, channel: &str, ts: &str) {
+        self.shared.state().delete_message(channel, ts);
+    }
+
     /// A user group (`S...`) and its members, for usergroups.users.list.
     pub fn set_usergroup(&self, usergroup: &str, members: &[&str]) {
         self.shared.state().set_usergroup(usergroup, members);

@@ -475,6 +475,11 @@ impl State {
         self.messages.iter().find(|m| m.channel == channel && m.ts == ts)
     }
 
+    pub fn delete_message(&mut self, channel: &str, ts: &str) {
+        let message = self.message_mut(channel, ts).unwrap_or_else(|| panic!("no message {ts} in {channel}"));
+        message.deleted = true;
+    }
+
     fn message_mut(&mut self, channel: &str, ts: &str) -> Option<&mut SlackMessage> {
         self.messages.iter_mut().find(|m| m.channel == channel && m.ts == ts && !m.deleted)
     }
