@@ -983,18 +983,23 @@ async fn a_deleted_chat_message_is_replaced_once(store: &Store) {
     store.record_chat_message(&release, "slack", "card:0:1", "C042", "1.000200", at(1)).await.expect("record");
 
     // The card was deleted in Slack and posted again: the new message stands for its key.
-    let replaced =
-        store.replace_chat_message(&release, "slack", "card:0:1", "1.000200", "C042", "1.000300", at(2)).await;
+    let replaced = store
+        .replace_chat_message(&release, "slack", "1.000200", &chat_ref("card:0:1", "C042", "1.000300"), at(2))
+        .await;
     assert_eq!(replaced.expect("replace"), chat_ref("card:0:1", "C042", "1.000300"));
     // A second delivery that saw the same deletion replaces nothing: the first stays.
-    let late = store.replace_chat_message(&release, "slack", "card:0:1", "1.000200", "C042", "1.000400", at(3)).await;
+    let late = store
+        .replace_chat_message(&release, "slack", "1.000200", &chat_ref("card:0:1", "C042", "1.000400"), at(3))
+        .await;
     assert_eq!(late.expect("replace"), chat_ref("card:0:1", "C042", "1.000300"));
     assert_eq!(
         store.chat_messages(&release, "slack").await.expect("chat messages"),
         [chat_ref("thread", "C042", "1.000100"), chat_ref("card:0:1", "C042", "1.000300")]
     );
     // A key never recorded is recorded.
-    let fresh = store.replace_chat_message(&release, "slack", "watch:1", "1.000500", "C042", "1.000600", at(4)).await;
+    let fresh = store
+        .replace_chat_message(&release, "slack", "1.000500", &chat_ref("watch:1", "C042", "1.000600"), at(4))
+        .await;
     assert_eq!(fresh.expect("replace"), chat_ref("watch:1", "C042", "1.000600"));
     // Nothing of another release or platform is touched.
     assert!(store.chat_messages(&release, "discord").await.expect("chat messages").is_empty());

@@ -16,7 +16,7 @@ use crate::domain::card::watch::WatchCard;
 use crate::domain::card::{self, Card, StepRef};
 use crate::domain::release::{Release, Status};
 use crate::domain::{ChatPlatform, ReleaseId};
-use crate::store::{DueLane, OutboxMessage};
+use crate::store::{ChatMessageRef, DueLane, OutboxMessage};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -535,9 +535,12 @@ async fn remember(app: &App, release_id: &ReleaseId, platform: &str, posted: &[P
         match &p.replaces {
             None => store.record_chat_message(release_id, platform, &p.key, &p.channel_id, &p.message_id, now).await?,
             Some(gone) => {
-                store
-                    .replace_chat_message(release_id, platform, &p.key, gone, &p.channel_id, &p.message_id, now)
-                    .await?
+                let replacement = ChatMessageRef {
+                    key: p.key.clone(),
+                    channel_id: p.channel_id.clone(),
+                    message_id: p.message_id.clone(),
+                };
+                store.replace_chat_message(release_id, platform, gone, &replacement, now).await?
             }
         };
     }

@@ -504,12 +504,11 @@ impl Store {
         &self,
         release_id: &ReleaseId,
         platform: &str,
-        key: &str,
         gone_message_id: &str,
-        channel_id: &str,
-        message_id: &str,
+        replacement: &ChatMessageRef,
         at: DateTime<Utc>,
     ) -> Result<ChatMessageRef, StoreError> {
+        let ChatMessageRef { key, channel_id, message_id } = replacement;
         match self {
             Store::Sqlite(store) => {
                 store.replace_chat_message(release_id, platform, key, gone_message_id, channel_id, message_id).await?
