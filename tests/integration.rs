@@ -20,6 +20,7 @@ mod cli_parse;
 mod cli_release;
 mod config;
 mod discord_crash;
+mod discord_deleted;
 mod discord_drills;
 mod discord_freeze_rollback;
 mod discord_gate_rules;

@@ -287,21 +287,30 @@ impl DiscordSender {
         message: Value,
         file: Option<&FileAttachment>,
     ) -> Result<(), RestError> {
-        if let Some(id) = mail.known(key) {
-            match file {
-                Some(file) => self.rest.edit_message_with_file(channel, &id, &message, file).await?,
-                None => {
-                    self.rest.call(Method::PATCH, &format!("/channels/{channel}/messages/{id}"), Some(&message)).await?
+        let gone = match mail.known(key) {
+            Some(id) => {
+                let edited = match file {
+                    Some(file) => self.rest.edit_message_with_file(channel, &id, &message, file).await,
+                    None => {
+                        self.rest
+                            .call(Method::PATCH, &format!("/channels/{channel}/messages/{id}"), Some(&message))
+                            .await
+                    }
+                };
+                match edited {
+                    Ok(_) => return Ok(()),
+                    Err(e) if is_deleted(&e) => Some(reposting(channel, key, id)),
+                    Err(e) => return Err(e),
                 }
-            };
-            return Ok(());
-        }
+            }
+            None => None,
+        };
         let body = create_body(mail.idempotency_key, key, message);
         let created = match file {
             Some(file) => self.rest.create_message_with_file(channel, &body, file).await?,
             None => self.rest.call(Method::POST, &format!("/channels/{channel}/messages"), Some(&body)).await?,
         };
-        mail.posted.push(Posted::new(key, channel.to_owned(), id_of(&created)?));
+        mail.posted.push(Posted { replaces: gone, ..Posted::new(key, channel, id_of(&created)?) });
         Ok(())
     }
 
@@ -377,14 +386,26 @@ impl DiscordSender {
         key: &str,
         message: Value,
     ) -> Result<(), RestError> {
-        if let Some(id) = known(d, posted, key) {
-            let path = format!("/channels/{channel}/messages/{id}");
-            self.rest.call(Method::PATCH, &path, Some(&message)).await?;
-            return Ok(());
-        }
+        let gone = match known(d, posted, key) {
+            Some(id) => {
+                let path = format!("/channels/{channel}/messages/{id}");
+                match self.rest.call(Method::PATCH, &path, Some(&message)).await {
+                    Ok(_) => return Ok(()),
+                    // The release message starts the thread: a new one would not, and the
+                    // thread already says what changed.
+                    Err(e) if is_deleted(&e) && key == RELEASE_KEY => {
+                        tracing::warn!(%channel, "Discord: the release message was deleted; not edited");
+                        return Ok(());
+                    }
+                    Err(e) if is_deleted(&e) => Some(reposting(channel, key, id)),
+                    Err(e) => return Err(e),
+                }
+            }
+            None => None,
+        };
         let body = create_body(d.idempotency_key, key, message);
         let created = self.rest.call(Method::POST, &format!("/channels/{channel}/messages"), Some(&body)).await?;
-        posted.push(Posted::new(key, channel.to_owned(), id_of(&created)?));
+        posted.push(Posted { replaces: gone, ..Posted::new(key, channel, id_of(&created)?) });
         Ok(())
     }
 
@@ -446,6 +467,20 @@ fn known(d: &Delivery<'_>, posted: &[Posted], key: &str) -> Option<String> {
 
 /// A create body with a nonce Discord deduplicates on: the same row and key always give
 /// the same nonce, so a retried create returns the first message instead of a second.
+/// Whether Discord refused an edit because the message is no longer there (someone
+/// deleted it): an edit can never land, and retrying it would hold back every later
+/// notice of the release, so what it showed is posted again in its place.
+fn is_deleted(e: &RestError) -> bool {
+    matches!(e, RestError::Refused { code: 10008, .. })
+}
+
+/// Says that the message `key` is posted again in place of the deleted `id`; answers `id`.
+fn reposting(channel: &str, key: &str, id: String) -> String {
+    tracing::warn!(%channel, %key, "Discord: a message shipgate edits was deleted; posting it again");
+    metrics::counter!("shipgate_discord_messages_reposted_total").increment(1);
+    id
+}
+
 fn create_body(idempotency_key: &str, key: &str, mut message: Value) -> Value {
     message["nonce"] = json!(nonce(&format!("{idempotency_key}/{key}")));
     message["enforce_nonce"] = json!(true);

@@ -379,6 +379,12 @@ impl FakeDiscord {
         self.shared.state().messages(channel_id)
     }
 
+    /// Someone deletes a message in Discord: it is gone, and editing it answers 404,
+    /// `Unknown Message` (10008). Panics when there is no such message.
+    pub fn delete_message(&self, channel_id: &str, message_id: &str) {
+        self.shared.state().delete_message(channel_id, message_id);
+    }
+
     pub fn message(&self, channel_id: &str, message_id: &str) -> Option<Value> {
         self.shared.state().message(channel_id, message_id)
     }

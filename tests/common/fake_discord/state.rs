@@ -480,6 +480,13 @@ impl State {
         channel.messages.push(message);
     }
 
+    pub fn delete_message(&mut self, channel_id: &str, message_id: &str) {
+        let channel = self.channels.get_mut(channel_id).unwrap_or_else(|| panic!("no channel {channel_id}"));
+        let before = channel.messages.len();
+        channel.messages.retain(|m| m["id"] != message_id);
+        assert_eq!(channel.messages.len() + 1, before, "no message {message_id} in {channel_id}");
+    }
+
     fn message_mut(&mut self, channel_id: &str, message_id: &str) -> Result<&mut Value, ApiError> {
         let channel = self.channels.get_mut(channel_id).ok_or_else(ApiError::unknown_channel)?;
         channel.messages.iter_mut().find(|m| m["id"] == message_id).ok_or_else(ApiError::unknown_message)
