@@ -137,6 +137,9 @@ struct Card {
     ts: String,
     template: Value,
     tick: String,
+    /// Whether shipgate's card shows the item ticked now: a phase goes on from where the
+    /// last one left the card (a tick on a ticked item would change nothing).
+    ticked: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Card {
@@ -228,13 +231,15 @@ impl Phase<'_> {
             let (http, fake, url) = (self.http.clone(), self.fake.clone(), url.to_owned());
             let (mut payload, ts, actions) =
                 (card.template.clone(), card.ts.clone(), [card.tick.clone(), card.untick()]);
+            let ticked = card.ticked.clone();
             let answered_in_all = answered_in_all.clone();
             tasks.push(tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let (mut refused, mut failed, mut first_error) = (0u64, 0u64, None);
                 let user = payload["user"]["id"].as_str().unwrap_or_default().to_owned();
                 // Tick, untick, tick, ...: the card's first item button after each click.
-                let mut next = 0;
+                // The bare endpoint changes nothing, so only shipgate's answers move it on.
+                let mut next = usize::from(ticked.load(Ordering::Relaxed));
                 loop {
                     let elapsed = started.elapsed();
                     if elapsed > WARMUP + run_for {
@@ -264,9 +269,10 @@ impl Phase<'_> {
                         }
                     };
                     if ok {
-                        next = 1 - next;
                         if let Some(all) = &answered_in_all {
                             all.fetch_add(1, Ordering::Relaxed);
+                            next = 1 - next;
+                            ticked.store(next == 1, Ordering::Relaxed);
                         }
                         if elapsed >= WARMUP {
                             latencies.push(sent.elapsed());
@@ -400,7 +406,7 @@ async fn card_of(fake: &FakeSlack, user: &SlackUser, name: &str) -> anyhow::Resu
                 let tick = tick.ok_or_else(|| anyhow::anyhow!("the Step 1 card of {name} has no tick button"))?;
                 let release = ReleaseId::new(tick.split(':').nth(1).unwrap_or_default());
                 let template = fake.click(RELEASES, &card.ts, &tick, user).to_json();
-                return Ok(Card { release, ts: card.ts, template, tick });
+                return Ok(Card { release, ts: card.ts, template, tick, ticked: Default::default() });
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
