@@ -8,8 +8,10 @@
 //! checklist item again and again: tick (`…:i0`), untick (`…:u0`), tick, ... Every click
 //! carries a real HMAC-SHA256 signature, a unique `action_ts` and `trigger_id` (so every
 //! click is a new keyed, durable command) and a response URL minted by the fake; shipgate
-//! answers 200 and sends the re-rendered card through that response URL
-//! (`replace_original`), which the fake applies to the message.
+//! answers 200 once the click is durable, then sends the re-rendered card through a
+//! response URL (`replace_original`), which the fake applies to the message. Card answers
+//! that wait behind one being sent for the same message are sent as one, with the newest
+//! state: a card gets at most one update per click.
 //!
 //! The bare endpoint checks the same signature with shipgate's own verifier, decodes the
 //! same `payload=` form and its JSON, and answers a constant empty 200: the most any Slack
@@ -17,7 +19,9 @@
 //! clicks, ...) because absolute figures drift on a shared machine.
 //!
 //! At the end the work is checked: the ticks and unticks in the store against the clicks
-//! answered 200, and the card updates the fake Slack accepted through response URLs.
+//! answered 200, the card updates the fake Slack accepted through response URLs (at least
+//! one per card, at most one per click), and every card showing, in the end, its first
+//! item as the store has it.
 //!
 //! ```text
 //! cargo run --release --example slackclickgen -- --clients 64 --seconds 10 --rounds 3
@@ -39,7 +43,7 @@ use shipgate::chat::slack::verify::Verifier;
 use shipgate::config::Config;
 use shipgate::domain::release::Event;
 use shipgate::domain::ReleaseId;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -137,9 +141,9 @@ struct Card {
     ts: String,
     template: Value,
     tick: String,
-    /// Whether shipgate's card shows the item ticked now: a phase goes on from where the
-    /// last one left the card (a tick on a ticked item would change nothing).
-    ticked: Arc<std::sync::atomic::AtomicBool>,
+    /// Which of tick (0) and untick (1) the client sends next to shipgate, across phases: a
+    /// phase ending on a tick is followed by an untick.
+    next: Arc<AtomicUsize>,
 }
 
 impl Card {
@@ -231,15 +235,15 @@ impl Phase<'_> {
             let (http, fake, url) = (self.http.clone(), self.fake.clone(), url.to_owned());
             let (mut payload, ts, actions) =
                 (card.template.clone(), card.ts.clone(), [card.tick.clone(), card.untick()]);
-            let ticked = card.ticked.clone();
             let answered_in_all = answered_in_all.clone();
+            // The bare endpoint keeps no state: only shipgate's clicks carry on where they were.
+            let shared_next = answered_in_all.as_ref().map(|_| card.next.clone());
             tasks.push(tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let (mut refused, mut failed, mut first_error) = (0u64, 0u64, None);
                 let user = payload["user"]["id"].as_str().unwrap_or_default().to_owned();
                 // Tick, untick, tick, ...: the card's first item button after each click.
-                // The bare endpoint changes nothing, so only shipgate's answers move it on.
-                let mut next = usize::from(ticked.load(Ordering::Relaxed));
+                let mut next = shared_next.as_ref().map_or(0, |n| n.load(Ordering::Relaxed));
                 loop {
                     let elapsed = started.elapsed();
                     if elapsed > WARMUP + run_for {
@@ -269,15 +273,17 @@ impl Phase<'_> {
                         }
                     };
                     if ok {
+                        next = 1 - next;
                         if let Some(all) = &answered_in_all {
                             all.fetch_add(1, Ordering::Relaxed);
-                            next = 1 - next;
-                            ticked.store(next == 1, Ordering::Relaxed);
                         }
                         if elapsed >= WARMUP {
                             latencies.push(sent.elapsed());
                         }
                     }
+                }
+                if let Some(shared) = &shared_next {
+                    shared.store(next, Ordering::Relaxed);
                 }
                 (latencies, refused, failed, first_error)
             }));
@@ -406,7 +412,7 @@ async fn card_of(fake: &FakeSlack, user: &SlackUser, name: &str) -> anyhow::Resu
                 let tick = tick.ok_or_else(|| anyhow::anyhow!("the Step 1 card of {name} has no tick button"))?;
                 let release = ReleaseId::new(tick.split(':').nth(1).unwrap_or_default());
                 let template = fake.click(RELEASES, &card.ts, &tick, user).to_json();
-                return Ok(Card { release, ts: card.ts, template, tick, ticked: Default::default() });
+                return Ok(Card { release, ts: card.ts, template, tick, next: Arc::default() });
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -414,8 +420,10 @@ async fn card_of(fake: &FakeSlack, user: &SlackUser, name: &str) -> anyhow::Resu
     anyhow::bail!("the thread and card of {name} never arrived")
 }
 
-/// Every click answered 200 is one tick or untick in the store, and one card update the
-/// fake Slack accepted through the click's response URL.
+/// Every click answered 200 is one tick or untick in the store; every card was updated
+/// through response URLs at least once and never more than once a click, and ends showing
+/// its first item as the store has it (card answers may still be on their way when the
+/// last click is answered: each card is given a deadline to get there).
 async fn check_the_work(
     running: &shipgate::runtime::Running,
     fake: &FakeSlack,
@@ -423,6 +431,7 @@ async fn check_the_work(
     answered: u64,
 ) -> anyhow::Result<()> {
     let mut changes = 0u64;
+    let mut ticked_in_store = Vec::with_capacity(cards.len());
     for card in cards {
         let (_, history) = running
             .state
@@ -430,26 +439,56 @@ async fn check_the_work(
             .release_with_history(&card.release)
             .await?
             .ok_or_else(|| anyhow::anyhow!("release {} is gone", card.release))?;
-        changes +=
-            history.iter().filter(|r| matches!(r.event, Event::ItemTicked { .. } | Event::ItemUnticked { .. })).count()
-                as u64;
+        let ticks = history.iter().filter(|r| matches!(r.event, Event::ItemTicked { .. })).count();
+        let unticks = history.iter().filter(|r| matches!(r.event, Event::ItemUnticked { .. })).count();
+        changes += (ticks + unticks) as u64;
+        ticked_in_store.push(ticks > unticks);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut wrong = Vec::new();
+    for (card, ticked) in cards.iter().zip(&ticked_in_store) {
+        // Ticked, the card offers the item's untick button; unticked, its tick button.
+        let wanted = if *ticked { card.untick() } else { card.tick.clone() };
+        loop {
+            let message =
+                fake.message(RELEASES, &card.ts).ok_or_else(|| anyhow::anyhow!("card {} is gone", card.ts))?;
+            if message.action_ids().contains(&wanted) {
+                break;
+            }
+            if Instant::now() > deadline {
+                wrong.push(card.ts.clone());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
     let posts = fake.requests_to("response_url");
     let accepted = posts.iter().filter(|p| p.status == 200).count();
     let refused = posts.len() - accepted;
     let mut replaced = 0;
+    let mut never_updated = 0;
     for card in cards {
         let message = fake.message(RELEASES, &card.ts).ok_or_else(|| anyhow::anyhow!("card {} is gone", card.ts))?;
-        replaced += message.versions.iter().filter(|v| v.via == "response_url").count();
+        let by_answer = message.versions.iter().filter(|v| v.via == "response_url").count();
+        replaced += by_answer;
+        never_updated += usize::from(by_answer == 0);
     }
     let problems = fake.problems().len();
     println!("check: {answered} clicks answered 200 (warm-ups included); {changes} ItemTicked/ItemUnticked events in the store");
     println!(
         "check: the fake Slack accepted {accepted} response_url posts ({refused} refused), \
-         {replaced} of them replacing a clicked card; {problems} contract problems"
+         {replaced} of them replacing a clicked card ({} clicks' answers folded into a newer one); {problems} contract problems",
+        answered.saturating_sub(replaced as u64)
+    );
+    println!(
+        "check: {} of {} cards end showing their first item as the store has it",
+        cards.len() - wrong.len(),
+        cards.len()
     );
     anyhow::ensure!(changes == answered, "every click answered 200 is one tick or untick in the store");
-    anyhow::ensure!(replaced as u64 == answered, "every click answered 200 updated its card through its response_url");
+    anyhow::ensure!(replaced as u64 <= answered, "a card is updated at most once a click");
+    anyhow::ensure!(never_updated == 0, "{never_updated} cards were clicked but never updated through a response_url");
+    anyhow::ensure!(wrong.is_empty(), "cards not showing the store's state: {wrong:?}");
     anyhow::ensure!(problems == 0, "shipgate broke Slack's contract: {:?}", fake.problems());
     println!("check: ok");
     Ok(())

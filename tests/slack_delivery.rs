@@ -5,18 +5,21 @@
 //! release's notices back; a call that times out is tried again without a second message,
 //! whether or not Slack had made it; and several releases started at once keep to about
 //! one message a second in the release channel. A click whose response URL fails is
-//! still shown on its card. Every message exists once.
+//! still shown on its card; clicks in quick succession on one card leave it showing the
+//! latest state, never an older one after a newer, and each refusal among them reaches
+//! its clicker. Every message exists once.
 
 use crate::common::fake_slack;
 use crate::common::slack_app;
 use crate::common::slack_release;
 
-use fake_slack::{FakeSlack, Fault, RecordedRequest, SlackUser};
+use fake_slack::{BlockActions, FakeSlack, Fault, RecordedRequest, SlackUser};
 use reqwest::StatusCode;
 use serde_json::Value;
+use shipgate::domain::release::Event;
 use shipgate::domain::ReleaseId;
 use shipgate::store::{OutboxMessage, ReleaseFilter};
-use slack_app::{SlackApp, RELEASES};
+use slack_app::{Options, SlackApp, RELEASES};
 use slack_release::{card_key, card_steps, cards, eventually, parents};
 use std::time::Duration;
 
@@ -348,4 +351,122 @@ async fn a_card_deleted_in_slack_is_posted_again_in_its_place_and_the_release_go
     );
     assert_once(&app.fake, "api 1.4.0");
     app.fake.assert_no_problems();
+}
+
+/// Whether `action_id` is the button of a box, `kind` `i` (tick) or `u` (untick).
+fn box_button(action_id: &str, kind: char) -> bool {
+    let element = action_id.rsplit(':').next().unwrap_or_default();
+    element.strip_prefix(kind).is_some_and(|index| index.parse::<u32>().is_ok())
+}
+
+/// The boxes a version of a card shows ticked: its Untick buttons.
+fn ticked_in(blocks: Option<&Value>) -> usize {
+    fn untick_buttons(value: &Value) -> usize {
+        match value {
+            Value::Object(map) => {
+                let own = map.get("action_id").and_then(Value::as_str).is_some_and(|id| box_button(id, 'u'));
+                usize::from(own) + map.values().map(untick_buttons).sum::<usize>()
+            }
+            Value::Array(items) => items.iter().map(untick_buttons).sum(),
+            _ => 0,
+        }
+    }
+    blocks.map_or(0, untick_buttons)
+}
+
+/// `click` with its button's id replaced by `action_id` (as a tampered or stale button
+/// sends it).
+fn with_action(mut click: BlockActions, action_id: String) -> BlockActions {
+    click.actions[0].action_id = action_id;
+    click
+}
+
+async fn quick_clicks_on_one_card_end_on_its_latest_state_and_every_refusal_reaches_its_clicker(
+    database_url: Option<String>,
+) {
+    let app = SlackApp::start_with(Options { database_url, ..Options::default() }).await;
+    start(&app, "api", "1.4.0").await;
+    let parent = opened(&app.fake, "api 1.4.0").await;
+    let card = cards(&app.fake, RELEASES, &parent)[0].clone();
+    let ticks: Vec<String> = card.action_ids().into_iter().filter(|id| box_button(id, 'i')).collect();
+    assert!(ticks.len() >= 3, "Step 1 has boxes to tick: {ticks:?}");
+    let (bob, carol) = (SlackUser::new("U0BOB000001", "bob"), SlackUser::new("U0CAROL0001", "carol"));
+
+    // Alice ticks every box, click after click, without waiting for the card; among her
+    // clicks, three that are refused whenever they come: Bob's button that is no shipgate
+    // button, Carol's button of an attempt the card never had, and Alice's own button of a
+    // release that does not exist here.
+    let mut clicks: Vec<BlockActions> =
+        ticks.iter().map(|tick| app.fake.click(RELEASES, &card.ts, tick, &alice())).collect();
+    let (head, _) = ticks[0].rsplit_once(':').expect("sg1:release:step:attempt:element");
+    let (step, _) = head.rsplit_once(':').expect("an attempt");
+    let release = ticks[0].split(':').nth(1).expect("the release in the button's id");
+    let elsewhere = ticks[2].replacen(release, "0190a000-0000-7000-8000-000000000000", 1);
+    let tampered = with_action(app.fake.click(RELEASES, &card.ts, &ticks[0], &bob), "sg1:not-a-release".into());
+    let stale = with_action(app.fake.click(RELEASES, &card.ts, &ticks[1], &carol), format!("{step}:9:i1"));
+    let foreign = with_action(app.fake.click(RELEASES, &card.ts, &ticks[2], &alice()), elsewhere);
+    let refused = [
+        (tampered, "That button is not one shipgate can act on"),
+        (stale, "This card is out of date"),
+        (foreign, "This card's release does not exist here"),
+    ];
+    clicks.insert(1, refused[0].0.clone());
+    clicks.insert(3, refused[1].0.clone());
+    clicks.push(refused[2].0.clone());
+    let forms: Vec<String> = clicks.iter().map(BlockActions::to_form).collect();
+    let sent = forms.iter().map(|form| app.post_signed("/slack/interactivity", form));
+    for answer in futures_util::future::join_all(sent).await {
+        assert_eq!(answer.status(), StatusCode::OK);
+        assert!(answer.text().await.expect("the answer").is_empty(), "a click is acknowledged empty");
+    }
+
+    // The card ends showing every box ticked.
+    let shown = eventually(&app.fake, "the card showing every box ticked", LONG, |fake| {
+        fake.message(RELEASES, &card.ts).filter(|m| ticked_in(m.blocks.as_ref()) == ticks.len())
+    })
+    .await;
+    assert!(slack_release::action(&shown, ":g").is_some(), "the gate is offered once every box is ticked");
+
+    // Each refusal reached its clicker alone, through its own click's response URL.
+    for (click, words) in &refused {
+        let post = eventually(&app.fake, &format!("the refusal of {}'s click", click.user.name), LONG, |fake| {
+            fake.response_url_posts(&click.response_url).into_iter().next()
+        })
+        .await;
+        assert_eq!(post.body["response_type"], "ephemeral", "{:#}", post.body);
+        assert_eq!(post.body["replace_original"], false, "a refusal leaves the card alone: {:#}", post.body);
+        let text = post.body["text"].as_str().unwrap_or_default();
+        assert!(text.starts_with(words), "{}: {text}", click.user.name);
+        let theirs = app.fake.ephemerals_for(RELEASES, &click.user.id);
+        assert!(theirs.iter().any(|e| e.text.as_deref() == Some(text)), "{} sees it: {theirs:#?}", click.user.name);
+    }
+
+    // Every tick is in the store once; the card never went back to an older state.
+    let id = release_id(&app, "api").await;
+    let (_, history) = app.running.state.app.release_with_history(&id).await.expect("read").expect("the release");
+    let stored = history.iter().filter(|r| matches!(r.event, Event::ItemTicked { .. })).count();
+    assert_eq!(stored, ticks.len(), "one tick per click");
+    let now = app.fake.message(RELEASES, &card.ts).expect("the card");
+    let states: Vec<usize> = now.versions.iter().map(|v| ticked_in(v.blocks.as_ref())).collect();
+    assert!(states.windows(2).all(|pair| pair[0] <= pair[1]), "an older card shown after a newer: {states:?}");
+    assert_eq!(states.last(), Some(&ticks.len()), "{states:?}");
+    // Card answers waiting together are shown once: never more than one per tick.
+    let by_answer = now.versions.iter().filter(|v| v.via == "response_url").count();
+    assert!((1..=ticks.len()).contains(&by_answer), "{by_answer} card answers for {} ticks", ticks.len());
+    for click in &clicks[..] {
+        assert!(app.fake.response_url_posts(&click.response_url).len() <= 1, "a click is answered once");
+    }
+    assert_once(&app.fake, "api 1.4.0");
+    app.fake.assert_no_problems();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quick_clicks_on_one_card_end_on_its_latest_state_and_every_refusal_reaches_its_clicker_on_sqlite() {
+    quick_clicks_on_one_card_end_on_its_latest_state_and_every_refusal_reaches_its_clicker(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quick_clicks_on_one_card_end_on_its_latest_state_and_every_refusal_reaches_its_clicker_on_postgres() {
+    let Some(url) = slack_app::fresh_postgres_url().await else { return };
+    quick_clicks_on_one_card_end_on_its_latest_state_and_every_refusal_reaches_its_clicker(Some(url)).await;
 }

@@ -564,6 +564,17 @@ impl App {
         Ok(loaded)
     }
 
+    /// A release as the store holds it now: this instance's memory while no other instance
+    /// has moved it since (one small read to tell), else read back in full. For an answer
+    /// shown after the commands of others, which must not be behind them.
+    pub async fn release_now(&self, id: &ReleaseId) -> Result<Option<Release>, AppError> {
+        match self.release(id).await? {
+            Some(release) if self.is_fresh(id, &release).await? => Ok(Some(release)),
+            Some(_) => Ok(self.release_with_history(id).await?.map(|(release, _)| release)),
+            None => Ok(None),
+        }
+    }
+
     /// A release with its full history, read straight from the store.
     pub async fn release_with_history(&self, id: &ReleaseId) -> Result<Option<(Release, Vec<Recorded>)>, AppError> {
         let events = self.inner.store.load_events(id).await?;

@@ -508,6 +508,24 @@ impl Conversation {
         Ok(Reply::UpdateCard(card))
     }
 
+    /// Card `step`'s attempt `attempt` as it stands now, while it is the one people work on
+    /// (open); `None` once the release has moved off it. For an answer shown some time after
+    /// its click: a live card is shown as it is now, never as an older click left it.
+    pub async fn live_card(&self, id: &ReleaseId, step: StepRef, attempt: u32) -> Result<Option<Card>, Refusal> {
+        let Some(release) = self.app.release_now(id).await.map_err(|e| self.refused(e))? else {
+            return Ok(None);
+        };
+        let now = self.app.now();
+        let ctx = match self.app.card_context_with_locks(&release, now).await {
+            Ok(ctx) => ctx,
+            Err(e) => {
+                tracing::warn!(error = %e, release = %release.id, "reading locks for a card; shown without them");
+                self.app.card_context(&release, now)
+            }
+        };
+        Ok(card::step_card(&release, step, &ctx).filter(|card| card.attempt == attempt && card.is_open()))
+    }
+
     /// Runs a command given on the monitoring card and says what happened, to everyone in
     /// the thread; the card itself is edited through the outbox.
     async fn run_from_watch(&self, card: &Card, command: Command, actor: Actor, request: RequestId) -> Answered {

@@ -15,12 +15,29 @@ pub struct Options {
     pub mode: &'static str,
     pub extra_config: String,
     pub extra_env: Vec<(&'static str, String)>,
+    /// The database's URL; a fresh SQLite file in the app's directory by default.
+    pub database_url: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { mode: "http", extra_config: String::new(), extra_env: Vec::new() }
+        Options { mode: "http", extra_config: String::new(), extra_env: Vec::new(), database_url: None }
     }
+}
+
+/// The URL of a brand-new PostgreSQL database on the server TEST_DATABASE_URL names;
+/// `None`, said on stderr, when it is not set.
+pub async fn fresh_postgres_url() -> Option<String> {
+    use sqlx::Connection;
+    let Some(admin) = shipgate::store::testing::postgres_url_from_env() else {
+        eprintln!("TEST_DATABASE_URL is not set: skipping the PostgreSQL run");
+        return None;
+    };
+    let name = format!("shipgate_slack_{}", uuid::Uuid::new_v4().simple());
+    let mut connection = sqlx::PgConnection::connect(&admin).await.expect("connect to PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut connection).await.expect("create a database");
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+    Some(format!("{base}/{name}"))
 }
 
 pub struct SlackApp {
@@ -91,7 +108,7 @@ pub fn config_text(fake: &FakeSlack, dir: &std::path::Path, options: &Options) -
     format!(
         r#"
 [database]
-url = "sqlite://{db}"
+url = "{db}"
 
 [slack]
 mode = "{mode}"
@@ -100,7 +117,7 @@ incident_channel_ids = ["{INCIDENTS}"]
 api_base = "{api_base}"
 {extra}
 "#,
-        db = dir.join("shipgate.db").display(),
+        db = options.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", dir.join("shipgate.db").display())),
         mode = options.mode,
         api_base = fake.api_base(),
         extra = options.extra_config,

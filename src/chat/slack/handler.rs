@@ -1,13 +1,15 @@
 //! One handler for every Slack request, however it arrived (HTTP or Socket Mode): decide
 //! who is asking, turn the slash command or click into a conversation with the engine,
-//! and answer within Slack's 3 seconds. What cannot go in the acknowledgement goes after
-//! it: a click's card update and every refusal through the request's `response_url`, a
-//! form through `views.open`.
+//! and answer within Slack's 3 seconds. A click is acknowledged as soon as its command is
+//! durable: its card update and its refusal go after, through the click's `response_url`
+//! ([`super::answers`]); a form it opens goes before, through `views.open`, while its
+//! trigger id is good.
 //!
 //! Slack slash commands carry no thread, so commands on one release name it:
 //! `/release abort <release id or service> <reason>`. A service names its release in
 //! progress.
 
+use super::answers::{self, Answers, OnSlack};
 use super::render;
 use super::web::{respond, Web};
 use crate::app::App;
@@ -61,12 +63,17 @@ pub struct Handler {
     web: Arc<Web>,
     http: reqwest::Client,
     groups: Arc<Mutex<GroupMembers>>,
+    /// What clicks show, sent after they are acknowledged.
+    answers: Answers<OnSlack>,
 }
 
 impl Handler {
     pub fn new(app: App, config: Arc<SlackConfig>, web: Arc<Web>) -> Self {
         let conversation = Conversation::new(app, ChatPlatform::Slack, config.release_channel_id.clone());
-        Self { conversation, config, web, http: reqwest::Client::new(), groups: Arc::default() }
+        let http = reqwest::Client::new();
+        let answers =
+            Answers::new(OnSlack { conversation: conversation.clone(), web: web.clone(), http: http.clone() });
+        Self { conversation, config, web, http, groups: Arc::default(), answers }
     }
 
     pub fn app(&self) -> &App {
@@ -377,6 +384,8 @@ impl Handler {
     async fn block_actions(&self, payload: &Value, actor: Actor) {
         let response_url = payload["response_url"].as_str().unwrap_or_default().to_owned();
         let trigger_id = payload["trigger_id"].as_str().unwrap_or_default();
+        // A click on a message Slack did not name has no turn to share: its own url orders it.
+        let message = answers::clicked_message(payload).unwrap_or_else(|| response_url.clone());
         for (action_id, action_ts) in clicked_actions(payload) {
             // The same click (its action_ts, by its user) delivered again changes nothing twice.
             let request = RequestId::new(format!("slack:{}:{action_ts}", actor.user_id));
@@ -386,15 +395,14 @@ impl Handler {
                     "That button is not one shipgate can act on ({e}). Use the buttons on the release's latest card."
                 ))),
             };
-            // A click's card is shown through its response_url only (the outbox carries no
-            // edit of it): should that fail, the card is edited in place instead.
-            let mut card_shown = None;
+            // The click is durable (or refused): Slack is acknowledged when this returns, and
+            // what it shows of the click goes through the response_url after that.
             let body = match reply {
                 Ok(Reply::UpdateCard(card)) => {
-                    let body = render::update_message(&card);
-                    card_shown = Some(card);
-                    body
+                    self.answers.card(message.clone(), card, response_url.clone());
+                    continue;
                 }
+                // Opened before the acknowledgement: the trigger id is good for 3 seconds.
                 Ok(Reply::Form(card, form)) => match render::modal(&card, form) {
                     Ok(view) => match self.web.open_view(trigger_id, &view).await {
                         Ok(()) => continue,
@@ -410,12 +418,7 @@ impl Handler {
                 Ok(Reply::Started { text, .. }) => render::ephemeral(&mrkdwn(&text)),
                 Err(refusal) => render::ephemeral(&self.refusal_text(refusal)),
             };
-            if let Err(e) = respond(&self.http, &response_url, &body).await {
-                tracing::warn!(error = %e, "could not answer a Slack click through its response_url");
-                if let Some(card) = card_shown {
-                    self.update_posted_card(&card).await;
-                }
-            }
+            self.answers.say(response_url.clone(), body);
         }
     }
 
@@ -457,23 +460,7 @@ impl Handler {
 
     /// Updates the card's message in its thread after a form moved it on.
     async fn update_posted_card(&self, card: &crate::domain::card::Card) {
-        let step = match card.step {
-            crate::domain::card::StepRef::Step(index) => index.to_string(),
-            crate::domain::card::StepRef::Rollback => "rollback".to_owned(),
-        };
-        let key = format!("card:{step}:{}", card.attempt);
-        match self.app().store().chat_messages(&card.release_id, ChatPlatform::Slack.as_str()).await {
-            Ok(messages) => {
-                if let Some(posted) = messages.into_iter().find(|m| m.key == key) {
-                    if let Err(e) =
-                        self.web.update(&posted.channel_id, &posted.message_id, &render::message(card)).await
-                    {
-                        tracing::warn!(error = %e, "could not update a card after its form");
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "reading a card's message after its form"),
-        }
+        answers::update_posted_card(self.app(), &self.web, card).await;
     }
 
     async fn say_in_thread(&self, release: &Option<ReleaseId>, text: &str) {

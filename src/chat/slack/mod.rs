@@ -2,6 +2,7 @@
 //! and clicks decoded into engine commands, and the outbox's notices delivered over the
 //! Web API. Every Slack detail lives in this folder.
 
+pub mod answers;
 pub mod deliver;
 pub mod handler;
 pub mod render;
